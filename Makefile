@@ -1,0 +1,21 @@
+# Thin wrapper over scripts/ and CMake; the scripts do the work.
+.PHONY: all test bench asan clean format
+
+all:
+	scripts/build.sh
+
+test:
+	scripts/test.sh
+
+bench:
+	scripts/bench.sh
+
+asan:
+	scripts/test.sh --asan
+
+clean:
+	-build/bin/shopflow db stop 2>/dev/null
+	rm -rf build build-asan
+
+format:
+	find proto rpc mq services bench tests -name '*.[ch]' | xargs clang-format -i

@@ -1,0 +1,413 @@
+/* The private PostgreSQL cluster under var/pg: initdb on first use, start on a
+ * unix socket plus a free port on 127.0.0.1 (fsync on), stop, status, reset.
+ * State lives in files, never in a daemon of ours: postmaster.pid says whether
+ * it runs, var/pg/port remembers the port for the next start. */
+#include "shop_pg.h"
+#include "pg_user.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rpc/clock.h"
+
+#ifndef SHOP_SOURCE_DIR
+#define SHOP_SOURCE_DIR "."
+#endif
+
+typedef struct cluster_paths {
+    char pg[PATH_MAX];      /* var/pg */
+    char data[PATH_MAX];    /* var/pg/data */
+    char run[PATH_MAX];     /* unix socket directory */
+    char log[PATH_MAX];     /* server log */
+    char port[PATH_MAX];    /* remembered port */
+} cluster_paths;
+
+const char *shop_pg_var_dir(void)
+{
+    static char dir[PATH_MAX];
+    const char *var = getenv("SHOPFLOW_VAR");
+    if (var != NULL && var[0] != '\0')
+        snprintf(dir, sizeof dir, "%s/pg", var);
+    else
+        snprintf(dir, sizeof dir, "%s/var/pg", SHOP_SOURCE_DIR);
+    return dir;
+}
+
+static void cluster_paths_init(cluster_paths *p)
+{
+    snprintf(p->pg, sizeof p->pg, "%s", shop_pg_var_dir());
+    snprintf(p->data, sizeof p->data, "%s/data", p->pg);
+    snprintf(p->log, sizeof p->log, "%s/postgres.log", p->pg);
+    snprintf(p->port, sizeof p->port, "%s/port", p->pg);
+    /* A unix socket path must fit in 108 bytes: fall back to /tmp. */
+    snprintf(p->run, sizeof p->run, "%s/run", p->pg);
+    if (strlen(p->run) + sizeof "/.s.PGSQL.65535.lock" > 100) {
+        unsigned long h = 5381;
+        for (const char *c = p->pg; *c != '\0'; c++)
+            h = h * 33 + (unsigned char)*c;
+        snprintf(p->run, sizeof p->run, "/tmp/shopflow-pg-%lx", h);
+    }
+}
+
+static int mkdir_owned(const char *dir, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return pg_user_chown(dir, err, errlen);
+}
+
+static int mkdir_parents(const char *dir, char *err, size_t errlen)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "mkdir %s: %s", tmp, strerror(errno));
+            return -1;
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+static int port_is_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static int read_int_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    int v = -1;
+    if (fscanf(f, "%d", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+/* Whether `pid` is a live postgres process (not a reused pid). */
+static int pid_is_postgres(int pid)
+{
+    if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+        return 0;
+    char path[64], comm[64] = "";
+    snprintf(path, sizeof path, "/proc/%d/comm", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    if (fgets(comm, sizeof comm, f) == NULL)
+        comm[0] = '\0';
+    fclose(f);
+    return strncmp(comm, "postgres", 8) == 0 || strncmp(comm, "postmaster", 10) == 0;
+}
+
+/* postmaster.pid: line 1 pid, line 4 port, line 5 socket directory. */
+static void read_pid_file(const cluster_paths *p, shop_pg_status *st)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/postmaster.pid", p->data);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    char line[PATH_MAX];
+    for (int n = 1; fgets(line, sizeof line, f) != NULL && n <= 5; n++) {
+        line[strcspn(line, "\n")] = '\0';
+        if (n == 1)
+            st->pid = atoi(line);
+        else if (n == 4)
+            st->port = atoi(line);
+        else if (n == 5)
+            snprintf(st->socket_dir, sizeof st->socket_dir, "%s", line);
+    }
+    fclose(f);
+}
+
+static int server_answers(const char *socket_dir, int port)
+{
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    const char *keys[] = {"host", "port", "dbname", "user", "connect_timeout", NULL};
+    const char *vals[] = {socket_dir, portstr, "postgres", "shopflow", "3", NULL};
+    return PQpingParams(keys, vals, 0) == PQPING_OK;
+}
+
+int shop_pg_get_status(shop_pg_status *st, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    memset(st, 0, sizeof *st);
+    const char *ext = getenv("SHOPFLOW_PG");
+    if (ext != NULL && ext[0] != '\0') {
+        st->external = 1;
+        st->running = PQping(ext) == PQPING_OK;
+        return 0;
+    }
+    cluster_paths p;
+    cluster_paths_init(&p);
+    snprintf(st->data_dir, sizeof st->data_dir, "%s", p.data);
+    read_pid_file(&p, st);
+    if (st->pid > 0 && pid_is_postgres(st->pid) && st->port > 0)
+        st->running = server_answers(st->socket_dir, st->port);
+    if (!st->running) {
+        st->pid = 0;
+        st->port = read_int_file(p.port);
+        snprintf(st->socket_dir, sizeof st->socket_dir, "%s", p.run);
+    }
+    return 0;
+}
+
+static int append_config(const cluster_paths *p, char *err, size_t errlen)
+{
+    char conf[PATH_MAX + 32];
+    snprintf(conf, sizeof conf, "%s/postgresql.conf", p->data);
+    FILE *f = fopen(conf, "a");
+    if (f == NULL) {
+        snprintf(err, errlen, "open %s: %s", conf, strerror(errno));
+        return -1;
+    }
+    fprintf(f,
+            "\n# shopflow: private cluster, loopback only, durable.\n"
+            "listen_addresses = '127.0.0.1'\n"
+            "unix_socket_directories = '%s'\n"
+            "fsync = on\n"
+            "synchronous_commit = on\n"
+            "max_connections = 300\n"
+            "shared_buffers = 128MB\n"
+            "logging_collector = off\n"
+            "log_min_messages = warning\n",
+            p->run);
+    fclose(f);
+    return 0;
+}
+
+static int cluster_initdb(const cluster_paths *p, char *err, size_t errlen)
+{
+    char initdb[PATH_MAX];
+    if (pg_bin_path("initdb", initdb, sizeof initdb, err, errlen) != 0)
+        return -1;
+    if (mkdir_owned(p->data, err, errlen) != 0)
+        return -1;
+    char *argv[] = {initdb, "-D", (char *)p->data, "-U", "shopflow", "--auth=trust",
+                    "-E", "UTF8", "--no-locale", "--no-sync", NULL};
+    char rc_err[SHOP_PG_ERRLEN] = "";
+    int rc = pg_user_run(argv, p->log, rc_err, sizeof rc_err);
+    if (rc != 0) {
+        snprintf(err, errlen, "initdb failed (%s); see %s", rc < 0 ? rc_err : "exit code",
+                 p->log);
+        return -1;
+    }
+    return append_config(p, err, errlen);
+}
+
+static int cluster_pg_ctl_start(const cluster_paths *p, int port, char *err, size_t errlen)
+{
+    char pg_ctl[PATH_MAX];
+    if (pg_bin_path("pg_ctl", pg_ctl, sizeof pg_ctl, err, errlen) != 0)
+        return -1;
+    char opts[64];
+    snprintf(opts, sizeof opts, "-p %d", port);
+    char *argv[] = {pg_ctl, "-D", (char *)p->data, "-l", (char *)p->log, "-w",
+                    "-t", "60", "-o", opts, "start", NULL};
+    char rc_err[SHOP_PG_ERRLEN] = "";
+    int rc = pg_user_run(argv, p->log, rc_err, sizeof rc_err);
+    if (rc != 0)
+        snprintf(err, errlen, "pg_ctl start failed (%s); see %s",
+                 rc < 0 ? rc_err : "non-zero exit", p->log);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Removes a postmaster.pid whose process is gone or is not postgres. */
+static void clear_stale_pid_file(const cluster_paths *p)
+{
+    shop_pg_status st = {0};
+    read_pid_file(p, &st);
+    if (st.pid > 0 && !pid_is_postgres(st.pid)) {
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/postmaster.pid", p->data);
+        unlink(path);
+    }
+}
+
+/* Whether the last few KiB of the server log mention `needle`. */
+static int log_tail_contains(const char *log, const char *needle)
+{
+    FILE *f = fopen(log, "r");
+    if (f == NULL)
+        return 0;
+    char buf[4096];
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0, SEEK_SET);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strstr(buf, needle) != NULL;
+}
+
+static int cluster_start(shop_pg_status *st, char *err, size_t errlen)
+{
+    cluster_paths p;
+    cluster_paths_init(&p);
+    if (shop_pg_get_status(st, err, errlen) != 0)
+        return -1;
+    if (st->running)
+        return 0;
+    if (mkdir_parents(p.pg, err, errlen) != 0 || mkdir_owned(p.pg, err, errlen) != 0 ||
+        mkdir_owned(p.run, err, errlen) != 0)
+        return -1;
+    if (!pg_user_can_write(p.pg)) {
+        snprintf(err, errlen,
+                 "the PostgreSQL user cannot write %s (a parent folder is closed to it); "
+                 "set SHOPFLOW_VAR to a folder it can reach",
+                 p.pg);
+        return -1;
+    }
+    char version[PATH_MAX + 32];
+    snprintf(version, sizeof version, "%s/PG_VERSION", p.data);
+    if (access(version, F_OK) != 0 && cluster_initdb(&p, err, errlen) != 0)
+        return -1;
+
+    int port = read_int_file(p.port);
+    if (port <= 0 || !port_is_free(port))
+        port = free_port();
+    if (port <= 0) {
+        snprintf(err, errlen, "no free TCP port on 127.0.0.1");
+        return -1;
+    }
+    FILE *f = fopen(p.port, "w");
+    if (f != NULL) {
+        fprintf(f, "%d\n", port);
+        fclose(f);
+    }
+    /* After a SIGKILL of the postmaster its children may hold the shared
+     * memory block for a moment: retry that case for a while. */
+    int64_t give_up = shop_now_ms() + 15000;
+    for (;;) {
+        clear_stale_pid_file(&p);
+        if (cluster_pg_ctl_start(&p, port, err, errlen) == 0)
+            break;
+        if (shop_now_ms() > give_up || !log_tail_contains(p.log, "shared memory block"))
+            return -1;
+        shop_sleep_ms(250);
+    }
+    return shop_pg_get_status(st, err, errlen);
+}
+
+int shop_pg_start(shop_pg_status *st, char *err, size_t errlen)
+{
+    const char *ext = getenv("SHOPFLOW_PG");
+    if (ext != NULL && ext[0] != '\0') {
+        shop_pg_get_status(st, err, errlen);
+        if (!st->running) {
+            snprintf(err, errlen, "SHOPFLOW_PG server does not answer");
+            return -1;
+        }
+    } else if (cluster_start(st, err, errlen) != 0) {
+        return -1;
+    }
+    for (int i = 0; i < 3; i++) {
+        char dbname[64], sql_dir[PATH_MAX];
+        snprintf(dbname, sizeof dbname, "%s_db", shop_pg_services[i]);
+        shop_pg_sql_dir(shop_pg_services[i], sql_dir, sizeof sql_dir);
+        if (shop_pg_ensure_database(NULL, dbname, sql_dir, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int shop_pg_stop(char *err, size_t errlen)
+{
+    if (getenv("SHOPFLOW_PG") != NULL && getenv("SHOPFLOW_PG")[0] != '\0')
+        return 0;
+    cluster_paths p;
+    cluster_paths_init(&p);
+    shop_pg_status st;
+    shop_pg_get_status(&st, err, errlen);
+    if (st.pid == 0)
+        return 0;
+    char pg_ctl[PATH_MAX];
+    if (pg_bin_path("pg_ctl", pg_ctl, sizeof pg_ctl, err, errlen) != 0)
+        return -1;
+    char *argv[] = {pg_ctl, "-D", p.data, "-m", "fast", "-w", "-t", "60", "stop", NULL};
+    char rc_err[SHOP_PG_ERRLEN] = "";
+    int rc = pg_user_run(argv, p.log, rc_err, sizeof rc_err);
+    if (rc != 0) {
+        snprintf(err, errlen, "pg_ctl stop failed (%s)", rc < 0 ? rc_err : "non-zero exit");
+        return -1;
+    }
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int remove_tree(const char *path)
+{
+    if (access(path, F_OK) != 0)
+        return 0;
+    return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+int shop_pg_reset(char *err, size_t errlen)
+{
+    if (getenv("SHOPFLOW_PG") != NULL && getenv("SHOPFLOW_PG")[0] != '\0') {
+        snprintf(err, errlen, "reset works on the private cluster only (SHOPFLOW_PG is set)");
+        return -1;
+    }
+    if (shop_pg_stop(err, errlen) != 0)
+        return -1;
+    cluster_paths p;
+    cluster_paths_init(&p);
+    if (remove_tree(p.pg) != 0 || remove_tree(p.run) != 0) {
+        snprintf(err, errlen, "could not remove %s", p.pg);
+        return -1;
+    }
+    return 0;
+}

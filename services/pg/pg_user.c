@@ -1,0 +1,172 @@
+/* Running PostgreSQL's programs as an unprivileged user when we are root. */
+#include "pg_user.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *pg_user_name(void)
+{
+    const char *name = getenv("SHOPFLOW_PG_USER");
+    return name != NULL && name[0] != '\0' ? name : "postgres";
+}
+
+int pg_user_ids(uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+    if (geteuid() != 0) {
+        *uid = geteuid();
+        *gid = getegid();
+        return 0;
+    }
+    struct passwd *pw = getpwnam(pg_user_name());
+    if (pw == NULL) {
+        snprintf(err, errlen,
+                 "running as root, and PostgreSQL refuses root: no user '%s' to run it as "
+                 "(install the postgresql package or set SHOPFLOW_PG_USER)",
+                 pg_user_name());
+        return -1;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return 0;
+}
+
+int pg_user_chown(const char *path, char *err, size_t errlen)
+{
+    if (geteuid() != 0)
+        return 0;
+    uid_t uid;
+    gid_t gid;
+    if (pg_user_ids(&uid, &gid, err, errlen) != 0)
+        return -1;
+    if (chown(path, uid, gid) != 0) {
+        snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* In the child: become the cluster user. */
+static int drop_privileges(void)
+{
+    if (geteuid() != 0)
+        return 0;
+    struct passwd *pw = getpwnam(pg_user_name());
+    if (pw == NULL)
+        return -1;
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0)
+        return -1;
+    return 0;
+}
+
+int pg_user_run(char *const argv[], const char *log_path, char *err, size_t errlen)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        if (drop_privileges() != 0) {
+            fprintf(stderr, "cannot switch to user %s: %s\n", pg_user_name(), strerror(errno));
+            _exit(126);
+        }
+        /* Opened as the cluster user, so the log is its own. */
+        if (log_path != NULL) {
+            int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, STDOUT_FILENO);
+                dup2(fd, STDERR_FILENO);
+                close(fd);
+            }
+        }
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) {
+            dup2(devnull, STDIN_FILENO);
+            close(devnull);
+        }
+        /* The cluster user may not be allowed into our working directory. */
+        if (chdir("/") != 0)
+            _exit(126);
+        execv(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            snprintf(err, errlen, "waitpid: %s", strerror(errno));
+            return -1;
+        }
+    }
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    snprintf(err, errlen, "%s killed by signal %d", argv[0], WTERMSIG(status));
+    return -1;
+}
+
+int pg_user_can_write(const char *dir)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return 0;
+    if (pid == 0)
+        _exit(drop_privileges() == 0 && access(dir, W_OK | X_OK) == 0 ? 0 : 1);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 0;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int pg_bin_path(const char *program, char *out, size_t outlen, char *err, size_t errlen)
+{
+    const char *bindir = getenv("SHOPFLOW_PG_BINDIR");
+    if (bindir != NULL && bindir[0] != '\0') {
+        snprintf(out, outlen, "%s/%s", bindir, program);
+        if (access(out, X_OK) == 0)
+            return 0;
+        snprintf(err, errlen, "%s not found in SHOPFLOW_PG_BINDIR=%s", program, bindir);
+        return -1;
+    }
+    int best = -1;
+    DIR *d = opendir("/usr/lib/postgresql");
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            int v = atoi(e->d_name);
+            char path[512];
+            snprintf(path, sizeof path, "/usr/lib/postgresql/%s/bin/%s", e->d_name, program);
+            if (v > best && access(path, X_OK) == 0)
+                best = v;
+        }
+        closedir(d);
+    }
+    if (best >= 0) {
+        snprintf(out, outlen, "/usr/lib/postgresql/%d/bin/%s", best, program);
+        return 0;
+    }
+    const char *path = getenv("PATH");
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", path != NULL ? path : "/usr/bin:/bin");
+    for (char *save = NULL, *dir = strtok_r(copy, ":", &save); dir != NULL;
+         dir = strtok_r(NULL, ":", &save)) {
+        snprintf(out, outlen, "%s/%s", dir, program);
+        if (access(out, X_OK) == 0)
+            return 0;
+    }
+    snprintf(err, errlen,
+             "%s not found: install the postgresql package (scripts/deps.sh does) or set "
+             "SHOPFLOW_PG_BINDIR",
+             program);
+    return -1;
+}

@@ -1,0 +1,23 @@
+/* The shopflow subcommands: each takes argv from the command name on and
+ * returns the process exit code. */
+#ifndef SHOPFLOW_COMMANDS_H
+#define SHOPFLOW_COMMANDS_H
+
+struct shopflow_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+};
+
+int cmd_db(int argc, char **argv);
+int cmd_call(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_scenario(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_mq(int argc, char **argv);
+
+/* For commands whose part has not landed yet: says so and exits 3. */
+int shopflow_not_built(const char *command, const char *issue);
+
+#endif

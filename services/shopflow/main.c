@@ -1,0 +1,43 @@
+/* shopflow: the user's tool. Dispatches `shopflow COMMAND ...` to one file per
+ * command (cmd_<name>.c). */
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct shopflow_command commands[] = {
+    {"db", "run the embedded PostgreSQL: start|stop|status|url|reset", cmd_db},
+    {"call", "call an RPC method: call URL package.Service/Method 'field=value ...'", cmd_call},
+    {"up", "start the whole stack: up --arch sync|async", cmd_up},
+    {"bench", "run the sync-vs-async benchmark under failure", cmd_bench},
+    {"scenario", "run a named failure scenario and print PASS/FAIL", cmd_scenario},
+    {"check", "check the cross-service invariants", cmd_check},
+    {"mq", "broker tools: mq stats | mq dlq GROUP", cmd_mq},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: shopflow COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`shopflow COMMAND --help` describes each command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "shopflow: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

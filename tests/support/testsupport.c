@@ -1,0 +1,201 @@
+/* Test support: private PostgreSQL databases and daemons as children. */
+#include "testsupport.h"
+#include "shop_pg.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rpc/clock.h"
+
+static void ts_fatal(const char *what, const char *err)
+{
+    fprintf(stderr, "test support: %s: %s\n", what, err);
+    abort();
+}
+
+void ts_pg_up(void)
+{
+    shop_pg_status st;
+    char err[SHOP_PG_ERRLEN];
+    if (shop_pg_get_status(&st, err, sizeof err) == 0 && st.running)
+        return;
+    if (shop_pg_start(&st, err, sizeof err) != 0)
+        ts_fatal("start PostgreSQL", err);
+}
+
+static void test_db_name(const char *test, const char *service, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "t_%s_%s_db", test, service);
+}
+
+void ts_pg_fresh_db(const char *test, const char *service, char *out, size_t outlen)
+{
+    ts_pg_up();
+    char dbname[128], sql_dir[512], err[SHOP_PG_ERRLEN];
+    test_db_name(test, service, dbname, sizeof dbname);
+    shop_pg_sql_dir(service, sql_dir, sizeof sql_dir);
+    if (shop_pg_drop_database(NULL, dbname, err, sizeof err) != 0 ||
+        shop_pg_ensure_database(NULL, dbname, sql_dir, err, sizeof err) != 0 ||
+        shop_pg_conninfo(NULL, dbname, out, outlen, err, sizeof err) != 0)
+        ts_fatal(dbname, err);
+}
+
+void ts_pg_drop_db(const char *test, const char *service)
+{
+    char dbname[128], err[SHOP_PG_ERRLEN];
+    test_db_name(test, service, dbname, sizeof dbname);
+    if (shop_pg_drop_database(NULL, dbname, err, sizeof err) != 0)
+        fprintf(stderr, "test support: drop %s: %s\n", dbname, err);
+}
+
+const char *ts_bin(const char *name, char *out, size_t outlen)
+{
+    const char *dir = getenv("SHOP_BIN_DIR");
+    snprintf(out, outlen, "%s/%s", dir != NULL ? dir : "build/bin", name);
+    return out;
+}
+
+int ts_spawn(ts_proc *p, char *const argv[])
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", argv[0]);
+    snprintf(p->log_path, sizeof p->log_path, "/tmp/shopflow-test-%d-%s-%lld.log", (int)getpid(),
+             argv[0], (long long)shop_now_us());
+    char path[512];
+    ts_bin(argv[0], path, sizeof path);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        execv(path, argv);
+        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    p->pid = pid;
+    return 0;
+}
+
+static int child_alive(ts_proc *p)
+{
+    if (p->pid <= 0)
+        return 0;
+    int status;
+    pid_t r = waitpid(p->pid, &status, WNOHANG);
+    if (r == p->pid) {
+        p->exit_status = status;
+        p->pid = 0;
+        return 0;
+    }
+    return 1;
+}
+
+int ts_wait_until(ts_proc *p, int (*ready)(void *arg), void *arg, int timeout_ms)
+{
+    int64_t until = shop_now_ms() + timeout_ms;
+    while (shop_now_ms() < until) {
+        if (ready(arg))
+            return 0;
+        if (p != NULL && !child_alive(p)) {
+            fprintf(stderr, "test support: %s exited before it was ready\n", p->name);
+            ts_dump_log(p);
+            return -1;
+        }
+        shop_sleep_ms(20);
+    }
+    fprintf(stderr, "test support: %s not ready after %d ms\n", p ? p->name : "wait", timeout_ms);
+    if (p != NULL)
+        ts_dump_log(p);
+    return -1;
+}
+
+static int port_accepts(void *arg)
+{
+    int port = *(int *)arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+int ts_wait_port(ts_proc *p, int port, int timeout_ms)
+{
+    return ts_wait_until(p, port_accepts, &port, timeout_ms);
+}
+
+int ts_signal(ts_proc *p, int sig)
+{
+    return p->pid > 0 ? kill(p->pid, sig) : -1;
+}
+
+int ts_stop(ts_proc *p, int sig, int timeout_ms)
+{
+    if (p->pid <= 0)
+        goto done;
+    if (sig != 0)
+        kill(p->pid, sig);
+    int64_t until = shop_now_ms() + timeout_ms;
+    while (child_alive(p)) {
+        if (shop_now_ms() > until) {
+            kill(p->pid, SIGKILL);
+            kill(p->pid, SIGCONT);
+            waitpid(p->pid, &p->exit_status, 0);
+            p->pid = 0;
+            break;
+        }
+        shop_sleep_ms(10);
+    }
+done:
+    if (WIFEXITED(p->exit_status))
+        return WEXITSTATUS(p->exit_status);
+    if (WIFSIGNALED(p->exit_status))
+        return 128 + WTERMSIG(p->exit_status);
+    return -1;
+}
+
+void ts_dump_log(const ts_proc *p)
+{
+    FILE *f = fopen(p->log_path, "r");
+    if (f == NULL)
+        return;
+    fprintf(stderr, "---- output of %s (%s) ----\n", p->name, p->log_path);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, stderr);
+    fprintf(stderr, "---- end of %s ----\n", p->name);
+    fclose(f);
+}
+
+int ts_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
