@@ -34,14 +34,44 @@ typedef struct cluster_paths {
     char port[PATH_MAX];    /* remembered port */
 } cluster_paths;
 
+/* The parent of `path` that exists, for the reachability check below. */
+static void existing_parent(const char *path, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s", path);
+    while (access(out, F_OK) != 0) {
+        char *slash = strrchr(out, '/');
+        if (slash == NULL || slash == out) {
+            snprintf(out, outlen, "/");
+            return;
+        }
+        *slash = '\0';
+    }
+}
+
 const char *shop_pg_var_dir(void)
 {
     static char dir[PATH_MAX];
+    if (dir[0] != '\0')
+        return dir;
     const char *var = getenv("SHOPFLOW_VAR");
-    if (var != NULL && var[0] != '\0')
+    if (var != NULL && var[0] != '\0') {
         snprintf(dir, sizeof dir, "%s/pg", var);
-    else
-        snprintf(dir, sizeof dir, "%s/var/pg", SHOP_SOURCE_DIR);
+        return dir;
+    }
+    snprintf(dir, sizeof dir, "%s/var/pg", SHOP_SOURCE_DIR);
+    /* As root the cluster runs as an unprivileged user, who may not be let
+     * through the folders above the source tree (a clone under /root): then
+     * the cluster lives under /var/tmp, keyed by the source path. */
+    if (geteuid() == 0) {
+        char probe[PATH_MAX];
+        existing_parent(dir, probe, sizeof probe);
+        if (!pg_user_can_reach(probe)) {
+            unsigned long h = 5381;
+            for (const char *c = SHOP_SOURCE_DIR; *c != '\0'; c++)
+                h = h * 33 + (unsigned char)*c;
+            snprintf(dir, sizeof dir, "/var/tmp/shopflow-%lx/pg", h);
+        }
+    }
     return dir;
 }
 

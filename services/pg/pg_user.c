@@ -114,18 +114,28 @@ int pg_user_run(char *const argv[], const char *log_path, char *err, size_t errl
     return -1;
 }
 
-int pg_user_can_write(const char *dir)
+static int pg_user_can_access(const char *dir, int mode)
 {
     pid_t pid = fork();
     if (pid < 0)
         return 0;
     if (pid == 0)
-        _exit(drop_privileges() == 0 && access(dir, W_OK | X_OK) == 0 ? 0 : 1);
+        _exit(drop_privileges() == 0 && access(dir, mode) == 0 ? 0 : 1);
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             return 0;
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int pg_user_can_write(const char *dir)
+{
+    return pg_user_can_access(dir, W_OK | X_OK);
+}
+
+int pg_user_can_reach(const char *dir)
+{
+    return pg_user_can_access(dir, X_OK);
 }
 
 int pg_bin_path(const char *program, char *out, size_t outlen, char *err, size_t errlen)

@@ -23,6 +23,9 @@ int pg_user_run(char *const argv[], const char *log_path, char *err, size_t errl
  * dropped privileges). */
 int pg_user_can_write(const char *dir);
 
+/* Whether the cluster user can enter `dir`. */
+int pg_user_can_reach(const char *dir);
+
 /* The folder holding initdb/pg_ctl: $SHOPFLOW_PG_BINDIR, else the newest
  * /usr/lib/postgresql/N/bin, else the one on PATH. */
 int pg_bin_path(const char *program, char *out, size_t outlen, char *err, size_t errlen);
