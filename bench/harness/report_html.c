@@ -93,16 +93,16 @@ static int write_script(const shop_bench_report *r, const char *dir, char *err, 
                "(from scheduled start, all outcomes)'\nset ylabel 'ms'\nset logscale y\nplot ");
     for (size_t i = 0; i < r->n_arch; i++)
         fprintf(f,
-                "%s'%s_series.dat' using 1:($5>0?$5:1/0) with lines lw 2 dt 2 lc rgb '%s' "
-                "title '%s p50', '' using 1:($6>0?$6:1/0) with lines lw 2 lc rgb '%s' "
+                "%s'%s_series.dat' using 1:($5>0?$5:1/0) with histeps lw 2 dt 2 lc rgb '%s' "
+                "title '%s p50', '' using 1:($6>0?$6:1/0) with histeps lw 2 lc rgb '%s' "
                 "title '%s p99'",
                 i ? ", " : "", r->arch[i].arch, lc[i], r->arch[i].arch, lc[i], r->arch[i].arch);
     fprintf(f, "\nunset logscale y\nset output 'throughput.svg'\nset title 'PlaceOrder "
                "outcomes per second'\nset ylabel 'requests/s'\nset yrange [0:*]\nplot ");
     for (size_t i = 0; i < r->n_arch; i++)
         fprintf(f,
-                "%s'%s_series.dat' using 1:3 with lines lw 2 lc rgb '%s' title '%s accepted', "
-                "'' using 1:4 with lines lw 2 dt 2 lc rgb '%s' title '%s failed'",
+                "%s'%s_series.dat' using 1:3 with histeps lw 2 lc rgb '%s' title '%s accepted', "
+                "'' using 1:4 with histeps lw 2 dt 2 lc rgb '%s' title '%s failed'",
                 i ? ", " : "", r->arch[i].arch, lc[i], r->arch[i].arch, lc[i], r->arch[i].arch);
     fprintf(f, "\nset output 'cdf.svg'\nunset object\nunset label\nset yrange [0:1]\n"
                "set xrange [*:*]\nset logscale x\nset title 'Latency CDF of accepted "

@@ -75,14 +75,6 @@ static void latency_row(FILE *out, const shop_bench_report *r, const char *label
     fputc('\n', out);
 }
 
-static int64_t violations(const shop_arch_result *a)
-{
-    int64_t n = 0;
-    for (int i = 0; i < SHOP_INV_COUNT; i++)
-        n += (int64_t)a->check.counts[i];
-    return n;
-}
-
 void shop_report_print_table(const shop_bench_report *r, FILE *out)
 {
     char buf[64];
@@ -165,7 +157,7 @@ void shop_report_print_table(const shop_bench_report *r, FILE *out)
     row_label(out, "invariant violations");
     for (size_t i = 0; i < r->n_arch; i++) {
         if (r->arch[i].checked)
-            snprintf(buf, sizeof buf, "%lld", (long long)violations(&r->arch[i]));
+            snprintf(buf, sizeof buf, "%lld", (long long)shop_check_total(&r->arch[i].check));
         else
             snprintf(buf, sizeof buf, "not checked");
         cell(out, buf);

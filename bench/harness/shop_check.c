@@ -212,6 +212,14 @@ int shop_check_run(const shop_check_input *in, shop_check_report *out, char *err
     return 0;
 }
 
+size_t shop_check_total(const shop_check_report *r)
+{
+    size_t n = 0;
+    for (int i = 0; i < SHOP_INV_COUNT; i++)
+        n += r->counts[i];
+    return n;
+}
+
 void shop_check_report_free(shop_check_report *r)
 {
     free(r->v);

@@ -50,6 +50,9 @@ int shop_check_run(const shop_check_input *in, shop_check_report *out, char *err
 
 void shop_check_report_free(shop_check_report *r);
 
+/* All violations of every rule. */
+size_t shop_check_total(const shop_check_report *r);
+
 /* One line per rule (ok / N violations) and up to `max_each` violations per
  * rule, by order id. */
 void shop_check_print(const shop_check_report *r, FILE *out, size_t max_each);

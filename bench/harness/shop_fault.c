@@ -67,6 +67,11 @@ static int parse_time(const char *s, const char *end, int64_t *ms, char *err, si
     return 0;
 }
 
+int shop_parse_duration_ms(const char *text, int64_t *ms, char *err, size_t errlen)
+{
+    return parse_time(text, text + strlen(text), ms, err, errlen);
+}
+
 /* T or T1-T2 from [s, end). */
 static int parse_when(const char *s, const char *end, int window, shop_fault *f, char *err,
                       size_t errlen)

@@ -57,6 +57,10 @@ int shop_fault_validate(shop_fault_plan *plan, char *err, size_t errlen);
 /* Formats one action back as spec text ("coupon:pause@2000ms-4000ms"). */
 void shop_fault_format(const shop_fault *f, char *out, size_t outlen);
 
+/* Parses a duration like 5s, 1500ms, 1.5s, 2m into ms (0 to a day).
+ * Returns 0, or -1 with err quoting the bad text. */
+int shop_parse_duration_ms(const char *text, int64_t *ms, char *err, size_t errlen);
+
 const char *shop_service_name(shop_service s);
 
 /* The service for a name, or -1. */

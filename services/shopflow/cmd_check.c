@@ -148,9 +148,7 @@ int cmd_check(int argc, char **argv)
         return 4;
     }
     shop_check_print(&rep, stdout, (size_t)(max_each < 0 ? 0 : max_each));
-    size_t bad = 0;
-    for (int i = 0; i < SHOP_INV_COUNT; i++)
-        bad += rep.counts[i];
+    size_t bad = shop_check_total(&rep);
     shop_check_report_free(&rep);
     printf("%s\n", bad ? "INVARIANTS VIOLATED" : "all invariants hold");
     return bad ? 1 : 0;
