@@ -1,0 +1,272 @@
+/* Client channel: one nng REQ socket dialing every server URL, a pool of
+ * contexts for concurrent callers, deadlines, fail-fast and retries.
+ *
+ * nng's REQ resend is disabled (NNG_OPT_REQ_RESENDTIME infinite), so a lost
+ * connection fails the call with UNAVAILABLE (NNG_ECONNRESET) instead of
+ * silently sending it again; only rpc's retry policy re-sends, and only
+ * calls marked idempotent. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rpc/channel_internal.h"
+#include "rpc/clock.h"
+#include "rpc/log.h"
+
+#include <nng/protocol/reqrep0/req.h>
+
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    rpc_channel *ch = arg;
+    if (ev == NNG_PIPE_EV_ADD_POST)
+        atomic_fetch_add(&ch->connected, 1);
+    else if (ev == NNG_PIPE_EV_REM_POST)
+        atomic_fetch_sub(&ch->connected, 1);
+}
+
+static int dial_all(rpc_channel *ch, const char *urls, rpc_error *err)
+{
+    char *copy = strdup(urls), *save = NULL;
+    if (copy == NULL)
+        return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+    int n = 0, rv = 0;
+    for (char *u = strtok_r(copy, ", ", &save); u != NULL; u = strtok_r(NULL, ", ", &save)) {
+        nng_dialer d;
+        if ((rv = nng_dialer_create(&d, ch->sock, u)) != 0) {
+            rpc_error_set(err, RPC_INVALID_ARGUMENT, "cannot dial '%s': %s", u, nng_strerror(rv));
+            free(copy);
+            return err != NULL ? err->code : RPC_INVALID_ARGUMENT;
+        }
+        nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 10);
+        nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 250);
+        nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, ch->opts.max_msg_bytes * 4);
+        /* A synchronous first attempt, so a server that is up is connected
+         * when open returns; otherwise nng keeps redialing in the background. */
+        if (nng_dialer_start(d, 0) != 0)
+            nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+        n++;
+    }
+    free(copy);
+    if (n == 0)
+        return rpc_error_set(err, RPC_INVALID_ARGUMENT, "no URL to dial in '%s'", urls);
+    return RPC_OK;
+}
+
+rpc_status rpc_channel_open(rpc_channel **out, const char *urls, const rpc_channel_opts *opts,
+                            rpc_error *err)
+{
+    *out = NULL;
+    rpc_channel *ch = calloc(1, sizeof *ch);
+    if (ch == NULL)
+        return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+    if (opts != NULL)
+        ch->opts = *opts;
+    if (ch->opts.default_timeout_ms <= 0)
+        ch->opts.default_timeout_ms = RPC_DEFAULT_TIMEOUT_MS;
+    if (ch->opts.max_msg_bytes == 0)
+        ch->opts.max_msg_bytes = RPC_DEFAULT_MAX_MSG;
+    rpc_retry_policy *r = &ch->opts.retry;
+    if (r->max_attempts <= 0)
+        r->max_attempts = 4;
+    if (r->initial_backoff_ms <= 0)
+        r->initial_backoff_ms = 20;
+    if (r->max_backoff_ms <= 0)
+        r->max_backoff_ms = 1000;
+    if (r->multiplier < 1.0)
+        r->multiplier = 2.0;
+    pthread_mutex_init(&ch->mu, NULL);
+    pthread_cond_init(&ch->cv, NULL);
+    atomic_init(&ch->connected, 0);
+    atomic_init(&ch->next_call_id, ((uint64_t)shop_wall_ms() << 20) ^ (uint64_t)getpid());
+
+    int rv = nng_req0_open(&ch->sock);
+    if (rv != 0) {
+        free(ch);
+        return rpc_error_set(err, RPC_INTERNAL, "cannot open req socket: %s", nng_strerror(rv));
+    }
+    nng_socket_set_ms(ch->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_pipe_notify(ch->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, ch);
+    nng_pipe_notify(ch->sock, NNG_PIPE_EV_REM_POST, pipe_cb, ch);
+    rpc_status st = dial_all(ch, urls, err);
+    if (st != RPC_OK) {
+        rpc_channel_close(ch);
+        return st;
+    }
+    *out = ch;
+    return RPC_OK;
+}
+
+void rpc_channel_close(rpc_channel *ch)
+{
+    if (ch == NULL)
+        return;
+    pthread_mutex_lock(&ch->mu);
+    while (ch->async_inflight > 0)
+        pthread_cond_wait(&ch->cv, &ch->mu);
+    pthread_mutex_unlock(&ch->mu);
+    nng_close(ch->sock);
+    while (ch->free_slots != NULL) {
+        rpc_cslot *sl = ch->free_slots;
+        ch->free_slots = sl->next;
+        nng_aio_free(sl->aio);
+        free(sl);
+    }
+    pthread_cond_destroy(&ch->cv);
+    pthread_mutex_destroy(&ch->mu);
+    free(ch);
+}
+
+int rpc_channel_connected(rpc_channel *ch)
+{
+    return atomic_load(&ch->connected);
+}
+
+static rpc_cslot *slot_get(rpc_channel *ch)
+{
+    pthread_mutex_lock(&ch->mu);
+    rpc_cslot *sl = ch->free_slots;
+    if (sl != NULL)
+        ch->free_slots = sl->next;
+    pthread_mutex_unlock(&ch->mu);
+    if (sl != NULL)
+        return sl;
+    sl = calloc(1, sizeof *sl);
+    if (sl == NULL)
+        return NULL;
+    if (nng_ctx_open(&sl->ctx, ch->sock) != 0) {
+        free(sl);
+        return NULL;
+    }
+    if (nng_aio_alloc(&sl->aio, NULL, NULL) != 0) {
+        nng_ctx_close(sl->ctx);
+        free(sl);
+        return NULL;
+    }
+    return sl;
+}
+
+static void slot_put(rpc_channel *ch, rpc_cslot *sl)
+{
+    pthread_mutex_lock(&ch->mu);
+    sl->next = ch->free_slots;
+    ch->free_slots = sl;
+    pthread_mutex_unlock(&ch->mu);
+}
+
+/* One attempt: send the frame and wait for the reply, both before deadline. */
+static rpc_status attempt(rpc_channel *ch, nng_msg *req, int64_t deadline, nng_msg **rep,
+                          rpc_error *err)
+{
+    rpc_cslot *sl = slot_get(ch);
+    if (sl == NULL) {
+        nng_msg_free(req);
+        return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "cannot open a context");
+    }
+    int64_t left = deadline - shop_now_ms();
+    nng_aio_set_timeout(sl->aio, (nng_duration)(left > 0 ? left : 1));
+    nng_aio_set_msg(sl->aio, req);
+    nng_ctx_send(sl->ctx, sl->aio);
+    nng_aio_wait(sl->aio);
+    int rv = nng_aio_result(sl->aio);
+    if (rv != 0) {
+        nng_msg_free(req);
+        slot_put(ch, sl);
+        return rpc_error_set(err, rpc__status_from_nng(rv), "send failed: %s", nng_strerror(rv));
+    }
+    left = deadline - shop_now_ms();
+    nng_aio_set_timeout(sl->aio, (nng_duration)(left > 0 ? left : 1));
+    nng_ctx_recv(sl->ctx, sl->aio);
+    nng_aio_wait(sl->aio);
+    rv = nng_aio_result(sl->aio);
+    if (rv == 0)
+        *rep = nng_aio_get_msg(sl->aio);
+    slot_put(ch, sl);
+    if (rv == NNG_ECONNRESET)
+        return rpc_error_set(err, RPC_UNAVAILABLE, "connection to the server was lost");
+    if (rv == NNG_ETIMEDOUT)
+        return rpc_error_set(err, RPC_DEADLINE_EXCEEDED, "deadline exceeded waiting for reply");
+    if (rv != 0)
+        return rpc_error_set(err, rpc__status_from_nng(rv), "receive failed: %s", nng_strerror(rv));
+    return RPC_OK;
+}
+
+rpc_status rpc_call_bytes(rpc_channel *ch, const char *method, const uint8_t *payload, size_t len,
+                          uint8_t **reply_out, size_t *reply_len, const rpc_call_opts *opts,
+                          rpc_error *err)
+{
+    static const rpc_call_opts none = {0};
+    rpc_error local;
+    if (err == NULL)
+        err = &local;
+    err->attempts = 0;
+    err->code = RPC_OK;
+    err->message[0] = '\0';
+    if (opts == NULL)
+        opts = &none;
+    *reply_out = NULL;
+    *reply_len = 0;
+    if (len > ch->opts.max_msg_bytes)
+        return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED,
+                             "request of %zu bytes is over the %zu byte limit", len,
+                             ch->opts.max_msg_bytes);
+    int64_t deadline = rpc__call_deadline(ch, opts);
+    for (;;) {
+        int64_t left = deadline - shop_now_ms();
+        if (left <= 0)
+            return rpc_error_set(err, RPC_DEADLINE_EXCEEDED, "deadline exceeded before sending");
+        rpc_status st;
+        err->attempts++;
+        if (!opts->wait_for_ready && atomic_load(&ch->connected) == 0) {
+            st = rpc_error_set(err, RPC_UNAVAILABLE, "no server connected");
+        } else {
+            nng_msg *req = rpc__request_msg(ch, method, payload, len, opts, left);
+            if (req == NULL)
+                return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+            nng_msg *rep = NULL;
+            st = attempt(ch, req, deadline, &rep, err);
+            if (st == RPC_OK) {
+                st = rpc__decode_reply(rep, reply_out, reply_len, err);
+                nng_msg_free(rep);
+            }
+        }
+        if (st == RPC_OK || !rpc__may_retry(ch, opts, st, err->attempts))
+            return st;
+        int64_t wait = rpc__backoff_ms(&ch->opts.retry, err->attempts);
+        if (shop_now_ms() + wait >= deadline)
+            return st;
+        shop_sleep_ms(wait);
+    }
+}
+
+rpc_status rpc_call(rpc_channel *ch, const ProtobufCServiceDescriptor *svc, unsigned method,
+                    const ProtobufCMessage *req, ProtobufCMessage **reply,
+                    const rpc_call_opts *opts, rpc_error *err)
+{
+    *reply = NULL;
+    const ProtobufCMethodDescriptor *md = NULL;
+    rpc_status st = rpc__check_method(svc, method, req, &md, err);
+    if (st != RPC_OK)
+        return st;
+    char name[256];
+    snprintf(name, sizeof name, "%s/%s", svc->name, md->name);
+    size_t len = protobuf_c_message_get_packed_size(req);
+    uint8_t stackbuf[512];
+    uint8_t *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
+    if (buf == NULL)
+        return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+    protobuf_c_message_pack(req, buf);
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    st = rpc_call_bytes(ch, name, buf, len, &out, &out_len, opts, err);
+    if (buf != stackbuf)
+        free(buf);
+    if (st != RPC_OK)
+        return st;
+    *reply = protobuf_c_message_unpack(md->output, NULL, out_len, out);
+    free(out);
+    if (*reply == NULL)
+        return rpc_error_set(err, RPC_INTERNAL, "reply does not decode as %s", md->output->name);
+    return RPC_OK;
+}

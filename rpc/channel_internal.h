@@ -1,0 +1,42 @@
+/* Shared between the synchronous and the asynchronous client calls. */
+#ifndef SHOP_RPC_CHANNEL_INTERNAL_H
+#define SHOP_RPC_CHANNEL_INTERNAL_H
+
+#include "rpc/internal.h"
+
+struct rpc_channel {
+    nng_socket sock;
+    rpc_channel_opts opts;
+    atomic_int connected;
+    atomic_uint_fast64_t next_call_id;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;  /* close waits for async calls */
+    int async_inflight; /* under mu */
+    struct rpc_cslot *free_slots;
+};
+
+/* A pooled nng context with a blocking aio. */
+typedef struct rpc_cslot {
+    nng_ctx ctx;
+    nng_aio *aio;
+    struct rpc_cslot *next;
+} rpc_cslot;
+
+/* Absolute deadline for a call (shop_now_ms clock). */
+int64_t rpc__call_deadline(rpc_channel *ch, const rpc_call_opts *opts);
+/* Builds the request frame; NULL on out of memory. */
+nng_msg *rpc__request_msg(rpc_channel *ch, const char *method, const uint8_t *payload, size_t len,
+                          const rpc_call_opts *opts, int64_t timeout_ms);
+/* Decodes a reply frame (does not free it). OK: *payload (malloc'd) is set. */
+rpc_status rpc__decode_reply(nng_msg *m, uint8_t **payload, size_t *plen, rpc_error *err);
+/* Backoff before retry `attempt` (1-based), with jitter. */
+int64_t rpc__backoff_ms(const rpc_retry_policy *p, int attempt);
+/* Whether a failed attempt may be retried before `deadline`. */
+bool rpc__may_retry(rpc_channel *ch, const rpc_call_opts *opts, rpc_status code, int attempts);
+
+/* Checks that `method` exists and `req` is its input type. */
+rpc_status rpc__check_method(const ProtobufCServiceDescriptor *svc, unsigned method,
+                             const ProtobufCMessage *req, const ProtobufCMethodDescriptor **md,
+                             rpc_error *err);
+
+#endif

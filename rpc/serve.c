@@ -1,0 +1,198 @@
+/* Runs one call on a worker: decode the envelope, apply the status rules
+ * (size, deadline, method, payload), run the handler, encode the reply. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc/clock.h"
+#include "rpc/internal.h"
+#include "rpc/log.h"
+
+nng_msg *rpc__reply_status(uint64_t call_id, rpc_status code, const char *message)
+{
+    Shop__Rpc__Reply rep = SHOP__RPC__REPLY__INIT;
+    rep.call_id = call_id;
+    rep.status = (uint32_t)code;
+    rep.message = (char *)(message != NULL ? message : "");
+    size_t len = shop__rpc__reply__get_packed_size(&rep);
+    nng_msg *m = NULL;
+    if (nng_msg_alloc(&m, len) != 0)
+        return NULL;
+    shop__rpc__reply__pack(&rep, nng_msg_body(m));
+    return m;
+}
+
+static nng_msg *reply_payload(uint64_t call_id, const char *message, ProtobufCMessage *payload)
+{
+    Shop__Rpc__Reply rep = SHOP__RPC__REPLY__INIT;
+    rep.call_id = call_id;
+    rep.message = (char *)message;
+    /* Pack the payload straight into the frame: envelope header, then bytes. */
+    size_t plen = protobuf_c_message_get_packed_size(payload);
+    rep.payload.len = plen;
+    rep.payload.data = NULL;
+    uint8_t *tmp = malloc(plen > 0 ? plen : 1);
+    if (tmp == NULL)
+        return NULL;
+    protobuf_c_message_pack(payload, tmp);
+    rep.payload.data = tmp;
+    size_t len = shop__rpc__reply__get_packed_size(&rep);
+    nng_msg *m = NULL;
+    if (nng_msg_alloc(&m, len) == 0)
+        shop__rpc__reply__pack(&rep, nng_msg_body(m));
+    free(tmp);
+    return m;
+}
+
+static nng_msg *finish(rpc_method *m, int64_t start_us, uint64_t call_id, rpc_status code,
+                       const char *message)
+{
+    if (m != NULL)
+        rpc__stats_record(&m->stats, code, shop_now_us() - start_us);
+    return rpc__reply_status(call_id, code, message);
+}
+
+nng_msg *rpc__serve(rpc_server *s, nng_msg *in, int64_t arrived_ms)
+{
+    int64_t start_us = shop_now_us();
+    size_t len = nng_msg_len(in);
+    nng_msg *out = NULL;
+    char msg[160];
+
+    if (len > s->opts.max_msg_bytes + 1024) {
+        snprintf(msg, sizeof msg, "request of %zu bytes is over the %zu byte limit", len,
+                 s->opts.max_msg_bytes);
+        nng_msg_free(in);
+        atomic_fetch_add(&s->rejected, 1);
+        return rpc__reply_status(0, RPC_RESOURCE_EXHAUSTED, msg);
+    }
+    Shop__Rpc__Request *req = shop__rpc__request__unpack(NULL, len, nng_msg_body(in));
+    nng_msg_free(in);
+    if (req == NULL) {
+        atomic_fetch_add(&s->rejected, 1);
+        return rpc__reply_status(0, RPC_INVALID_ARGUMENT, "request envelope does not decode");
+    }
+    if (req->payload.len > s->opts.max_msg_bytes) {
+        snprintf(msg, sizeof msg, "payload of %zu bytes is over the %zu byte limit",
+                 req->payload.len, s->opts.max_msg_bytes);
+        atomic_fetch_add(&s->rejected, 1);
+        out = rpc__reply_status(req->call_id, RPC_RESOURCE_EXHAUSTED, msg);
+        goto done;
+    }
+    rpc_method *m = rpc__find_method(s, req->method);
+    if (m == NULL || m->fn == NULL) {
+        snprintf(msg, sizeof msg, "unknown method '%.100s'", req->method);
+        out = finish(m, start_us, req->call_id, RPC_UNIMPLEMENTED, msg);
+        goto done;
+    }
+    int64_t deadline = req->timeout_ms > 0 ? arrived_ms + req->timeout_ms : 0;
+    if (deadline != 0 && shop_now_ms() >= deadline) {
+        out = finish(m, start_us, req->call_id, RPC_DEADLINE_EXCEEDED,
+                     "deadline passed before the call started");
+        goto done;
+    }
+    ProtobufCMessage *in_msg =
+        protobuf_c_message_unpack(m->desc->input, NULL, req->payload.len, req->payload.data);
+    if (in_msg == NULL) {
+        snprintf(msg, sizeof msg, "payload does not decode as %.100s", m->desc->input->name);
+        out = finish(m, start_us, req->call_id, RPC_INVALID_ARGUMENT, msg);
+        goto done;
+    }
+    ProtobufCMessage *reply = calloc(1, m->desc->output->sizeof_message);
+    if (reply == NULL) {
+        protobuf_c_message_free_unpacked(in_msg, NULL);
+        out = finish(m, start_us, req->call_id, RPC_RESOURCE_EXHAUSTED, "out of memory");
+        goto done;
+    }
+    protobuf_c_message_init(m->desc->output, reply);
+
+    rpc_ctx ctx = {.server = s, .req = req, .method = m->name, .deadline_ms = deadline};
+    rpc_status code = m->fn(&ctx, in_msg, reply, m->impl);
+    if (code < 0 || code >= RPC_STATUS_COUNT) {
+        snprintf(ctx.message, sizeof ctx.message, "handler returned invalid status %d", code);
+        code = RPC_UNKNOWN;
+    }
+    if (code == RPC_OK)
+        out = reply_payload(req->call_id, ctx.message, reply);
+    else
+        out = rpc__reply_status(req->call_id, code, ctx.message);
+    rpc__stats_record(&m->stats, code, shop_now_us() - start_us);
+    free(reply); /* its fields belong to the handler (static or ctx arena) */
+    rpc__arena_free(&ctx);
+    protobuf_c_message_free_unpacked(in_msg, NULL);
+done:
+    shop__rpc__request__free_unpacked(req, NULL);
+    return out;
+}
+
+/* ---- handler context -------------------------------------------------- */
+
+const char *rpc_ctx_method(const rpc_ctx *ctx)
+{
+    return ctx->method;
+}
+
+int64_t rpc_ctx_deadline_ms(const rpc_ctx *ctx)
+{
+    return ctx->deadline_ms;
+}
+
+int64_t rpc_ctx_remaining_ms(const rpc_ctx *ctx)
+{
+    if (ctx->deadline_ms == 0)
+        return INT64_MAX;
+    return ctx->deadline_ms - shop_now_ms();
+}
+
+const char *rpc_ctx_metadata(const rpc_ctx *ctx, const char *key)
+{
+    for (size_t i = 0; i < ctx->req->n_metadata; i++) {
+        const Shop__Rpc__Metadata *md = ctx->req->metadata[i];
+        if (strcmp(md->key, key) != 0)
+            continue;
+        /* Values travel as bytes; hand back a terminated copy. */
+        char *v = rpc_ctx_alloc((rpc_ctx *)ctx, md->value.len + 1);
+        memcpy(v, md->value.data, md->value.len);
+        return v;
+    }
+    return NULL;
+}
+
+rpc_status rpc_ctx_fail(rpc_ctx *ctx, rpc_status code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->message, sizeof ctx->message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void *rpc_ctx_alloc(rpc_ctx *ctx, size_t size)
+{
+    rpc_arena_block *b = calloc(1, sizeof *b + size);
+    if (b == NULL) {
+        shop_error("rpc out of memory size=%zu", size);
+        abort();
+    }
+    b->next = ctx->arena;
+    ctx->arena = b;
+    return b->data;
+}
+
+char *rpc_ctx_strdup(rpc_ctx *ctx, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = rpc_ctx_alloc(ctx, n);
+    memcpy(d, s, n);
+    return d;
+}
+
+void rpc__arena_free(rpc_ctx *ctx)
+{
+    while (ctx->arena != NULL) {
+        rpc_arena_block *b = ctx->arena;
+        ctx->arena = b->next;
+        free(b);
+    }
+}
