@@ -326,3 +326,32 @@ Test(rpc_channel, the_handler_sees_the_remaining_deadline_and_the_metadata)
     rpc_channel_close(ch);
     ts_stop(&e.proc, SIGTERM, 5000);
 }
+
+Test(rpc_channel, a_server_calling_another_passes_its_deadline_and_metadata_on)
+{
+    echod front, back;
+    echod_start(&front, NULL);
+    echod_start(&back, NULL);
+    rpc_channel *ch = echod_channel(&front, 5000);
+    Shop__Rpctest__ForwardRequest req = SHOP__RPCTEST__FORWARD_REQUEST__INIT;
+    req.url = back.url;
+    Shop__Rpctest__SleepReply *rep = NULL;
+    rpc_metadata md[] = {{"trace", "t-42"}};
+    rpc_call_opts co = {.timeout_ms = 800, .metadata = md, .n_metadata = 1};
+    rpc_error err = {0};
+    cr_assert_eq(shop_rpctest_Echo_Forward(ch, &req, &rep, &co, &err), RPC_OK, "%s", err.message);
+    cr_expect_gt(rep->remaining_ms, 0);
+    cr_expect_leq(rep->remaining_ms, 800, "downstream saw %lld ms", (long long)rep->remaining_ms);
+    cr_expect_str_eq(rep->trace, "t-42");
+    shop__rpctest__sleep_reply__free_unpacked(rep, NULL);
+
+    /* A downstream call longer than the caller's deadline is cut by it. */
+    req.ms = 2000;
+    int64_t t0 = shop_now_ms();
+    rpc_status st = shop_rpctest_Echo_Forward(ch, &req, &rep, &co, &err);
+    cr_expect_eq(st, RPC_DEADLINE_EXCEEDED, "got %s", rpc_status_name(st));
+    cr_expect_lt(shop_now_ms() - t0, 1800);
+    rpc_channel_close(ch);
+    ts_stop(&front.proc, SIGTERM, 5000);
+    ts_stop(&back.proc, SIGTERM, 5000);
+}

@@ -172,3 +172,30 @@ Test(rpc_overload, a_draining_server_answers_unavailable_and_finishes_running_ca
     rpc_channel_close(ch);
     cr_expect_eq(ts_stop(&e.proc, 0, 5000), 0, "SIGTERM must exit 0");
 }
+
+Test(rpc_overload, a_configured_size_limit_is_enforced_and_far_larger_frames_are_dropped)
+{
+    echod e;
+    const char *flags[] = {"--max-msg", "1000", NULL};
+    echod_start(&e, flags);
+    rpc_channel *ch = NULL;
+    rpc_channel_opts o = {.max_msg_bytes = 8u << 20, .retry = {.max_attempts = 1}};
+    rpc_error err = {0};
+    cr_assert_eq(rpc_channel_open(&ch, e.url, &o, &err), RPC_OK, "%s", err.message);
+    uint8_t *payload = calloc(1, 4u << 20), *out = NULL;
+    size_t out_len = 0;
+    rpc_status st = rpc_call_bytes(ch, shop_rpctest_Echo_Echo_METHOD, payload, 2000, &out, &out_len,
+                                   NULL, &err);
+    cr_expect_eq(st, RPC_RESOURCE_EXHAUSTED, "got %s", rpc_status_name(st));
+    cr_expect(strstr(err.message, "limit") != NULL, "%s", err.message);
+    /* 4 MiB is beyond what nng accepts (RECVMAXSZ): the connection drops. */
+    st = rpc_call_bytes(ch, shop_rpctest_Echo_Echo_METHOD, payload, 4u << 20, &out, &out_len, NULL,
+                        &err);
+    cr_expect(st == RPC_UNAVAILABLE || st == RPC_DEADLINE_EXCEEDED, "got %s", rpc_status_name(st));
+    free(payload);
+    for (int i = 0; i < 300 && rpc_channel_connected(ch) == 0; i++)
+        shop_sleep_ms(10);
+    cr_expect_eq(echo_once(ch, "small", &err), RPC_OK, "%s", err.message);
+    rpc_channel_close(ch);
+    cr_expect_eq(ts_stop(&e.proc, SIGTERM, 5000), 0);
+}

@@ -143,7 +143,7 @@ Test(rpc_status, list_methods_names_every_registered_method_with_its_types)
             cr_expect_str_eq(rep->methods[i]->input_type, "shop.rpctest.AllTypes");
         }
     cr_expect(found);
-    cr_expect_eq(rep->n_methods, 4 + 1 + 2); /* Echo's, Health's, Admin's */
+    cr_expect_eq(rep->n_methods, 5 + 1 + 2); /* Echo's, Health's, Admin's */
     shop__rpc__list_methods_reply__free_unpacked(rep, NULL);
     rpc_channel_close(ch);
 }
