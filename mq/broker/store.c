@@ -564,3 +564,16 @@ void mq_store_usage(mq_store *s, uint64_t *segments, uint64_t *bytes)
     for (size_t i = 0; i < s->nsegs; i++)
         *bytes += s->segs[i].size;
 }
+
+uint64_t mq_store_position(mq_store *s)
+{
+    return (uint64_t)s->segs[s->nsegs - 1].no << 32 | s->pos;
+}
+
+uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset)
+{
+    if (offset < t->start || offset >= t->end)
+        return UINT64_MAX;
+    mq_index_entry e = t->idx[offset - t->idx_base];
+    return e.seg == UINT32_MAX ? 0 : (uint64_t)e.seg << 32 | e.pos;
+}

@@ -50,6 +50,13 @@ void mq_store_close(mq_store *s);
  * and rec->timestamp_ms. Written, not yet durable: see mq_store_sync. */
 int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *err, size_t errlen);
 
+/* The log position after the last append, (segment << 32 | offset): every
+ * record starting below a synced position is durable. */
+uint64_t mq_store_position(mq_store *s);
+
+/* The position where record `offset` of `t` starts (UINT64_MAX: none). */
+uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset);
+
 /* fdatasync of everything appended so far. Safe from another thread. */
 int mq_store_sync(mq_store *s);
 
