@@ -9,24 +9,40 @@ typedef struct mqb_opts {
     char dir[512];     /* data dir for the brokers and the fsync baseline */
     char bin_dir[512]; /* where mq-broker is */
     long fsync_n, echo_n, sync_n, backlog, async_batch;
-    int clients, seconds, rate;
+    int clients, seconds, rate, rounds;
     size_t size;
 } mqb_opts;
 
-typedef struct mqb_baselines {
-    double fsync_us;   /* p50 of pwrite 256 B + fdatasync into a preallocated file */
-    double echo_us;    /* p50 of an nng REQ/REP round trip, 1 client */
-    double echo32_rps; /* total req/s with `clients` concurrent clients */
-} mqb_baselines;
+/* Samples of one measured thing, accumulated over the interleaved rounds. */
+typedef struct mqb_acc {
+    double *lat; /* microseconds */
+    size_t n, cap;
+    long count;  /* operations */
+    double secs; /* time spent in them */
+} mqb_acc;
+
+void mqb_acc_add(mqb_acc *a, double us);
+double mqb_acc_rate(const mqb_acc *a);
+double mqb_acc_mean_us(const mqb_acc *a);
+/* Sorts the samples; p in [0, 100]. */
+double mqb_percentile(mqb_acc *a, double p);
 
 /* A free TCP port on 127.0.0.1. */
 int mqb_free_port(void);
-double mqb_percentile(double *v, size_t n, double p);
 
-void mqb_baseline_fsync(const mqb_opts *o, mqb_baselines *b);
-void mqb_baseline_echo(const mqb_opts *o, mqb_baselines *b);
+/* pwrite of o->size bytes + fdatasync, n times, into a preallocated, synced file. */
+void mqb_fsync_round(const mqb_opts *o, long n, mqb_acc *a);
 
-/* Runs the broker cases; prints one key=value line each. Returns 0. */
-int mqb_cases(const mqb_opts *o, const mqb_baselines *b);
+/* An asynchronous (context-based) nng REP echo server. */
+typedef struct mqb_echo mqb_echo;
+mqb_echo *mqb_echo_start(char *url, size_t urllen);
+void mqb_echo_stop(mqb_echo *e);
+
+/* `clients` REQ clients against url: n calls (1 client) or for `seconds`. */
+void mqb_echo_round(const mqb_opts *o, const char *url, int clients, long n, int seconds,
+                    mqb_acc *a);
+
+/* Runs everything and prints one key=value line per case. Returns 0. */
+int mqb_run(const mqb_opts *o);
 
 #endif

@@ -20,7 +20,7 @@ static void usage(FILE *out)
                  "  --fsync-n N      iterations of the fdatasync baseline [2000]\n"
                  "  --echo-n N       round trips of the 1-client echo baseline [5000]\n"
                  "  --clients N      concurrent producers / echo clients [32]\n"
-                 "  --seconds N      duration of the timed cases [3]\n"
+                 "  --seconds N      duration of the timed cases, split over 3 rounds [6]\n"
                  "  --rate N         msgs/s of the latency case [5000]\n"
                  "  --batch N        messages per batch send [256]\n"
                  "  --quick          small counts (a smoke run)\n");
@@ -34,8 +34,9 @@ int main(int argc, char **argv)
                   .backlog = 1000000,
                   .async_batch = 256,
                   .clients = 32,
-                  .seconds = 3,
+                  .seconds = 6,
                   .rate = 5000,
+                  .rounds = 3,
                   .size = 256};
     snprintf(o.dir, sizeof o.dir, "%s/var/mq-bench", SHOP_SOURCE_DIR);
     char self[512];
@@ -82,7 +83,7 @@ int main(int argc, char **argv)
             break;
         case 'q':
             o.backlog = 100000, o.sync_n = 1000, o.fsync_n = 500, o.echo_n = 2000;
-            o.seconds = 1;
+            o.seconds = 3;
             break;
         case 'h':
             usage(stdout);
@@ -103,8 +104,6 @@ int main(int argc, char **argv)
     mkdir(o.dir, 0755);
     printf("mq-bench dir=%s size=%zu backlog=%ld clients=%d\n", o.dir, o.size, o.backlog,
            o.clients);
-    mqb_baselines b = {0};
-    mqb_baseline_fsync(&o, &b);
-    mqb_baseline_echo(&o, &b);
-    return mqb_cases(&o, &b);
+    fflush(stdout);
+    return mqb_run(&o);
 }

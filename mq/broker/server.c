@@ -168,6 +168,10 @@ static void run_batch(bk_loop *l, mq_broker *b, bk_ctx *h)
         *tail = c;
     }
     b->appended = 0;
+    if (mq_store_flush(b->store) != 0) {
+        shop_error("write to the log failed: exiting so that nothing unwritten is acknowledged");
+        exit(1);
+    }
     if (wait_h) {
         pthread_mutex_lock(&l->mu);
         if (l->wait_tail)
