@@ -216,7 +216,9 @@ int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err,
             unlinkat(l->dirfd, e->d_name, 0); /* a segment whose creation crashed */
         }
     }
-    qsort(nos, n, sizeof *nos, cmp_u32);
+    if (n) {
+        qsort(nos, n, sizeof *nos, cmp_u32);
+    }
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX + 32];
         seg_path(l, nos[i], path, sizeof path);
