@@ -285,6 +285,14 @@ static void measure_lateness(mq_delay_client *c, lateness *l)
         }
         shop_sleep_ms(50);
     }
+    mq_delay_stats st;
+    if (mq_delay_get_stats(c, &st, err, sizeof err) == RPC_OK) {
+        printf("delayd_dispatch_lateness_p50_us=%lld delayd_dispatch_lateness_p99_us=%lld "
+               "(last %llu, as mq-delayd sees it)\n",
+               (long long)st.lateness_p50_us, (long long)st.lateness_p99_us,
+               (unsigned long long)st.lateness_samples);
+        mq_delay_stats_free(&st);
+    }
     qsort(l->late, l->n, sizeof *l->late, cmp_i64);
     printf("lateness_rate_per_s=%d lateness_messages=%zu received=%zu early=%lld\n", cfg.rate,
            total, l->n, (long long)l->early);
