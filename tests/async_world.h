@@ -175,12 +175,13 @@ static inline int64_t aw_i64(PGconn *c, const char *sql, int n, ...)
     return v;
 }
 
-/* Polls `sql` (one integer) until it equals `want` or timeout_ms passes;
- * returns the last value. */
-static inline int64_t aw_wait_i64(PGconn *c, const char *sql, int64_t want, int timeout_ms)
+/* Polls `sql` (one integer, $1 = `param` when not NULL) until it equals
+ * `want` or timeout_ms passes; returns the last value. */
+static inline int64_t aw_wait_i64(PGconn *c, const char *sql, const char *param, int64_t want,
+                                  int timeout_ms)
 {
     int64_t until = shop_now_ms() + timeout_ms, v;
-    while ((v = aw_i64(c, sql, 0)) != want && shop_now_ms() < until)
+    while ((v = aw_i64(c, sql, param != NULL, param)) != want && shop_now_ms() < until)
         shop_sleep_ms(20);
     return v;
 }
