@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rpc/clock.h"
 #include "rpc/log.h"
 #include "services/order/order_logic.h"
 #include "services/order/order_svc.h"
@@ -56,6 +57,14 @@ static int open_channel(rpc_channel **ch, const char *url, int attempts)
         shop_error("cannot dial url=%s error=\"%s\"", url, err.message);
         return -1;
     }
+    /* Members normally run already: connect before taking orders, so the
+     * first PlaceOrder does not fail fast for a connection still in progress. */
+    for (int64_t until = shop_now_ms() + 1000; shop_now_ms() < until;) {
+        if (rpc_channel_connected(*ch) > 0)
+            return 0;
+        shop_sleep_ms(5);
+    }
+    shop_warn("member not reachable yet url=%s", url);
     return 0;
 }
 

@@ -65,6 +65,9 @@ static int deduct(order_svc *svc, rpc_ctx *ctx, const shop_order *o, flow *f)
         return 0;
     }
     snprintf(f->msg, sizeof f->msg, "stock: %s", err.message);
+    shop_info("member failed order=%lld member=stock status=%s timeout_ms=%lld error=\"%s\"",
+              (long long)o->order_id, rpc_status_name(f->st), (long long)opts.timeout_ms,
+              err.message);
     if (!refused(f->st))
         f->owed |= ORDER_COMP_STOCK;
     return -1;
@@ -87,6 +90,9 @@ static int use_coupon(order_svc *svc, rpc_ctx *ctx, const shop_order *o, flow *f
         return 0;
     }
     snprintf(f->msg, sizeof f->msg, "coupon: %s", err.message);
+    shop_info("member failed order=%lld member=coupon status=%s timeout_ms=%lld error=\"%s\"",
+              (long long)o->order_id, rpc_status_name(f->st), (long long)opts.timeout_ms,
+              err.message);
     f->owed |= ORDER_COMP_STOCK; /* the deduct succeeded */
     if (!refused(f->st))
         f->owed |= ORDER_COMP_COUPON;
