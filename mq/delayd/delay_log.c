@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,7 +217,9 @@ int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err,
             unlinkat(l->dirfd, e->d_name, 0); /* a segment whose creation crashed */
         }
     }
-    qsort(nos, n, sizeof *nos, cmp_u32);
+    if (n) {
+        qsort(nos, n, sizeof *nos, cmp_u32);
+    }
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX + 32];
         seg_path(l, nos[i], path, sizeof path);
@@ -413,4 +416,33 @@ size_t delay_log_segments(delay_log *l)
     size_t n = l->n;
     pthread_mutex_unlock(&l->mu);
     return n;
+}
+
+int delay_log_instance_tag(delay_log *l, char out[17])
+{
+    uint64_t v = 0;
+    int fd = openat(l->dirfd, "instance", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, out, 16);
+        close(fd);
+        out[n == 16 ? 16 : 0] = '\0';
+        if (n == 16) {
+            return 0;
+        }
+    }
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
+        return -EIO;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)v);
+    fd = openat(l->dirfd, "instance.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return -errno;
+    }
+    int ok = write(fd, out, 16) == 16 && fsync(fd) == 0;
+    close(fd);
+    if (!ok || renameat(l->dirfd, "instance.tmp", l->dirfd, "instance") != 0 ||
+        fsync(l->dirfd) != 0) {
+        return -EIO;
+    }
+    return 0;
 }

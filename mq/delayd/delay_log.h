@@ -39,5 +39,7 @@ void delay_log_ref(delay_log *l, uint32_t seg, int64_t delta);
 /* Deletes head segments with nothing pending; returns how many. */
 int delay_log_compact(delay_log *l);
 size_t delay_log_segments(delay_log *l);
+/* This log's random instance tag (16 hex digits), made on first use. */
+int delay_log_instance_tag(delay_log *l, char out[17]);
 
 #endif

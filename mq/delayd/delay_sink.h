@@ -23,4 +23,10 @@ struct delay_sink {
  * mq_delay_receiver, see mq/mq_delay.h) and waits for its DeliveryAck. */
 delay_sink *delay_sink_nng_open(const char *url, int timeout_ms, char *err, size_t errlen);
 
+/* A sink that sends each message to its topic on mq-broker at `url` and
+ * waits for the broker's durable ack. `tag` (16 hex digits, unique per log)
+ * makes the broker message ids. */
+delay_sink *delay_sink_broker_open(const char *url, const char *tag, int timeout_ms, char *err,
+                                   size_t errlen);
+
 #endif

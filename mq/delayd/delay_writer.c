@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "delayd.h"
 #include "mq/mq_delay.h"
@@ -12,6 +13,7 @@
 #include "rpc/status.h"
 
 #define CANCEL_MAX 1024
+#define MARK_SYNC_US 20000
 
 enum { JOB_REQUEST, JOB_MARK };
 
@@ -320,16 +322,20 @@ static void free_job(delayd_job *j)
     free(j);
 }
 
-static void run_batch(delayd *d, delayd_job *list, uint8_t **scratch, size_t *cap)
+/* Runs one group commit. Delivered marks alone are not synced at once (a
+ * lost mark only means a duplicate delivery after a crash); they ride with
+ * the next request's fdatasync or the writer's MARK_SYNC_US timer. Returns
+ * 1 if it synced, 0 if it left marks unsynced, -1 if it appended nothing. */
+static int run_batch(delayd *d, delayd_job *list, uint8_t **scratch, size_t *cap)
 {
     int64_t now_us = delayd_wall_us();
-    int appended = 0;
+    int appended = 0, marks = 0;
     for (delayd_job *j = list; j; j = j->next) {
         if (j->kind == JOB_MARK) {
             uint8_t mark[9];
             uint64_t unused;
             delay_rec_mark_encode(DELAY_REC_DELIVERED, j->mark_id, mark);
-            appended |= append_rec(d, mark, sizeof mark, &unused) == 0;
+            marks |= append_rec(d, mark, sizeof mark, &unused) == 0;
         } else if (j->req->op_case == SHOP__MQ__DELAY__REQUEST__OP_SEND) {
             stage_send(d, j, now_us, scratch, cap);
             appended = 1;
@@ -358,6 +364,7 @@ static void run_batch(delayd *d, delayd_job *list, uint8_t **scratch, size_t *ca
     if (removed > 0) {
         shop_info("segments compacted deleted=%d", removed);
     }
+    return appended ? 1 : marks ? 0 : -1;
 }
 
 static void *writer_main(void *arg)
@@ -365,20 +372,49 @@ static void *writer_main(void *arg)
     delayd *d = arg;
     uint8_t *scratch = NULL;
     size_t cap = 0;
+    int64_t lazy_since = 0; /* when unsynced marks were first left, or 0 */
     for (;;) {
         pthread_mutex_lock(&d->qmu);
         while (!d->q_head && !d->writer_stop) {
-            pthread_cond_wait(&d->qcv, &d->qmu);
+            if (!lazy_since) {
+                pthread_cond_wait(&d->qcv, &d->qmu);
+                continue;
+            }
+            int64_t until = lazy_since + MARK_SYNC_US;
+            struct timespec ts = {(time_t)(until / 1000000), (long)(until % 1000000) * 1000};
+            if (pthread_cond_timedwait(&d->qcv, &d->qmu, &ts) == ETIMEDOUT) {
+                break;
+            }
         }
         delayd_job *list = d->q_head;
         d->q_head = d->q_tail = NULL;
-        if (!list && d->writer_stop) {
-            d->writer_gone = 1;
-            pthread_mutex_unlock(&d->qmu);
-            break;
-        }
+        int stop = d->writer_stop;
         pthread_mutex_unlock(&d->qmu);
-        run_batch(d, list, &scratch, &cap);
+        if (list) {
+            int rv = run_batch(d, list, &scratch, &cap);
+            if (rv == 1) {
+                lazy_since = 0;
+            } else if (rv == 0 && !lazy_since) {
+                lazy_since = delayd_wall_us();
+            }
+            continue;
+        }
+        if (lazy_since) {
+            int rv = delay_log_sync(d->log);
+            if (rv != 0) {
+                shop_error("fdatasync of delivered marks failed err=%s", strerror(-rv));
+            }
+            lazy_since = 0;
+        }
+        if (stop) {
+            pthread_mutex_lock(&d->qmu);
+            if (!d->q_head) {
+                d->writer_gone = 1;
+                pthread_mutex_unlock(&d->qmu);
+                break;
+            }
+            pthread_mutex_unlock(&d->qmu);
+        }
     }
     free(scratch);
     return NULL;

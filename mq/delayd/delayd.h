@@ -18,7 +18,8 @@
 typedef struct delayd_config {
     const char *listen_url;
     const char *data_dir;
-    const char *sink_url;
+    const char *sink_url;   /* a Delivery receiver, or NULL */
+    const char *broker_url; /* used when sink_url is NULL */
     size_t segment_bytes;
     int64_t max_delay_ms;
     int sink_timeout_ms;

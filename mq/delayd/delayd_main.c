@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "delayd.h"
+#include "mq.h"
 #include "mq/mq_delay.h"
 #include "rpc/log.h"
 
@@ -19,8 +20,10 @@ static void usage(FILE *out)
             "the sink when due (never early, at least once).\n\n"
             "  --listen URL        requests (MQ_DELAYD_LISTEN, default %s)\n"
             "  --data-dir DIR      log segments (MQ_DELAYD_DATA, default %s/var/delayd)\n"
-            "  --sink URL          Delivery endpoint for due messages (MQ_DELAYD_SINK,\n"
-            "                      default tcp://127.0.0.1:7251)\n"
+            "  --broker URL        mq-broker that due messages are sent to (MQ_DELAYD_BROKER,\n"
+            "                      else MQ_URL, else %s)\n"
+            "  --sink URL          instead of the broker, an mq_delay_receiver endpoint that\n"
+            "                      takes due messages as Delivery (MQ_DELAYD_SINK)\n"
             "  --segment-mb N      size of a log segment (MQ_DELAYD_SEGMENT_MB, default 64)\n"
             "  --max-delay-ms N    longest accepted delay (MQ_DELAYD_MAX_DELAY_MS,\n"
             "                      default 40 days)\n"
@@ -28,7 +31,7 @@ static void usage(FILE *out)
             "  --max-backoff-ms N  longest retry pause while the sink is down\n"
             "                      (MQ_DELAYD_MAX_BACKOFF_MS, 1000)\n"
             "  --help              this text\n",
-            MQ_DELAY_URL_DEFAULT, SHOP_SOURCE_DIR);
+            MQ_DELAY_URL_DEFAULT, SHOP_SOURCE_DIR, MQ_DEFAULT_URL);
 }
 
 static const char *env_or(const char *name, const char *def)
@@ -44,6 +47,7 @@ static int parse_args(int argc, char **argv, delayd_config *c)
         {"listen", required_argument, NULL, 'l'},
         {"data-dir", required_argument, NULL, 'd'},
         {"sink", required_argument, NULL, 's'},
+        {"broker", required_argument, NULL, 'B'},
         {"segment-mb", required_argument, NULL, 'g'},
         {"max-delay-ms", required_argument, NULL, 'm'},
         {"sink-timeout-ms", required_argument, NULL, 't'},
@@ -54,7 +58,8 @@ static int parse_args(int argc, char **argv, delayd_config *c)
     snprintf(data_dir, sizeof data_dir, "%s/var/delayd", SHOP_SOURCE_DIR);
     c->listen_url = env_or("MQ_DELAYD_LISTEN", MQ_DELAY_URL_DEFAULT);
     c->data_dir = env_or("MQ_DELAYD_DATA", data_dir);
-    c->sink_url = env_or("MQ_DELAYD_SINK", "tcp://127.0.0.1:7251");
+    c->sink_url = env_or("MQ_DELAYD_SINK", NULL);
+    c->broker_url = env_or("MQ_DELAYD_BROKER", env_or("MQ_URL", MQ_DEFAULT_URL));
     long long seg_mb = atoll(env_or("MQ_DELAYD_SEGMENT_MB", "64"));
     c->max_delay_ms = atoll(env_or("MQ_DELAYD_MAX_DELAY_MS", "3456000000"));
     c->sink_timeout_ms = atoi(env_or("MQ_DELAYD_SINK_TIMEOUT_MS", "2000"));
@@ -70,6 +75,9 @@ static int parse_args(int argc, char **argv, delayd_config *c)
             break;
         case 's':
             c->sink_url = optarg;
+            break;
+        case 'B':
+            c->broker_url = optarg;
             break;
         case 'g':
             seg_mb = atoll(optarg);
@@ -131,7 +139,16 @@ int main(int argc, char **argv)
         shop_error("cannot open the delay log err=\"%s\"", err);
         goto out;
     }
-    if (!(d.sink = delay_sink_nng_open(d.cfg.sink_url, d.cfg.sink_timeout_ms, err, sizeof err))) {
+    char tag[17];
+    if (delay_log_instance_tag(d.log, tag) != 0) {
+        shop_error("cannot make the instance tag in %s", d.cfg.data_dir);
+        goto out;
+    }
+    d.sink =
+        d.cfg.sink_url
+            ? delay_sink_nng_open(d.cfg.sink_url, d.cfg.sink_timeout_ms, err, sizeof err)
+            : delay_sink_broker_open(d.cfg.broker_url, tag, d.cfg.sink_timeout_ms, err, sizeof err);
+    if (!d.sink) {
         shop_error("cannot set up the sink err=\"%s\"", err);
         goto out;
     }
@@ -144,8 +161,9 @@ int main(int argc, char **argv)
         shop_error("cannot start the server err=\"%s\"", err);
         goto out;
     }
-    shop_info("listening url=%s data_dir=%s sink=%s pending=%llu", d.cfg.listen_url, d.cfg.data_dir,
-              d.cfg.sink_url, (unsigned long long)d.ix.pending);
+    shop_info("listening url=%s data_dir=%s sink=%s%s pending=%llu", d.cfg.listen_url,
+              d.cfg.data_dir, d.cfg.sink_url ? "delivery:" : "broker:",
+              d.cfg.sink_url ? d.cfg.sink_url : d.cfg.broker_url, (unsigned long long)d.ix.pending);
     int sig = 0;
     sigwait(&sigs, &sig);
     shop_info("draining signal=%d", sig);
