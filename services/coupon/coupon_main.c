@@ -1,0 +1,30 @@
+/* shop-coupon: the member/coupon daemon (sync architecture: RPC only). */
+#include "rpc/log.h"
+#include "services/common/svc_daemon.h"
+#include "services/coupon/coupon_logic.h"
+#include "services/coupon/coupon_rpc.h"
+
+static int start(shop_daemon *d)
+{
+    rpc_error err;
+    if (coupon_rpc_register(d, &err) != RPC_OK) {
+        shop_error("register failed error=\"%s\"", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const shop_daemon_spec spec = {
+        .prog = "shop-coupon",
+        .service = "coupon",
+        .env = "SHOP_COUPON",
+        .default_listen = "tcp://127.0.0.1:7303",
+        .about = "The member/coupon service: shop.coupon.CouponService (Use, Restore, GetCoupon)\n"
+                 "on its own database, coupon_db.",
+        .setup = coupon_logic_prepare,
+        .start = start,
+    };
+    return shop_daemon_main(&spec, argc, argv);
+}

@@ -1,0 +1,62 @@
+/* shop.coupon.CouponService over RPC: each handler takes a pooled connection,
+ * calls the business function and copies its result into the reply. */
+#include "services/coupon/coupon_rpc.h"
+
+#include "services/coupon/coupon_logic.h"
+
+static rpc_status use(rpc_ctx *ctx, const Shop__Coupon__UseRequest *req,
+                      Shop__Coupon__UseReply *reply, void *user)
+{
+    shop_daemon *d = user;
+    PGconn *c = shop_daemon_conn(d, ctx);
+    if (c == NULL)
+        return RPC_UNAVAILABLE;
+    coupon_result r;
+    int st = coupon_use(c, req->order_id, req->coupon_id, req->user_id, &r);
+    shop_pool_release(d->pool, c);
+    reply->duplicate = r.duplicate;
+    reply->discount_cents = r.discount_cents;
+    return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", r.msg);
+}
+
+static rpc_status restore(rpc_ctx *ctx, const Shop__Coupon__RestoreRequest *req,
+                          Shop__Coupon__RestoreReply *reply, void *user)
+{
+    shop_daemon *d = user;
+    PGconn *c = shop_daemon_conn(d, ctx);
+    if (c == NULL)
+        return RPC_UNAVAILABLE;
+    coupon_result r;
+    int st = coupon_restore(c, req->order_id, req->coupon_id, &r);
+    shop_pool_release(d->pool, c);
+    reply->restored = r.restored;
+    reply->duplicate = r.duplicate;
+    return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", r.msg);
+}
+
+static rpc_status get_coupon(rpc_ctx *ctx, const Shop__Coupon__GetCouponRequest *req,
+                             Shop__Coupon__GetCouponReply *reply, void *user)
+{
+    shop_daemon *d = user;
+    PGconn *c = shop_daemon_conn(d, ctx);
+    if (c == NULL)
+        return RPC_UNAVAILABLE;
+    coupon_info ci;
+    char msg[200];
+    int st = coupon_get(c, req->coupon_id, &ci, msg, sizeof msg);
+    shop_pool_release(d->pool, c);
+    reply->coupon_id = ci.coupon_id;
+    reply->user_id = ci.user_id;
+    reply->used = ci.used;
+    reply->order_id = ci.order_id;
+    reply->discount_cents = ci.discount_cents;
+    return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", msg);
+}
+
+rpc_status coupon_rpc_register(shop_daemon *d, rpc_error *err)
+{
+    static shop_coupon_CouponService_server impl = {
+        .Use = use, .Restore = restore, .GetCoupon = get_coupon};
+    impl.user = d;
+    return shop_coupon_CouponService_register(d->server, &impl, err);
+}

@@ -1,0 +1,169 @@
+/* The order daemon's background worker (the pre-MQ way):
+ * - every close interval, closes unpaid orders past their pay window (the
+ *   close persists the restores they owe);
+ * - delivers due compensations (Stock.Restore, Coupon.Restore), marking each
+ *   done when the member acknowledges and rescheduling it with exponential
+ *   backoff when it cannot be reached. Nothing is ever dropped: the rows stay
+ *   in order_db until delivered, across restarts. */
+#include <stdio.h>
+
+#include "rpc/clock.h"
+#include "rpc/log.h"
+#include "services/order/order_svc.h"
+#include "shop_coupon.rpc.h"
+#include "shop_stock.rpc.h"
+
+#define BATCH 64
+#define RESTORE_TIMEOUT_MS 1000
+#define IDLE_WAIT_MS 100
+
+static int64_t backoff_ms(int attempts)
+{
+    int64_t b = 50;
+    for (int i = 0; i < attempts && b < 5000; i++)
+        b *= 2;
+    return b > 5000 ? 5000 : b;
+}
+
+static rpc_status deliver(order_svc *svc, const order_comp *c, rpc_error *err)
+{
+    rpc_call_opts opts = {.timeout_ms = RESTORE_TIMEOUT_MS};
+    if (c->target == ORDER_COMP_STOCK) {
+        Shop__Stock__RestoreRequest rq = SHOP__STOCK__RESTORE_REQUEST__INIT;
+        rq.order_id = c->order_id;
+        rq.goods_id = c->goods_id;
+        rq.count = c->count;
+        Shop__Stock__RestoreReply *rp = NULL;
+        rpc_status st = shop_stock_StockService_Restore(svc->stock_bg, &rq, &rp, &opts, err);
+        if (st == RPC_OK)
+            shop__stock__restore_reply__free_unpacked(rp, NULL);
+        return st;
+    }
+    Shop__Coupon__RestoreRequest rq = SHOP__COUPON__RESTORE_REQUEST__INIT;
+    rq.order_id = c->order_id;
+    rq.coupon_id = c->coupon_id;
+    Shop__Coupon__RestoreReply *rp = NULL;
+    rpc_status st = shop_coupon_CouponService_Restore(svc->coupon_bg, &rq, &rp, &opts, err);
+    if (st == RPC_OK)
+        shop__coupon__restore_reply__free_unpacked(rp, NULL);
+    return st;
+}
+
+/* Delivers one batch; returns how many rows were due. A member found down
+ * is not called again in the same batch (its rows wait for the next one). */
+static int deliver_due(order_svc *svc, PGconn *conn)
+{
+    order_comp rows[BATCH];
+    int n = 0;
+    char msg[256];
+    if (order_comp_due(conn, rows, BATCH, &n, msg, sizeof msg) != RPC_OK) {
+        shop_warn("compensations unreadable error=\"%s\"", msg);
+        return 0;
+    }
+    int down = 0; /* ORDER_COMP_* bits of members that did not answer */
+    for (int i = 0; i < n; i++) {
+        const order_comp *c = &rows[i];
+        const char *who = c->target == ORDER_COMP_STOCK ? "stock" : "coupon";
+        rpc_error err = {0};
+        rpc_status st = (down & c->target) ? RPC_UNAVAILABLE : deliver(svc, c, &err);
+        if (st == RPC_OK) {
+            if (order_comp_done(conn, c->id, msg, sizeof msg) != RPC_OK)
+                shop_warn("compensation not marked done id=%lld error=\"%s\"", (long long)c->id,
+                          msg);
+            else
+                shop_info("compensated order=%lld member=%s attempts=%d", (long long)c->order_id,
+                          who, c->attempts + 1);
+            continue;
+        }
+        if (st == RPC_UNAVAILABLE || st == RPC_DEADLINE_EXCEEDED)
+            down |= c->target;
+        if (order_comp_retry(conn, c->id, backoff_ms(c->attempts), err.message, msg, sizeof msg) !=
+            RPC_OK)
+            shop_warn("compensation not rescheduled id=%lld error=\"%s\"", (long long)c->id, msg);
+        else if (err.message[0] != '\0')
+            shop_info("compensation deferred order=%lld member=%s status=%s attempts=%d "
+                      "error=\"%s\"",
+                      (long long)c->order_id, who, rpc_status_name(st), c->attempts + 1,
+                      err.message);
+    }
+    return n;
+}
+
+static void close_expired(order_svc *svc, PGconn *conn)
+{
+    char msg[256];
+    int closed = 0;
+    do {
+        if (order_close_expired(conn, 500, &closed, msg, sizeof msg) != RPC_OK) {
+            shop_warn("close scan failed error=\"%s\"", msg);
+            return;
+        }
+        if (closed > 0)
+            shop_info("closed unpaid orders count=%d", closed);
+    } while (closed == 500 && !svc->stop);
+}
+
+static void *background_main(void *arg)
+{
+    order_svc *svc = arg;
+    int64_t next_close = 0;
+    pthread_mutex_lock(&svc->mu);
+    while (!svc->stop) {
+        svc->kick = 0;
+        pthread_mutex_unlock(&svc->mu);
+        char err[256];
+        int due = 0;
+        PGconn *conn = shop_pool_acquire(svc->d->pool, 1000, err, sizeof err);
+        if (conn != NULL) {
+            if (shop_now_ms() >= next_close) {
+                close_expired(svc, conn);
+                next_close = shop_now_ms() + svc->close_interval_ms;
+            }
+            due = deliver_due(svc, conn);
+            shop_pool_release(svc->d->pool, conn);
+        }
+        pthread_mutex_lock(&svc->mu);
+        if (due < BATCH && !svc->kick && !svc->stop) {
+            int64_t wait = next_close - shop_now_ms();
+            wait = wait > IDLE_WAIT_MS ? IDLE_WAIT_MS : wait < 1 ? 1 : wait;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += (long)wait * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&svc->cv, &svc->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&svc->mu);
+    return NULL;
+}
+
+int order_background_start(order_svc *svc)
+{
+    pthread_mutex_init(&svc->mu, NULL);
+    pthread_cond_init(&svc->cv, NULL);
+    if (pthread_create(&svc->bg, NULL, background_main, svc) != 0)
+        return -1;
+    svc->bg_started = 1;
+    return 0;
+}
+
+void order_background_kick(order_svc *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->kick = 1;
+    pthread_cond_signal(&svc->cv);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+void order_background_stop(order_svc *svc)
+{
+    if (!svc->bg_started)
+        return;
+    pthread_mutex_lock(&svc->mu);
+    svc->stop = 1;
+    pthread_cond_signal(&svc->cv);
+    pthread_mutex_unlock(&svc->mu);
+    pthread_join(svc->bg, NULL);
+    svc->bg_started = 0;
+}

@@ -1,0 +1,332 @@
+/* The stack's lifecycle: databases and fixtures, then the daemons. */
+#include "services/stack/shop_stack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rpc/clock.h"
+#include "services/coupon/coupon_logic.h"
+#include "services/pg/shop_pg.h"
+#include "services/stack/stack_net.h"
+#include "services/stock/stock_logic.h"
+
+static const char *const proc_names[SHOP_STACK_NPROCS] = {"order", "stock", "coupon"};
+
+shop_stack_opts shop_stack_defaults(void)
+{
+    shop_stack_opts o = {
+        .arch = "sync",
+        .goods = 100,
+        .stock = 1000,
+        .price_cents = 1999,
+        .users = 1000,
+        .discount_cents = 300,
+        .db_prefix = "",
+        .ready_timeout_ms = 15000,
+    };
+    return o;
+}
+
+shop_stack_proc *shop_stack_find(shop_stack *st, const char *name)
+{
+    for (int i = 0; i < SHOP_STACK_NPROCS; i++)
+        if (strcmp(st->procs[i].name, name) == 0)
+            return &st->procs[i];
+    return NULL;
+}
+
+static void find_bin_dir(shop_stack *st)
+{
+    if (st->opts.bin_dir != NULL) {
+        snprintf(st->bin_dir, sizeof st->bin_dir, "%s", st->opts.bin_dir);
+        return;
+    }
+    const char *env = getenv("SHOP_BIN_DIR");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(st->bin_dir, sizeof st->bin_dir, "%s", env);
+        return;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    snprintf(st->bin_dir, sizeof st->bin_dir, "%s", n > 0 ? dirname(exe) : "build/bin");
+}
+
+/* Recreates one database and loads its fixtures. */
+static int fresh_db(shop_stack *st, shop_stack_proc *p, const char *service, char *err,
+                    size_t errlen)
+{
+    char sql_dir[512], conninfo[SHOP_PG_CONNLEN];
+    shop_pg_sql_dir(service, sql_dir, sizeof sql_dir);
+    if (!st->opts.keep_data && shop_pg_drop_database(st->pg_url, p->db, err, errlen) != 0)
+        return -1;
+    if (shop_pg_ensure_database(st->pg_url, p->db, sql_dir, err, errlen) != 0 ||
+        shop_pg_conninfo(st->pg_url, p->db, conninfo, sizeof conninfo, err, errlen) != 0)
+        return -1;
+    if (st->opts.keep_data || strcmp(service, "order") == 0)
+        return 0;
+    PGconn *c = PQconnectdb(conninfo);
+    int rc = -1;
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, errlen, "connect %s: %s", p->db, PQerrorMessage(c));
+    } else if (strcmp(service, "stock") == 0) {
+        rc = stock_logic_prepare(c, err, errlen) == 0 &&
+                     stock_seed(c, 1, st->opts.goods, st->opts.stock, st->opts.price_cents, err,
+                                errlen) == 0
+                 ? 0
+                 : -1;
+    } else {
+        rc = coupon_logic_prepare(c, err, errlen) == 0 &&
+                     coupon_seed(c, 1, st->opts.users, st->opts.discount_cents, err, errlen) == 0
+                 ? 0
+                 : -1;
+    }
+    PQfinish(c);
+    return rc;
+}
+
+static void add_arg(char **argv, int *argc, char *buf, size_t buflen, const char *flag,
+                    long long value)
+{
+    if (value <= 0)
+        return;
+    snprintf(buf, buflen, "%s=%lld", flag, value);
+    argv[(*argc)++] = buf;
+}
+
+/* fork + exec of one daemon, its output in its log file (if any). */
+static int spawn(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
+{
+    char path[PATH_MAX], listen[96], db[160], pg[1100], stock[96], coupon[96], w[32], pw[48],
+        ci[48], mt[48];
+    snprintf(path, sizeof path, "%s/shop-%s", st->bin_dir, p->name);
+    snprintf(listen, sizeof listen, "--listen=%s", p->url);
+    snprintf(db, sizeof db, "--db=%s", p->db);
+    snprintf(pg, sizeof pg, "--pg=%s", st->pg_url);
+    char *argv[16] = {path, listen, db, pg};
+    int argc = 4;
+    add_arg(argv, &argc, w, sizeof w, "--workers", st->opts.workers);
+    if (strcmp(p->name, "order") == 0) {
+        snprintf(stock, sizeof stock, "--stock=%s", st->procs[SHOP_STACK_STOCK].url);
+        snprintf(coupon, sizeof coupon, "--coupon=%s", st->procs[SHOP_STACK_COUPON].url);
+        argv[argc++] = stock;
+        argv[argc++] = coupon;
+        argv[argc++] = "--arch=sync";
+        add_arg(argv, &argc, pw, sizeof pw, "--pay-window-ms", st->opts.pay_window_ms);
+        add_arg(argv, &argc, ci, sizeof ci, "--close-interval-ms", st->opts.close_interval_ms);
+        add_arg(argv, &argc, mt, sizeof mt, "--member-timeout-ms", st->opts.member_timeout_ms);
+    }
+    argv[argc] = NULL;
+    if (access(path, X_OK) != 0) {
+        snprintf(err, errlen, "%s: %s (build it with scripts/build.sh)", path, strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the stack's owner */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (p->log_path[0] != '\0') {
+            int fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, STDOUT_FILENO);
+                dup2(fd, STDERR_FILENO);
+                close(fd);
+            }
+        }
+        execv(path, argv);
+        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    p->pid = pid;
+    p->paused = 0;
+    return 0;
+}
+
+/* Reaps `p` if it exited; returns 1 while it runs. */
+static int alive(shop_stack_proc *p)
+{
+    if (p->pid <= 0)
+        return 0;
+    int status;
+    if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+        p->last_status = status;
+        p->pid = 0;
+        return 0;
+    }
+    return 1;
+}
+
+static int wait_ready(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
+{
+    int64_t until = shop_now_ms() + st->opts.ready_timeout_ms;
+    while (shop_now_ms() < until) {
+        if (!alive(p)) {
+            snprintf(err, errlen, "shop-%s exited during start (status %d)%s%s", p->name,
+                     WIFEXITED(p->last_status) ? WEXITSTATUS(p->last_status) : -1,
+                     p->log_path[0] ? "; see " : "", p->log_path);
+            return -1;
+        }
+        if (shop_stack_port_accepts(p->port))
+            return 0;
+        shop_sleep_ms(10);
+    }
+    snprintf(err, errlen, "shop-%s not listening on %s after %d ms", p->name, p->url,
+             st->opts.ready_timeout_ms);
+    return -1;
+}
+
+static int setup_procs(shop_stack *st, char *err, size_t errlen)
+{
+    for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
+        shop_stack_proc *p = &st->procs[i];
+        snprintf(p->name, sizeof p->name, "%s", proc_names[i]);
+        snprintf(p->db, sizeof p->db, "%s%s_db", st->opts.db_prefix, p->name);
+        p->port = st->opts.port_base > 0 ? st->opts.port_base + i : shop_stack_free_port();
+        if (p->port <= 0) {
+            snprintf(err, errlen, "no free TCP port on 127.0.0.1");
+            return -1;
+        }
+        snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d", p->port);
+        if (st->opts.log_dir != NULL)
+            snprintf(p->log_path, sizeof p->log_path, "%s/shop-%s.log", st->opts.log_dir, p->name);
+    }
+    return 0;
+}
+
+int shop_stack_start(shop_stack *st, const shop_stack_opts *opts, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    st->opts = *opts;
+    if (st->opts.db_prefix == NULL)
+        st->opts.db_prefix = "";
+    if (st->opts.ready_timeout_ms <= 0)
+        st->opts.ready_timeout_ms = 15000;
+    if (st->opts.arch != NULL && strcmp(st->opts.arch, "sync") != 0) {
+        snprintf(err, errlen, "architecture '%s' is not built yet (only sync)", st->opts.arch);
+        return -1;
+    }
+    find_bin_dir(st);
+    shop_pg_status pgst;
+    if (shop_pg_start(&pgst, err, errlen) != 0 ||
+        shop_pg_base_url(st->pg_url, sizeof st->pg_url, err, errlen) != 0)
+        return -1;
+    if (setup_procs(st, err, errlen) != 0)
+        return -1;
+    static const char *const services[SHOP_STACK_NPROCS] = {"order", "stock", "coupon"};
+    for (int i = 0; i < SHOP_STACK_NPROCS; i++)
+        if (fresh_db(st, &st->procs[i], services[i], err, errlen) != 0)
+            return -1;
+    /* Members first, so the order service's channels connect at once. */
+    const int order[] = {SHOP_STACK_STOCK, SHOP_STACK_COUPON, SHOP_STACK_ORDER};
+    for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
+        shop_stack_proc *p = &st->procs[order[i]];
+        if (spawn(st, p, err, errlen) != 0 || wait_ready(st, p, err, errlen) != 0) {
+            shop_stack_stop(st);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int send_signal(shop_stack *st, const char *name, int sig)
+{
+    shop_stack_proc *p = shop_stack_find(st, name);
+    if (p == NULL || !alive(p))
+        return -1;
+    if (kill(p->pid, sig) != 0)
+        return -1;
+    if (sig == SIGSTOP || sig == SIGCONT)
+        p->paused = sig == SIGSTOP;
+    return 0;
+}
+
+int shop_stack_pause(shop_stack *st, const char *name)
+{
+    return send_signal(st, name, SIGSTOP);
+}
+
+int shop_stack_resume(shop_stack *st, const char *name)
+{
+    return send_signal(st, name, SIGCONT);
+}
+
+int shop_stack_kill(shop_stack *st, const char *name)
+{
+    shop_stack_proc *p = shop_stack_find(st, name);
+    if (send_signal(st, name, SIGKILL) != 0)
+        return -1;
+    int status;
+    if (waitpid(p->pid, &status, 0) == p->pid)
+        p->last_status = status;
+    p->pid = 0;
+    p->paused = 0;
+    return 0;
+}
+
+int shop_stack_restart(shop_stack *st, const char *name, char *err, size_t errlen)
+{
+    shop_stack_proc *p = shop_stack_find(st, name);
+    if (p == NULL) {
+        snprintf(err, errlen, "no service named '%s'", name);
+        return -1;
+    }
+    if (alive(p)) {
+        snprintf(err, errlen, "shop-%s is still running (pid %d)", name, (int)p->pid);
+        return -1;
+    }
+    if (spawn(st, p, err, errlen) != 0)
+        return -1;
+    return wait_ready(st, p, err, errlen);
+}
+
+int shop_stack_poll(shop_stack *st)
+{
+    int n = 0;
+    for (int i = 0; i < SHOP_STACK_NPROCS; i++)
+        n += alive(&st->procs[i]);
+    return n;
+}
+
+int shop_stack_stop(shop_stack *st)
+{
+    for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
+        shop_stack_proc *p = &st->procs[i];
+        if (!alive(p))
+            continue;
+        if (p->paused)
+            kill(p->pid, SIGCONT);
+        kill(p->pid, SIGTERM);
+    }
+    int rc = 0;
+    int64_t until = shop_now_ms() + 10000;
+    for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
+        shop_stack_proc *p = &st->procs[i];
+        while (alive(p) && shop_now_ms() < until)
+            shop_sleep_ms(10);
+        if (alive(p)) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &p->last_status, 0);
+            p->pid = 0;
+            rc = -1;
+        } else if (p->last_status != 0) {
+            rc = -1;
+        }
+        p->last_status = 0;
+    }
+    return rc;
+}

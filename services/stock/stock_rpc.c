@@ -1,0 +1,62 @@
+/* shop.stock.StockService over RPC: each handler takes a pooled connection,
+ * calls the business function and copies its result into the reply. */
+#include "services/stock/stock_rpc.h"
+
+#include "services/stock/stock_logic.h"
+
+static rpc_status deduct(rpc_ctx *ctx, const Shop__Stock__DeductRequest *req,
+                         Shop__Stock__DeductReply *reply, void *user)
+{
+    shop_daemon *d = user;
+    PGconn *c = shop_daemon_conn(d, ctx);
+    if (c == NULL)
+        return RPC_UNAVAILABLE;
+    stock_result r;
+    int st = stock_deduct(c, req->order_id, req->goods_id, req->count, &r);
+    shop_pool_release(d->pool, c);
+    reply->duplicate = r.duplicate;
+    reply->price_cents = r.price_cents;
+    reply->stock_left = r.stock_left;
+    return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", r.msg);
+}
+
+static rpc_status restore(rpc_ctx *ctx, const Shop__Stock__RestoreRequest *req,
+                          Shop__Stock__RestoreReply *reply, void *user)
+{
+    shop_daemon *d = user;
+    PGconn *c = shop_daemon_conn(d, ctx);
+    if (c == NULL)
+        return RPC_UNAVAILABLE;
+    stock_result r;
+    int st = stock_restore(c, req->order_id, req->goods_id, req->count, &r);
+    shop_pool_release(d->pool, c);
+    reply->restored = r.restored;
+    reply->duplicate = r.duplicate;
+    reply->stock_left = r.stock_left;
+    return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", r.msg);
+}
+
+static rpc_status get_stock(rpc_ctx *ctx, const Shop__Stock__GetStockRequest *req,
+                            Shop__Stock__GetStockReply *reply, void *user)
+{
+    shop_daemon *d = user;
+    PGconn *c = shop_daemon_conn(d, ctx);
+    if (c == NULL)
+        return RPC_UNAVAILABLE;
+    stock_goods g;
+    char msg[200];
+    int st = stock_get(c, req->goods_id, &g, msg, sizeof msg);
+    shop_pool_release(d->pool, c);
+    reply->goods_id = g.goods_id;
+    reply->stock = g.stock;
+    reply->price_cents = g.price_cents;
+    return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", msg);
+}
+
+rpc_status stock_rpc_register(shop_daemon *d, rpc_error *err)
+{
+    static shop_stock_StockService_server impl = {
+        .Deduct = deduct, .Restore = restore, .GetStock = get_stock};
+    impl.user = d;
+    return shop_stock_StockService_register(d->server, &impl, err);
+}
