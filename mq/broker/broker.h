@@ -5,6 +5,7 @@
 #define SHOP_MQ_BROKER_H
 
 #include <nng/nng.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "mq.pb-c.h"
@@ -103,7 +104,10 @@ typedef struct mq_broker {
     size_t ngroups;
     bk_consumer **cons;
     size_t ncons;
-    int appended; /* records written since the last sync */
+    int appended; /* records written by the request being handled */
+    /* Records starting below this log position are durable and may be
+     * delivered (flush=sync); set by the syncer thread. */
+    _Atomic uint64_t durable;
     int offsets_dirty;
 } mq_broker;
 

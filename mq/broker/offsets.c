@@ -48,7 +48,7 @@ int bk_offsets_load(mq_broker *b, char *err, size_t errlen)
 
 int bk_offsets_save(mq_broker *b)
 {
-    if (mq_store_sync(b->store) != 0)
+    if (mq_store_flush(b->store) != 0 || mq_store_sync(b->store) != 0)
         return -1;
     char path[600], tmp[610];
     snprintf(path, sizeof path, "%s/offsets", b->o.data_dir);

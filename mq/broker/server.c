@@ -23,13 +23,14 @@ typedef struct bk_ctx {
 
 typedef struct bk_loop {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_cond_t fcv;  /* wakes the flusher at shutdown */
-    bk_ctx *head, *tail; /* requests waiting for the loop */
+    pthread_cond_t cv;             /* wakes the loop: a request came, or records became durable */
+    pthread_cond_t scv;            /* wakes the syncer: replies wait for a sync, or shutdown */
+    bk_ctx *head, *tail;           /* requests waiting for the loop */
+    bk_ctx *wait_head, *wait_tail; /* replies waiting for the next fdatasync */
+    uint64_t wait_pos;             /* the log position they need durable */
     int closing;
-    /* async flush */
-    pthread_t flusher;
-    int flusher_on;
+    pthread_t syncer;
+    int syncer_on;
     mq_broker *b;
 } bk_loop;
 
@@ -63,59 +64,8 @@ static void ctx_cb(void *arg)
     pthread_mutex_unlock(&l->mu);
 }
 
-static void *flusher_main(void *arg)
+static void send_replies(bk_ctx *h)
 {
-    bk_loop *l = arg;
-    pthread_mutex_lock(&l->mu);
-    while (!l->closing) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (int64_t)l->b->o.flush_interval_ms * 1000000;
-        ts.tv_sec += ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&l->fcv, &l->mu, &ts);
-        pthread_mutex_unlock(&l->mu);
-        mq_store_sync(l->b->store);
-        pthread_mutex_lock(&l->mu);
-    }
-    pthread_mutex_unlock(&l->mu);
-    return NULL;
-}
-
-/* Takes every queued request; waits up to wait_ms for the first. */
-static bk_ctx *take_requests(bk_loop *l, int wait_ms)
-{
-    pthread_mutex_lock(&l->mu);
-    if (!l->head && wait_ms > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (int64_t)wait_ms * 1000000;
-        ts.tv_sec += ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-    }
-    bk_ctx *h = l->head;
-    l->head = l->tail = NULL;
-    pthread_mutex_unlock(&l->mu);
-    return h;
-}
-
-/* Handles a batch; replies go out only after the log is synced. */
-static void run_batch(mq_broker *b, bk_ctx *h)
-{
-    for (bk_ctx *c = h; c; c = c->next) {
-        c->reply = bk_handle(b, nng_msg_body(c->req), nng_msg_len(c->req));
-        nng_msg_free(c->req);
-        c->req = NULL;
-    }
-    if (b->appended && b->o.flush_sync) {
-        if (mq_store_sync(b->store) != 0) {
-            /* Not durable: answer nothing rather than a false OK; clients time out. */
-            shop_error("fdatasync failed: exiting so that no unsynced send is acknowledged");
-            exit(1);
-        }
-    }
-    b->appended = 0;
     for (bk_ctx *c = h, *next; c; c = next) {
         next = c->next;
         if (!c->reply) {
@@ -127,6 +77,115 @@ static void run_batch(mq_broker *b, bk_ctx *h)
         c->reply = NULL;
         nng_ctx_send(c->ctx, c->aio);
     }
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    int64_t ns = ts->tv_nsec + (int64_t)ms * 1000000;
+    ts->tv_sec += ns / 1000000000;
+    ts->tv_nsec = ns % 1000000000;
+}
+
+static void must_sync(mq_broker *b)
+{
+    if (mq_store_sync(b->store) != 0) {
+        /* Not durable: answer nothing rather than a false OK; clients time out. */
+        shop_error("fdatasync failed: exiting so that no unsynced send is acknowledged");
+        exit(1);
+    }
+}
+
+/* Group commit, pipelined: while this thread waits for fdatasync, the loop
+ * keeps appending the next requests; every reply that was waiting when the
+ * sync began goes out after it. Under flush=async it only syncs on a timer. */
+static void *syncer_main(void *arg)
+{
+    bk_loop *l = arg;
+    mq_broker *b = l->b;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        if (!l->wait_head && !l->closing) {
+            struct timespec ts;
+            deadline_in(&ts, b->o.flush_sync ? 1000 : b->o.flush_interval_ms);
+            pthread_cond_timedwait(&l->scv, &l->mu, &ts);
+        }
+        bk_ctx *h = l->wait_head;
+        uint64_t pos = l->wait_pos;
+        int closing = l->closing;
+        l->wait_head = l->wait_tail = NULL;
+        pthread_mutex_unlock(&l->mu);
+        if (h || !b->o.flush_sync)
+            must_sync(b);
+        if (h) {
+            atomic_store(&b->durable, pos);
+            send_replies(h);
+            pthread_mutex_lock(&l->mu);
+            pthread_cond_signal(&l->cv); /* durable records can be delivered */
+            pthread_mutex_unlock(&l->mu);
+        }
+        pthread_mutex_lock(&l->mu);
+        if (closing && !l->wait_head)
+            break;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* Takes every queued request; waits up to wait_ms for the first. */
+static bk_ctx *take_requests(bk_loop *l, int wait_ms)
+{
+    pthread_mutex_lock(&l->mu);
+    if (!l->head && wait_ms > 0) {
+        struct timespec ts;
+        deadline_in(&ts, wait_ms);
+        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+    }
+    bk_ctx *h = l->head;
+    l->head = l->tail = NULL;
+    pthread_mutex_unlock(&l->mu);
+    return h;
+}
+
+/* Handles a batch. Under flush=sync a reply to a request that wrote to the
+ * log waits for the syncer; the others go out at once. */
+static void run_batch(bk_loop *l, mq_broker *b, bk_ctx *h)
+{
+    bk_ctx *now_h = NULL, *now_t = NULL, *wait_h = NULL, *wait_t = NULL;
+    for (bk_ctx *c = h, *next; c; c = next) {
+        next = c->next;
+        b->appended = 0;
+        c->reply = bk_handle(b, nng_msg_body(c->req), nng_msg_len(c->req));
+        nng_msg_free(c->req);
+        c->req = NULL;
+        c->next = NULL;
+        int wait = b->appended && b->o.flush_sync && l->syncer_on;
+        bk_ctx **head = wait ? &wait_h : &now_h, **tail = wait ? &wait_t : &now_t;
+        if (*tail)
+            (*tail)->next = c;
+        else
+            *head = c;
+        *tail = c;
+    }
+    b->appended = 0;
+    if (mq_store_flush(b->store) != 0) {
+        shop_error("write to the log failed: exiting so that nothing unwritten is acknowledged");
+        exit(1);
+    }
+    if (wait_h) {
+        pthread_mutex_lock(&l->mu);
+        if (l->wait_tail)
+            l->wait_tail->next = wait_h;
+        else
+            l->wait_head = wait_h;
+        l->wait_tail = wait_t;
+        l->wait_pos = mq_store_position(b->store);
+        pthread_cond_signal(&l->scv);
+        pthread_mutex_unlock(&l->mu);
+    }
+    if (!b->o.flush_sync)
+        atomic_store(&b->durable, UINT64_MAX);
+    send_replies(now_h);
 }
 
 static int open_sockets(mq_broker *b, char *err, size_t errlen)
@@ -155,7 +214,7 @@ static void loop_run(mq_broker *b, bk_loop *l, volatile sig_atomic_t *stop)
     while (!*stop) {
         bk_ctx *h = take_requests(l, 5);
         if (h)
-            run_batch(b, h);
+            run_batch(l, b, h);
         int64_t now = shop_now_ms();
         if (now - last_tick >= 50) {
             bk_tick(b, now);
@@ -174,7 +233,7 @@ static void loop_run(mq_broker *b, bk_loop *l, volatile sig_atomic_t *stop)
     /* Drain: what already arrived is answered. */
     bk_ctx *h = take_requests(l, 0);
     if (h)
-        run_batch(b, h);
+        run_batch(l, b, h);
 }
 
 int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
@@ -186,7 +245,7 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
     int rc = 1;
     pthread_mutex_init(&l.mu, NULL);
     pthread_cond_init(&l.cv, NULL);
-    pthread_cond_init(&l.fcv, NULL);
+    pthread_cond_init(&l.scv, NULL);
     mq_store_opts so = {.dir = o->data_dir,
                         .segment_bytes = o->segment_bytes,
                         .retention_bytes = o->retention_bytes,
@@ -213,18 +272,22 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
         }
         nng_ctx_recv(ctxs[i].ctx, ctxs[i].aio);
     }
-    if (!o->flush_sync && pthread_create(&l.flusher, NULL, flusher_main, &l) == 0)
-        l.flusher_on = 1;
+    atomic_store(&b.durable, o->flush_sync ? mq_store_position(b.store) : UINT64_MAX);
+    if (pthread_create(&l.syncer, NULL, syncer_main, &l) != 0) {
+        shop_error("startup failed err=\"cannot start the syncer thread\"");
+        goto done;
+    }
+    l.syncer_on = 1;
     loop_run(&b, &l, stop);
     rc = 0;
 done:
     pthread_mutex_lock(&l.mu);
     l.closing = 1;
     pthread_cond_broadcast(&l.cv);
-    pthread_cond_broadcast(&l.fcv);
+    pthread_cond_broadcast(&l.scv);
     pthread_mutex_unlock(&l.mu);
-    if (l.flusher_on)
-        pthread_join(l.flusher, NULL);
+    if (l.syncer_on)
+        pthread_join(l.syncer, NULL);
     nng_close(b.rep);
     nng_close(b.pub);
     for (int i = 0; ctxs && i < o->contexts; i++)
@@ -257,7 +320,7 @@ done:
     mq_store_close(b.store);
     free(ctxs);
     pthread_cond_destroy(&l.cv);
-    pthread_cond_destroy(&l.fcv);
+    pthread_cond_destroy(&l.scv);
     pthread_mutex_destroy(&l.mu);
     return rc;
 }

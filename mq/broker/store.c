@@ -19,6 +19,7 @@
 #include "rpc/log.h"
 
 #define DEDUP_SLOTS (1u << 18)
+#define MQ_WBUF_MAX (1u << 20)
 
 typedef struct mq_seg {
     uint32_t no;
@@ -37,11 +38,12 @@ struct mq_store {
     char dir[512];
     mq_seg *segs;
     size_t nsegs, segs_cap;
-    size_t pos; /* write position in the active (last) segment */
+    size_t pos;    /* end of the records appended to the active (last) segment */
+    size_t wpos;   /* end of what has been written to the file; wbuf holds [wpos, pos) */
+    uint8_t *wbuf; /* appends of the current batch, written with one pwrite */
+    size_t wbuf_cap;
     mq_topic **topics;
     size_t ntopics, topics_cap;
-    uint8_t *buf;
-    size_t buf_cap;
     dedup_slot *dedup;
     pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
 };
@@ -353,7 +355,7 @@ static int store_recover(mq_store *s, char *err, size_t errlen)
             shop_error("corrupt record skipped segment=%u pos=%zu (rest of segment unreadable)",
                        g->no, end);
         if (last) {
-            s->pos = end;
+            s->pos = s->wpos = end;
             if (corrupt || g->size < s->opts.segment_bytes) {
                 shop_warn("recovery truncated torn tail segment=%u pos=%zu size=%zu", g->no, end,
                           g->size);
@@ -364,7 +366,7 @@ static int store_recover(mq_store *s, char *err, size_t errlen)
     free(nos);
     if (rc == 0 && s->nsegs == 0) {
         rc = seg_create(s, 1, err, errlen);
-        s->pos = 0;
+        s->pos = s->wpos = 0;
     }
     return rc;
 }
@@ -401,6 +403,8 @@ void mq_store_close(mq_store *s)
 {
     if (!s)
         return;
+    if (s->nsegs > 0 && mq_store_flush(s) != 0)
+        shop_error("final write of the log failed: %s", strerror(errno));
     for (size_t i = 0; i < s->nsegs; i++) {
         if (s->segs[i].map)
             munmap(s->segs[i].map, s->segs[i].size);
@@ -412,7 +416,7 @@ void mq_store_close(mq_store *s)
     pthread_mutex_destroy(&s->sync_mu);
     free(s->segs);
     free(s->topics);
-    free(s->buf);
+    free(s->wbuf);
     free(s->dedup);
     free(s);
 }
@@ -429,7 +433,7 @@ int mq_store_sync(mq_store *s)
 static int store_roll(mq_store *s, char *err, size_t errlen)
 {
     uint32_t next = s->segs[s->nsegs - 1].no + 1;
-    if (fdatasync(s->segs[s->nsegs - 1].fd) != 0) {
+    if (mq_store_flush(s) != 0 || fdatasync(s->segs[s->nsegs - 1].fd) != 0) {
         snprintf(err, errlen, "fdatasync: %s", strerror(errno));
         return -1;
     }
@@ -437,7 +441,7 @@ static int store_roll(mq_store *s, char *err, size_t errlen)
     int rc = seg_create(s, next, err, errlen);
     pthread_mutex_unlock(&s->sync_mu);
     if (rc == 0)
-        s->pos = 0;
+        s->pos = s->wpos = 0;
     return rc;
 }
 
@@ -455,30 +459,33 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
         snprintf(err, errlen, "record of %zu bytes exceeds the limit", len);
         return -1;
     }
-    if (len + MQ_RECORD_HEADER > s->buf_cap) {
-        uint8_t *b = realloc(s->buf, len + MQ_RECORD_HEADER);
-        if (!b) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        s->buf = b;
-        s->buf_cap = len + MQ_RECORD_HEADER;
-    }
-    shop__mq__record__pack(rec, s->buf + MQ_RECORD_HEADER);
-    uint32_t l32 = (uint32_t)len, crc = mq_crc32c(0, s->buf + MQ_RECORD_HEADER, len);
-    memcpy(s->buf, &l32, 4);
-    memcpy(s->buf + 4, &crc, 4);
+    size_t need = len + MQ_RECORD_HEADER;
     mq_seg *g = &s->segs[s->nsegs - 1];
-    if (s->pos + MQ_RECORD_HEADER + len > g->size) {
+    if (s->pos + need > g->size) {
         if (store_roll(s, err, errlen) != 0)
             return -1;
         g = &s->segs[s->nsegs - 1];
     }
-    ssize_t w = pwrite(g->fd, s->buf, len + MQ_RECORD_HEADER, (off_t)s->pos);
-    if (w != (ssize_t)(len + MQ_RECORD_HEADER)) {
-        snprintf(err, errlen, "write segment %u: %s", g->no, w < 0 ? strerror(errno) : "short");
+    if (s->pos - s->wpos + need > MQ_WBUF_MAX && s->pos > s->wpos && mq_store_flush(s) != 0) {
+        snprintf(err, errlen, "write segment %u: %s", g->no, strerror(errno));
         return -1;
     }
+    size_t used = s->pos - s->wpos;
+    if (used + need > s->wbuf_cap) {
+        size_t cap = used + need > MQ_WBUF_MAX ? used + need : MQ_WBUF_MAX;
+        uint8_t *b = realloc(s->wbuf, cap);
+        if (!b) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        s->wbuf = b;
+        s->wbuf_cap = cap;
+    }
+    uint8_t *out = s->wbuf + used;
+    shop__mq__record__pack(rec, out + MQ_RECORD_HEADER);
+    uint32_t l32 = (uint32_t)len, crc = mq_crc32c(0, out + MQ_RECORD_HEADER, len);
+    memcpy(out, &l32, 4);
+    memcpy(out + 4, &crc, 4);
     if (topic_index(t, rec->offset, g->no, (uint32_t)s->pos) != 0) {
         snprintf(err, errlen, "out of memory for the index");
         return -1;
@@ -498,12 +505,30 @@ static mq_seg *seg_find(mq_store *s, uint32_t no)
     return i < s->nsegs && s->segs[i].no == no ? &s->segs[i] : NULL;
 }
 
+int mq_store_flush(mq_store *s)
+{
+    if (s->pos == s->wpos)
+        return 0;
+    mq_seg *g = &s->segs[s->nsegs - 1];
+    size_t n = s->pos - s->wpos;
+    ssize_t w = pwrite(g->fd, s->wbuf, n, (off_t)s->wpos);
+    if (w != (ssize_t)n) {
+        if (w >= 0)
+            errno = EIO;
+        return -1;
+    }
+    s->wpos = s->pos;
+    return 0;
+}
+
 int mq_store_read(mq_store *s, const mq_topic *t, uint64_t offset, const uint8_t **data,
                   size_t *len)
 {
     if (offset < t->start || offset >= t->end)
         return -1;
     mq_index_entry e = t->idx[offset - t->idx_base];
+    if (e.seg == s->segs[s->nsegs - 1].no && e.pos >= s->wpos && mq_store_flush(s) != 0)
+        return -1;
     mq_seg *g = e.seg == UINT32_MAX ? NULL : seg_find(s, e.seg);
     if (!g)
         return -1;
@@ -563,4 +588,17 @@ void mq_store_usage(mq_store *s, uint64_t *segments, uint64_t *bytes)
     *bytes = 0;
     for (size_t i = 0; i < s->nsegs; i++)
         *bytes += s->segs[i].size;
+}
+
+uint64_t mq_store_position(mq_store *s)
+{
+    return (uint64_t)s->segs[s->nsegs - 1].no << 32 | s->pos;
+}
+
+uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset)
+{
+    if (offset < t->start || offset >= t->end)
+        return UINT64_MAX;
+    mq_index_entry e = t->idx[offset - t->idx_base];
+    return e.seg == UINT32_MAX ? 0 : (uint64_t)e.seg << 32 | e.pos;
 }
