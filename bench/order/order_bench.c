@@ -29,6 +29,7 @@ typedef struct bench_opts {
     int64_t goods;
     int64_t users;
     int workers;
+    int rounds;
 } bench_opts;
 
 typedef struct phase {
@@ -159,57 +160,60 @@ static void *sync_client(void *arg)
     return NULL;
 }
 
-typedef struct phase_result {
-    double per_s;
-    int64_t orders, errors, p50, p99, max;
-} phase_result;
-
-static phase_result run_phase(phase *ph, void *(*fn)(void *))
+/* Runs one slice of a phase and adds its samples to `all`. */
+static void run_slice(phase *ph, void *(*fn)(void *), int64_t slice_ms, bench_samples *all)
 {
     const bench_opts *o = ph->o;
     client *cls = calloc((size_t)o->clients, sizeof *cls);
     pthread_t *th = calloc((size_t)o->clients, sizeof *th);
     ph->start_ms = shop_now_ms() + 300; /* connections first */
     ph->record_ms = ph->start_ms + o->warmup_ms;
-    ph->end_ms = ph->record_ms + (int64_t)o->seconds * 1000;
+    ph->end_ms = ph->record_ms + slice_ms;
     for (int i = 0; i < o->clients; i++) {
         cls[i].ph = ph;
-        cls[i].seed = (unsigned)(i * 7919 + 1);
+        cls[i].seed = (unsigned)(i * 7919 + 1) ^ (unsigned)ph->start_ms;
         pthread_create(&th[i], NULL, fn, &cls[i]);
     }
-    bench_samples all = {0};
     for (int i = 0; i < o->clients; i++) {
         pthread_join(th[i], NULL);
-        bench_samples_merge(&all, &cls[i].s);
+        bench_samples_merge(all, &cls[i].s);
         bench_samples_free(&cls[i].s);
     }
-    phase_result r = {.orders = (int64_t)all.n, .errors = all.errors};
-    r.per_s = (double)all.n / o->seconds;
-    r.p50 = bench_samples_pct(&all, 50);
-    r.p99 = bench_samples_pct(&all, 99);
-    r.max = bench_samples_pct(&all, 100);
-    printf("%s_orders=%lld %s_orders_per_s=%.0f %s_p50_us=%lld %s_p99_us=%lld %s_max_us=%lld "
-           "%s_errors=%lld\n",
-           ph->name, (long long)r.orders, ph->name, r.per_s, ph->name, (long long)r.p50, ph->name,
-           (long long)r.p99, ph->name, (long long)r.max, ph->name, (long long)r.errors);
-    for (int c = 1; c < 17; c++)
-        if (all.by_status[c] > 0)
-            printf("%s_status_%s=%lld\n", ph->name, rpc_status_name(c),
-                   (long long)all.by_status[c]);
-    fflush(stdout);
-    bench_samples_free(&all);
     free(cls);
     free(th);
+}
+
+typedef struct phase_result {
+    double per_s;
+    int64_t orders, errors, p50, p99, max;
+} phase_result;
+
+static phase_result report(const char *name, bench_samples *all, int64_t measured_ms)
+{
+    phase_result r = {.orders = (int64_t)all->n, .errors = all->errors};
+    r.per_s = measured_ms > 0 ? (double)all->n * 1000.0 / (double)measured_ms : 0;
+    r.p50 = bench_samples_pct(all, 50);
+    r.p99 = bench_samples_pct(all, 99);
+    r.max = bench_samples_pct(all, 100);
+    printf("%s_orders=%lld %s_orders_per_s=%.0f %s_p50_us=%lld %s_p99_us=%lld %s_max_us=%lld "
+           "%s_errors=%lld\n",
+           name, (long long)r.orders, name, r.per_s, name, (long long)r.p50, name, (long long)r.p99,
+           name, (long long)r.max, name, (long long)r.errors);
+    for (int c = 1; c < 17; c++)
+        if (all->by_status[c] > 0)
+            printf("%s_status_%s=%lld\n", name, rpc_status_name(c), (long long)all->by_status[c]);
+    fflush(stdout);
     return r;
 }
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: order-bench [--clients N] [--seconds S] [--warmup-ms MS] [--goods G]\n"
-                 "                   [--users U] [--workers W]\n\n"
-                 "Starts the sync stack on fresh bench_* databases, runs the raw libpq\n"
-                 "baseline and then sync PlaceOrder, each for S seconds from N clients.\n"
-                 "Defaults: 8 clients, 5 s, 500 ms warm-up, 1000 goods, 200000 users\n"
+                 "                   [--users U] [--workers W] [--rounds R]\n\n"
+                 "Starts the sync stack on fresh bench_* databases and measures the raw\n"
+                 "libpq baseline and sync PlaceOrder from N clients, S seconds each, in R\n"
+                 "interleaved slices (each after a warm-up).\n"
+                 "Defaults: 8 clients, 6 s, 4 rounds, 200 ms warm-up, 1000 goods, 200000 users\n"
                  "(one coupon each; orders use a coupon while any is left), workers = clients.\n");
 }
 
@@ -221,10 +225,11 @@ static int parse(int argc, char **argv, bench_opts *o)
                                          {"goods", required_argument, NULL, 'g'},
                                          {"users", required_argument, NULL, 'u'},
                                          {"workers", required_argument, NULL, 'w'},
+                                         {"rounds", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "c:s:g:u:w:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:g:u:w:r:h", opts, NULL)) != -1) {
         long v = optarg != NULL ? strtol(optarg, NULL, 10) : 0;
         if (c == 'h') {
             usage(stdout);
@@ -244,6 +249,8 @@ static int parse(int argc, char **argv, bench_opts *o)
             o->goods = v;
         else if (c == 'u')
             o->users = v;
+        else if (c == 'r')
+            o->rounds = (int)v;
         else
             o->workers = (int)v;
     }
@@ -254,7 +261,8 @@ static int parse(int argc, char **argv, bench_opts *o)
 
 int main(int argc, char **argv)
 {
-    bench_opts o = {.clients = 8, .seconds = 5, .warmup_ms = 500, .goods = 1000, .users = 200000};
+    bench_opts o = {
+        .clients = 8, .seconds = 6, .warmup_ms = 200, .goods = 1000, .users = 200000, .rounds = 4};
     int rc = parse(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
@@ -274,15 +282,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "order-bench: %s\n", err);
         return 1;
     }
-    printf("bench=order arch=sync clients=%d seconds=%d warmup_ms=%d goods=%lld users=%lld "
-           "workers=%d logs=%s\n",
-           o.clients, o.seconds, o.warmup_ms, (long long)o.goods, (long long)o.users, o.workers,
-           log_dir);
+    printf("bench=order arch=sync clients=%d seconds=%d rounds=%d warmup_ms=%d goods=%lld "
+           "users=%lld workers=%d logs=%s\n",
+           o.clients, o.seconds, o.rounds, o.warmup_ms, (long long)o.goods, (long long)o.users,
+           o.workers, log_dir);
     fflush(stdout);
+    /* Interleaved slices, so that load from elsewhere on a shared machine
+     * falls on both sides alike. */
     phase base = {.name = "baseline", .o = &o, .st = &st};
     phase sync = {.name = "sync", .o = &o, .st = &st};
-    phase_result b = run_phase(&base, baseline_client);
-    phase_result s = run_phase(&sync, sync_client);
+    bench_samples bs = {0}, ss = {0};
+    int64_t slice_ms = (int64_t)o.seconds * 1000 / o.rounds;
+    for (int r = 0; r < o.rounds; r++) {
+        run_slice(&base, baseline_client, slice_ms, &bs);
+        run_slice(&sync, sync_client, slice_ms, &ss);
+    }
+    phase_result b = report("baseline", &bs, slice_ms * o.rounds);
+    phase_result s = report("sync", &ss, slice_ms * o.rounds);
+    bench_samples_free(&bs);
+    bench_samples_free(&ss);
     double ratio = b.per_s > 0 ? s.per_s / b.per_s : 0;
     printf("ratio_orders_per_s=%.2f target=0.70 verdict=%s p50_ratio=%.2f\n", ratio,
            ratio >= 0.7 ? "PASS" : "BELOW", b.p50 > 0 ? (double)s.p50 / (double)b.p50 : 0);
