@@ -31,7 +31,7 @@ static int dial_all(rpc_channel *ch, const char *urls, rpc_error *err)
     char *copy = strdup(urls), *save = NULL;
     if (copy == NULL)
         return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
-    int n = 0, rv = 0;
+    int n = 0, up = 0, rv = 0;
     for (char *u = strtok_r(copy, ", ", &save); u != NULL; u = strtok_r(NULL, ", ", &save)) {
         nng_dialer d;
         if ((rv = nng_dialer_create(&d, ch->sock, u)) != 0) {
@@ -44,11 +44,16 @@ static int dial_all(rpc_channel *ch, const char *urls, rpc_error *err)
         nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, ch->opts.max_msg_bytes * 4);
         /* A synchronous first attempt, so a server that is up is connected
          * when open returns; otherwise nng keeps redialing in the background. */
-        if (nng_dialer_start(d, 0) != 0)
+        if (nng_dialer_start(d, 0) == 0)
+            up++;
+        else
             nng_dialer_start(d, NNG_FLAG_NONBLOCK);
         n++;
     }
     free(copy);
+    /* The pipe notification may trail the dial by a moment. */
+    for (int i = 0; up > 0 && i < 100 && atomic_load(&ch->connected) == 0; i++)
+        shop_sleep_ms(1);
     if (n == 0)
         return rpc_error_set(err, RPC_INVALID_ARGUMENT, "no URL to dial in '%s'", urls);
     return RPC_OK;

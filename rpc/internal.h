@@ -18,6 +18,7 @@ typedef struct rpc_method_stats {
     uint64_t count;
     uint64_t by_code[RPC_STATUS_COUNT];
     uint64_t hist[RPC_HIST_BUCKETS];
+    atomic_int active; /* handlers running now */
 } rpc_method_stats;
 
 void rpc__stats_init(rpc_method_stats *st);
@@ -33,6 +34,7 @@ typedef struct rpc_method {
     const ProtobufCMethodDescriptor *desc;
     rpc_handler_fn fn;
     void *impl;
+    bool inline_ok; /* cheap and non-blocking: run on the nng thread (Health, Admin) */
     rpc_method_stats stats;
 } rpc_method;
 
@@ -62,7 +64,8 @@ typedef struct rpc_slot {
     rpc_server *server;
     nng_ctx ctx;
     nng_aio *aio;
-    nng_msg *msg;
+    Shop__Rpc__Request *req; /* admitted, waiting for a worker */
+    rpc_method *method;
     int64_t arrived_ms;
     bool replying; /* aio is sending an immediate rejection */
     struct rpc_slot *next;
@@ -90,8 +93,11 @@ struct rpc_server {
     atomic_uint_fast64_t rejected;
 };
 
-/* Runs one request (envelope bytes) and returns the reply envelope message. */
-nng_msg *rpc__serve(rpc_server *s, nng_msg *in, int64_t arrived_ms);
+/* Decodes a request frame (not freed) and finds its method; NULL with
+ * *reject set to the status reply when it cannot be served. */
+rpc_method *rpc__admit(rpc_server *s, nng_msg *in, Shop__Rpc__Request **req, nng_msg **reject);
+/* Runs an admitted call (frees req) and returns the reply frame (NULL: out of memory). */
+nng_msg *rpc__run(rpc_server *s, rpc_method *m, Shop__Rpc__Request *req, int64_t arrived_ms);
 /* A reply envelope carrying only a status (call_id echoed when known). */
 nng_msg *rpc__reply_status(uint64_t call_id, rpc_status code, const char *message);
 /* Finds a method by full name (after start: binary search). */

@@ -155,6 +155,10 @@ static rpc_status admin_stats(rpc_ctx *ctx, const ProtobufCMessage *in, Protobuf
     rpc_server *s = ctx->server;
     Shop__Rpc__StatsReply *rep = (Shop__Rpc__StatsReply *)out;
     rep->rejected = atomic_load(&s->rejected);
+    rep->workers = (uint64_t)s->opts.workers;
+    pthread_mutex_lock(&s->mu);
+    rep->queued = (uint64_t)s->queued;
+    pthread_mutex_unlock(&s->mu);
     rep->methods = rpc_ctx_alloc(ctx, s->n_methods * sizeof *rep->methods);
     for (size_t i = 0; i < s->n_methods; i++) {
         rpc_method *m = &s->methods[i];
@@ -163,6 +167,7 @@ static rpc_status admin_stats(rpc_ctx *ctx, const ProtobufCMessage *in, Protobuf
         ms->name = m->name;
         ms->p50_us = rpc__stats_percentile(&m->stats, 0.50);
         ms->p99_us = rpc__stats_percentile(&m->stats, 0.99);
+        ms->active = (uint64_t)atomic_load(&m->stats.active);
         ms->errors = rpc_ctx_alloc(ctx, RPC_STATUS_COUNT * sizeof *ms->errors);
         pthread_mutex_lock(&m->stats.mu);
         ms->count = m->stats.count;
@@ -186,7 +191,11 @@ rpc_status rpc__add_builtins(rpc_server *s, rpc_error *err)
     static const rpc_handler_fn health[] = {health_check};
     static const rpc_handler_fn admin[] = {admin_list, admin_stats};
     rpc_status st = rpc_server_add_service(s, &shop__health__health__descriptor, health, NULL, err);
-    if (st != RPC_OK)
-        return st;
-    return rpc_server_add_service(s, &shop__rpc__admin__descriptor, admin, NULL, err);
+    if (st == RPC_OK)
+        st = rpc_server_add_service(s, &shop__rpc__admin__descriptor, admin, NULL, err);
+    /* Answered on the nng thread: a server whose workers are all busy still
+     * says whether it is alive and what it is doing. */
+    for (size_t i = 0; st == RPC_OK && i < s->n_methods; i++)
+        s->methods[i].inline_ok = true;
+    return st;
 }

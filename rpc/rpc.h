@@ -149,9 +149,11 @@ rpc_status rpc_call_bytes(rpc_channel *ch, const char *method, const uint8_t *pa
                           uint8_t **reply_out, size_t *reply_len, const rpc_call_opts *opts,
                           rpc_error *err);
 
-/* Asynchronous call: `done` runs once, on an nng thread, with the status, the
- * message and (on OK) the reply that the callback owns. Returns OK when the
- * call started; otherwise `done` is not called. Metadata is copied. */
+/* Asynchronous call: `done` runs once with the status, the message and (on
+ * OK) the reply that the callback owns; usually on an nng thread, but a call
+ * that fails at once (no server) may call back before rpc_call_async returns.
+ * Returns OK when the call started; otherwise `done` is not called. The
+ * request and metadata are copied. */
 typedef void (*rpc_done_fn)(rpc_status code, const char *message, ProtobufCMessage *reply,
                             void *arg);
 rpc_status rpc_call_async(rpc_channel *ch, const ProtobufCServiceDescriptor *svc, unsigned method,

@@ -1,5 +1,5 @@
-/* Runs one call on a worker: decode the envelope, apply the status rules
- * (size, deadline, method, payload), run the handler, encode the reply. */
+/* One call on the server: admit it (size, envelope, method) on the nng
+ * thread, then run it (deadline, payload, handler, reply) on a worker. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,39 +53,48 @@ static nng_msg *finish(rpc_method *m, int64_t start_us, uint64_t call_id, rpc_st
     return rpc__reply_status(call_id, code, message);
 }
 
-nng_msg *rpc__serve(rpc_server *s, nng_msg *in, int64_t arrived_ms)
+rpc_method *rpc__admit(rpc_server *s, nng_msg *in, Shop__Rpc__Request **out, nng_msg **reject)
 {
-    int64_t start_us = shop_now_us();
     size_t len = nng_msg_len(in);
-    nng_msg *out = NULL;
     char msg[160];
-
+    *out = NULL;
+    *reject = NULL;
     if (len > s->opts.max_msg_bytes + 1024) {
         snprintf(msg, sizeof msg, "request of %zu bytes is over the %zu byte limit", len,
                  s->opts.max_msg_bytes);
-        nng_msg_free(in);
-        atomic_fetch_add(&s->rejected, 1);
-        return rpc__reply_status(0, RPC_RESOURCE_EXHAUSTED, msg);
+        *reject = rpc__reply_status(0, RPC_RESOURCE_EXHAUSTED, msg);
+        return NULL;
     }
     Shop__Rpc__Request *req = shop__rpc__request__unpack(NULL, len, nng_msg_body(in));
-    nng_msg_free(in);
     if (req == NULL) {
-        atomic_fetch_add(&s->rejected, 1);
-        return rpc__reply_status(0, RPC_INVALID_ARGUMENT, "request envelope does not decode");
+        *reject = rpc__reply_status(0, RPC_INVALID_ARGUMENT, "request envelope does not decode");
+        return NULL;
     }
     if (req->payload.len > s->opts.max_msg_bytes) {
         snprintf(msg, sizeof msg, "payload of %zu bytes is over the %zu byte limit",
                  req->payload.len, s->opts.max_msg_bytes);
-        atomic_fetch_add(&s->rejected, 1);
-        out = rpc__reply_status(req->call_id, RPC_RESOURCE_EXHAUSTED, msg);
-        goto done;
+        *reject = rpc__reply_status(req->call_id, RPC_RESOURCE_EXHAUSTED, msg);
+        shop__rpc__request__free_unpacked(req, NULL);
+        return NULL;
     }
     rpc_method *m = rpc__find_method(s, req->method);
     if (m == NULL || m->fn == NULL) {
         snprintf(msg, sizeof msg, "unknown method '%.100s'", req->method);
-        out = finish(m, start_us, req->call_id, RPC_UNIMPLEMENTED, msg);
-        goto done;
+        *reject = rpc__reply_status(req->call_id, RPC_UNIMPLEMENTED, msg);
+        if (m != NULL)
+            rpc__stats_record(&m->stats, RPC_UNIMPLEMENTED, 0);
+        shop__rpc__request__free_unpacked(req, NULL);
+        return NULL;
     }
+    *out = req;
+    return m;
+}
+
+nng_msg *rpc__run(rpc_server *s, rpc_method *m, Shop__Rpc__Request *req, int64_t arrived_ms)
+{
+    int64_t start_us = shop_now_us();
+    nng_msg *out = NULL;
+    char msg[160];
     int64_t deadline = req->timeout_ms > 0 ? arrived_ms + req->timeout_ms : 0;
     if (deadline != 0 && shop_now_ms() >= deadline) {
         out = finish(m, start_us, req->call_id, RPC_DEADLINE_EXCEEDED,
@@ -108,7 +117,9 @@ nng_msg *rpc__serve(rpc_server *s, nng_msg *in, int64_t arrived_ms)
     protobuf_c_message_init(m->desc->output, reply);
 
     rpc_ctx ctx = {.server = s, .req = req, .method = m->name, .deadline_ms = deadline};
+    atomic_fetch_add(&m->stats.active, 1);
     rpc_status code = m->fn(&ctx, in_msg, reply, m->impl);
+    atomic_fetch_sub(&m->stats.active, 1);
     if (code < 0 || code >= RPC_STATUS_COUNT) {
         snprintf(ctx.message, sizeof ctx.message, "handler returned invalid status %d", code);
         code = RPC_UNKNOWN;
@@ -118,7 +129,7 @@ nng_msg *rpc__serve(rpc_server *s, nng_msg *in, int64_t arrived_ms)
     else
         out = rpc__reply_status(req->call_id, code, ctx.message);
     rpc__stats_record(&m->stats, code, shop_now_us() - start_us);
-    free(reply); /* its fields belong to the handler (static or ctx arena) */
+    free(reply); /* its fields belong to the handler (request, static or ctx arena) */
     rpc__arena_free(&ctx);
     protobuf_c_message_free_unpacked(in_msg, NULL);
 done:

@@ -26,12 +26,9 @@ static void slot_arm(rpc_slot *sl)
     nng_ctx_recv(sl->ctx, sl->aio);
 }
 
-/* Answers on the slot's own aio; slot_cb re-arms it when the send is done. */
-static void slot_reject(rpc_slot *sl, nng_msg *in, rpc_status code, const char *why)
+/* Sends `rep` on the slot's own aio; slot_cb re-arms it when the send is done. */
+static void slot_reply(rpc_slot *sl, nng_msg *rep)
 {
-    nng_msg_free(in);
-    atomic_fetch_add(&sl->server->rejected, 1);
-    nng_msg *rep = rpc__reply_status(0, code, why);
     if (rep == NULL) {
         slot_arm(sl);
         return;
@@ -41,6 +38,16 @@ static void slot_reject(rpc_slot *sl, nng_msg *in, rpc_status code, const char *
     nng_ctx_send(sl->ctx, sl->aio);
 }
 
+static void slot_reject(rpc_slot *sl, Shop__Rpc__Request *req, rpc_status code, const char *why)
+{
+    atomic_fetch_add(&sl->server->rejected, 1);
+    uint64_t call_id = req->call_id;
+    shop__rpc__request__free_unpacked(req, NULL);
+    slot_reply(sl, rpc__reply_status(call_id, code, why));
+}
+
+/* A request arrived on this slot (or its immediate reply was sent). Runs on
+ * an nng thread: never blocks beyond the server mutex. */
 static void slot_cb(void *arg)
 {
     rpc_slot *sl = arg;
@@ -59,20 +66,35 @@ static void slot_cb(void *arg)
             slot_arm(sl);
         return;
     }
-    nng_msg *in = nng_aio_get_msg(sl->aio);
+    int64_t arrived = shop_now_ms();
+    nng_msg *in = nng_aio_get_msg(sl->aio), *reject = NULL;
+    Shop__Rpc__Request *req = NULL;
+    rpc_method *m = rpc__admit(s, in, &req, &reject);
+    nng_msg_free(in);
+    if (m == NULL) {
+        atomic_fetch_add(&s->rejected, 1);
+        slot_reply(sl, reject);
+        return;
+    }
+    if (m->inline_ok) {
+        slot_reply(sl, rpc__run(s, m, req, arrived));
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);
-        slot_reject(sl, in, RPC_UNAVAILABLE, "server is shutting down");
+        slot_reject(sl, req, RPC_UNAVAILABLE, "server is shutting down");
         return;
     }
     if (s->queued >= s->opts.queue_depth) {
         pthread_mutex_unlock(&s->mu);
-        slot_reject(sl, in, RPC_RESOURCE_EXHAUSTED, "server work queue is full");
+        rpc__stats_record(&m->stats, RPC_RESOURCE_EXHAUSTED, 0);
+        slot_reject(sl, req, RPC_RESOURCE_EXHAUSTED, "server work queue is full");
         return;
     }
-    sl->msg = in;
-    sl->arrived_ms = shop_now_ms();
+    sl->req = req;
+    sl->method = m;
+    sl->arrived_ms = arrived;
     sl->next = NULL;
     if (s->tail != NULL)
         s->tail->next = sl;
@@ -106,8 +128,8 @@ static void *worker_main(void *arg)
         s->busy++;
         pthread_mutex_unlock(&s->mu);
 
-        nng_msg *rep = rpc__serve(s, sl->msg, sl->arrived_ms);
-        sl->msg = NULL;
+        nng_msg *rep = rpc__run(s, sl->method, sl->req, sl->arrived_ms);
+        sl->req = NULL;
         if (rep != NULL) {
             nng_aio_set_msg(send_aio, rep);
             nng_ctx_send(sl->ctx, send_aio);
@@ -308,8 +330,8 @@ void rpc_server_free(rpc_server *s)
     for (int i = 0; i < s->n_slots; i++) {
         if (s->slots[i].aio != NULL)
             nng_aio_free(s->slots[i].aio);
-        if (s->slots[i].msg != NULL)
-            nng_msg_free(s->slots[i].msg);
+        if (s->slots[i].req != NULL)
+            shop__rpc__request__free_unpacked(s->slots[i].req, NULL);
     }
     free(s->slots);
     free(s->threads);

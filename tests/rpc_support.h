@@ -55,4 +55,20 @@ static inline rpc_status echo_once(rpc_channel *ch, const char *text, rpc_error 
     return st;
 }
 
+/* Calls Sleep(ms) without the idempotent flag (never retried). */
+static inline rpc_status sleep_call(rpc_channel *ch, unsigned ms, int64_t timeout_ms,
+                                    Shop__Rpctest__SleepReply **out, rpc_error *err)
+{
+    Shop__Rpctest__SleepRequest req = SHOP__RPCTEST__SLEEP_REQUEST__INIT;
+    req.ms = ms;
+    rpc_call_opts o = {.timeout_ms = timeout_ms};
+    ProtobufCMessage *rep = NULL;
+    rpc_status st = rpc_call(ch, &shop__rpctest__echo__descriptor, 2, &req.base, &rep, &o, err);
+    if (out != NULL)
+        *out = (Shop__Rpctest__SleepReply *)rep;
+    else if (rep != NULL)
+        protobuf_c_message_free_unpacked(rep, NULL);
+    return st;
+}
+
 #endif

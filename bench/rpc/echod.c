@@ -53,6 +53,33 @@ static rpc_status do_fail(rpc_ctx *ctx, const Shop__Rpctest__FailRequest *req,
     return rpc_ctx_fail(ctx, (rpc_status)req->code, "%s", req->message);
 }
 
+/* Calls Sleep on another server with this call's deadline and metadata
+ * passed on, and returns what the downstream handler saw. */
+static rpc_status do_forward(rpc_ctx *ctx, const Shop__Rpctest__ForwardRequest *req,
+                             Shop__Rpctest__SleepReply *reply, void *user)
+{
+    (void)user;
+    rpc_channel *ch = NULL;
+    rpc_error err = {0};
+    if (rpc_channel_open(&ch, req->url, NULL, &err) != RPC_OK)
+        return rpc_ctx_fail(ctx, err.code, "%s", err.message);
+    const char *trace = rpc_ctx_metadata(ctx, "trace");
+    rpc_metadata md[] = {{"trace", trace != NULL ? trace : ""}};
+    rpc_call_opts opts = {.parent = ctx, .metadata = md, .n_metadata = 1};
+    Shop__Rpctest__SleepRequest down = SHOP__RPCTEST__SLEEP_REQUEST__INIT;
+    down.ms = req->ms;
+    Shop__Rpctest__SleepReply *rep = NULL;
+    rpc_status st = shop_rpctest_Echo_Sleep(ch, &down, &rep, &opts, &err);
+    rpc_channel_close(ch);
+    if (st != RPC_OK)
+        return rpc_ctx_fail(ctx, st, "downstream: %s", err.message);
+    reply->remaining_ms = rep->remaining_ms;
+    reply->trace = rpc_ctx_strdup(ctx, rep->trace);
+    reply->served = rep->served;
+    shop__rpctest__sleep_reply__free_unpacked(rep, NULL);
+    return RPC_OK;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: rpc-echod [--listen URL]... [--workers N] [--queue N] [--max-msg BYTES]\n"
@@ -128,8 +155,11 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-    static const shop_rpctest_Echo_server impl = {
-        .Echo = do_echo, .RoundTrip = do_round_trip, .Sleep = do_sleep, .Fail = do_fail};
+    static const shop_rpctest_Echo_server impl = {.Echo = do_echo,
+                                                  .RoundTrip = do_round_trip,
+                                                  .Sleep = do_sleep,
+                                                  .Fail = do_fail,
+                                                  .Forward = do_forward};
     rpc_server *srv = NULL;
     rpc_error err = {0};
     if (rpc_server_new(&srv, &so, &err) != RPC_OK ||

@@ -1,9 +1,305 @@
-/* shopflow mq: placeholder until its part lands. */
+/* shopflow mq: the broker from the command line: stats, dlq (list and
+ * re-drive dead letters), send and consume (for scripts and tests). */
 #include "commands.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mq.h"
+#include "rpc/clock.h"
+#include "wire.h"
+
+static void mq_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: shopflow mq stats|dlq|send|consume [options]\n\n"
+            "  stats                       per topic and group: end, committed, lag, in flight,\n"
+            "                              retrying, DLQ size\n"
+            "  dlq GROUP [--redrive] [--max N]\n"
+            "                              list the group's dead letters; --redrive sends them\n"
+            "                              back to the group (through its retry topic)\n"
+            "  send TOPIC [BODY] [--key K] [--count N] [--size B] [--batch N]\n"
+            "  consume TOPIC... --group G [--count N] [--reconsume-later] [--sleep-ms N]\n"
+            "                              [--max-inflight N]; one line per message on stdout\n\n"
+            "options: --url URL [MQ_URL, " MQ_DEFAULT_URL
+            "], --pub-url URL [MQ_PUB_URL, " MQ_DEFAULT_PUB_URL "]\n");
+}
+
+typedef struct mq_cli {
+    const char *url, *pub_url, *group, *key;
+    long count, size, batch, sleep_ms, max, max_inflight;
+    int redrive, later;
+} mq_cli;
+
+static int parse(int argc, char **argv, mq_cli *o)
+{
+    static const struct option lo[] = {
+        {"url", required_argument, 0, 'u'},   {"pub-url", required_argument, 0, 'p'},
+        {"group", required_argument, 0, 'g'}, {"key", required_argument, 0, 'k'},
+        {"count", required_argument, 0, 'n'}, {"size", required_argument, 0, 's'},
+        {"batch", required_argument, 0, 'b'}, {"sleep-ms", required_argument, 0, 'S'},
+        {"max", required_argument, 0, 'm'},   {"max-inflight", required_argument, 0, 'I'},
+        {"redrive", no_argument, 0, 'r'},     {"reconsume-later", no_argument, 0, 'L'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+    };
+    *o = (mq_cli){.count = -1, .size = 0, .batch = 1, .max = 100};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'u':
+            o->url = optarg;
+            break;
+        case 'p':
+            o->pub_url = optarg;
+            break;
+        case 'g':
+            o->group = optarg;
+            break;
+        case 'k':
+            o->key = optarg;
+            break;
+        case 'n':
+            o->count = atol(optarg);
+            break;
+        case 's':
+            o->size = atol(optarg);
+            break;
+        case 'b':
+            o->batch = atol(optarg);
+            break;
+        case 'S':
+            o->sleep_ms = atol(optarg);
+            break;
+        case 'm':
+            o->max = atol(optarg);
+            break;
+        case 'I':
+            o->max_inflight = atol(optarg);
+            break;
+        case 'r':
+            o->redrive = 1;
+            break;
+        case 'L':
+            o->later = 1;
+            break;
+        case 'h':
+            mq_usage(stdout);
+            return 1;
+        default:
+            mq_usage(stderr);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static int mq_call(const mq_cli *o, Shop__Mq__Request *req, Shop__Mq__Reply **rep)
+{
+    mq_link l;
+    char err[MQ_ERRLEN];
+    const char *url = mq_url_or_env(o->url, "MQ_URL", MQ_DEFAULT_URL);
+    if (mq_link_open(&l, url, err, sizeof err) != 0) {
+        fprintf(stderr, "shopflow mq: %s\n", err);
+        return 1;
+    }
+    rpc_status st = mq_link_call(&l, req, 5000, rep, err, sizeof err);
+    mq_link_close(&l);
+    if (st != RPC_OK) {
+        fprintf(stderr, "shopflow mq: %s: %s\n", rpc_status_name(st), err);
+        if (*rep)
+            shop__mq__reply__free_unpacked(*rep, NULL);
+        return 1;
+    }
+    return 0;
+}
+
+static int mq_stats(const mq_cli *o)
+{
+    Shop__Mq__Stats s = SHOP__MQ__STATS__INIT;
+    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
+    req.body_case = SHOP__MQ__REQUEST__BODY_STATS;
+    req.stats = &s;
+    Shop__Mq__Reply *rep = NULL;
+    if (mq_call(o, &req, &rep) != 0)
+        return 1;
+    Shop__Mq__StatsReply *r = rep->stats;
+    printf("segments=%llu store_bytes=%llu\n\n%-32s %12s %12s\n", (unsigned long long)r->segments,
+           (unsigned long long)r->store_bytes, "TOPIC", "START", "END");
+    for (size_t i = 0; i < r->n_topics; i++)
+        printf("%-32s %12llu %12llu\n", r->topics[i]->topic,
+               (unsigned long long)r->topics[i]->start_offset,
+               (unsigned long long)r->topics[i]->end_offset);
+    printf("\n%-20s %-24s %10s %10s %8s %8s %8s %6s %4s\n", "GROUP", "TOPIC", "END", "COMMITTED",
+           "LAG", "INFLIGHT", "RETRYING", "DLQ", "CONS");
+    for (size_t i = 0; i < r->n_groups; i++) {
+        Shop__Mq__GroupStats *g = r->groups[i];
+        printf("%-20s %-24s %10llu %10llu %8llu %8llu %8llu %6llu %4u\n", g->group, g->topic,
+               (unsigned long long)g->end_offset, (unsigned long long)g->committed,
+               (unsigned long long)g->lag, (unsigned long long)g->inflight,
+               (unsigned long long)g->retrying, (unsigned long long)g->dlq_size, g->consumers);
+    }
+    shop__mq__reply__free_unpacked(rep, NULL);
+    return 0;
+}
+
+static const char *record_prop(const Shop__Mq__Record *r, const char *key)
+{
+    for (size_t i = 0; i < r->n_properties; i++)
+        if (strcmp(r->properties[i]->key, key) == 0)
+            return r->properties[i]->value;
+    return "";
+}
+
+static int mq_dlq(const mq_cli *o, const char *group)
+{
+    Shop__Mq__Dlq d = SHOP__MQ__DLQ__INIT;
+    d.group = (char *)group;
+    d.redrive = o->redrive;
+    d.max = (uint32_t)o->max;
+    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
+    req.body_case = SHOP__MQ__REQUEST__BODY_DLQ;
+    req.dlq = &d;
+    Shop__Mq__Reply *rep = NULL;
+    if (mq_call(o, &req, &rep) != 0)
+        return 1;
+    Shop__Mq__DlqReply *r = rep->dlq;
+    printf("dlq group=%s total=%llu listed=%zu\n", group, (unsigned long long)r->total,
+           r->n_records);
+    for (size_t i = 0; i < r->n_records; i++) {
+        Shop__Mq__Delivery *dl = r->records[i];
+        Shop__Mq__Record *rec = shop__mq__record__unpack(NULL, dl->record.len, dl->record.data);
+        if (!rec)
+            continue;
+        printf("offset=%llu id=%s topic=%s key=%s times=%s len=%zu\n",
+               (unsigned long long)dl->offset, rec->id, record_prop(rec, "%ORIGIN_TOPIC"), rec->key,
+               record_prop(rec, "%RECONSUME_TIMES"), rec->body.len);
+        shop__mq__record__free_unpacked(rec, NULL);
+    }
+    if (o->redrive)
+        printf("redriven=%llu\n", (unsigned long long)r->redriven);
+    shop__mq__reply__free_unpacked(rep, NULL);
+    return 0;
+}
+
+static int mq_send(const mq_cli *o, const char *topic, const char *body)
+{
+    mq_producer *p;
+    if (mq_producer_open(o->url, NULL, &p) != RPC_OK) {
+        fprintf(stderr, "shopflow mq send: bad url\n");
+        return 1;
+    }
+    size_t len = body ? strlen(body) : (size_t)o->size;
+    char *buf = calloc(1, len + 1);
+    if (!buf)
+        return 1;
+    if (body)
+        memcpy(buf, body, len);
+    long batch = o->batch > 0 ? o->batch : 1, sent = 0, count = o->count < 0 ? 1 : o->count;
+    mq_message *ms = calloc((size_t)batch, sizeof *ms);
+    mq_send_result *rs = calloc((size_t)batch, sizeof *rs);
+    int rc = 0;
+    while (ms && rs && sent < count && rc == 0) {
+        long n = count - sent < batch ? count - sent : batch;
+        for (long i = 0; i < n; i++)
+            ms[i] = (mq_message){.topic = topic, .key = o->key, .body = buf, .len = len};
+        if (mq_producer_send_batch(p, ms, (size_t)n, rs) != RPC_OK) {
+            for (long i = 0; i < n; i++)
+                if (rs[i].status != RPC_OK) {
+                    fprintf(stderr, "shopflow mq send: %s: %s\n", rpc_status_name(rs[i].status),
+                            rs[i].message);
+                    break;
+                }
+            rc = 1;
+        }
+        for (long i = 0; i < n && rc == 0; i++)
+            printf("sent topic=%s offset=%llu id=%s%s\n", topic, (unsigned long long)rs[i].offset,
+                   rs[i].id, rs[i].duplicate ? " duplicate" : "");
+        sent += n;
+    }
+    free(ms);
+    free(rs);
+    free(buf);
+    mq_producer_close(p);
+    return rc;
+}
+
+static volatile sig_atomic_t consume_stop;
+static void consume_signal(int sig)
+{
+    (void)sig;
+    consume_stop = 1;
+}
+
+typedef struct consume_state {
+    const mq_cli *o;
+    long seen;
+} consume_state;
+
+static mq_consume_result consume_print(const mq_msg *m, void *arg)
+{
+    consume_state *s = arg;
+    printf("msg topic=%s offset=%llu id=%s key=%s times=%u len=%zu\n", m->topic,
+           (unsigned long long)m->offset, m->id, m->key, m->reconsume_times, m->len);
+    fflush(stdout);
+    if (s->o->sleep_ms > 0)
+        shop_sleep_ms(s->o->sleep_ms);
+    s->seen++;
+    return s->o->later ? MQ_RECONSUME_LATER : MQ_CONSUME_SUCCESS;
+}
+
+static int mq_consume(const mq_cli *o, char **topics, int ntopics)
+{
+    if (!o->group || ntopics == 0) {
+        fprintf(stderr, "shopflow mq consume: needs --group and at least one topic\n");
+        return 2;
+    }
+    consume_state st = {.o = o};
+    mq_consumer_opts co = {
+        .url = o->url, .pub_url = o->pub_url, .max_inflight = (unsigned)o->max_inflight};
+    mq_consumer *c;
+    char err[MQ_ERRLEN];
+    if (mq_consumer_open(o->group, (const char *const *)topics, (size_t)ntopics, consume_print, &st,
+                         &co, &c, err, sizeof err) != RPC_OK ||
+        mq_consumer_start(c, err, sizeof err) != RPC_OK) {
+        fprintf(stderr, "shopflow mq consume: %s\n", err);
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = consume_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    fprintf(stderr, "consuming group=%s\n", o->group);
+    while (!consume_stop && (o->count <= 0 || st.seen < o->count))
+        shop_sleep_ms(10);
+    mq_consumer_close(c);
+    return 0;
+}
 
 int cmd_mq(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return shopflow_not_built("mq", "mq/ broker tools");
+    if (argc < 2) {
+        mq_usage(stderr);
+        return 2;
+    }
+    const char *sub = argv[1];
+    mq_cli o;
+    int rc = parse(argc - 1, argv + 1, &o);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    char **rest = argv + 1 + optind;
+    int nrest = argc - 1 - optind;
+    if (strcmp(sub, "stats") == 0)
+        return mq_stats(&o);
+    if (strcmp(sub, "dlq") == 0 && nrest == 1)
+        return mq_dlq(&o, rest[0]);
+    if (strcmp(sub, "send") == 0 && (nrest == 1 || nrest == 2))
+        return mq_send(&o, rest[0], nrest == 2 ? rest[1] : NULL);
+    if (strcmp(sub, "consume") == 0) {
+        return mq_consume(&o, rest, nrest);
+    }
+    mq_usage(stderr);
+    return 2;
 }

@@ -1,0 +1,422 @@
+/* delay-bench: figures for mq-delayd, printed as key=value lines.
+ *  1. baseline: one writer doing pwrite(256 B) + fdatasync into a
+ *     preallocated, synced file (what one durable append costs here);
+ *  2. durable delayed-send throughput with batching and several senders,
+ *     filling the queue with --pending messages of 256 B (due in an hour);
+ *  3. resident memory of mq-delayd with those messages pending;
+ *  4. recovery time: kill -9, restart, until it answers with all pending;
+ *  5. delivery lateness at --rate due per second, measured at the receiver.
+ * mq-delayd runs as a child process from the same bin directory. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mq/mq_delay.h"
+#include "rpc/clock.h"
+#include "rpc/status.h"
+
+#define BODY 256
+
+typedef struct bench_cfg {
+    long pending;
+    int threads, batch, rate, seconds;
+    char dir[PATH_MAX];
+} bench_cfg;
+
+static bench_cfg cfg = {1000000, 4, 256, 2000, 5, ""};
+static char bin_dir[PATH_MAX];
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int64_t pct(const int64_t *sorted, size_t n, double p)
+{
+    return n ? sorted[(size_t)((double)(n - 1) * p)] : 0;
+}
+
+/* ---- 1. raw baseline ---- */
+
+static void baseline(void)
+{
+    enum { N = 2000 };
+    static int64_t lat[N];
+    char path[PATH_MAX + 16];
+    static char buf[1 << 16], rec[BODY];
+    snprintf(path, sizeof path, "%s/baseline.dat", cfg.dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        perror("baseline");
+        return;
+    }
+    for (off_t off = 0; off < (off_t)N * BODY; off += sizeof buf) {
+        if (pwrite(fd, buf, sizeof buf, off) != (ssize_t)sizeof buf) {
+            perror("baseline prealloc");
+        }
+    }
+    fdatasync(fd);
+    int64_t t0 = shop_now_us();
+    for (int i = 0; i < N; i++) {
+        int64_t s = shop_now_us();
+        if (pwrite(fd, rec, sizeof rec, (off_t)i * BODY) != (ssize_t)sizeof rec || fdatasync(fd)) {
+            perror("baseline write");
+        }
+        lat[i] = shop_now_us() - s;
+    }
+    int64_t total = shop_now_us() - t0;
+    close(fd);
+    unlink(path);
+    qsort(lat, N, sizeof *lat, cmp_i64);
+    printf("baseline_write_fdatasync_p50_us=%lld\n", (long long)pct(lat, N, 0.5));
+    printf("baseline_write_fdatasync_p99_us=%lld\n", (long long)pct(lat, N, 0.99));
+    printf("baseline_durable_appends_per_s=%.0f\n", N / (total / 1e6));
+}
+
+/* ---- the daemon ---- */
+
+typedef struct daemon {
+    pid_t pid;
+    char url[64], sink_url[64], data[PATH_MAX + 16];
+} daemon_t;
+
+static void spawn(daemon_t *d, const char *log_name)
+{
+    char exe[PATH_MAX + 16], log[PATH_MAX + 64];
+    snprintf(exe, sizeof exe, "%s/mq-delayd", bin_dir);
+    snprintf(log, sizeof log, "%s/%s", cfg.dir, log_name);
+    d->pid = fork();
+    if (d->pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 2);
+        dup2(fd, 1);
+        execl(exe, "mq-delayd", "--listen", d->url, "--sink", d->sink_url, "--data-dir", d->data,
+              (char *)NULL);
+        _exit(127);
+    }
+}
+
+static void stop(daemon_t *d, int sig)
+{
+    if (d->pid > 0) {
+        kill(d->pid, sig);
+        waitpid(d->pid, NULL, 0);
+        d->pid = 0;
+    }
+}
+
+/* Polls stats until the daemon answers with at least `pending`; returns µs waited. */
+static int64_t wait_ready(mq_delay_client *c, uint64_t pending)
+{
+    int64_t t0 = shop_now_us();
+    for (;;) {
+        mq_delay_stats s;
+        char err[256];
+        if (mq_delay_get_stats(c, &s, err, sizeof err) == RPC_OK) {
+            uint64_t got = s.pending;
+            mq_delay_stats_free(&s);
+            if (got >= pending) {
+                return shop_now_us() - t0;
+            }
+        }
+        if (shop_now_us() - t0 > 120 * 1000000LL) {
+            return -1;
+        }
+        shop_sleep_ms(2);
+    }
+}
+
+static long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) {
+            break;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return kb;
+}
+
+/* ---- 2. send throughput ---- */
+
+typedef struct sender {
+    mq_delay_client *c;
+    long from, to;
+    int64_t delay_ms;
+    long failed;
+} sender;
+
+static void *send_range(void *arg)
+{
+    sender *s = arg;
+    mq_delay_msg *msgs = calloc((size_t)cfg.batch, sizeof *msgs);
+    mq_delay_result *res = calloc((size_t)cfg.batch, sizeof *res);
+    char(*keys)[24] = calloc((size_t)cfg.batch, sizeof *keys);
+    static const char body[BODY];
+    char err[256];
+    for (long i = s->from; msgs && res && keys && i < s->to; i += cfg.batch) {
+        int n = (int)(s->to - i < cfg.batch ? s->to - i : cfg.batch);
+        for (int k = 0; k < n; k++) {
+            snprintf(keys[k], sizeof keys[k], "k%ld", i + k);
+            msgs[k] = (mq_delay_msg){"bench", keys[k], body, BODY, s->delay_ms, 0};
+        }
+        if (mq_delay_send_batch(s->c, msgs, (size_t)n, res, err, sizeof err) != RPC_OK) {
+            s->failed += n;
+        }
+    }
+    free(msgs);
+    free(res);
+    free(keys);
+    return NULL;
+}
+
+static void fill_and_recover(daemon_t *d, mq_delay_client *c)
+{
+    pthread_t th[64];
+    sender s[64];
+    int t = cfg.threads;
+    long per = (cfg.pending + t - 1) / t, failed = 0;
+    int64_t t0 = shop_now_us();
+    for (int i = 0; i < t; i++) {
+        s[i] = (sender){c, i * per, (i + 1) * per < cfg.pending ? (i + 1) * per : cfg.pending,
+                        3600 * 1000, 0};
+        pthread_create(&th[i], NULL, send_range, &s[i]);
+    }
+    for (int i = 0; i < t; i++) {
+        pthread_join(th[i], NULL);
+        failed += s[i].failed;
+    }
+    double secs = (shop_now_us() - t0) / 1e6;
+    printf("send_messages=%ld send_failed=%ld send_threads=%d send_batch=%d body_bytes=%d\n",
+           cfg.pending, failed, t, cfg.batch, BODY);
+    printf("send_throughput_msgs_per_s=%.0f\n", (double)(cfg.pending - failed) / secs);
+    fflush(stdout);
+
+    shop_sleep_ms(500);
+    printf("rss_mb_with_pending=%.1f pending=%ld\n", rss_kb(d->pid) / 1024.0, cfg.pending - failed);
+    fflush(stdout);
+
+    stop(d, SIGKILL);
+    int64_t r0 = shop_now_us();
+    spawn(d, "delayd-recover.log");
+    int64_t waited = wait_ready(c, (uint64_t)(cfg.pending - failed));
+    printf("recovery_s_with_pending=%.3f (kill -9, restart, until it answers with all pending)\n",
+           waited < 0 ? -1.0 : (shop_now_us() - r0) / 1e6);
+    printf("rss_mb_after_recovery=%.1f\n", rss_kb(d->pid) / 1024.0);
+    fflush(stdout);
+}
+
+/* ---- 5. lateness at the receiver ---- */
+
+typedef struct lateness {
+    pthread_mutex_t mu;
+    int64_t *late;
+    size_t n, cap;
+    int64_t early;
+} lateness;
+
+static int on_delivery(const mq_delay_delivery *dv, void *arg)
+{
+    lateness *l = arg;
+    int64_t now = wall_us();
+    pthread_mutex_lock(&l->mu);
+    if (l->n < l->cap) {
+        l->late[l->n++] = now - dv->due_us;
+    }
+    if (now < dv->due_us) {
+        l->early++;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return RPC_OK;
+}
+
+static void measure_lateness(mq_delay_client *c, lateness *l)
+{
+    size_t total = (size_t)cfg.rate * (size_t)cfg.seconds;
+    int64_t step_us = 1000000 / cfg.rate;
+    int64_t t0 = wall_us() + 1500000;
+    static const char body[BODY];
+    mq_delay_msg *msgs = calloc(256, sizeof *msgs);
+    mq_delay_result *res = calloc(256, sizeof *res);
+    char(*keys)[24] = calloc(256, sizeof *keys);
+    char err[256];
+    for (size_t i = 0; msgs && res && keys && i < total; i += 256) {
+        size_t n = total - i < 256 ? total - i : 256;
+        int64_t now = wall_us();
+        for (size_t k = 0; k < n; k++) {
+            int64_t due = t0 + (int64_t)(i + k) * step_us;
+            snprintf(keys[k], sizeof keys[k], "l%zu", i + k);
+            msgs[k] = (mq_delay_msg){"late", keys[k], body, BODY, (due - now + 999) / 1000, 0};
+        }
+        mq_delay_send_batch(c, msgs, n, res, err, sizeof err);
+    }
+    free(msgs);
+    free(res);
+    free(keys);
+    int64_t until = shop_now_ms() + (int64_t)cfg.seconds * 1000 + 10000;
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        size_t n = l->n;
+        pthread_mutex_unlock(&l->mu);
+        if (n >= total || shop_now_ms() > until) {
+            break;
+        }
+        shop_sleep_ms(50);
+    }
+    mq_delay_stats st;
+    if (mq_delay_get_stats(c, &st, err, sizeof err) == RPC_OK) {
+        printf("delayd_dispatch_lateness_p50_us=%lld delayd_dispatch_lateness_p99_us=%lld "
+               "(last %llu, as mq-delayd sees it)\n",
+               (long long)st.lateness_p50_us, (long long)st.lateness_p99_us,
+               (unsigned long long)st.lateness_samples);
+        mq_delay_stats_free(&st);
+    }
+    qsort(l->late, l->n, sizeof *l->late, cmp_i64);
+    printf("lateness_rate_per_s=%d lateness_messages=%zu received=%zu early=%lld\n", cfg.rate,
+           total, l->n, (long long)l->early);
+    printf("lateness_p50_us=%lld lateness_p99_us=%lld lateness_max_us=%lld\n",
+           (long long)pct(l->late, l->n, 0.5), (long long)pct(l->late, l->n, 0.99),
+           (long long)(l->n ? l->late[l->n - 1] : 0));
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: delay-bench [--pending N] [--threads T] [--batch B] [--rate R]\n"
+                 "                   [--seconds S] [--dir DIR]\n"
+                 "Prints key=value figures for mq-delayd (see bench/delay/README.md).\n");
+}
+
+static int parse(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"pending", required_argument, NULL, 'p'}, {"threads", required_argument, NULL, 't'},
+        {"batch", required_argument, NULL, 'b'},   {"rate", required_argument, NULL, 'r'},
+        {"seconds", required_argument, NULL, 's'}, {"dir", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    int ch;
+    snprintf(cfg.dir, sizeof cfg.dir, "/tmp/delay-bench-%d", (int)getpid());
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'p':
+            cfg.pending = atol(optarg);
+            break;
+        case 't':
+            cfg.threads = atoi(optarg);
+            break;
+        case 'b':
+            cfg.batch = atoi(optarg);
+            break;
+        case 'r':
+            cfg.rate = atoi(optarg);
+            break;
+        case 's':
+            cfg.seconds = atoi(optarg);
+            break;
+        case 'd':
+            snprintf(cfg.dir, sizeof cfg.dir, "%s", optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (cfg.pending < 0 || cfg.threads < 1 || cfg.threads > 64 || cfg.batch < 1 || cfg.rate < 1 ||
+        cfg.rate > 1000000 || cfg.seconds < 1) {
+        fprintf(stderr, "delay-bench: bad arguments\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void setup_daemon(daemon_t *d, const char *name)
+{
+    snprintf(d->url, sizeof d->url, "ipc:///tmp/delay-bench-%d-%s.sock", (int)getpid(), name);
+    snprintf(d->sink_url, sizeof d->sink_url, "ipc:///tmp/delay-bench-%d-%s-sink.sock",
+             (int)getpid(), name);
+    snprintf(d->data, sizeof d->data, "%s/%s", cfg.dir, name);
+}
+
+int main(int argc, char **argv)
+{
+    char self[PATH_MAX], err[256], cmd[PATH_MAX + 32];
+    daemon_t d;
+    mq_delay_client *c = NULL;
+    mq_delay_receiver *rx = NULL;
+    lateness l = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0};
+    if (parse(argc, argv) != 0) {
+        return 2;
+    }
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash) {
+        *slash = '\0';
+    }
+    snprintf(bin_dir, sizeof bin_dir, "%s", self);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", cfg.dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "delay-bench: cannot create %s\n", cfg.dir);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    baseline();
+    fflush(stdout);
+
+    /* Lateness on an empty queue, measured where the messages arrive. */
+    setup_daemon(&d, "late");
+    l.cap = (size_t)cfg.rate * (size_t)cfg.seconds;
+    l.late = calloc(l.cap, sizeof *l.late);
+    if (!l.late || mq_delay_receiver_start(d.sink_url, on_delivery, &l, &rx, err, sizeof err) ||
+        mq_delay_client_open(d.url, 10000, &c, err, sizeof err)) {
+        fprintf(stderr, "delay-bench: %s\n", err);
+        return 1;
+    }
+    spawn(&d, "delayd-late.log");
+    wait_ready(c, 0);
+    measure_lateness(c, &l);
+    fflush(stdout);
+    stop(&d, SIGTERM);
+    mq_delay_client_close(c);
+    mq_delay_receiver_stop(rx);
+    free(l.late);
+
+    /* Throughput, memory and recovery with many pending. */
+    setup_daemon(&d, "fill");
+    if (mq_delay_client_open(d.url, 30000, &c, err, sizeof err)) {
+        fprintf(stderr, "delay-bench: %s\n", err);
+        return 1;
+    }
+    spawn(&d, "delayd-fill.log");
+    wait_ready(c, 0);
+    fill_and_recover(&d, c);
+    stop(&d, SIGTERM);
+    mq_delay_client_close(c);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cfg.dir);
+    return system(cmd) == 0 ? 0 : 1;
+}

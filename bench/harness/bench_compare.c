@@ -1,0 +1,64 @@
+/* Runs the architectures one after the other under the same configuration
+ * and fault plan (never at once: they would share the two cores). */
+#include "shop_bench.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int64_t shop_bench_violations(const shop_arch_result *a)
+{
+    return a->checked ? (int64_t)shop_check_total(&a->check) : -1;
+}
+
+void shop_bench_report_free(shop_bench_report *r)
+{
+    for (size_t i = 0; i < r->n_arch; i++)
+        shop_arch_result_free(&r->arch[i]);
+    r->n_arch = 0;
+}
+
+int shop_bench_compare(const shop_bench_config *cfg, const char *archs, int skip_unbuilt,
+                       shop_bench_report *r, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    r->rate = cfg->rate;
+    r->duration_ms = cfg->duration_ms;
+    r->clients = cfg->clients;
+    r->deadline_ms = cfg->deadline_ms;
+    r->pay_share = cfg->pay_share;
+    r->faults = cfg->plan;
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(r->started_at, sizeof r->started_at, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    char list[64], last_err[512] = "";
+    snprintf(list, sizeof list, "%s", archs);
+    char *save = NULL;
+    for (char *arch = strtok_r(list, ",", &save); arch; arch = strtok_r(NULL, ",", &save)) {
+        if (strcmp(arch, "sync") != 0 && strcmp(arch, "async") != 0) {
+            snprintf(err, errlen, "unknown architecture '%s' (sync, async)", arch);
+            shop_bench_report_free(r);
+            return -1;
+        }
+        if (r->n_arch == SHOP_REPORT_MAX_ARCH)
+            break;
+        shop_arch_result *a = &r->arch[r->n_arch];
+        if (shop_bench_run_arch(cfg, arch, a, last_err, sizeof last_err) == 0) {
+            r->n_arch++;
+            continue;
+        }
+        shop_arch_result_free(a);
+        if (skip_unbuilt && strstr(last_err, "not built")) {
+            fprintf(stderr, "shopflow bench: %s left out: %s\n", arch, last_err);
+            continue;
+        }
+        snprintf(err, errlen, "%s: %s", arch, last_err);
+        shop_bench_report_free(r);
+        return -1;
+    }
+    if (r->n_arch == 0) {
+        snprintf(err, errlen, "no architecture ran: %s", last_err);
+        return -1;
+    }
+    return 0;
+}

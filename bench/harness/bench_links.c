@@ -1,0 +1,276 @@
+/* The fault executor. Each planned action becomes one or two timed events
+ * (a pause is SIGSTOP then SIGCONT, a delay window is set then cleared);
+ * one thread applies them in time order. The broker and the delay queue are
+ * not part of the sync stack: faults on them are reported in the note and
+ * otherwise ignored. */
+#include "bench_links.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rpc/clock.h"
+#include "rpc/log.h"
+
+enum ev_kind { EV_KILL, EV_RESTART, EV_STOP, EV_CONT, EV_LINK_ON, EV_LINK_OFF };
+
+typedef struct bench_event {
+    int64_t at_ms;
+    enum ev_kind kind;
+    const shop_fault *f;
+} bench_event;
+
+static int in_stack(shop_service s)
+{
+    return (int)s < SHOP_STACK_NPROCS;
+}
+
+static const char *svc_name(int s)
+{
+    return shop_service_name((shop_service)s);
+}
+
+/* Restarts the order service so that it dials its members through their
+ * proxies: the stack passes the members' URLs when it spawns the order
+ * service, so those URLs are pointed at the proxies for that one spawn. */
+static int restart_order(bench_links *l, char *err, size_t errlen)
+{
+    char saved[SHOP_STACK_NPROCS][64];
+    for (int s = SHOP_STACK_STOCK; s <= SHOP_STACK_COUPON; s++) {
+        memcpy(saved[s], l->st->procs[s].url, sizeof saved[s]);
+        if (l->proxy[s])
+            snprintf(l->st->procs[s].url, sizeof l->st->procs[s].url, "tcp://127.0.0.1:%d",
+                     shop_proxy_port(l->proxy[s]));
+    }
+    int rc = shop_stack_restart(l->st, "order", err, errlen);
+    for (int s = SHOP_STACK_STOCK; s <= SHOP_STACK_COUPON; s++)
+        memcpy(l->st->procs[s].url, saved[s], sizeof saved[s]);
+    return rc;
+}
+
+static int restart_service(bench_links *l, int s, char *err, size_t errlen)
+{
+    if (s == SHOP_STACK_ORDER)
+        return restart_order(l, err, errlen);
+    return shop_stack_restart(l->st, svc_name(s), err, errlen);
+}
+
+int bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_plan *plan, char *err,
+                      size_t errlen)
+{
+    memset(l, 0, sizeof *l);
+    l->st = st;
+    l->plan = plan;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    int members_proxied = 0;
+    for (size_t i = 0; i < plan->n; i++) {
+        const shop_fault *f = &plan->faults[i];
+        if (!in_stack(f->service)) {
+            snprintf(l->note, sizeof l->note, "%s faults ignored: this stack has no %s",
+                     svc_name(f->service), svc_name(f->service));
+            continue;
+        }
+        int s = (int)f->service;
+        if ((f->kind != SHOP_FAULT_DELAY && f->kind != SHOP_FAULT_DROP) || l->proxy[s])
+            continue;
+        if (shop_proxy_start(&l->proxy[s], 0, "127.0.0.1", st->procs[s].port, err, errlen) != 0)
+            return -1;
+        members_proxied |= s != SHOP_STACK_ORDER;
+    }
+    if (members_proxied) {
+        shop_stack_kill(st, "order");
+        if (restart_order(l, err, errlen) != 0)
+            return -1;
+    }
+    if (l->proxy[SHOP_STACK_ORDER])
+        snprintf(l->order_url, sizeof l->order_url, "tcp://127.0.0.1:%d",
+                 shop_proxy_port(l->proxy[SHOP_STACK_ORDER]));
+    else
+        snprintf(l->order_url, sizeof l->order_url, "%s", st->procs[SHOP_STACK_ORDER].url);
+    return 0;
+}
+
+static int by_time(const void *a, const void *b)
+{
+    const bench_event *x = a, *y = b;
+    return (x->at_ms > y->at_ms) - (x->at_ms < y->at_ms);
+}
+
+static size_t build_events(const shop_fault_plan *plan, bench_event *ev)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < plan->n; i++) {
+        const shop_fault *f = &plan->faults[i];
+        if (!in_stack(f->service))
+            continue;
+        switch (f->kind) {
+        case SHOP_FAULT_KILL:
+            ev[n++] = (bench_event){f->at_ms, EV_KILL, f};
+            break;
+        case SHOP_FAULT_RESTART:
+            ev[n++] = (bench_event){f->at_ms, EV_RESTART, f};
+            break;
+        case SHOP_FAULT_PAUSE:
+            ev[n++] = (bench_event){f->at_ms, EV_STOP, f};
+            ev[n++] = (bench_event){f->until_ms, EV_CONT, f};
+            break;
+        case SHOP_FAULT_DELAY:
+        case SHOP_FAULT_DROP:
+            ev[n++] = (bench_event){f->at_ms, EV_LINK_ON, f};
+            ev[n++] = (bench_event){f->until_ms, EV_LINK_OFF, f};
+            break;
+        }
+    }
+    qsort(ev, n, sizeof *ev, by_time);
+    return n;
+}
+
+static void apply(bench_links *l, const bench_event *e)
+{
+    int s = (int)e->f->service;
+    char err[256] = "";
+    int rc = 0;
+    pthread_mutex_lock(&l->mu);
+    switch (e->kind) {
+    case EV_KILL:
+        rc = shop_stack_kill(l->st, svc_name(s));
+        l->svc[s].killed = rc == 0;
+        break;
+    case EV_RESTART:
+        pthread_mutex_unlock(&l->mu); /* a restart waits for the port */
+        rc = restart_service(l, s, err, sizeof err);
+        pthread_mutex_lock(&l->mu);
+        l->svc[s].killed = rc != 0;
+        break;
+    case EV_STOP:
+        rc = shop_stack_pause(l->st, svc_name(s));
+        l->svc[s].paused = rc == 0;
+        break;
+    case EV_CONT:
+        rc = shop_stack_resume(l->st, svc_name(s));
+        l->svc[s].paused = 0;
+        break;
+    case EV_LINK_ON:
+    case EV_LINK_OFF:
+        if (e->f->kind == SHOP_FAULT_DELAY)
+            l->svc[s].delay_ms = e->kind == EV_LINK_ON ? e->f->delay_ms : 0;
+        else
+            l->svc[s].drop_p = e->kind == EV_LINK_ON ? e->f->drop_p : 0;
+        shop_proxy_set_faults(l->proxy[s], l->svc[s].delay_ms, l->svc[s].drop_p);
+        break;
+    }
+    pthread_mutex_unlock(&l->mu);
+    char spec[64];
+    shop_fault_format(e->f, spec, sizeof spec);
+    if (rc != 0)
+        shop_warn("fault action failed fault=%s event=%d err=\"%s\"", spec, (int)e->kind, err);
+}
+
+static void *schedule_main(void *arg)
+{
+    bench_links *l = arg;
+    bench_event ev[2 * SHOP_FAULT_MAX];
+    size_t n = build_events(l->plan, ev);
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&l->mu);
+        while (!l->stop) {
+            int64_t left = l->start_ms + ev[i].at_ms - shop_now_ms();
+            if (left <= 0)
+                break;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + (left > 200 ? 200 : left) * 1000000;
+            ts.tv_sec += ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+        }
+        int stop = l->stop;
+        pthread_mutex_unlock(&l->mu);
+        if (stop)
+            break;
+        apply(l, &ev[i]);
+    }
+    /* Stay alive until the stack is stopped: the stack spawns daemons with
+     * PR_SET_PDEATHSIG, which fires when the spawning *thread* exits, so a
+     * service this thread restarted would get SIGTERM the moment it ended. */
+    pthread_mutex_lock(&l->mu);
+    l->idle = 1;
+    pthread_cond_broadcast(&l->cv);
+    while (!l->exit)
+        pthread_cond_wait(&l->cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+int bench_links_start(bench_links *l)
+{
+    l->start_ms = shop_now_ms();
+    if (pthread_create(&l->thread, NULL, schedule_main, l) != 0)
+        return -1;
+    l->running = 1;
+    return 0;
+}
+
+int bench_links_heal(bench_links *l, char *err, size_t errlen)
+{
+    if (l->running) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = 1;
+        pthread_cond_broadcast(&l->cv);
+        while (!l->idle)
+            pthread_cond_wait(&l->cv, &l->mu);
+        pthread_mutex_unlock(&l->mu);
+    }
+    int rc = 0;
+    for (int s = 0; s < SHOP_STACK_NPROCS; s++) {
+        if (l->proxy[s])
+            shop_proxy_set_faults(l->proxy[s], 0, 0);
+        if (l->st->procs[s].paused)
+            shop_stack_resume(l->st, svc_name(s));
+        shop_stack_poll(l->st);
+        if (l->st->procs[s].pid == 0 && restart_service(l, s, err, errlen) != 0)
+            rc = -1;
+        pthread_mutex_lock(&l->mu);
+        memset(&l->svc[s], 0, sizeof l->svc[s]);
+        pthread_mutex_unlock(&l->mu);
+    }
+    return rc;
+}
+
+void bench_links_active(bench_links *l, char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    pthread_mutex_lock(&l->mu);
+    for (int s = 0; s < SHOP_STACK_NPROCS && used < outlen; s++) {
+        const char *sep = used ? ", " : "";
+        int n = 0;
+        if (l->svc[s].killed)
+            n = snprintf(out + used, outlen - used, "%s%s down", sep, svc_name(s));
+        else if (l->svc[s].paused)
+            n = snprintf(out + used, outlen - used, "%s%s paused", sep, svc_name(s));
+        else if (l->svc[s].delay_ms || l->svc[s].drop_p > 0)
+            n = snprintf(out + used, outlen - used, "%s%s link +%dms drop %.0f%%", sep, svc_name(s),
+                         l->svc[s].delay_ms, l->svc[s].drop_p * 100);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+void bench_links_free(bench_links *l)
+{
+    if (l->running) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = l->exit = 1;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->thread, NULL);
+        l->running = 0;
+    }
+    for (int s = 0; s < SHOP_STACK_NPROCS; s++)
+        shop_proxy_stop(l->proxy[s]);
+    pthread_cond_destroy(&l->cv);
+    pthread_mutex_destroy(&l->mu);
+}

@@ -1,0 +1,274 @@
+/* One architecture's bench run, start to finish: fresh stack with fixtures
+ * sized to the load, link proxies where the plan needs them, open-loop
+ * PlaceOrder (+ PayOrder) through the typed stubs while the fault schedule
+ * runs, heal, wait (bounded) until every invariant holds and nothing is
+ * PENDING, then the final check and the accept-to-confirm lag from
+ * order_db's timeline. */
+#include "shop_bench.h"
+#include "bench_links.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rpc/clock.h"
+#include "rpc/rpc.h"
+#include "services/pg/shop_pg.h"
+#include "shop_order.rpc.h"
+
+shop_bench_config shop_bench_defaults(void)
+{
+    shop_bench_config c = {
+        .rate = 200,
+        .duration_ms = 45000,
+        .clients = 16,
+        .deadline_ms = 1000,
+        .pay_share = 0.5,
+        .converge_timeout_ms = 30000,
+        .goods = 50,
+        .progress = 1,
+    };
+    return c;
+}
+
+typedef struct traffic {
+    rpc_channel *ch;
+    const shop_bench_config *cfg;
+    const char *arch;
+    atomic_llong pay_ok, pay_failed;
+} traffic;
+
+/* Every request is a new user with their own coupon, so that a coupon
+ * failure can only come from the coupon service, never from reuse. */
+static int place_order(void *arg, int client, uint64_t seq, int64_t deadline_ms, int64_t *order_id)
+{
+    traffic *t = arg;
+    (void)client;
+    char request_id[48];
+    snprintf(request_id, sizeof request_id, "bench-%s-%llu", t->arch, (unsigned long long)seq);
+    Shop__Order__PlaceOrderRequest req = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
+    req.request_id = request_id;
+    req.user_id = (int64_t)seq + 1;
+    req.goods_id = (int64_t)(seq % (uint64_t)t->cfg->goods) + 1;
+    req.count = 1;
+    req.coupon_id = (int64_t)seq + 1;
+    rpc_call_opts opts = {.timeout_ms = deadline_ms};
+    Shop__Order__PlaceOrderReply *reply = NULL;
+    rpc_error err;
+    rpc_status rc = shop_order_OrderService_PlaceOrder(t->ch, &req, &reply, &opts, &err);
+    if (rc != RPC_OK)
+        return (int)rc;
+    *order_id = reply->order ? reply->order->order_id : 0;
+    shop__order__place_order_reply__free_unpacked(reply, NULL);
+    if ((double)(seq % 1000) >= t->cfg->pay_share * 1000.0)
+        return (int)rc;
+    Shop__Order__PayOrderRequest pay = SHOP__ORDER__PAY_ORDER_REQUEST__INIT;
+    pay.order_id = *order_id;
+    Shop__Order__PayOrderReply *paid = NULL;
+    opts.timeout_ms = t->cfg->deadline_ms;
+    if (shop_order_OrderService_PayOrder(t->ch, &pay, &paid, &opts, &err) == RPC_OK) {
+        atomic_fetch_add(&t->pay_ok, 1);
+        shop__order__pay_order_reply__free_unpacked(paid, NULL);
+    } else {
+        atomic_fetch_add(&t->pay_failed, 1);
+    }
+    return (int)rc;
+}
+
+typedef struct progress_ctx {
+    const char *arch;
+    bench_links *links;
+    int tty;
+    int64_t last_line_ms;
+} progress_ctx;
+
+static void on_progress(void *arg, const shop_load_progress *p)
+{
+    progress_ctx *pc = arg;
+    char active[160];
+    bench_links_active(pc->links, active, sizeof active);
+    if (!pc->tty && p->elapsed_ms - pc->last_line_ms < 5000)
+        return;
+    pc->last_line_ms = p->elapsed_ms;
+    fprintf(stderr, "%s[%s] %5.1f/%.0fs  done %lld  accepted %5.1f%%  p99 %.1f ms  %s%s%s",
+            pc->tty ? "\r\033[K" : "", pc->arch, (double)p->elapsed_ms / 1000.0,
+            (double)p->duration_ms / 1000.0, (long long)p->done,
+            p->done ? 100.0 * (double)p->ok / (double)p->done : 0.0, (double)p->p99_us / 1000.0,
+            active[0] ? "| " : "", active, pc->tty ? "" : "\n");
+}
+
+/* Polls the checker until everything holds and nothing is PENDING, or the
+ * bound passes. Leaves the last check in out->check. */
+static void wait_consistent(const shop_bench_config *cfg, const char *conn[3],
+                            shop_arch_result *out, int64_t healed_ms)
+{
+    shop_check_input in = {conn[0], conn[1], conn[2], out->load.acked, out->load.n_acked, 0};
+    /* Orders past their window need one close scan after healing. */
+    in.pending_grace_ms = cfg->close_interval_ms > 0 ? 2 * cfg->close_interval_ms : 5000;
+    out->consistency_ms = -1;
+    for (;;) {
+        char err[512];
+        shop_check_report rep;
+        int rc = shop_check_run(&in, &rep, err, sizeof err);
+        int64_t now = shop_now_ms();
+        if (rc == 0) {
+            if (out->checked)
+                shop_check_report_free(&out->check);
+            out->check = rep;
+            out->checked = 1;
+            if (shop_check_total(&rep) == 0 && rep.by_status[0] == 0 &&
+                (!cfg->wait_closed || rep.by_status[1] == 0)) {
+                out->consistency_ms = now - healed_ms;
+                return;
+            }
+        }
+        if (now - healed_ms > cfg->converge_timeout_ms)
+            return;
+        shop_sleep_ms(200);
+    }
+}
+
+/* accept -> CONFIRMED for every order that got there, from order_db. */
+static void confirm_lag(const char *order_conn, shop_arch_result *out)
+{
+    out->confirm_lag = calloc(1, sizeof *out->confirm_lag);
+    PGconn *c = PQconnectdb(order_conn);
+    if (!out->confirm_lag || PQstatus(c) != CONNECTION_OK) {
+        PQfinish(c);
+        return;
+    }
+    PGresult *r = PQexecParams(c,
+                               "SELECT (extract(epoch FROM confirmed_at - created_at) * 1e6)"
+                               "::bigint FROM orders WHERE confirmed_at IS NOT NULL",
+                               0, NULL, NULL, NULL, NULL, 0);
+    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
+        shop_hist_record(out->confirm_lag, strtoll(PQgetvalue(r, i, 0), NULL, 10));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static int make_dirs(const char *path)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int start_stack(const shop_bench_config *cfg, const char *arch, shop_stack *st,
+                       char *log_dir, size_t log_len, char *err, size_t errlen)
+{
+    int64_t total = (int64_t)(cfg->rate * (double)cfg->duration_ms / 1000.0) + 1;
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "bench_%s_", arch);
+    shop_stack_opts o = shop_stack_defaults();
+    o.arch = arch;
+    o.goods = cfg->goods;
+    o.stock = total / cfg->goods + 10;
+    o.users = total + 10;
+    o.db_prefix = prefix;
+    o.pay_window_ms = cfg->pay_window_ms;
+    o.close_interval_ms = cfg->close_interval_ms;
+    o.member_timeout_ms = cfg->member_timeout_ms;
+    log_dir[0] = '\0';
+    if (cfg->log_dir) {
+        snprintf(log_dir, log_len, "%s/%s", cfg->log_dir, arch);
+        if (make_dirs(log_dir) != 0) {
+            snprintf(err, errlen, "cannot create %s: %s", log_dir, strerror(errno));
+            return -1;
+        }
+        o.log_dir = log_dir;
+    }
+    return shop_stack_start(st, &o, err, errlen);
+}
+
+static int wait_connected(rpc_channel *ch, int timeout_ms)
+{
+    int64_t until = shop_now_ms() + timeout_ms;
+    while (rpc_channel_connected(ch) == 0 && shop_now_ms() < until)
+        shop_sleep_ms(10);
+    return rpc_channel_connected(ch) > 0 ? 0 : -1;
+}
+
+int shop_bench_run_arch(const shop_bench_config *cfg, const char *arch, shop_arch_result *out,
+                        char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->arch, sizeof out->arch, "%s", arch);
+    out->consistency_ms = -1;
+    shop_stack *st = calloc(1, sizeof *st);
+    bench_links links;
+    int links_ready = 0, rc = -1;
+    rpc_channel *ch = NULL;
+    char log_dir[512], conn[3][SHOP_PG_CONNLEN];
+    if (!st || start_stack(cfg, arch, st, log_dir, sizeof log_dir, err, errlen) != 0)
+        goto done;
+    for (int i = 0; i < 3; i++)
+        if (shop_pg_conninfo(st->pg_url, st->procs[i].db, conn[i], sizeof conn[i], err, errlen) !=
+            0)
+            goto done;
+    if (bench_links_setup(&links, st, &cfg->plan, err, errlen) != 0)
+        goto done;
+    links_ready = 1;
+    rpc_error rerr;
+    rpc_channel_opts copts = {.default_timeout_ms = cfg->deadline_ms};
+    if (rpc_channel_open(&ch, links.order_url, &copts, &rerr) != RPC_OK ||
+        wait_connected(ch, 5000) != 0) {
+        snprintf(err, errlen, "cannot reach the order service at %s", links.order_url);
+        goto done;
+    }
+    traffic t = {.ch = ch, .cfg = cfg, .arch = arch};
+    progress_ctx pc = {.arch = arch, .links = &links, .tty = isatty(2)};
+    shop_load_config lc = {.rate = cfg->rate,
+                           .duration_ms = cfg->duration_ms,
+                           .clients = cfg->clients,
+                           .deadline_ms = cfg->deadline_ms,
+                           .fn = place_order,
+                           .ctx = &t,
+                           .progress = cfg->progress ? on_progress : NULL,
+                           .progress_ctx = &pc};
+    if (bench_links_start(&links) != 0) {
+        snprintf(err, errlen, "cannot start the fault schedule thread");
+        goto done;
+    }
+    if (shop_load_run(&lc, &out->load, err, errlen) != 0)
+        goto done;
+    if (cfg->progress)
+        fprintf(stderr, "%s[%s] load done, healing and waiting for consistency...\n",
+                pc.tty ? "\r\033[K" : "", arch);
+    char heal_err[256] = "";
+    if (bench_links_heal(&links, heal_err, sizeof heal_err) != 0)
+        snprintf(out->note, sizeof out->note, "heal: %s", heal_err);
+    int64_t healed = shop_now_ms();
+    out->pay_ok = atomic_load(&t.pay_ok);
+    out->pay_failed = atomic_load(&t.pay_failed);
+    const char *conns[3] = {conn[0], conn[1], conn[2]};
+    wait_consistent(cfg, conns, out, healed);
+    confirm_lag(conn[0], out);
+    if (links.note[0] && !out->note[0])
+        snprintf(out->note, sizeof out->note, "%s", links.note);
+    if (log_dir[0] && !out->note[0])
+        snprintf(out->note, sizeof out->note, "daemon logs in %s", log_dir);
+    rc = 0;
+done:
+    if (ch)
+        rpc_channel_close(ch);
+    if (st && st->procs[0].name[0])
+        shop_stack_stop(st);
+    if (links_ready)
+        bench_links_free(&links);
+    free(st);
+    return rc;
+}

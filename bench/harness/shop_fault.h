@@ -1,0 +1,69 @@
+/* Fault schedules: `--fault coupon:kill@5s,restart@15s` and friends, parsed
+ * into a flat, time-ordered list of actions the bench applies to processes
+ * (kill/restart/pause) or to the link proxy in front of a service
+ * (delay/drop). */
+#ifndef SHOP_FAULT_H
+#define SHOP_FAULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum shop_service {
+    SHOP_SVC_ORDER,
+    SHOP_SVC_STOCK,
+    SHOP_SVC_COUPON,
+    SHOP_SVC_BROKER,
+    SHOP_SVC_DELAYD,
+    SHOP_SVC_COUNT
+} shop_service;
+
+typedef enum shop_fault_kind {
+    SHOP_FAULT_KILL,    /* SIGKILL at at_ms */
+    SHOP_FAULT_RESTART, /* start again at at_ms */
+    SHOP_FAULT_PAUSE,   /* SIGSTOP at at_ms, SIGCONT at until_ms */
+    SHOP_FAULT_DELAY,   /* the proxy adds delay_ms per message in the window */
+    SHOP_FAULT_DROP,    /* the proxy drops messages with probability drop_p */
+} shop_fault_kind;
+
+typedef struct shop_fault {
+    shop_service service;
+    shop_fault_kind kind;
+    int64_t at_ms;    /* from the start of the load */
+    int64_t until_ms; /* end of a window (pause, delay, drop); else = at_ms */
+    int delay_ms;
+    double drop_p;
+} shop_fault;
+
+#define SHOP_FAULT_MAX 32
+#define SHOP_FAULT_ERRLEN 256
+
+typedef struct shop_fault_plan {
+    size_t n;
+    shop_fault faults[SHOP_FAULT_MAX];
+} shop_fault_plan;
+
+/* Parses one spec, SERVICE:ACTION[,ACTION...] where an action may start with
+ * its own SERVICE: (`coupon:kill@5s,stock:pause@2s-4s`), and appends its
+ * actions to `plan`. Actions: kill@T, restart@T, pause@T1-T2,
+ * delay=MS@T1-T2, drop=P@T1-T2; times as 5s, 1500ms, 1.5s, 2m. Returns 0, or
+ * -1 with `err` naming the bad part; on error `plan` is unchanged. */
+int shop_fault_parse(shop_fault_plan *plan, const char *spec, char *err, size_t errlen);
+
+/* Checks the whole plan: a restart follows a kill of the same service, a
+ * service is not killed twice without a restart in between, windows of one
+ * service do not overlap. Sorts the plan by time. Returns 0 or -1 + err. */
+int shop_fault_validate(shop_fault_plan *plan, char *err, size_t errlen);
+
+/* Formats one action back as spec text ("coupon:pause@2000ms-4000ms"). */
+void shop_fault_format(const shop_fault *f, char *out, size_t outlen);
+
+/* Parses a duration like 5s, 1500ms, 1.5s, 2m into ms (0 to a day).
+ * Returns 0, or -1 with err quoting the bad text. */
+int shop_parse_duration_ms(const char *text, int64_t *ms, char *err, size_t errlen);
+
+const char *shop_service_name(shop_service s);
+
+/* The service for a name, or -1. */
+int shop_service_from_name(const char *name, size_t len);
+
+#endif

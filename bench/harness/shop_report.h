@@ -1,0 +1,66 @@
+/* The results of a bench run, one column per architecture, and the three
+ * ways they are written: a side-by-side terminal table, a JSON file with
+ * every figure, and an HTML report with gnuplot charts (latency and
+ * throughput over time with the fault windows shaded, latency CDFs). */
+#ifndef SHOP_REPORT_H
+#define SHOP_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "shop_check.h"
+#include "shop_fault.h"
+#include "shop_hist.h"
+#include "shop_load.h"
+
+typedef struct shop_arch_result {
+    char arch[16];          /* "sync" or "async" */
+    shop_load_result load;  /* PlaceOrder outcomes and latencies */
+    shop_hist *confirm_lag; /* accept -> CONFIRMED, us (NULL when unknown) */
+    int64_t pay_ok, pay_failed;
+    int64_t consistency_ms; /* heal -> all invariants hold; -1 = never within the bound */
+    int checked;            /* 1 when `check` holds the final invariant check */
+    shop_check_report check;
+    char note[256]; /* anything the reader must know (e.g. "async not built") */
+} shop_arch_result;
+
+#define SHOP_REPORT_MAX_ARCH 2
+
+typedef struct shop_bench_report {
+    shop_arch_result arch[SHOP_REPORT_MAX_ARCH];
+    size_t n_arch;
+    double rate;
+    int64_t duration_ms;
+    int clients;
+    int64_t deadline_ms;
+    double pay_share;
+    shop_fault_plan faults;
+    char started_at[32]; /* UTC, ISO 8601 */
+} shop_bench_report;
+
+/* The side-by-side table. */
+void shop_report_print_table(const shop_bench_report *r, FILE *out);
+
+/* Every figure as JSON (schema in bench/harness/README.md). */
+int shop_report_write_json(const shop_bench_report *r, const char *path, char *err, size_t errlen);
+
+/* DIR/index.html + DIR/<chart>.svg (gnuplot) + DIR/report.json + the data files.
+ * Returns 0, or -1 with err (the HTML is still written when only gnuplot
+ * failed, and err says so). */
+int shop_report_write_html(const shop_bench_report *r, const char *dir, char *err, size_t errlen);
+
+/* Accepted share in percent (0 when nothing was offered). */
+double shop_report_accepted_pct(const shop_arch_result *a);
+
+/* Accepted requests per second over the scheduled duration. */
+double shop_report_throughput(const shop_arch_result *a, int64_t duration_ms);
+
+/* The window [from, to) in ms during which fault i is in effect (a kill
+ * lasts until its restart, or until `end_ms`). Returns 0 if it has none. */
+int shop_report_fault_window(const shop_fault_plan *p, size_t i, int64_t end_ms, int64_t *from,
+                             int64_t *to);
+
+void shop_arch_result_free(shop_arch_result *a);
+
+#endif

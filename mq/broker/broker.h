@@ -1,0 +1,154 @@
+/* The broker's state, owned by its single event-loop thread: the store,
+ * consumer groups with one delivery window per stored topic, the connected
+ * consumers, and the sockets. nng callbacks only queue requests for it. */
+#ifndef SHOP_MQ_BROKER_H
+#define SHOP_MQ_BROKER_H
+
+#include <nng/nng.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "mq.pb-c.h"
+#include "store.h"
+
+#define BK_RING 64           /* recent batches per consumer kept for pull repair */
+#define BK_WINDOW (1u << 16) /* entries a queue tracks past its committed offset */
+#define BK_BATCH_MAX 256     /* records per PUB/SUB message */
+#define BK_BATCH_BYTES (256u << 10)
+#define BK_RETRY_PREFIX "%RETRY%"
+#define BK_DLQ_PREFIX "%DLQ%"
+#define BK_REDRIVE_PREFIX "%REDRIVE%"
+#define BK_PROP_ORIGIN "%ORIGIN_TOPIC"
+#define BK_PROP_TIMES "%RECONSUME_TIMES"
+#define BK_PROP_DUE "%DELIVER_AT"
+
+typedef struct mq_broker_opts {
+    const char *url, *pub_url, *data_dir;
+    int flush_sync;
+    int flush_interval_ms;
+    uint64_t segment_bytes, retention_bytes;
+    int64_t retention_ms;
+    int ack_timeout_ms;
+    int consumer_timeout_ms;
+    double retry_scale;
+    unsigned max_inflight;
+    int contexts;
+} mq_broker_opts;
+
+enum { BK_FREE = 0, BK_READY, BK_INFLIGHT, BK_WAITING, BK_ACKED };
+
+typedef struct bk_entry {
+    uint8_t state;
+    uint16_t reconsume;
+    int32_t consumer; /* slot in broker.cons while INFLIGHT */
+    int64_t when_ms;  /* ack deadline (INFLIGHT) or due time (WAITING) */
+} bk_entry;
+
+typedef struct bk_group bk_group;
+
+/* One group's cursor on one stored topic. */
+typedef struct bk_queue {
+    bk_group *g;
+    mq_topic *t;
+    int retry;      /* the group's %RETRY% topic: entries wait until due */
+    uint64_t base;  /* committed: every offset below is acknowledged */
+    uint64_t next;  /* next offset to read from the log */
+    uint64_t saved; /* base as last persisted */
+    bk_entry *win;  /* win[off % BK_WINDOW] for base <= off < next */
+    uint64_t *ready;
+    size_t ready_head, ready_len, ready_cap;
+    uint64_t inflight, waiting;
+} bk_queue;
+
+struct bk_group {
+    char *name;
+    bk_queue **queues;
+    size_t nq;
+    uint32_t max_reconsume;
+    size_t rr; /* round-robin position among consumers */
+    int chunk; /* messages given to the current consumer in a row */
+};
+
+typedef struct bk_ref {
+    bk_queue *q;
+    uint64_t off;
+} bk_ref;
+
+/* A published batch, remembered for pull repair. */
+typedef struct bk_sent {
+    uint64_t seq;
+    bk_ref *refs;
+    size_t n, cap;
+} bk_sent;
+
+typedef struct bk_consumer {
+    char *id;
+    bk_group *g;
+    char **topics;
+    size_t ntopics;
+    int64_t last_seen_ms;
+    uint32_t inflight, max_inflight;
+    uint64_t seq; /* last batch published */
+    Shop__Mq__Delivery *out;
+    Shop__Mq__Delivery **outp;
+    size_t nout, out_bytes;
+    bk_ref *out_refs;
+    bk_sent ring[BK_RING];
+} bk_consumer;
+
+typedef struct mq_broker {
+    mq_broker_opts o;
+    mq_store *store;
+    nng_socket rep, pub;
+    bk_group **groups;
+    size_t ngroups;
+    bk_consumer **cons;
+    size_t ncons;
+    int appended; /* records written by the request being handled */
+    /* Records starting below this log position are durable and may be
+     * delivered (flush=sync); set by the syncer thread. */
+    _Atomic uint64_t durable;
+    int offsets_dirty;
+} mq_broker;
+
+/* groups.c */
+bk_group *bk_group_get(mq_broker *b, const char *name, int create);
+bk_queue *bk_queue_get(mq_broker *b, bk_group *g, const char *topic, int create);
+bk_consumer *bk_consumer_find(mq_broker *b, const char *id, int32_t *slot);
+bk_consumer *bk_consumer_add(mq_broker *b, const char *id, bk_group *g);
+void bk_consumer_remove(mq_broker *b, int32_t slot, const char *why);
+void bk_queue_advance(mq_broker *b, bk_queue *q);
+void bk_queue_push_ready(bk_queue *q, uint64_t off);
+
+/* dispatch.c */
+void bk_dispatch(mq_broker *b);
+void bk_tick(mq_broker *b, int64_t now_ms);
+void bk_publish(mq_broker *b, bk_consumer *c);
+int bk_delivery_fill(mq_broker *b, bk_queue *q, uint64_t off, Shop__Mq__Delivery *d);
+
+/* retry.c: RECONSUME_LATER and the DLQ */
+int bk_reconsume_later(mq_broker *b, bk_queue *q, uint64_t off, char *err, size_t errlen);
+int bk_redrive(mq_broker *b, bk_group *g, uint64_t *count, char *err, size_t errlen);
+int64_t bk_retry_delay_ms(const mq_broker *b, unsigned times);
+
+/* offsets.c */
+int bk_offsets_load(mq_broker *b, char *err, size_t errlen);
+int bk_offsets_save(mq_broker *b);
+
+/* arena.c: allocations that live until a reply is packed */
+typedef struct bk_arena {
+    void **ptrs;
+    size_t n, cap;
+} bk_arena;
+void *bk_alloc(bk_arena *a, size_t size);
+void bk_arena_free(bk_arena *a);
+
+/* requests.c: one request frame in, the packed reply out (NULL: no memory).
+ * Untrusted bytes: anything that does not decode gets INVALID_ARGUMENT. */
+nng_msg *bk_handle(mq_broker *b, const uint8_t *data, size_t len);
+
+/* stats.c: the stats and dlq requests */
+void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a);
+void bk_dlq(mq_broker *b, const Shop__Mq__Dlq *req, Shop__Mq__Reply *rep, bk_arena *a);
+
+#endif

@@ -1,0 +1,328 @@
+/* The broker's request handlers: send, subscribe, heartbeat, ack, pull,
+ * stats, dlq. Every frame is untrusted: it is decoded and validated, and a
+ * bad one gets INVALID_ARGUMENT with a reason; nothing here aborts. */
+#include "broker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc/clock.h"
+#include "rpc/log.h"
+#include "rpc/status.h"
+
+#define BK_BODY_MAX (4u << 20)
+
+static void reply_fail(Shop__Mq__Reply *rep, rpc_status st, const char *msg, bk_arena *a)
+{
+    rep->status = st;
+    char *m = bk_alloc(a, strlen(msg) + 1);
+    if (m) {
+        memcpy(m, msg, strlen(msg) + 1);
+        rep->message = m;
+    }
+}
+
+/* A name for a topic, group or consumer: printable, no tab or newline. */
+static int name_ok(const char *s, size_t max, int allow_internal)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max || (!allow_internal && s[0] == '%'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+static const char *message_invalid(const Shop__Mq__Message *m)
+{
+    if (!name_ok(m->topic, 200, 0))
+        return "a topic is 1..200 printable characters and does not start with '%'";
+    if (!m->id || strlen(m->id) > 64)
+        return "a message id is at most 64 characters";
+    if (m->key && strlen(m->key) > 1024)
+        return "a key is at most 1024 bytes";
+    if (m->body.len > BK_BODY_MAX)
+        return "a body is at most 4 MiB";
+    if (m->n_properties > 64)
+        return "at most 64 properties";
+    for (size_t i = 0; i < m->n_properties; i++)
+        if (!m->properties[i]->key || !*m->properties[i]->key || m->properties[i]->key[0] == '%')
+            return "property keys are not empty and do not start with '%'";
+    return NULL;
+}
+
+static void handle_send(mq_broker *b, const Shop__Mq__SendRequest *req, Shop__Mq__Reply *rep,
+                        bk_arena *a)
+{
+    Shop__Mq__SendReply *sr = bk_alloc(a, sizeof *sr);
+    Shop__Mq__SendResult *res = bk_alloc(a, (req->n_messages + 1) * sizeof *res);
+    Shop__Mq__SendResult **resp = bk_alloc(a, (req->n_messages + 1) * sizeof *resp);
+    if (!sr || !res || !resp) {
+        reply_fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
+        return;
+    }
+    shop__mq__send_reply__init(sr);
+    for (size_t i = 0; i < req->n_messages; i++) {
+        const Shop__Mq__Message *m = req->messages[i];
+        Shop__Mq__SendResult *r = &res[i];
+        shop__mq__send_result__init(r);
+        resp[i] = r;
+        r->id = m->id;
+        const char *bad = message_invalid(m);
+        if (bad) {
+            r->status = RPC_INVALID_ARGUMENT;
+            r->message = (char *)bad;
+            continue;
+        }
+        if (*m->id && mq_store_find_id(b->store, m->topic, m->id, &r->offset)) {
+            r->duplicate = 1;
+            continue;
+        }
+        Shop__Mq__Record rec = SHOP__MQ__RECORD__INIT;
+        rec.id = m->id;
+        rec.topic = m->topic;
+        rec.key = m->key;
+        rec.body = m->body;
+        rec.n_properties = m->n_properties;
+        rec.properties = m->properties;
+        char err[256];
+        if (mq_store_append(b->store, &rec, &r->offset, err, sizeof err) != 0) {
+            shop_error("append failed topic=%s err=%s", m->topic, err);
+            r->status = RPC_INTERNAL;
+            char *msg = bk_alloc(a, strlen(err) + 1);
+            if (msg)
+                r->message = strcpy(msg, err);
+            continue;
+        }
+        b->appended = 1;
+    }
+    sr->n_results = req->n_messages;
+    sr->results = resp;
+    rep->body_case = SHOP__MQ__REPLY__BODY_SEND;
+    rep->send = sr;
+}
+
+static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__Mq__Reply *rep,
+                             bk_arena *a)
+{
+    if (!name_ok(s->consumer_id, 120, 0) || !name_ok(s->group, 120, 0) || s->n_topics == 0 ||
+        s->n_topics > 64) {
+        reply_fail(rep, RPC_INVALID_ARGUMENT,
+                   "subscribe needs a consumer id, a group (1..120 printable characters, not "
+                   "starting with '%') and 1..64 topics",
+                   a);
+        return;
+    }
+    for (size_t i = 0; i < s->n_topics; i++)
+        if (!name_ok(s->topics[i], 200, 0)) {
+            reply_fail(rep, RPC_INVALID_ARGUMENT, "a topic name is not valid", a);
+            return;
+        }
+    bk_group *g = bk_group_get(b, s->group, 1);
+    int32_t slot;
+    bk_consumer *c = g ? bk_consumer_find(b, s->consumer_id, &slot) : NULL;
+    if (c && c->g != g) {
+        reply_fail(rep, RPC_ALREADY_EXISTS, "this consumer id belongs to another group", a);
+        return;
+    }
+    int fresh = !c;
+    if (!c && g)
+        c = bk_consumer_add(b, s->consumer_id, g);
+    char **topics = c ? calloc(s->n_topics, sizeof *topics) : NULL;
+    if (!topics) {
+        reply_fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
+        return;
+    }
+    for (size_t i = 0; i < c->ntopics; i++)
+        free(c->topics[i]);
+    free(c->topics);
+    c->topics = topics;
+    c->ntopics = 0;
+    char retry[300];
+    snprintf(retry, sizeof retry, "%s%s", BK_RETRY_PREFIX, g->name);
+    bk_queue_get(b, g, retry, 1);
+    for (size_t i = 0; i < s->n_topics; i++) {
+        if ((c->topics[c->ntopics] = strdup(s->topics[i])))
+            c->ntopics++;
+        bk_queue_get(b, g, s->topics[i], 1);
+    }
+    c->max_inflight = s->max_inflight ? s->max_inflight : b->o.max_inflight;
+    if (s->max_reconsume)
+        g->max_reconsume = s->max_reconsume;
+    c->last_seen_ms = shop_now_ms();
+    if (fresh)
+        shop_info("consumer joined id=%s group=%s topics=%zu", c->id, g->name, c->ntopics);
+    Shop__Mq__SubscribeReply *sr = bk_alloc(a, sizeof *sr);
+    if (!sr) {
+        reply_fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
+        return;
+    }
+    shop__mq__subscribe_reply__init(sr);
+    sr->next_seq = c->seq + 1;
+    rep->body_case = SHOP__MQ__REPLY__BODY_SUBSCRIBE;
+    rep->subscribe = sr;
+}
+
+static bk_consumer *known_consumer(mq_broker *b, const char *id, int32_t *slot,
+                                   Shop__Mq__Reply *rep, bk_arena *a)
+{
+    bk_consumer *c = id ? bk_consumer_find(b, id, slot) : NULL;
+    if (!c) {
+        reply_fail(rep, RPC_NOT_FOUND, "unknown consumer: subscribe first", a);
+        return NULL;
+    }
+    c->last_seen_ms = shop_now_ms();
+    return c;
+}
+
+static void handle_heartbeat(mq_broker *b, const Shop__Mq__Heartbeat *h, Shop__Mq__Reply *rep,
+                             bk_arena *a)
+{
+    int32_t slot;
+    bk_consumer *c = known_consumer(b, h->consumer_id, &slot, rep, a);
+    if (!c)
+        return;
+    uint64_t last = c->seq;
+    if (h->leaving)
+        bk_consumer_remove(b, slot, "closed");
+    Shop__Mq__HeartbeatReply *hr = bk_alloc(a, sizeof *hr);
+    if (!hr) {
+        reply_fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
+        return;
+    }
+    shop__mq__heartbeat_reply__init(hr);
+    hr->last_seq = last;
+    rep->body_case = SHOP__MQ__REPLY__BODY_HEARTBEAT;
+    rep->heartbeat = hr;
+}
+
+static void ack_entry(mq_broker *b, bk_consumer *c, const Shop__Mq__AckEntry *en)
+{
+    bk_queue *q = en->topic ? bk_queue_get(b, c->g, en->topic, 0) : NULL;
+    if (!q || en->offset < q->base || en->offset >= q->next)
+        return; /* stale: already committed or never delivered */
+    bk_entry *e = &q->win[en->offset % BK_WINDOW];
+    if (e->state != BK_INFLIGHT && e->state != BK_READY)
+        return;
+    if (en->reconsume_later) {
+        char err[256];
+        if (bk_reconsume_later(b, q, en->offset, err, sizeof err) != 0) {
+            shop_error("reconsume failed group=%s topic=%s offset=%llu err=%s", c->g->name,
+                       q->t->name, (unsigned long long)en->offset, err);
+            return; /* stays in flight: the ack timeout redelivers it */
+        }
+    }
+    if (e->state == BK_INFLIGHT) {
+        bk_consumer *holder = (size_t)e->consumer < b->ncons ? b->cons[e->consumer] : NULL;
+        if (holder && holder->inflight > 0)
+            holder->inflight--;
+        q->inflight--;
+    }
+    e->state = BK_ACKED;
+}
+
+static void handle_ack(mq_broker *b, const Shop__Mq__Ack *ack, Shop__Mq__Reply *rep, bk_arena *a)
+{
+    int32_t slot;
+    bk_consumer *c = known_consumer(b, ack->consumer_id, &slot, rep, a);
+    if (!c)
+        return;
+    for (size_t i = 0; i < ack->n_entries; i++)
+        ack_entry(b, c, ack->entries[i]);
+    for (size_t i = 0; i < c->g->nq; i++)
+        bk_queue_advance(b, c->g->queues[i]);
+}
+
+static void handle_pull(mq_broker *b, const Shop__Mq__Pull *p, Shop__Mq__Reply *rep, bk_arena *a)
+{
+    int32_t slot;
+    bk_consumer *c = known_consumer(b, p->consumer_id, &slot, rep, a);
+    if (!c)
+        return;
+    uint64_t from = p->from_seq ? p->from_seq : 1, to = p->to_seq;
+    if (to > c->seq)
+        to = c->seq;
+    if (to >= BK_RING && from < to - BK_RING + 1)
+        from = to - BK_RING + 1;
+    size_t cap = 0;
+    for (uint64_t s = from; s <= to && s > 0; s++)
+        cap += c->ring[s % BK_RING].seq == s ? c->ring[s % BK_RING].n : 0;
+    Shop__Mq__Deliver *d = bk_alloc(a, sizeof *d);
+    Shop__Mq__Delivery *ds = bk_alloc(a, (cap + 1) * sizeof *ds);
+    Shop__Mq__Delivery **dp = bk_alloc(a, (cap + 1) * sizeof *dp);
+    if (!d || !ds || !dp) {
+        reply_fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
+        return;
+    }
+    shop__mq__deliver__init(d);
+    for (uint64_t s = from; s <= to && s > 0; s++) {
+        bk_sent *r = &c->ring[s % BK_RING];
+        for (size_t i = 0; r->seq == s && i < r->n; i++) {
+            bk_queue *q = r->refs[i].q;
+            uint64_t off = r->refs[i].off;
+            if (off < q->base || off >= q->next)
+                continue;
+            bk_entry *e = &q->win[off % BK_WINDOW];
+            if (e->state != BK_INFLIGHT || e->consumer != slot)
+                continue;
+            if (bk_delivery_fill(b, q, off, &ds[d->n_deliveries]) == 0) {
+                dp[d->n_deliveries] = &ds[d->n_deliveries];
+                d->n_deliveries++;
+            }
+        }
+    }
+    d->deliveries = dp;
+    rep->body_case = SHOP__MQ__REPLY__BODY_PULL;
+    rep->pull = d;
+}
+
+static void dispatch_request(mq_broker *b, const Shop__Mq__Request *req, Shop__Mq__Reply *rep,
+                             bk_arena *a)
+{
+    switch (req->body_case) {
+    case SHOP__MQ__REQUEST__BODY_SEND:
+        handle_send(b, req->send, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_SUBSCRIBE:
+        handle_subscribe(b, req->subscribe, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_HEARTBEAT:
+        handle_heartbeat(b, req->heartbeat, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_ACK:
+        handle_ack(b, req->ack, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_PULL:
+        handle_pull(b, req->pull, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_STATS:
+        bk_stats(b, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_DLQ:
+        bk_dlq(b, req->dlq, rep, a);
+        break;
+    default:
+        reply_fail(rep, RPC_UNIMPLEMENTED, "empty or unknown request", a);
+    }
+}
+
+nng_msg *bk_handle(mq_broker *b, const uint8_t *data, size_t len)
+{
+    Shop__Mq__Reply rep = SHOP__MQ__REPLY__INIT;
+    bk_arena a = {0};
+    Shop__Mq__Request *req = shop__mq__request__unpack(NULL, len, data);
+    if (!req)
+        reply_fail(&rep, RPC_INVALID_ARGUMENT, "request does not decode as shop.mq.Request", &a);
+    else
+        dispatch_request(b, req, &rep, &a);
+    nng_msg *m = NULL;
+    size_t n = shop__mq__reply__get_packed_size(&rep);
+    if (nng_msg_alloc(&m, n) == 0)
+        shop__mq__reply__pack(&rep, nng_msg_body(m));
+    bk_arena_free(&a);
+    if (req)
+        shop__mq__request__free_unpacked(req, NULL);
+    return m;
+}

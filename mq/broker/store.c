@@ -1,0 +1,604 @@
+/* The commit log: preallocated, zero-filled segment files written with
+ * pwrite (so fdatasync has no metadata to journal), read through mmap,
+ * recovered by a CRC-checked scan, trimmed by retention. */
+#include "store.h"
+#include "crc32c.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rpc/clock.h"
+#include "rpc/log.h"
+
+#define DEDUP_SLOTS (1u << 18)
+#define MQ_WBUF_MAX (1u << 20)
+
+typedef struct mq_seg {
+    uint32_t no;
+    int fd;
+    uint8_t *map;
+    size_t size;
+    int64_t last_ts; /* newest record, for retention by age */
+} mq_seg;
+
+typedef struct dedup_slot {
+    uint64_t id_hash, topic_hash, offset;
+} dedup_slot;
+
+struct mq_store {
+    mq_store_opts opts;
+    char dir[512];
+    mq_seg *segs;
+    size_t nsegs, segs_cap;
+    size_t pos;    /* end of the records appended to the active (last) segment */
+    size_t wpos;   /* end of what has been written to the file; wbuf holds [wpos, pos) */
+    uint8_t *wbuf; /* appends of the current batch, written with one pwrite */
+    size_t wbuf_cap;
+    mq_topic **topics;
+    size_t ntopics, topics_cap;
+    dedup_slot *dedup;
+    pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h | 1; /* never 0: 0 marks an empty slot */
+}
+
+static void dedup_put(mq_store *s, const char *topic, const char *id, uint64_t off)
+{
+    if (!id || !*id)
+        return;
+    uint64_t h = hash_str(id);
+    dedup_slot *d = &s->dedup[h & (DEDUP_SLOTS - 1)];
+    *d = (dedup_slot){h, hash_str(topic), off};
+}
+
+int mq_store_find_id(mq_store *s, const char *topic, const char *id, uint64_t *offset)
+{
+    if (!id || !*id)
+        return 0;
+    uint64_t h = hash_str(id);
+    dedup_slot *d = &s->dedup[h & (DEDUP_SLOTS - 1)];
+    if (d->id_hash != h || d->topic_hash != hash_str(topic))
+        return 0;
+    *offset = d->offset;
+    return 1;
+}
+
+static void seg_path(const mq_store *s, uint32_t no, const char *suffix, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%010u.seg%s", s->dir, no, suffix);
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Writes zeros from `from` to `size` and syncs: later appends then change
+ * no file metadata. */
+static int zero_fill(int fd, size_t from, size_t size)
+{
+    static const uint8_t zeros[1 << 16];
+    while (from < size) {
+        size_t n = size - from < sizeof zeros ? size - from : sizeof zeros;
+        ssize_t w = pwrite(fd, zeros, n, (off_t)from);
+        if (w <= 0)
+            return -1;
+        from += (size_t)w;
+    }
+    return fdatasync(fd);
+}
+
+static int seg_map(mq_seg *g, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(g->fd, &st) != 0 || st.st_size <= 0) {
+        snprintf(err, errlen, "segment %u: cannot stat or empty", g->no);
+        return -1;
+    }
+    g->size = (size_t)st.st_size;
+    g->map = mmap(NULL, g->size, PROT_READ, MAP_SHARED, g->fd, 0);
+    if (g->map == MAP_FAILED) {
+        g->map = NULL;
+        snprintf(err, errlen, "segment %u: mmap: %s", g->no, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static mq_seg *seg_push(mq_store *s)
+{
+    if (s->nsegs == s->segs_cap) {
+        size_t cap = s->segs_cap ? 2 * s->segs_cap : 16;
+        mq_seg *n = realloc(s->segs, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        s->segs = n;
+        s->segs_cap = cap;
+    }
+    mq_seg *g = &s->segs[s->nsegs++];
+    memset(g, 0, sizeof *g);
+    g->fd = -1;
+    return g;
+}
+
+/* Creates segment `no` zero-filled under a temporary name, then renames it. */
+static int seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
+{
+    char tmp[600], path[600];
+    seg_path(s, no, ".tmp", tmp, sizeof tmp);
+    seg_path(s, no, "", path, sizeof path);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || zero_fill(fd, 0, s->opts.segment_bytes) != 0 || rename(tmp, path) != 0 ||
+        fsync_dir(s->dir) != 0) {
+        snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    mq_seg *g = seg_push(s);
+    if (!g) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    g->no = no;
+    g->fd = fd;
+    return seg_map(g, err, errlen);
+}
+
+static void topic_free(mq_topic *t)
+{
+    free(t->name);
+    free(t->idx);
+    free(t);
+}
+
+mq_topic *mq_store_topic(mq_store *s, const char *name, int create)
+{
+    for (size_t i = 0; i < s->ntopics; i++)
+        if (strcmp(s->topics[i]->name, name) == 0)
+            return s->topics[i];
+    if (!create)
+        return NULL;
+    if (s->ntopics == s->topics_cap) {
+        size_t cap = s->topics_cap ? 2 * s->topics_cap : 16;
+        mq_topic **n = realloc(s->topics, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        s->topics = n;
+        s->topics_cap = cap;
+    }
+    mq_topic *t = calloc(1, sizeof *t);
+    if (!t || !(t->name = strdup(name))) {
+        free(t);
+        return NULL;
+    }
+    s->topics[s->ntopics++] = t;
+    return t;
+}
+
+size_t mq_store_topic_count(mq_store *s)
+{
+    return s->ntopics;
+}
+
+mq_topic *mq_store_topic_at(mq_store *s, size_t i)
+{
+    return i < s->ntopics ? s->topics[i] : NULL;
+}
+
+/* Records entry `off` of `t`; offsets below t->end are ignored, a jump
+ * leaves "missing" entries (corrupt records skipped by recovery). */
+static int topic_index(mq_topic *t, uint64_t off, uint32_t seg, uint32_t pos)
+{
+    if (t->end == 0 && t->start == 0 && t->idx_base == 0 && off > 0 && !t->idx) {
+        t->start = t->end = t->idx_base = off; /* older segments were deleted */
+    }
+    if (off < t->end)
+        return 0;
+    if (t->start - t->idx_base > t->idx_cap / 2 && t->start > t->idx_base) {
+        size_t drop = (size_t)(t->start - t->idx_base);
+        memmove(t->idx, t->idx + drop, (size_t)(t->end - t->start) * sizeof *t->idx);
+        t->idx_base = t->start;
+    }
+    size_t need = (size_t)(off - t->idx_base) + 1;
+    if (need > t->idx_cap) {
+        size_t cap = t->idx_cap ? t->idx_cap : 1024;
+        while (cap < need)
+            cap *= 2;
+        mq_index_entry *n = realloc(t->idx, cap * sizeof *n);
+        if (!n)
+            return -1;
+        t->idx = n;
+        t->idx_cap = cap;
+    }
+    for (uint64_t o = t->end; o < off; o++)
+        t->idx[o - t->idx_base] = (mq_index_entry){UINT32_MAX, 0};
+    t->idx[off - t->idx_base] = (mq_index_entry){seg, pos};
+    t->end = off + 1;
+    return 0;
+}
+
+/* Scans one segment; returns the end of its valid records. */
+static size_t seg_scan(mq_store *s, mq_seg *g, int *corrupt)
+{
+    size_t pos = 0;
+    *corrupt = 0;
+    while (pos + MQ_RECORD_HEADER <= g->size) {
+        uint32_t len, crc;
+        memcpy(&len, g->map + pos, 4);
+        memcpy(&crc, g->map + pos + 4, 4);
+        if (len == 0 && crc == 0)
+            break; /* the preallocated zeros */
+        if (len > MQ_RECORD_MAX || len > g->size - pos - MQ_RECORD_HEADER ||
+            mq_crc32c(0, g->map + pos + MQ_RECORD_HEADER, len) != crc) {
+            *corrupt = 1;
+            break;
+        }
+        Shop__Mq__Record *r = shop__mq__record__unpack(NULL, len, g->map + pos + MQ_RECORD_HEADER);
+        if (!r || !r->topic || !*r->topic) {
+            if (r)
+                shop__mq__record__free_unpacked(r, NULL);
+            *corrupt = 1;
+            break;
+        }
+        mq_topic *t = mq_store_topic(s, r->topic, 1);
+        if (t)
+            topic_index(t, r->offset, g->no, (uint32_t)pos);
+        dedup_put(s, r->topic, r->id, r->offset);
+        if (r->timestamp_ms > g->last_ts)
+            g->last_ts = r->timestamp_ms;
+        shop__mq__record__free_unpacked(r, NULL);
+        pos += MQ_RECORD_HEADER + len;
+    }
+    return pos;
+}
+
+/* Cuts a torn or corrupt tail: everything from `pos` is zeroed again. */
+static int seg_truncate(mq_store *s, mq_seg *g, size_t pos, char *err, size_t errlen)
+{
+    munmap(g->map, g->size);
+    g->map = NULL;
+    size_t size = g->size > s->opts.segment_bytes ? g->size : s->opts.segment_bytes;
+    if (ftruncate(g->fd, (off_t)pos) != 0 || zero_fill(g->fd, pos, size) != 0) {
+        snprintf(err, errlen, "truncate segment %u: %s", g->no, strerror(errno));
+        return -1;
+    }
+    return seg_map(g, err, errlen);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The numbers of the existing segments, sorted. */
+static int list_segments(mq_store *s, uint32_t **out, size_t *n, char *err, size_t errlen)
+{
+    DIR *d = opendir(s->dir);
+    if (!d) {
+        snprintf(err, errlen, "open data dir %s: %s", s->dir, strerror(errno));
+        return -1;
+    }
+    size_t cap = 16;
+    *n = 0;
+    *out = malloc(cap * sizeof **out);
+    struct dirent *e;
+    while (*out && (e = readdir(d))) {
+        unsigned no;
+        char tail[8];
+        if (sscanf(e->d_name, "%10u.se%7s", &no, tail) != 2 || strcmp(tail, "g") != 0)
+            continue;
+        if (*n == cap) {
+            uint32_t *m = realloc(*out, 2 * cap * sizeof *m);
+            if (!m)
+                break;
+            *out = m;
+            cap *= 2;
+        }
+        (*out)[(*n)++] = no;
+    }
+    closedir(d);
+    if (!*out) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    qsort(*out, *n, sizeof **out, cmp_u32);
+    return 0;
+}
+
+static int store_recover(mq_store *s, char *err, size_t errlen)
+{
+    uint32_t *nos;
+    size_t n;
+    if (list_segments(s, &nos, &n, err, errlen) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char path[600];
+        seg_path(s, nos[i], "", path, sizeof path);
+        mq_seg *g = seg_push(s);
+        if (!g || (g->fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+            snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+            rc = -1;
+            break;
+        }
+        g->no = nos[i];
+        if (seg_map(g, err, errlen) != 0) {
+            rc = -1;
+            break;
+        }
+        int corrupt;
+        size_t end = seg_scan(s, g, &corrupt);
+        int last = i + 1 == n;
+        if (corrupt && !last)
+            shop_error("corrupt record skipped segment=%u pos=%zu (rest of segment unreadable)",
+                       g->no, end);
+        if (last) {
+            s->pos = s->wpos = end;
+            if (corrupt || g->size < s->opts.segment_bytes) {
+                shop_warn("recovery truncated torn tail segment=%u pos=%zu size=%zu", g->no, end,
+                          g->size);
+                rc = seg_truncate(s, g, end, err, errlen);
+            }
+        }
+    }
+    free(nos);
+    if (rc == 0 && s->nsegs == 0) {
+        rc = seg_create(s, 1, err, errlen);
+        s->pos = s->wpos = 0;
+    }
+    return rc;
+}
+
+int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t errlen)
+{
+    *out = NULL;
+    mq_store *s = calloc(1, sizeof *s);
+    if (!s || !(s->dedup = calloc(DEDUP_SLOTS, sizeof *s->dedup))) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->opts = *opts;
+    if (s->opts.segment_bytes < (1u << 16))
+        s->opts.segment_bytes = 1u << 16;
+    snprintf(s->dir, sizeof s->dir, "%s", opts->dir);
+    s->opts.dir = s->dir;
+    pthread_mutex_init(&s->sync_mu, NULL);
+    if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "create data dir %s: %s", s->dir, strerror(errno));
+        mq_store_close(s);
+        return -1;
+    }
+    if (store_recover(s, err, errlen) != 0) {
+        mq_store_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void mq_store_close(mq_store *s)
+{
+    if (!s)
+        return;
+    if (s->nsegs > 0 && mq_store_flush(s) != 0)
+        shop_error("final write of the log failed: %s", strerror(errno));
+    for (size_t i = 0; i < s->nsegs; i++) {
+        if (s->segs[i].map)
+            munmap(s->segs[i].map, s->segs[i].size);
+        if (s->segs[i].fd >= 0)
+            close(s->segs[i].fd);
+    }
+    for (size_t i = 0; i < s->ntopics; i++)
+        topic_free(s->topics[i]);
+    pthread_mutex_destroy(&s->sync_mu);
+    free(s->segs);
+    free(s->topics);
+    free(s->wbuf);
+    free(s->dedup);
+    free(s);
+}
+
+int mq_store_sync(mq_store *s)
+{
+    pthread_mutex_lock(&s->sync_mu);
+    int rc = fdatasync(s->segs[s->nsegs - 1].fd);
+    pthread_mutex_unlock(&s->sync_mu);
+    return rc;
+}
+
+/* Syncs the full segment and starts the next one. */
+static int store_roll(mq_store *s, char *err, size_t errlen)
+{
+    uint32_t next = s->segs[s->nsegs - 1].no + 1;
+    if (mq_store_flush(s) != 0 || fdatasync(s->segs[s->nsegs - 1].fd) != 0) {
+        snprintf(err, errlen, "fdatasync: %s", strerror(errno));
+        return -1;
+    }
+    pthread_mutex_lock(&s->sync_mu);
+    int rc = seg_create(s, next, err, errlen);
+    pthread_mutex_unlock(&s->sync_mu);
+    if (rc == 0)
+        s->pos = s->wpos = 0;
+    return rc;
+}
+
+int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *err, size_t errlen)
+{
+    mq_topic *t = mq_store_topic(s, rec->topic, 1);
+    if (!t) {
+        snprintf(err, errlen, "out of memory for topic");
+        return -1;
+    }
+    rec->offset = t->end;
+    rec->timestamp_ms = shop_wall_ms();
+    size_t len = shop__mq__record__get_packed_size(rec);
+    if (len > MQ_RECORD_MAX || len + MQ_RECORD_HEADER > s->opts.segment_bytes) {
+        snprintf(err, errlen, "record of %zu bytes exceeds the limit", len);
+        return -1;
+    }
+    size_t need = len + MQ_RECORD_HEADER;
+    mq_seg *g = &s->segs[s->nsegs - 1];
+    if (s->pos + need > g->size) {
+        if (store_roll(s, err, errlen) != 0)
+            return -1;
+        g = &s->segs[s->nsegs - 1];
+    }
+    if (s->pos - s->wpos + need > MQ_WBUF_MAX && s->pos > s->wpos && mq_store_flush(s) != 0) {
+        snprintf(err, errlen, "write segment %u: %s", g->no, strerror(errno));
+        return -1;
+    }
+    size_t used = s->pos - s->wpos;
+    if (used + need > s->wbuf_cap) {
+        size_t cap = used + need > MQ_WBUF_MAX ? used + need : MQ_WBUF_MAX;
+        uint8_t *b = realloc(s->wbuf, cap);
+        if (!b) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        s->wbuf = b;
+        s->wbuf_cap = cap;
+    }
+    uint8_t *out = s->wbuf + used;
+    shop__mq__record__pack(rec, out + MQ_RECORD_HEADER);
+    uint32_t l32 = (uint32_t)len, crc = mq_crc32c(0, out + MQ_RECORD_HEADER, len);
+    memcpy(out, &l32, 4);
+    memcpy(out + 4, &crc, 4);
+    if (topic_index(t, rec->offset, g->no, (uint32_t)s->pos) != 0) {
+        snprintf(err, errlen, "out of memory for the index");
+        return -1;
+    }
+    s->pos += len + MQ_RECORD_HEADER;
+    g->last_ts = rec->timestamp_ms;
+    dedup_put(s, rec->topic, rec->id, rec->offset);
+    *offset = rec->offset;
+    return 0;
+}
+
+static mq_seg *seg_find(mq_store *s, uint32_t no)
+{
+    if (s->nsegs == 0 || no < s->segs[0].no)
+        return NULL;
+    size_t i = no - s->segs[0].no;
+    return i < s->nsegs && s->segs[i].no == no ? &s->segs[i] : NULL;
+}
+
+int mq_store_flush(mq_store *s)
+{
+    if (s->pos == s->wpos)
+        return 0;
+    mq_seg *g = &s->segs[s->nsegs - 1];
+    size_t n = s->pos - s->wpos;
+    ssize_t w = pwrite(g->fd, s->wbuf, n, (off_t)s->wpos);
+    if (w != (ssize_t)n) {
+        if (w >= 0)
+            errno = EIO;
+        return -1;
+    }
+    s->wpos = s->pos;
+    return 0;
+}
+
+int mq_store_read(mq_store *s, const mq_topic *t, uint64_t offset, const uint8_t **data,
+                  size_t *len)
+{
+    if (offset < t->start || offset >= t->end)
+        return -1;
+    mq_index_entry e = t->idx[offset - t->idx_base];
+    if (e.seg == s->segs[s->nsegs - 1].no && e.pos >= s->wpos && mq_store_flush(s) != 0)
+        return -1;
+    mq_seg *g = e.seg == UINT32_MAX ? NULL : seg_find(s, e.seg);
+    if (!g)
+        return -1;
+    uint32_t l;
+    memcpy(&l, g->map + e.pos, 4);
+    *data = g->map + e.pos + MQ_RECORD_HEADER;
+    *len = l;
+    return 0;
+}
+
+/* Moves each topic's start past the entries of deleted segment `no`. */
+static void topics_forget(mq_store *s, uint32_t no)
+{
+    for (size_t i = 0; i < s->ntopics; i++) {
+        mq_topic *t = s->topics[i];
+        while (t->start < t->end) {
+            mq_index_entry e = t->idx[t->start - t->idx_base];
+            if (e.seg != UINT32_MAX && e.seg > no)
+                break;
+            t->start++;
+        }
+    }
+}
+
+int mq_store_retention(mq_store *s)
+{
+    int deleted = 0;
+    int64_t now = shop_wall_ms();
+    while (s->nsegs > 1) {
+        uint64_t total = 0;
+        for (size_t i = 0; i < s->nsegs; i++)
+            total += s->segs[i].size;
+        mq_seg *g = &s->segs[0];
+        int by_size = s->opts.retention_bytes && total > s->opts.retention_bytes;
+        int by_age = s->opts.retention_ms && g->last_ts && now - g->last_ts > s->opts.retention_ms;
+        if (!by_size && !by_age)
+            break;
+        char path[600];
+        seg_path(s, g->no, "", path, sizeof path);
+        shop_info("retention deleted segment=%u reason=%s", g->no, by_size ? "size" : "age");
+        topics_forget(s, g->no);
+        munmap(g->map, g->size);
+        close(g->fd);
+        unlink(path);
+        pthread_mutex_lock(&s->sync_mu);
+        memmove(&s->segs[0], &s->segs[1], (s->nsegs - 1) * sizeof *s->segs);
+        s->nsegs--;
+        pthread_mutex_unlock(&s->sync_mu);
+        deleted++;
+    }
+    return deleted;
+}
+
+void mq_store_usage(mq_store *s, uint64_t *segments, uint64_t *bytes)
+{
+    *segments = s->nsegs;
+    *bytes = 0;
+    for (size_t i = 0; i < s->nsegs; i++)
+        *bytes += s->segs[i].size;
+}
+
+uint64_t mq_store_position(mq_store *s)
+{
+    return (uint64_t)s->segs[s->nsegs - 1].no << 32 | s->pos;
+}
+
+uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset)
+{
+    if (offset < t->start || offset >= t->end)
+        return UINT64_MAX;
+    mq_index_entry e = t->idx[offset - t->idx_base];
+    return e.seg == UINT32_MAX ? 0 : (uint64_t)e.seg << 32 | e.pos;
+}

@@ -1,0 +1,89 @@
+/* The broker's log: one append-only commit log of preallocated segment files
+ * shared by all topics (so one fdatasync makes a whole batch durable), with
+ * an in-memory index per topic from logical offset to (segment, position).
+ *
+ * A record on disk: u32 length | u32 CRC32C of the payload | payload, where
+ * the payload is a packed shop.mq.Record (id, topic, key, timestamp,
+ * properties, body, offset). Zeros after the last record mark the end of a
+ * preallocated segment. Single-threaded except mq_store_sync_async. */
+#ifndef SHOP_MQ_STORE_H
+#define SHOP_MQ_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mq.pb-c.h"
+
+#define MQ_RECORD_HEADER 8
+#define MQ_RECORD_MAX (8u << 20)
+
+typedef struct mq_store mq_store;
+
+typedef struct mq_index_entry {
+    uint32_t seg; /* segment number; UINT32_MAX: missing (a corrupt record) */
+    uint32_t pos; /* record start inside the segment */
+} mq_index_entry;
+
+typedef struct mq_topic {
+    char *name;
+    uint64_t start; /* first retained offset */
+    uint64_t end;   /* next offset to append */
+    uint64_t idx_base;
+    mq_index_entry *idx; /* idx[off - idx_base] for start <= off < end */
+    size_t idx_cap;
+} mq_topic;
+
+typedef struct mq_store_opts {
+    const char *dir;
+    uint64_t segment_bytes;
+    uint64_t retention_bytes; /* 0: unlimited */
+    int64_t retention_ms;     /* 0: unlimited */
+} mq_store_opts;
+
+/* Opens or creates the store in opts->dir and recovers it: every segment is
+ * scanned with length and CRC checks; a torn or corrupt tail of the last
+ * segment is cut off (and logged), a corrupt record elsewhere is skipped. */
+int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t errlen);
+void mq_store_close(mq_store *s);
+
+/* Appends `rec` to topic rec->topic (created on first use); sets rec->offset
+ * and rec->timestamp_ms. Staged in memory: mq_store_flush writes the staged
+ * records with one pwrite (reads flush by themselves), mq_store_sync makes
+ * written records durable. */
+int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *err, size_t errlen);
+
+/* The log position after the last append, (segment << 32 | offset): every
+ * record starting below a synced position is durable. */
+uint64_t mq_store_position(mq_store *s);
+
+/* The position where record `offset` of `t` starts (UINT64_MAX: none). */
+uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset);
+
+/* Writes the staged appends to the segment file (loop thread only). -1 with
+ * errno when the write fails: the broker must not acknowledge them. */
+int mq_store_flush(mq_store *s);
+
+/* fdatasync of everything written so far. Safe from another thread. */
+int mq_store_sync(mq_store *s);
+
+/* The topic called `name`, or NULL (created when `create`). */
+mq_topic *mq_store_topic(mq_store *s, const char *name, int create);
+size_t mq_store_topic_count(mq_store *s);
+mq_topic *mq_store_topic_at(mq_store *s, size_t i);
+
+/* The packed Record at `offset` of `t` (pointing into the segment's mapping,
+ * valid until retention runs); -1 when not retained or missing. */
+int mq_store_read(mq_store *s, const mq_topic *t, uint64_t offset, const uint8_t **data,
+                  size_t *len);
+
+/* The offset already stored for message id in topic, if it is among the
+ * recent ids the store remembers. Returns 1 when found. */
+int mq_store_find_id(mq_store *s, const char *topic, const char *id, uint64_t *offset);
+
+/* Deletes the oldest segments past the retention limits (never the active
+ * one). Returns the number deleted. */
+int mq_store_retention(mq_store *s);
+
+void mq_store_usage(mq_store *s, uint64_t *segments, uint64_t *bytes);
+
+#endif

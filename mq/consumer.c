@@ -1,0 +1,392 @@
+/* The consumer: one thread receives batches over SUB (its own prefix),
+ * runs the handler per message, sends acks in batches over REQ, heartbeats,
+ * and repairs PUB/SUB drops: a jump in the batch sequence, or a heartbeat
+ * that reports batches never seen, makes it pull those batches. */
+#include "mq.h"
+#include "wire.h"
+
+#include <nng/protocol/pubsub0/sub.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rpc/clock.h"
+#include "rpc/log.h"
+
+#define RPC_TIMEOUT_MS 3000
+
+struct mq_consumer {
+    mq_link link;
+    nng_socket sub;
+    atomic_int sub_pipes;
+    char id[128];
+    char *group;
+    char **topics;
+    size_t ntopics;
+    mq_handler handler;
+    void *arg;
+    mq_consumer_opts o;
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    int subscribed;
+    uint64_t expect_seq, suspect_seq;
+    int64_t last_flush_ms, last_hb_ms;
+    Shop__Mq__AckEntry *acks;
+    size_t nacks, acks_cap;
+    char **interned; /* stored topic names, for ack entries */
+    size_t ninterned;
+    atomic_ullong delivered, acked, gaps, repaired;
+};
+
+static void sub_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    mq_consumer *c = arg;
+    atomic_fetch_add(&c->sub_pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+}
+
+static const char *intern(mq_consumer *c, const char *s)
+{
+    for (size_t i = 0; i < c->ninterned; i++)
+        if (strcmp(c->interned[i], s) == 0)
+            return c->interned[i];
+    char **n = realloc(c->interned, (c->ninterned + 1) * sizeof *n);
+    if (!n)
+        return NULL;
+    c->interned = n;
+    if (!(n[c->ninterned] = strdup(s)))
+        return NULL;
+    return n[c->ninterned++];
+}
+
+static rpc_status consumer_call(mq_consumer *c, Shop__Mq__Request *req, Shop__Mq__Reply **rep)
+{
+    char err[MQ_ERRLEN];
+    rpc_status st = mq_link_call(&c->link, req, RPC_TIMEOUT_MS, rep, err, sizeof err);
+    if (st == RPC_NOT_FOUND)
+        c->subscribed = 0; /* the broker restarted or dropped us: subscribe again */
+    else if (st != RPC_OK && st != RPC_UNAVAILABLE)
+        shop_warn("mq consumer call failed id=%s status=%s err=\"%s\"", c->id, rpc_status_name(st),
+                  err);
+    return st;
+}
+
+static rpc_status consumer_subscribe(mq_consumer *c, char *err, size_t errlen)
+{
+    Shop__Mq__Subscribe s = SHOP__MQ__SUBSCRIBE__INIT;
+    s.consumer_id = c->id;
+    s.group = c->group;
+    s.topics = c->topics;
+    s.n_topics = c->ntopics;
+    s.max_inflight = c->o.max_inflight;
+    s.max_reconsume = c->o.max_reconsume;
+    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
+    req.body_case = SHOP__MQ__REQUEST__BODY_SUBSCRIBE;
+    req.subscribe = &s;
+    Shop__Mq__Reply *rep = NULL;
+    rpc_status st = mq_link_call(&c->link, &req, RPC_TIMEOUT_MS, &rep, err, errlen);
+    if (st == RPC_OK && rep->body_case == SHOP__MQ__REPLY__BODY_SUBSCRIBE) {
+        c->expect_seq = rep->subscribe->next_seq;
+        c->suspect_seq = 0;
+        c->subscribed = 1;
+        c->last_hb_ms = shop_now_ms();
+    }
+    if (rep)
+        shop__mq__reply__free_unpacked(rep, NULL);
+    return st;
+}
+
+static void flush_acks(mq_consumer *c)
+{
+    if (c->nacks == 0)
+        return;
+    Shop__Mq__AckEntry **ep = malloc(c->nacks * sizeof *ep);
+    if (!ep)
+        return;
+    for (size_t i = 0; i < c->nacks; i++)
+        ep[i] = &c->acks[i];
+    Shop__Mq__Ack a = SHOP__MQ__ACK__INIT;
+    a.consumer_id = c->id;
+    a.entries = ep;
+    a.n_entries = c->nacks;
+    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
+    req.body_case = SHOP__MQ__REQUEST__BODY_ACK;
+    req.ack = &a;
+    Shop__Mq__Reply *rep = NULL;
+    rpc_status st = consumer_call(c, &req, &rep);
+    if (rep)
+        shop__mq__reply__free_unpacked(rep, NULL);
+    free(ep);
+    c->last_flush_ms = shop_now_ms();
+    /* Lost acks only mean redelivery; keep them for one more try when the
+     * broker is merely unreachable. */
+    if (st == RPC_OK || st == RPC_NOT_FOUND || c->nacks > 65536) {
+        if (st == RPC_OK)
+            atomic_fetch_add(&c->acked, c->nacks);
+        c->nacks = 0;
+    }
+}
+
+static void add_ack(mq_consumer *c, const char *topic, uint64_t off, int later)
+{
+    if (c->nacks == c->acks_cap) {
+        size_t cap = c->acks_cap ? 2 * c->acks_cap : 512;
+        Shop__Mq__AckEntry *n = realloc(c->acks, cap * sizeof *n);
+        if (!n)
+            return;
+        c->acks = n;
+        c->acks_cap = cap;
+    }
+    Shop__Mq__AckEntry *e = &c->acks[c->nacks];
+    shop__mq__ack_entry__init(e);
+    e->topic = (char *)intern(c, topic);
+    e->offset = off;
+    e->reconsume_later = later;
+    if (e->topic)
+        c->nacks++;
+    if ((int)c->nacks >= c->o.ack_batch)
+        flush_acks(c);
+}
+
+static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d)
+{
+    Shop__Mq__Record *r = shop__mq__record__unpack(NULL, d->record.len, d->record.data);
+    if (!r) {
+        shop_warn("mq consumer dropped an undecodable record topic=%s offset=%llu", d->topic,
+                  (unsigned long long)d->offset);
+        add_ack(c, d->topic, d->offset, 0);
+        return;
+    }
+    mq_property props[64];
+    size_t np = 0;
+    const char *topic = r->topic;
+    for (size_t i = 0; i < r->n_properties && np < 64; i++) {
+        if (strcmp(r->properties[i]->key, "%ORIGIN_TOPIC") == 0)
+            topic = r->properties[i]->value;
+        props[np++] = (mq_property){r->properties[i]->key, r->properties[i]->value};
+    }
+    mq_msg m = {.id = r->id,
+                .topic = topic,
+                .key = r->key,
+                .body = r->body.data,
+                .len = r->body.len,
+                .offset = d->offset,
+                .store_topic = d->topic,
+                .timestamp_ms = r->timestamp_ms,
+                .reconsume_times = d->reconsume_times,
+                .properties = props,
+                .n_properties = np};
+    mq_consume_result res = c->handler(&m, c->arg);
+    atomic_fetch_add(&c->delivered, 1);
+    shop__mq__record__free_unpacked(r, NULL);
+    add_ack(c, d->topic, d->offset, res == MQ_RECONSUME_LATER);
+}
+
+static void deliver_all(mq_consumer *c, const Shop__Mq__Deliver *d)
+{
+    for (size_t i = 0; i < d->n_deliveries && !atomic_load(&c->stop); i++)
+        deliver_one(c, d->deliveries[i]);
+}
+
+/* Fetches batches [from, to] that PUB/SUB dropped. */
+static void pull_repair(mq_consumer *c, uint64_t from, uint64_t to)
+{
+    atomic_fetch_add(&c->gaps, to - from + 1);
+    Shop__Mq__Pull p = SHOP__MQ__PULL__INIT;
+    p.consumer_id = c->id;
+    p.from_seq = from;
+    p.to_seq = to;
+    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
+    req.body_case = SHOP__MQ__REQUEST__BODY_PULL;
+    req.pull = &p;
+    Shop__Mq__Reply *rep = NULL;
+    if (consumer_call(c, &req, &rep) == RPC_OK && rep->body_case == SHOP__MQ__REPLY__BODY_PULL) {
+        atomic_fetch_add(&c->repaired, rep->pull->n_deliveries);
+        deliver_all(c, rep->pull);
+    }
+    if (rep)
+        shop__mq__reply__free_unpacked(rep, NULL);
+}
+
+static void heartbeat(mq_consumer *c, int leaving)
+{
+    Shop__Mq__Heartbeat h = SHOP__MQ__HEARTBEAT__INIT;
+    h.consumer_id = c->id;
+    h.leaving = leaving;
+    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
+    req.body_case = SHOP__MQ__REQUEST__BODY_HEARTBEAT;
+    req.heartbeat = &h;
+    Shop__Mq__Reply *rep = NULL;
+    c->last_hb_ms = shop_now_ms();
+    if (consumer_call(c, &req, &rep) == RPC_OK && !leaving &&
+        rep->body_case == SHOP__MQ__REPLY__BODY_HEARTBEAT) {
+        uint64_t last = rep->heartbeat->last_seq;
+        /* A batch still missing one heartbeat later was dropped, not late. */
+        if (last >= c->expect_seq && c->suspect_seq == c->expect_seq) {
+            uint64_t from = c->expect_seq;
+            c->expect_seq = last + 1;
+            pull_repair(c, from, last);
+        } else {
+            c->suspect_seq = last >= c->expect_seq ? c->expect_seq : 0;
+        }
+    }
+    if (rep)
+        shop__mq__reply__free_unpacked(rep, NULL);
+}
+
+static void on_batch(mq_consumer *c, nng_msg *m)
+{
+    size_t idlen = strlen(c->id);
+    uint8_t *p = nng_msg_body(m);
+    size_t len = nng_msg_len(m);
+    if (len <= idlen || memcmp(p, c->id, idlen) != 0 || p[idlen] != '\n')
+        return;
+    Shop__Mq__Deliver *d = shop__mq__deliver__unpack(NULL, len - idlen - 1, p + idlen + 1);
+    if (!d)
+        return;
+    if (d->seq > c->expect_seq) /* batches in between were dropped */
+        pull_repair(c, c->expect_seq, d->seq - 1);
+    if (d->seq >= c->expect_seq)
+        c->expect_seq = d->seq + 1;
+    deliver_all(c, d);
+    shop__mq__deliver__free_unpacked(d, NULL);
+}
+
+static void *consumer_main(void *arg)
+{
+    mq_consumer *c = arg;
+    while (!atomic_load(&c->stop)) {
+        if (!c->subscribed) {
+            char err[MQ_ERRLEN];
+            if (consumer_subscribe(c, err, sizeof err) != RPC_OK) {
+                shop_sleep_ms(100);
+                continue;
+            }
+        }
+        nng_msg *m;
+        if (nng_recvmsg(c->sub, &m, 0) == 0) {
+            on_batch(c, m);
+            nng_msg_free(m);
+        }
+        int64_t now = shop_now_ms();
+        if (c->nacks > 0 && now - c->last_flush_ms >= c->o.ack_interval_ms)
+            flush_acks(c);
+        if (now - c->last_hb_ms >= c->o.heartbeat_ms)
+            heartbeat(c, 0);
+    }
+    flush_acks(c);
+    if (c->subscribed)
+        heartbeat(c, 1);
+    return NULL;
+}
+
+rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t n_topics,
+                            mq_handler handler, void *arg, const mq_consumer_opts *opts,
+                            mq_consumer **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!group || !*group || !topics || n_topics == 0 || !handler) {
+        snprintf(err, errlen, "a consumer needs a group, at least one topic and a handler");
+        return RPC_INVALID_ARGUMENT;
+    }
+    mq_consumer *c = calloc(1, sizeof *c);
+    if (!c || !(c->group = strdup(group)) || !(c->topics = calloc(n_topics, sizeof *c->topics))) {
+        snprintf(err, errlen, "out of memory");
+        if (c)
+            free(c->group);
+        free(c);
+        return RPC_RESOURCE_EXHAUSTED;
+    }
+    for (size_t i = 0; i < n_topics; i++)
+        if ((c->topics[c->ntopics] = strdup(topics[i])))
+            c->ntopics++;
+    c->handler = handler;
+    c->arg = arg;
+    if (opts)
+        c->o = *opts;
+    c->o.ack_batch = c->o.ack_batch > 0 ? c->o.ack_batch : 256;
+    c->o.ack_interval_ms = c->o.ack_interval_ms > 0 ? c->o.ack_interval_ms : 20;
+    c->o.heartbeat_ms = c->o.heartbeat_ms > 0 ? c->o.heartbeat_ms : 300;
+    char rnd[MQ_ID_LEN];
+    mq_new_id(rnd);
+    snprintf(c->id, sizeof c->id, "%.80s/%d-%.8s", group, (int)getpid(), rnd);
+    const char *url = mq_url_or_env(c->o.url, "MQ_URL", MQ_DEFAULT_URL);
+    const char *pub = mq_url_or_env(c->o.pub_url, "MQ_PUB_URL", MQ_DEFAULT_PUB_URL);
+    if (mq_link_open(&c->link, url, err, errlen) != 0) {
+        mq_consumer_close(c);
+        return RPC_INVALID_ARGUMENT;
+    }
+    int rv = nng_sub0_open(&c->sub);
+    char prefix[140];
+    int plen = snprintf(prefix, sizeof prefix, "%s\n", c->id);
+    if (rv == 0) {
+        nng_socket_set_int(c->sub, NNG_OPT_RECVBUF, 1024);
+        nng_socket_set_size(c->sub, NNG_OPT_RECVMAXSZ, 64u << 20);
+        nng_socket_set_ms(c->sub, NNG_OPT_RECVTIMEO, 10);
+        nng_socket_set_ms(c->sub, NNG_OPT_RECONNMINT, 10);
+        nng_socket_set_ms(c->sub, NNG_OPT_RECONNMAXT, 200);
+        nng_socket_set(c->sub, NNG_OPT_SUB_SUBSCRIBE, prefix, (size_t)plen);
+        nng_pipe_notify(c->sub, NNG_PIPE_EV_ADD_POST, sub_pipe_event, c);
+        nng_pipe_notify(c->sub, NNG_PIPE_EV_REM_POST, sub_pipe_event, c);
+        rv = nng_dial(c->sub, pub, NULL, NNG_FLAG_NONBLOCK);
+    }
+    if (rv != 0) {
+        snprintf(err, errlen, "dial %s: %s", pub, nng_strerror(rv));
+        mq_link_close(&c->link);
+        c->link.sock = (nng_socket){0};
+        mq_consumer_close(c);
+        return RPC_INVALID_ARGUMENT;
+    }
+    *out = c;
+    return RPC_OK;
+}
+
+rpc_status mq_consumer_start(mq_consumer *c, char *err, size_t errlen)
+{
+    /* Deliveries published before SUB connects would only be repaired later. */
+    int64_t until = shop_now_ms() + 2000;
+    while (atomic_load(&c->sub_pipes) <= 0 && shop_now_ms() < until)
+        shop_sleep_ms(2);
+    rpc_status st = consumer_subscribe(c, err, errlen);
+    if (st != RPC_OK && st != RPC_UNAVAILABLE && st != RPC_DEADLINE_EXCEEDED)
+        return st; /* a broker that is down is waited for by the thread */
+    if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
+        snprintf(err, errlen, "cannot start the consumer thread");
+        return RPC_RESOURCE_EXHAUSTED;
+    }
+    c->started = 1;
+    return RPC_OK;
+}
+
+void mq_consumer_close(mq_consumer *c)
+{
+    if (!c)
+        return;
+    atomic_store(&c->stop, 1);
+    if (c->started)
+        pthread_join(c->thread, NULL);
+    if (nng_socket_id(c->sub) > 0)
+        nng_close(c->sub);
+    if (nng_socket_id(c->link.sock) > 0)
+        mq_link_close(&c->link);
+    for (size_t i = 0; i < c->ntopics; i++)
+        free(c->topics[i]);
+    for (size_t i = 0; i < c->ninterned; i++)
+        free(c->interned[i]);
+    free(c->interned);
+    free(c->topics);
+    free(c->group);
+    free(c->acks);
+    free(c);
+}
+
+void mq_consumer_get_stats(mq_consumer *c, mq_consumer_stats *out)
+{
+    out->delivered = atomic_load(&c->delivered);
+    out->acked = atomic_load(&c->acked);
+    out->gaps = atomic_load(&c->gaps);
+    out->repaired = atomic_load(&c->repaired);
+}

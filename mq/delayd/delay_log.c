@@ -1,0 +1,448 @@
+/* Segment files, record framing, recovery scan and compaction of the delay
+ * log. Invariants: records never span segments; the active segment is the
+ * last; a segment is deleted only when it and every older segment have no
+ * pending message, because the delivered/cancelled marks it holds may refer
+ * to records of older segments. A restart always opens a new segment, so a
+ * torn tail left by a crash is never appended after. */
+#include "delay_log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "delay_crc32c.h"
+#include "rpc/log.h"
+
+typedef struct seg {
+    uint32_t no;
+    int fd;
+    int64_t live;
+} seg;
+
+struct delay_log {
+    char dir[PATH_MAX];
+    int dirfd;
+    size_t seg_size;
+    pthread_mutex_t mu; /* guards segs/n for readers against roll and compaction */
+    seg *segs;
+    size_t n, cap;
+    /* writer state */
+    uint8_t *buf;
+    size_t buf_len, buf_cap;
+    uint64_t buf_off; /* offset in the active segment where buf starts */
+    int dirty_old_fd; /* a rolled-over segment still to be synced, or -1 */
+};
+
+static void seg_path(const delay_log *l, uint32_t no, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%010u.dlog", l->dir, no);
+}
+
+int delay_log_open(const char *dir, size_t seg_size, delay_log **out, char *err, size_t errlen)
+{
+    delay_log *l = calloc(1, sizeof *l);
+    if (!l) {
+        return -ENOMEM;
+    }
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    l->seg_size = seg_size;
+    l->dirty_old_fd = -1;
+    pthread_mutex_init(&l->mu, NULL);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        int e = errno;
+        snprintf(err, errlen, "cannot create data dir %s: %s", dir, strerror(e));
+        free(l);
+        return -e;
+    }
+    l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (l->dirfd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot open data dir %s: %s", dir, strerror(e));
+        free(l);
+        return -e;
+    }
+    *out = l;
+    return 0;
+}
+
+void delay_log_close(delay_log *l)
+{
+    if (!l) {
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        close(l->segs[i].fd);
+    }
+    if (l->dirty_old_fd >= 0) {
+        close(l->dirty_old_fd);
+    }
+    close(l->dirfd);
+    pthread_mutex_destroy(&l->mu);
+    free(l->segs);
+    free(l->buf);
+    free(l);
+}
+
+static int push_seg(delay_log *l, uint32_t no, int fd)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        seg *s = realloc(l->segs, cap * sizeof *s);
+        if (!s) {
+            return -ENOMEM;
+        }
+        l->segs = s;
+        l->cap = cap;
+    }
+    l->segs[l->n++] = (seg){no, fd, 0};
+    return 0;
+}
+
+/* Creates segment `no`, zero-filled and synced so that later appends into it
+ * journal no metadata. */
+static int create_seg(delay_log *l, uint32_t no)
+{
+    char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+    static const uint8_t zeros[1 << 16];
+    seg_path(l, no, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return -errno;
+    }
+    for (size_t off = 0; off < l->seg_size; off += sizeof zeros) {
+        size_t n = l->seg_size - off < sizeof zeros ? l->seg_size - off : sizeof zeros;
+        if (pwrite(fd, zeros, n, (off_t)off) != (ssize_t)n) {
+            goto fail;
+        }
+    }
+    if (fdatasync(fd) != 0 || rename(tmp, path) != 0 || fsync(l->dirfd) != 0) {
+        goto fail;
+    }
+    pthread_mutex_lock(&l->mu);
+    int rv = push_seg(l, no, fd);
+    pthread_mutex_unlock(&l->mu);
+    if (rv != 0) {
+        close(fd);
+        return rv;
+    }
+    l->buf_off = 0;
+    return 0;
+fail:;
+    int e = errno ? errno : EIO;
+    close(fd);
+    unlink(tmp);
+    return -e;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Scans one segment file; returns the number of valid records. */
+static uint64_t scan_seg(uint32_t no, int fd, delay_log_visit visit, void *arg)
+{
+    struct stat st;
+    uint64_t count = 0;
+    if (fstat(fd, &st) != 0 || st.st_size < DELAY_LOG_HEADER) {
+        return 0;
+    }
+    size_t size = (size_t)st.st_size;
+    const uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) {
+        return 0;
+    }
+    madvise((void *)m, size, MADV_SEQUENTIAL);
+    size_t off = 0;
+    while (off + DELAY_LOG_HEADER <= size) {
+        uint32_t len, crc;
+        memcpy(&len, m + off, 4);
+        memcpy(&crc, m + off + 4, 4);
+        if (len == 0) {
+            break; /* preallocated zeros: the end */
+        }
+        if (len > size - off - DELAY_LOG_HEADER) {
+            shop_warn("torn record segment=%u offset=%zu", no, off);
+            break;
+        }
+        if (delay_crc32c(m + off + DELAY_LOG_HEADER, len) != crc) {
+            shop_warn("corrupt record, rest of segment ignored segment=%u offset=%zu", no, off);
+            break;
+        }
+        visit(arg, DELAY_ID(no, off), m + off + DELAY_LOG_HEADER, len);
+        count++;
+        off += DELAY_LOG_HEADER + len;
+    }
+    munmap((void *)m, size);
+    return count;
+}
+
+int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err, size_t errlen)
+{
+    DIR *d = opendir(l->dir);
+    uint32_t *nos = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    int rv = 0;
+    if (!d) {
+        snprintf(err, errlen, "cannot list %s: %s", l->dir, strerror(errno));
+        return -errno;
+    }
+    while ((e = readdir(d)) != NULL) {
+        unsigned no;
+        char tail[16];
+        if (sscanf(e->d_name, "%10u.%15s", &no, tail) == 2 && strcmp(tail, "dlog") == 0) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                uint32_t *p = realloc(nos, cap * sizeof *p);
+                if (!p) {
+                    rv = -ENOMEM;
+                    goto fail;
+                }
+                nos = p;
+            }
+            nos[n++] = no;
+        } else if (strstr(e->d_name, ".dlog.tmp")) {
+            unlinkat(l->dirfd, e->d_name, 0); /* a segment whose creation crashed */
+        }
+    }
+    if (n) {
+        qsort(nos, n, sizeof *nos, cmp_u32);
+    }
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX + 32];
+        seg_path(l, nos[i], path, sizeof path);
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0 || (rv = push_seg(l, nos[i], fd)) != 0) {
+            rv = rv ? rv : -errno;
+            snprintf(err, errlen, "cannot open segment %s: %s", path, strerror(-rv));
+            goto fail;
+        }
+        uint64_t count = scan_seg(nos[i], fd, visit, arg);
+        shop_debug("segment scanned segment=%u records=%llu", nos[i], (unsigned long long)count);
+    }
+    if ((rv = create_seg(l, n ? nos[n - 1] + 1 : 1)) != 0) {
+        snprintf(err, errlen, "cannot create a segment in %s: %s", l->dir, strerror(-rv));
+    }
+fail:
+    closedir(d);
+    free(nos);
+    return rv;
+}
+
+static int write_buf(delay_log *l)
+{
+    if (l->buf_len == 0) {
+        return 0;
+    }
+    int fd = l->segs[l->n - 1].fd;
+    size_t done = 0;
+    while (done < l->buf_len) {
+        ssize_t w = pwrite(fd, l->buf + done, l->buf_len - done, (off_t)(l->buf_off + done));
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return w < 0 ? -errno : -EIO;
+        }
+        done += (size_t)w;
+    }
+    l->buf_off += l->buf_len;
+    l->buf_len = 0;
+    return 0;
+}
+
+/* Writes the buffer and syncs the segment left by a roll, if any. */
+static int flush_rolled(delay_log *l)
+{
+    int rv = write_buf(l);
+    if (rv != 0 || l->dirty_old_fd < 0) {
+        return rv;
+    }
+    if (fdatasync(l->dirty_old_fd) != 0) {
+        return -errno;
+    }
+    close(l->dirty_old_fd);
+    l->dirty_old_fd = -1;
+    return 0;
+}
+
+static int roll(delay_log *l)
+{
+    int rv = flush_rolled(l);
+    if (rv != 0) {
+        return rv;
+    }
+    l->dirty_old_fd = dup(l->segs[l->n - 1].fd);
+    return create_seg(l, l->segs[l->n - 1].no + 1);
+}
+
+int delay_log_append(delay_log *l, const uint8_t *payload, uint32_t len, uint64_t *id)
+{
+    size_t need = DELAY_LOG_HEADER + (size_t)len;
+    int rv;
+    if (need > l->seg_size) {
+        return -EMSGSIZE;
+    }
+    if (l->buf_off + l->buf_len + need > l->seg_size && (rv = roll(l)) != 0) {
+        return rv;
+    }
+    if (l->buf_len + need > l->buf_cap) {
+        size_t cap = l->buf_cap ? l->buf_cap : 1 << 20;
+        while (cap < l->buf_len + need) {
+            cap *= 2;
+        }
+        uint8_t *b = realloc(l->buf, cap);
+        if (!b) {
+            return -ENOMEM;
+        }
+        l->buf = b;
+        l->buf_cap = cap;
+    }
+    uint32_t crc = delay_crc32c(payload, len);
+    uint8_t *p = l->buf + l->buf_len;
+    memcpy(p, &len, 4);
+    memcpy(p + 4, &crc, 4);
+    memcpy(p + DELAY_LOG_HEADER, payload, len);
+    *id = DELAY_ID(l->segs[l->n - 1].no, l->buf_off + l->buf_len);
+    l->buf_len += need;
+    return 0;
+}
+
+int delay_log_sync(delay_log *l)
+{
+    int rv = flush_rolled(l);
+    if (rv != 0) {
+        return rv;
+    }
+    return fdatasync(l->segs[l->n - 1].fd) == 0 ? 0 : -errno;
+}
+
+static seg *find_seg(delay_log *l, uint32_t no)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (l->segs[mid].no < no) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < l->n && l->segs[lo].no == no ? &l->segs[lo] : NULL;
+}
+
+int delay_log_read(delay_log *l, uint64_t id, uint8_t **payload, uint32_t *len)
+{
+    uint8_t hdr[DELAY_LOG_HEADER];
+    uint32_t n, crc;
+    int rv = 0;
+    uint8_t *p = NULL;
+    pthread_mutex_lock(&l->mu);
+    seg *s = find_seg(l, DELAY_ID_SEG(id));
+    off_t off = DELAY_ID_OFF(id);
+    if (!s) {
+        rv = -ENOENT;
+        goto out;
+    }
+    if (pread(s->fd, hdr, sizeof hdr, off) != (ssize_t)sizeof hdr) {
+        rv = -EIO;
+        goto out;
+    }
+    memcpy(&n, hdr, 4);
+    memcpy(&crc, hdr + 4, 4);
+    if (n == 0 || n > l->seg_size || !(p = malloc(n))) {
+        rv = n ? -ENOMEM : -EIO;
+        goto out;
+    }
+    if (pread(s->fd, p, n, off + DELAY_LOG_HEADER) != (ssize_t)n || delay_crc32c(p, n) != crc) {
+        rv = -EIO;
+    }
+out:
+    pthread_mutex_unlock(&l->mu);
+    if (rv != 0) {
+        free(p);
+        return rv;
+    }
+    *payload = p;
+    *len = n;
+    return 0;
+}
+
+void delay_log_ref(delay_log *l, uint32_t no, int64_t delta)
+{
+    pthread_mutex_lock(&l->mu);
+    seg *s = find_seg(l, no);
+    if (s) {
+        s->live += delta;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+int delay_log_compact(delay_log *l)
+{
+    int removed = 0;
+    pthread_mutex_lock(&l->mu);
+    while (l->n > 1 && l->segs[0].live <= 0) {
+        char path[PATH_MAX + 32];
+        seg_path(l, l->segs[0].no, path, sizeof path);
+        if (unlink(path) != 0) {
+            shop_warn("cannot delete segment path=%s err=%s", path, strerror(errno));
+            break;
+        }
+        close(l->segs[0].fd);
+        memmove(l->segs, l->segs + 1, (l->n - 1) * sizeof *l->segs);
+        l->n--;
+        removed++;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return removed;
+}
+
+size_t delay_log_segments(delay_log *l)
+{
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->n;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+int delay_log_instance_tag(delay_log *l, char out[17])
+{
+    uint64_t v = 0;
+    int fd = openat(l->dirfd, "instance", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, out, 16);
+        close(fd);
+        out[n == 16 ? 16 : 0] = '\0';
+        if (n == 16) {
+            return 0;
+        }
+    }
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
+        return -EIO;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)v);
+    fd = openat(l->dirfd, "instance.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return -errno;
+    }
+    int ok = write(fd, out, 16) == 16 && fsync(fd) == 0;
+    close(fd);
+    if (!ok || renameat(l->dirfd, "instance.tmp", l->dirfd, "instance") != 0 ||
+        fsync(l->dirfd) != 0) {
+        return -EIO;
+    }
+    return 0;
+}

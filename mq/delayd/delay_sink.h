@@ -1,0 +1,32 @@
+/* Where mq-delayd hands a due message: a sink answers OK only once the
+ * message is safely taken (the broker's durable ack); anything else makes
+ * the timer retry with backoff. */
+#ifndef SHOP_MQ_DELAY_SINK_H
+#define SHOP_MQ_DELAY_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mq/mq_delay.h"
+
+/* A due message: topic and key NUL-terminated, body as stored. */
+typedef mq_delay_delivery delay_out;
+
+typedef struct delay_sink delay_sink;
+struct delay_sink {
+    /* Returns an rpc_status; err gets the reason when not OK. */
+    int (*deliver)(delay_sink *s, const delay_out *m, char *err, size_t errlen);
+    void (*close)(delay_sink *s);
+};
+
+/* A sink that sends each message as a Delivery over nng REQ to `url` (an
+ * mq_delay_receiver, see mq/mq_delay.h) and waits for its DeliveryAck. */
+delay_sink *delay_sink_nng_open(const char *url, int timeout_ms, char *err, size_t errlen);
+
+/* A sink that sends each message to its topic on mq-broker at `url` and
+ * waits for the broker's durable ack. `tag` (16 hex digits, unique per log)
+ * makes the broker message ids. */
+delay_sink *delay_sink_broker_open(const char *url, const char *tag, int timeout_ms, char *err,
+                                   size_t errlen);
+
+#endif

@@ -1,0 +1,190 @@
+/* mq-delayd: the durable delay queue. Parses flags (with environment
+ * fallbacks), rebuilds the index from the log, starts the writer, timer and
+ * server, and on SIGTERM/SIGINT drains and exits 0. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "delayd.h"
+#include "mq.h"
+#include "mq/mq_delay.h"
+#include "rpc/log.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: mq-delayd [options]\n"
+            "The durable delay queue: holds delayed messages on disk and hands each to\n"
+            "the sink when due (never early, at least once).\n\n"
+            "  --listen URL        requests (MQ_DELAYD_LISTEN, default %s)\n"
+            "  --data-dir DIR      log segments (MQ_DELAYD_DATA, default %s/var/delayd)\n"
+            "  --broker URL        mq-broker that due messages are sent to (MQ_DELAYD_BROKER,\n"
+            "                      else MQ_URL, else %s)\n"
+            "  --sink URL          instead of the broker, an mq_delay_receiver endpoint that\n"
+            "                      takes due messages as Delivery (MQ_DELAYD_SINK)\n"
+            "  --segment-mb N      size of a log segment (MQ_DELAYD_SEGMENT_MB, default 64)\n"
+            "  --max-delay-ms N    longest accepted delay (MQ_DELAYD_MAX_DELAY_MS,\n"
+            "                      default 40 days)\n"
+            "  --sink-timeout-ms N wait for the sink's ack (MQ_DELAYD_SINK_TIMEOUT_MS, 2000)\n"
+            "  --max-backoff-ms N  longest retry pause while the sink is down\n"
+            "                      (MQ_DELAYD_MAX_BACKOFF_MS, 1000)\n"
+            "  --help              this text\n",
+            MQ_DELAY_URL_DEFAULT, SHOP_SOURCE_DIR, MQ_DEFAULT_URL);
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+static int parse_args(int argc, char **argv, delayd_config *c)
+{
+    static char data_dir[4096];
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"sink", required_argument, NULL, 's'},
+        {"broker", required_argument, NULL, 'B'},
+        {"segment-mb", required_argument, NULL, 'g'},
+        {"max-delay-ms", required_argument, NULL, 'm'},
+        {"sink-timeout-ms", required_argument, NULL, 't'},
+        {"max-backoff-ms", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    snprintf(data_dir, sizeof data_dir, "%s/var/delayd", SHOP_SOURCE_DIR);
+    c->listen_url = env_or("MQ_DELAYD_LISTEN", MQ_DELAY_URL_DEFAULT);
+    c->data_dir = env_or("MQ_DELAYD_DATA", data_dir);
+    c->sink_url = env_or("MQ_DELAYD_SINK", NULL);
+    c->broker_url = env_or("MQ_DELAYD_BROKER", env_or("MQ_URL", MQ_DEFAULT_URL));
+    long long seg_mb = atoll(env_or("MQ_DELAYD_SEGMENT_MB", "64"));
+    c->max_delay_ms = atoll(env_or("MQ_DELAYD_MAX_DELAY_MS", "3456000000"));
+    c->sink_timeout_ms = atoi(env_or("MQ_DELAYD_SINK_TIMEOUT_MS", "2000"));
+    c->max_backoff_ms = atoi(env_or("MQ_DELAYD_MAX_BACKOFF_MS", "1000"));
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'l':
+            c->listen_url = optarg;
+            break;
+        case 'd':
+            c->data_dir = optarg;
+            break;
+        case 's':
+            c->sink_url = optarg;
+            break;
+        case 'B':
+            c->broker_url = optarg;
+            break;
+        case 'g':
+            seg_mb = atoll(optarg);
+            break;
+        case 'm':
+            c->max_delay_ms = atoll(optarg);
+            break;
+        case 't':
+            c->sink_timeout_ms = atoi(optarg);
+            break;
+        case 'b':
+            c->max_backoff_ms = atoi(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (seg_mb < 8 || seg_mb > 1024 || c->max_delay_ms < 0 || c->sink_timeout_ms <= 0 ||
+        c->max_backoff_ms < 10 || optind != argc) {
+        fprintf(stderr, "mq-delayd: --segment-mb must be 8..1024, --max-delay-ms >= 0, "
+                        "--sink-timeout-ms > 0, --max-backoff-ms >= 10, no extra arguments\n");
+        return -1;
+    }
+    c->segment_bytes = (size_t)seg_mb << 20;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    delayd d;
+    char err[512] = "";
+    int code = 1;
+    sigset_t sigs;
+    memset(&d, 0, sizeof d);
+    shop_log_init("mq-delayd");
+    if (parse_args(argc, argv, &d.cfg) != 0) {
+        return 2;
+    }
+    /* Every thread inherits the mask; main takes the signals with sigwait. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    pthread_mutex_init(&d.mu, NULL);
+    pthread_cond_init(&d.timer_cv, NULL);
+    pthread_mutex_init(&d.qmu, NULL);
+    pthread_cond_init(&d.qcv, NULL);
+    delay_index_init(&d.ix);
+
+    int threads = 0;
+    if (delay_log_open(d.cfg.data_dir, d.cfg.segment_bytes, &d.log, err, sizeof err) != 0 ||
+        delayd_recover(&d, err, sizeof err) != 0) {
+        shop_error("cannot open the delay log err=\"%s\"", err);
+        goto out;
+    }
+    char tag[17];
+    if (delay_log_instance_tag(d.log, tag) != 0) {
+        shop_error("cannot make the instance tag in %s", d.cfg.data_dir);
+        goto out;
+    }
+    d.sink =
+        d.cfg.sink_url
+            ? delay_sink_nng_open(d.cfg.sink_url, d.cfg.sink_timeout_ms, err, sizeof err)
+            : delay_sink_broker_open(d.cfg.broker_url, tag, d.cfg.sink_timeout_ms, err, sizeof err);
+    if (!d.sink) {
+        shop_error("cannot set up the sink err=\"%s\"", err);
+        goto out;
+    }
+    if (delayd_writer_start(&d) != 0 || (threads = 1, delayd_timer_start(&d) != 0)) {
+        shop_error("cannot start threads");
+        goto out;
+    }
+    threads = 2;
+    if (delayd_server_start(&d, err, sizeof err) != 0) {
+        shop_error("cannot start the server err=\"%s\"", err);
+        goto out;
+    }
+    shop_info("listening url=%s data_dir=%s sink=%s%s pending=%llu", d.cfg.listen_url,
+              d.cfg.data_dir, d.cfg.sink_url ? "delivery:" : "broker:",
+              d.cfg.sink_url ? d.cfg.sink_url : d.cfg.broker_url, (unsigned long long)d.ix.pending);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    shop_info("draining signal=%d", sig);
+    code = 0;
+out:
+    d.stopping = 1;
+    if (threads >= 2) {
+        delayd_timer_stop(&d);
+    }
+    if (threads >= 1) {
+        delayd_writer_stop(&d);
+    }
+    delayd_server_stop(&d);
+    if (d.sink) {
+        d.sink->close(d.sink);
+    }
+    if (code == 0) {
+        shop_info("stopped pending=%llu delivered=%llu", (unsigned long long)d.ix.pending,
+                  (unsigned long long)d.delivered);
+    }
+    delay_log_close(d.log);
+    delay_index_free(&d.ix);
+    return code;
+}

@@ -1,0 +1,145 @@
+/* mq: the public client API of the shopflow broker (mq-broker).
+ *
+ * Producers send messages to topics over nng REQ/REP; a send returns only once
+ * the broker has stored the message (durably, under the broker's default
+ * --flush sync). Consumers belong to a group, subscribe to topics, receive
+ * batches over nng PUB/SUB, and acknowledge over REQ/REP; the broker
+ * redelivers whatever is not acknowledged, so delivery is at least once.
+ *
+ * Every call returns an rpc_status code (rpc/status.h); a message for the user
+ * goes into the result or error buffer. */
+#ifndef SHOP_MQ_H
+#define SHOP_MQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rpc/status.h"
+
+#define MQ_DEFAULT_URL "tcp://127.0.0.1:7701"     /* requests: send, ack, stats */
+#define MQ_DEFAULT_PUB_URL "tcp://127.0.0.1:7702" /* deliveries */
+#define MQ_ID_LEN 33                              /* 32 hex digits + NUL */
+#define MQ_ERRLEN 256
+
+/* ---- producer ---- */
+
+typedef struct mq_producer mq_producer;
+
+typedef struct mq_producer_opts {
+    int timeout_ms;       /* per attempt; 0: 5000 */
+    int retries;          /* extra attempts on UNAVAILABLE/DEADLINE_EXCEEDED; <0: none, 0: 3 */
+    int retry_backoff_ms; /* first backoff, doubled per attempt; 0: 50 */
+} mq_producer_opts;
+
+typedef struct mq_property {
+    const char *key;
+    const char *value;
+} mq_property;
+
+typedef struct mq_send_opts {
+    /* Delayed sends go through mq-delayd; the broker refuses them with
+     * FAILED_PRECONDITION until the routing is wired. */
+    int64_t delay_ms;
+    int delay_level; /* RocketMQ's 1..18 (1 s ... 2 h) */
+    const mq_property *properties;
+    size_t n_properties;
+    const char *id; /* a message id to reuse (NULL: a fresh one) */
+} mq_send_opts;
+
+typedef struct mq_send_result {
+    rpc_status status;
+    char id[MQ_ID_LEN]; /* the message id (the same on every retry) */
+    uint64_t offset;    /* the message's offset in its topic */
+    int duplicate;      /* the broker had it already (a retried send) */
+    char message[MQ_ERRLEN];
+} mq_send_result;
+
+/* One message of a batch send. */
+typedef struct mq_message {
+    const char *topic;
+    const char *key; /* may be NULL */
+    const void *body;
+    size_t len;
+    const mq_send_opts *opts; /* may be NULL */
+} mq_message;
+
+/* Opens a producer for the broker at `url` (NULL: $MQ_URL or MQ_DEFAULT_URL).
+ * The producer is safe to use from several threads at once. */
+rpc_status mq_producer_open(const char *url, const mq_producer_opts *opts, mq_producer **out);
+
+/* Sends one message; `opts` may be NULL. Fills `res` (always) and returns its
+ * status. Retries UNAVAILABLE with the same message id, so the broker stores
+ * a retried message once and answers with its first offset. */
+rpc_status mq_producer_send(mq_producer *p, const char *topic, const char *key, const void *body,
+                            size_t len, const mq_send_opts *opts, mq_send_result *res);
+
+/* Sends `n` messages in one request (one fsync on the broker). Each result
+ * has its own status; returns OK when all are OK, else the first failure. */
+rpc_status mq_producer_send_batch(mq_producer *p, const mq_message *msgs, size_t n,
+                                  mq_send_result *results);
+
+void mq_producer_close(mq_producer *p);
+
+/* Writes a fresh random message id (32 hex digits) into out[MQ_ID_LEN]. */
+void mq_new_id(char out[MQ_ID_LEN]);
+
+/* ---- consumer ---- */
+
+typedef enum mq_consume_result {
+    MQ_CONSUME_SUCCESS = 0,
+    MQ_RECONSUME_LATER = 1, /* redeliver with backoff; DLQ after max_reconsume */
+} mq_consume_result;
+
+/* A delivered message; valid only during the handler call. */
+typedef struct mq_msg {
+    const char *id;
+    const char *topic; /* the original topic (also for retries) */
+    const char *key;
+    const void *body;
+    size_t len;
+    uint64_t offset;          /* offset in the stored topic */
+    const char *store_topic;  /* the stored topic (%RETRY%<group> for retries) */
+    int64_t timestamp_ms;     /* when the broker stored it */
+    unsigned reconsume_times; /* 0 on first delivery */
+    const mq_property *properties;
+    size_t n_properties;
+} mq_msg;
+
+typedef mq_consume_result (*mq_handler)(const mq_msg *msg, void *arg);
+
+typedef struct mq_consumer_opts {
+    const char *url;        /* NULL: $MQ_URL or MQ_DEFAULT_URL */
+    const char *pub_url;    /* NULL: $MQ_PUB_URL or MQ_DEFAULT_PUB_URL */
+    unsigned max_inflight;  /* unacked messages the broker may push; 0: 4096 */
+    unsigned max_reconsume; /* RECONSUME_LATER before the DLQ; 0: 16 */
+    int ack_batch;          /* acks sent together; 0: 256 */
+    int ack_interval_ms;    /* and at least this often; 0: 20 */
+    int heartbeat_ms;       /* 0: 300 */
+} mq_consumer_opts;
+
+typedef struct mq_consumer mq_consumer;
+
+/* Creates a consumer of `group` for `topics` (n_topics of them); the handler
+ * runs on the consumer's own thread once mq_consumer_start is called. */
+rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t n_topics,
+                            mq_handler handler, void *arg, const mq_consumer_opts *opts,
+                            mq_consumer **out, char *err, size_t errlen);
+
+/* Subscribes and starts the delivery thread. */
+rpc_status mq_consumer_start(mq_consumer *c, char *err, size_t errlen);
+
+/* Stops the thread after the handler in progress, sends the pending acks, and
+ * frees the consumer. Unacked messages are redelivered to other instances. */
+void mq_consumer_close(mq_consumer *c);
+
+/* Counters for tests and tools. */
+typedef struct mq_consumer_stats {
+    uint64_t delivered; /* handler calls */
+    uint64_t acked;
+    uint64_t gaps;     /* missing PUB batches detected */
+    uint64_t repaired; /* messages fetched by pull */
+} mq_consumer_stats;
+
+void mq_consumer_get_stats(mq_consumer *c, mq_consumer_stats *out);
+
+#endif

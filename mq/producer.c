@@ -1,0 +1,237 @@
+/* The producer: packs messages into one SendRequest, retries UNAVAILABLE and
+ * DEADLINE_EXCEEDED with the same message ids (the broker recognises them). */
+#include "mq.h"
+#include "wire.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "rpc/clock.h"
+
+struct mq_producer {
+    mq_link link;
+    mq_producer_opts opts;
+};
+
+void mq_new_id(char out[MQ_ID_LEN])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        /* Never expected on Linux; time and address still make it unique enough. */
+        uint64_t t = (uint64_t)shop_now_ns() ^ (uint64_t)(uintptr_t)out;
+        memcpy(raw, &t, 8);
+        memcpy(raw + 8, &t, 8);
+    }
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+rpc_status mq_producer_open(const char *url, const mq_producer_opts *opts, mq_producer **out)
+{
+    *out = NULL;
+    mq_producer *p = calloc(1, sizeof *p);
+    if (!p)
+        return RPC_RESOURCE_EXHAUSTED;
+    if (opts)
+        p->opts = *opts;
+    if (p->opts.timeout_ms <= 0)
+        p->opts.timeout_ms = 5000;
+    if (p->opts.retries == 0)
+        p->opts.retries = 3;
+    if (p->opts.retries < 0)
+        p->opts.retries = 0;
+    if (p->opts.retry_backoff_ms <= 0)
+        p->opts.retry_backoff_ms = 50;
+    char err[MQ_ERRLEN];
+    url = mq_url_or_env(url, "MQ_URL", MQ_DEFAULT_URL);
+    if (mq_link_open(&p->link, url, err, sizeof err) != 0) {
+        free(p);
+        return RPC_INVALID_ARGUMENT;
+    }
+    *out = p;
+    return RPC_OK;
+}
+
+void mq_producer_close(mq_producer *p)
+{
+    if (!p)
+        return;
+    mq_link_close(&p->link);
+    free(p);
+}
+
+static void result_fail(mq_send_result *r, rpc_status st, const char *msg)
+{
+    r->status = st;
+    snprintf(r->message, sizeof r->message, "%s", msg);
+}
+
+/* Validates one message and fills its wire form; the result keeps the id. */
+static rpc_status message_prepare(const mq_message *in, Shop__Mq__Message *m,
+                                  Shop__Mq__Property *props, mq_send_result *r)
+{
+    const mq_send_opts *o = in->opts;
+    memset(r, 0, sizeof *r);
+    if (o && o->id && *o->id)
+        snprintf(r->id, sizeof r->id, "%s", o->id);
+    else
+        mq_new_id(r->id);
+    if (o && (o->delay_ms > 0 || o->delay_level > 0)) {
+        result_fail(r, RPC_FAILED_PRECONDITION, "delayed sends go through mq-delayd");
+        return r->status;
+    }
+    if (!in->topic || !*in->topic || strlen(in->topic) > 200 || in->topic[0] == '%') {
+        result_fail(r, RPC_INVALID_ARGUMENT,
+                    "a topic is 1..200 characters and does not start with '%'");
+        return r->status;
+    }
+    if (!in->body && in->len > 0) {
+        result_fail(r, RPC_INVALID_ARGUMENT, "body is NULL but len > 0");
+        return r->status;
+    }
+    shop__mq__message__init(m);
+    m->id = r->id;
+    m->topic = (char *)in->topic;
+    m->key = (char *)(in->key ? in->key : "");
+    m->body.data = (uint8_t *)in->body;
+    m->body.len = in->len;
+    if (o && o->n_properties > 0) {
+        for (size_t i = 0; i < o->n_properties; i++) {
+            shop__mq__property__init(&props[i]);
+            props[i].key = (char *)o->properties[i].key;
+            props[i].value = (char *)o->properties[i].value;
+        }
+    }
+    return RPC_OK;
+}
+
+/* One attempt for the messages still marked pending in `todo`. */
+static rpc_status batch_attempt(mq_producer *p, Shop__Mq__Message **wire, const int *todo, size_t n,
+                                mq_send_result *results)
+{
+    Shop__Mq__Message **sel = malloc(n * sizeof *sel);
+    size_t *idx = malloc(n * sizeof *idx);
+    rpc_status st = RPC_OK;
+    if (!sel || !idx) {
+        st = RPC_RESOURCE_EXHAUSTED;
+        goto done;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (todo[i]) {
+            idx[k] = i;
+            sel[k++] = wire[i];
+        }
+    Shop__Mq__SendRequest sr = SHOP__MQ__SEND_REQUEST__INIT;
+    sr.n_messages = k;
+    sr.messages = sel;
+    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
+    req.body_case = SHOP__MQ__REQUEST__BODY_SEND;
+    req.send = &sr;
+    Shop__Mq__Reply *rep = NULL;
+    char err[MQ_ERRLEN] = "";
+    st = mq_link_call(&p->link, &req, p->opts.timeout_ms, &rep, err, sizeof err);
+    if (st == RPC_OK &&
+        (rep->body_case != SHOP__MQ__REPLY__BODY_SEND || rep->send->n_results != k)) {
+        st = RPC_INTERNAL;
+        snprintf(err, sizeof err, "the broker answered a send with the wrong shape");
+    }
+    for (size_t j = 0; j < k; j++) {
+        mq_send_result *r = &results[idx[j]];
+        if (st != RPC_OK) {
+            result_fail(r, st, err);
+            continue;
+        }
+        Shop__Mq__SendResult *sres = rep->send->results[j];
+        r->status = sres->status;
+        r->offset = sres->offset;
+        r->duplicate = sres->duplicate;
+        snprintf(r->message, sizeof r->message, "%s", sres->message ? sres->message : "");
+    }
+    if (rep)
+        shop__mq__reply__free_unpacked(rep, NULL);
+done:
+    free(sel);
+    free(idx);
+    return st;
+}
+
+static int retryable(rpc_status st)
+{
+    return st == RPC_UNAVAILABLE || st == RPC_DEADLINE_EXCEEDED;
+}
+
+rpc_status mq_producer_send_batch(mq_producer *p, const mq_message *msgs, size_t n,
+                                  mq_send_result *results)
+{
+    if (n == 0)
+        return RPC_OK;
+    size_t nprops = 0;
+    for (size_t i = 0; i < n; i++)
+        nprops += msgs[i].opts ? msgs[i].opts->n_properties : 0;
+    Shop__Mq__Message *wire = calloc(n, sizeof *wire);
+    Shop__Mq__Message **wp = calloc(n, sizeof *wp);
+    Shop__Mq__Property *props = calloc(nprops + 1, sizeof *props);
+    Shop__Mq__Property **pp = calloc(nprops + 1, sizeof *pp);
+    int *todo = calloc(n, sizeof *todo);
+    rpc_status first = RPC_OK;
+    if (!wire || !wp || !props || !pp || !todo) {
+        for (size_t i = 0; i < n; i++)
+            result_fail(&results[i], RPC_RESOURCE_EXHAUSTED, "out of memory");
+        first = RPC_RESOURCE_EXHAUSTED;
+        goto done;
+    }
+    size_t pi = 0, pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        wp[i] = &wire[i];
+        if (message_prepare(&msgs[i], &wire[i], &props[pi], &results[i]) != RPC_OK)
+            continue;
+        size_t np = msgs[i].opts ? msgs[i].opts->n_properties : 0;
+        for (size_t j = 0; j < np; j++)
+            pp[pi + j] = &props[pi + j];
+        wire[i].n_properties = np;
+        wire[i].properties = np ? &pp[pi] : NULL;
+        pi += np;
+        todo[i] = 1;
+        pending++;
+    }
+    int backoff = p->opts.retry_backoff_ms;
+    for (int attempt = 0; pending > 0; attempt++) {
+        batch_attempt(p, wp, todo, n, results);
+        pending = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!todo[i])
+                continue;
+            todo[i] = retryable(results[i].status) && attempt < p->opts.retries;
+            pending += todo[i];
+        }
+        if (pending > 0) {
+            shop_sleep_ms(backoff);
+            backoff *= 2;
+        }
+    }
+    for (size_t i = 0; i < n && first == RPC_OK; i++)
+        first = results[i].status;
+done:
+    free(wire);
+    free(wp);
+    free(props);
+    free(pp);
+    free(todo);
+    return first;
+}
+
+rpc_status mq_producer_send(mq_producer *p, const char *topic, const char *key, const void *body,
+                            size_t len, const mq_send_opts *opts, mq_send_result *res)
+{
+    mq_message m = {.topic = topic, .key = key, .body = body, .len = len, .opts = opts};
+    return mq_producer_send_batch(p, &m, 1, res);
+}

@@ -1,0 +1,181 @@
+/* Test kit: brokers as child processes, checkable bodies, collectors. */
+#include "mq_testkit.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rpc/clock.h"
+
+void mqt_broker_init(mqt_broker *b, const char *name)
+{
+    memset(b, 0, sizeof *b);
+    b->port = ts_free_port();
+    do
+        b->pub_port = ts_free_port();
+    while (b->pub_port == b->port);
+    snprintf(b->url, sizeof b->url, "tcp://127.0.0.1:%d", b->port);
+    snprintf(b->pub_url, sizeof b->pub_url, "tcp://127.0.0.1:%d", b->pub_port);
+    snprintf(b->dir, sizeof b->dir, "/tmp/shopflow-mq-%s-%d", name, (int)getpid());
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot clean %s\n", b->dir);
+}
+
+int mqt_broker_start(mqt_broker *b, const char *const *extra)
+{
+    const char *argv[40] = {"mq-broker", "--url",
+                            b->url,      "--pub-url",
+                            b->pub_url,  "--data-dir",
+                            b->dir,      "--ack-timeout-ms",
+                            "1500",      "--consumer-timeout-ms",
+                            "1000",      "--retry-scale",
+                            "0.0001",    "--segment-bytes",
+                            "4194304"};
+    int n = 15;
+    for (int i = 0; extra && extra[i] && n < 39; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    if (ts_spawn(&b->p, (char *const *)argv) != 0)
+        return -1;
+    if (ts_wait_port(&b->p, b->port, 10000) != 0 || ts_wait_port(&b->p, b->pub_port, 2000) != 0) {
+        ts_dump_log(&b->p);
+        return -1;
+    }
+    return 0;
+}
+
+int mqt_broker_stop(mqt_broker *b, int sig)
+{
+    if (b->p.pid <= 0)
+        return -1;
+    int rc = ts_stop(&b->p, sig, 5000);
+    b->p.pid = 0;
+    return rc;
+}
+
+void mqt_broker_cleanup(mqt_broker *b)
+{
+    if (b->p.pid > 0)
+        mqt_broker_stop(b, SIGKILL);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot clean %s\n", b->dir);
+}
+
+static uint8_t body_byte(uint64_t i, size_t k)
+{
+    return (uint8_t)((i * 2654435761u + k * 40503u) >> 7);
+}
+
+void mqt_body(uint64_t i, uint8_t *out, size_t len)
+{
+    memcpy(out, &i, 8);
+    for (size_t k = 8; k < len; k++)
+        out[k] = body_byte(i, k);
+}
+
+int64_t mqt_body_check(const void *body, size_t len)
+{
+    const uint8_t *p = body;
+    uint64_t i;
+    if (len < 16)
+        return -1;
+    memcpy(&i, p, 8);
+    for (size_t k = 8; k < len; k++)
+        if (p[k] != body_byte(i, k))
+            return -1;
+    return (int64_t)i;
+}
+
+static mq_consume_result collect(const mq_msg *m, void *arg)
+{
+    mqt_collector *k = arg;
+    int64_t i = mqt_body_check(m->body, m->len);
+    pthread_mutex_lock(&k->mu);
+    k->total++;
+    if (m->reconsume_times > k->times_seen_max)
+        k->times_seen_max = m->reconsume_times;
+    if (i < 0 || (size_t)i >= k->n)
+        k->corrupt++;
+    else if (k->count[i]++ == 0)
+        k->distinct++;
+    pthread_mutex_unlock(&k->mu);
+    return k->reconsume_later ? MQ_RECONSUME_LATER : MQ_CONSUME_SUCCESS;
+}
+
+int mqt_collector_start(mqt_collector *k, const mqt_broker *b, const char *group, const char *topic,
+                        size_t n)
+{
+    int later = k->reconsume_later;
+    memset(k, 0, sizeof *k);
+    k->reconsume_later = later;
+    pthread_mutex_init(&k->mu, NULL);
+    k->n = n;
+    k->count = calloc(n ? n : 1, sizeof *k->count);
+    mq_consumer_opts o = {.url = b->url, .pub_url = b->pub_url};
+    char err[MQ_ERRLEN];
+    const char *topics[] = {topic};
+    if (mq_consumer_open(group, topics, 1, collect, k, &o, &k->c, err, sizeof err) != RPC_OK ||
+        mq_consumer_start(k->c, err, sizeof err) != RPC_OK) {
+        fprintf(stderr, "collector: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+uint64_t mqt_collector_distinct(mqt_collector *k)
+{
+    pthread_mutex_lock(&k->mu);
+    uint64_t d = k->distinct;
+    pthread_mutex_unlock(&k->mu);
+    return d;
+}
+
+int mqt_collector_wait(mqt_collector *k, uint64_t distinct, int timeout_ms)
+{
+    int64_t until = shop_now_ms() + timeout_ms;
+    while (mqt_collector_distinct(k) < distinct) {
+        if (shop_now_ms() > until)
+            return -1;
+        shop_sleep_ms(10);
+    }
+    return 0;
+}
+
+void mqt_collector_stop(mqt_collector *k)
+{
+    mq_consumer_close(k->c);
+    k->c = NULL;
+    free(k->count);
+    k->count = NULL;
+    pthread_mutex_destroy(&k->mu);
+}
+
+int mqt_send_range(mq_producer *p, const char *topic, uint64_t from, uint64_t to, size_t batch,
+                   size_t len)
+{
+    uint8_t *bodies = malloc(batch * len);
+    mq_message *ms = calloc(batch, sizeof *ms);
+    mq_send_result *rs = calloc(batch, sizeof *rs);
+    int rc = bodies && ms && rs ? 0 : -1;
+    for (uint64_t i = from; i < to && rc == 0; i += batch) {
+        size_t n = to - i < batch ? (size_t)(to - i) : batch;
+        for (size_t j = 0; j < n; j++) {
+            mqt_body(i + j, bodies + j * len, len);
+            ms[j] = (mq_message){.topic = topic, .key = "k", .body = bodies + j * len, .len = len};
+        }
+        if (mq_producer_send_batch(p, ms, n, rs) != RPC_OK) {
+            fprintf(stderr, "send_range: %s\n", rs[0].message);
+            rc = -1;
+        }
+    }
+    free(bodies);
+    free(ms);
+    free(rs);
+    return rc;
+}

@@ -1,0 +1,134 @@
+/* REQ/REP round trips to the broker: one nng context per call so a link is
+ * shared safely by threads; connection state from pipe events. */
+#include "wire.h"
+
+#include <nng/protocol/reqrep0/req.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc/clock.h"
+
+static void link_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    mq_link *l = arg;
+    if (ev == NNG_PIPE_EV_ADD_POST)
+        atomic_fetch_add(&l->pipes, 1);
+    else if (ev == NNG_PIPE_EV_REM_POST)
+        atomic_fetch_sub(&l->pipes, 1);
+}
+
+const char *mq_url_or_env(const char *given, const char *env, const char *fallback)
+{
+    if (given && *given)
+        return given;
+    const char *e = getenv(env);
+    return e && *e ? e : fallback;
+}
+
+int mq_link_open(mq_link *l, const char *url, char *err, size_t errlen)
+{
+    memset(l, 0, sizeof *l);
+    snprintf(l->url, sizeof l->url, "%s", url);
+    int rv = nng_req0_open(&l->sock);
+    if (rv != 0) {
+        snprintf(err, errlen, "nng req socket: %s", nng_strerror(rv));
+        return -1;
+    }
+    /* A resend would be a second send behind the caller's back. */
+    nng_socket_set_ms(l->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, 10);
+    nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, 200);
+    nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, 64u << 20);
+    nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_POST, link_pipe_event, l);
+    nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, link_pipe_event, l);
+    rv = nng_dial(l->sock, url, NULL, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        snprintf(err, errlen, "dial %s: %s", url, nng_strerror(rv));
+        nng_close(l->sock);
+        return -1;
+    }
+    return 0;
+}
+
+void mq_link_close(mq_link *l)
+{
+    nng_close(l->sock);
+}
+
+/* Waits briefly for a first connection: a fresh link dials in the background. */
+static int link_connected(mq_link *l, int wait_ms)
+{
+    int64_t until = shop_now_ms() + wait_ms;
+    while (atomic_load(&l->pipes) <= 0) {
+        if (shop_now_ms() >= until)
+            return 0;
+        shop_sleep_ms(2);
+    }
+    return 1;
+}
+
+rpc_status mq_link_call(mq_link *l, const Shop__Mq__Request *req, int timeout_ms,
+                        Shop__Mq__Reply **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!link_connected(l, timeout_ms < 200 ? timeout_ms : 200)) {
+        snprintf(err, errlen, "no connection to the broker at %s", l->url);
+        return RPC_UNAVAILABLE;
+    }
+    nng_ctx ctx;
+    nng_aio *aio = NULL;
+    nng_msg *m = NULL;
+    int rv = nng_ctx_open(&ctx, l->sock);
+    if (rv != 0) {
+        snprintf(err, errlen, "nng context: %s", nng_strerror(rv));
+        return RPC_INTERNAL;
+    }
+    rpc_status st = RPC_OK;
+    size_t len = shop__mq__request__get_packed_size(req);
+    if (nng_aio_alloc(&aio, NULL, NULL) != 0 || nng_msg_alloc(&m, len) != 0) {
+        snprintf(err, errlen, "out of memory for %zu bytes", len);
+        st = RPC_RESOURCE_EXHAUSTED;
+        goto done;
+    }
+    shop__mq__request__pack(req, nng_msg_body(m));
+    nng_aio_set_timeout(aio, timeout_ms);
+    nng_aio_set_msg(aio, m);
+    nng_ctx_send(ctx, aio);
+    nng_aio_wait(aio);
+    if ((rv = nng_aio_result(aio)) != 0)
+        goto nngfail; /* m still ours */
+    m = NULL;
+    nng_ctx_recv(ctx, aio);
+    nng_aio_wait(aio);
+    if ((rv = nng_aio_result(aio)) != 0)
+        goto nngfail;
+    m = nng_aio_get_msg(aio);
+    *out = shop__mq__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+    if (!*out) {
+        snprintf(err, errlen, "the broker's reply does not decode");
+        st = RPC_INTERNAL;
+        goto done;
+    }
+    st = (*out)->status;
+    if (st != RPC_OK)
+        snprintf(err, errlen, "%s", (*out)->message ? (*out)->message : "");
+    goto done;
+nngfail:
+    if (rv == NNG_ETIMEDOUT && atomic_load(&l->pipes) > 0) {
+        snprintf(err, errlen, "no reply from the broker within %d ms", timeout_ms);
+        st = RPC_DEADLINE_EXCEEDED;
+    } else {
+        snprintf(err, errlen, "broker at %s: %s", l->url,
+                 rv == NNG_ETIMEDOUT ? "connection lost" : nng_strerror(rv));
+        st = RPC_UNAVAILABLE;
+    }
+done:
+    if (m)
+        nng_msg_free(m);
+    if (aio)
+        nng_aio_free(aio);
+    nng_ctx_close(ctx);
+    return st;
+}

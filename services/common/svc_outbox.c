@@ -1,0 +1,51 @@
+/* Writing to the outbox: one parameterised INSERT inside the caller's
+ * transaction (the body travels as binary bytea). */
+#include "services/common/svc_outbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rpc/status.h"
+
+int svc_outbox_add(PGconn *conn, const char *topic, const char *key, const void *body, size_t len,
+                   int64_t delay_ms, char *msg, size_t msglen)
+{
+    char delay[24];
+    snprintf(delay, sizeof delay, "%lld", (long long)(delay_ms > 0 ? delay_ms : 0));
+    const char *values[] = {topic, key != NULL ? key : "", len > 0 ? body : "", delay};
+    int lengths[] = {0, 0, (int)len, 0};
+    int formats[] = {0, 0, 1, 0};
+    PGresult *res = PQexecParams(conn,
+                                 "INSERT INTO outbox (topic, msg_key, body, delay_ms)"
+                                 " VALUES ($1::text, NULLIF($2::text, ''), $3::bytea, $4::bigint)",
+                                 4, NULL, values, lengths, formats, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (ok)
+        return RPC_OK;
+    snprintf(msg, msglen, "outbox insert (%s): %s", topic, PQerrorMessage(conn));
+    char *nl = strchr(msg, '\n');
+    if (nl != NULL)
+        *nl = '\0';
+    return PQstatus(conn) == CONNECTION_OK ? RPC_INTERNAL : RPC_UNAVAILABLE;
+}
+
+int64_t svc_outbox_backlog(PGconn *conn)
+{
+    PGresult *res = PQexecParams(conn, "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0,
+                                 NULL, NULL, NULL, NULL, 0);
+    int64_t n = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return n;
+}
+
+int64_t svc_outbox_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

@@ -1,0 +1,173 @@
+/* The transactional consumer: BEGIN, handler, COMMIT, then ack. */
+#include "services/common/svc_outbox_consumer.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rpc/log.h"
+#include "rpc/status.h"
+
+struct svc_consumer {
+    svc_consumer_cfg cfg;
+    char name[64], conninfo[1024];
+    PGconn *conn; /* used by the consumer's delivery thread only */
+    mq_consumer *mq;
+    atomic_ulong committed;
+};
+
+static int exec_cmd(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+static int ensure_conn(svc_consumer *c)
+{
+    char err[256];
+    if (c->conn != NULL && PQstatus(c->conn) == CONNECTION_OK)
+        return 0;
+    if (c->conn != NULL)
+        PQfinish(c->conn);
+    c->conn = PQconnectdb(c->conninfo);
+    if (PQstatus(c->conn) != CONNECTION_OK) {
+        shop_warn("consumer cannot reach its database consumer=%s error=\"%s\"", c->name,
+                  PQerrorMessage(c->conn));
+        return -1;
+    }
+    if (c->cfg.setup != NULL && c->cfg.setup(c->conn, err, sizeof err) != 0) {
+        shop_warn("consumer setup failed consumer=%s error=\"%s\"", c->name, err);
+        PQfinish(c->conn);
+        c->conn = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* One transaction for one delivery. Returns the consume result. */
+static mq_consume_result apply_once(svc_consumer *c, const mq_msg *m)
+{
+    char err[256] = "";
+    int wrote = 0;
+    if (ensure_conn(c) != 0 || exec_cmd(c->conn, "BEGIN") != 0)
+        return MQ_RECONSUME_LATER;
+    int st = c->cfg.handler(c->conn, m, c->cfg.arg, &wrote, err, sizeof err);
+    if (st != RPC_OK) {
+        exec_cmd(c->conn, "ROLLBACK");
+        if (st == RPC_INVALID_ARGUMENT) {
+            shop_warn("consumer dropped a message it can never apply consumer=%s topic=%s key=%s "
+                      "error=\"%s\"",
+                      c->name, m->topic, m->key ? m->key : "", err);
+            return MQ_CONSUME_SUCCESS;
+        }
+        shop_warn("consumer will retry consumer=%s topic=%s key=%s status=%s error=\"%s\"", c->name,
+                  m->topic, m->key ? m->key : "", rpc_status_name(st), err);
+        return MQ_RECONSUME_LATER;
+    }
+    if (exec_cmd(c->conn, "COMMIT") != 0) {
+        shop_warn("consumer commit failed consumer=%s topic=%s error=\"%s\"", c->name, m->topic,
+                  PQerrorMessage(c->conn));
+        return MQ_RECONSUME_LATER;
+    }
+    unsigned long n = atomic_fetch_add(&c->committed, 1) + 1;
+    if (wrote)
+        svc_relay_kick(c->cfg.relay);
+    if (c->cfg.crash_after_commits > 0 && n == (unsigned long)c->cfg.crash_after_commits) {
+        shop_warn("consumer crashing after commit (test switch) consumer=%s topic=%s key=%s",
+                  c->name, m->topic, m->key ? m->key : "");
+        _exit(99); /* committed, never acknowledged */
+    }
+    return MQ_CONSUME_SUCCESS;
+}
+
+static mq_consume_result on_message(const mq_msg *m, void *arg)
+{
+    svc_consumer *c = arg;
+    mq_consume_result r = apply_once(c, m);
+    if (r == MQ_CONSUME_SUCCESS && c->cfg.dup_deliver)
+        r = apply_once(c, m);
+    return r;
+}
+
+int svc_consumer_start(const svc_consumer_cfg *cfg, svc_consumer **out, char *err, size_t errlen)
+{
+    svc_consumer *c = calloc(1, sizeof *c);
+    c->cfg = *cfg;
+    snprintf(c->name, sizeof c->name, "%s", cfg->name != NULL ? cfg->name : cfg->group);
+    snprintf(c->conninfo, sizeof c->conninfo, "%s", cfg->conninfo);
+    atomic_init(&c->committed, 0);
+    mq_consumer_opts o = {.url = cfg->mq_url, .pub_url = cfg->pub_url};
+    int st = mq_consumer_open(cfg->group, cfg->topics, cfg->n_topics, on_message, c, &o, &c->mq,
+                              err, errlen);
+    if (st == RPC_OK)
+        st = mq_consumer_start(c->mq, err, errlen);
+    if (st != RPC_OK) {
+        if (c->mq != NULL)
+            mq_consumer_close(c->mq);
+        free(c);
+        return st;
+    }
+    *out = c;
+    return RPC_OK;
+}
+
+unsigned long svc_consumer_committed(svc_consumer *c)
+{
+    return atomic_load(&c->committed);
+}
+
+void svc_consumer_stop(svc_consumer *c)
+{
+    if (c == NULL)
+        return;
+    mq_consumer_close(c->mq);
+    if (c->conn != NULL)
+        PQfinish(c->conn);
+    free(c);
+}
+
+struct svc_member {
+    svc_relay *relay;
+    svc_consumer *consumer;
+};
+
+int svc_member_start(const svc_member_cfg *cfg, svc_member **out, char *err, size_t errlen)
+{
+    svc_member *m = calloc(1, sizeof *m);
+    svc_consumer_cfg cc = {0};
+    cfg->config(&cc);
+    svc_relay_cfg rc = {.name = cc.name,
+                        .conninfo = cfg->conninfo,
+                        .mq_url = cfg->mq_url,
+                        .dup_publish = cfg->dup_publish};
+    int st = svc_relay_start(&rc, &m->relay, err, errlen);
+    if (st != RPC_OK)
+        goto fail;
+    cc.conninfo = cfg->conninfo;
+    cc.mq_url = cfg->mq_url;
+    cc.pub_url = cfg->pub_url;
+    cc.relay = m->relay;
+    cc.dup_deliver = cfg->dup_deliver;
+    cc.crash_after_commits = cfg->crash_after_commits;
+    st = svc_consumer_start(&cc, &m->consumer, err, errlen);
+    if (st != RPC_OK)
+        goto fail;
+    *out = m;
+    return RPC_OK;
+fail:
+    svc_member_stop(m);
+    return st;
+}
+
+void svc_member_stop(svc_member *m)
+{
+    if (m == NULL)
+        return;
+    svc_consumer_stop(m->consumer);
+    svc_relay_stop(m->relay);
+    free(m);
+}

@@ -1,0 +1,324 @@
+/* The outbox relay: one thread per service that publishes unpublished rows
+ * in id order and marks them published after the durable ack.
+ *
+ * Invariant: a row is marked published only after the broker (or mq-delayd)
+ * acknowledged it, and rows are published strictly in id order: a round
+ * stops at the first failure and the next round starts from that row. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mq/mq.h"
+#include "mq/mq_delay.h"
+#include "rpc/clock.h"
+#include "rpc/log.h"
+#include "services/common/svc_outbox.h"
+
+struct svc_relay {
+    svc_relay_cfg cfg;
+    char name[64], conninfo[1024], mq_url[256], delay_url[256];
+    uint64_t tag; /* message-id prefix: this relay and this database */
+    PGconn *conn;
+    mq_producer *producer;
+    mq_delay_client *delay;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop, kicked;
+    uint64_t published;
+};
+
+typedef struct row {
+    int64_t id;
+    const char *topic, *key;
+    unsigned char *body;
+    size_t len;
+    int64_t delay_ms; /* 0: broker; >0: mq-delayd, what remains of the delay */
+} row;
+
+static uint64_t fnv64(uint64_t h, const char *s)
+{
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void wait_kick(svc_relay *r, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop && !r->kicked)
+        if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) != 0)
+            break;
+    r->kicked = 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static int stopping(svc_relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int s = r->stop;
+    pthread_mutex_unlock(&r->mu);
+    return s;
+}
+
+/* (Re)connects to the database; the tag mixes in the database's oid so a
+ * recreated database never reuses the message ids of an earlier one. */
+static int connect_db(svc_relay *r)
+{
+    if (r->conn != NULL && PQstatus(r->conn) == CONNECTION_OK)
+        return 0;
+    if (r->conn != NULL)
+        PQfinish(r->conn);
+    r->conn = PQconnectdb(r->conninfo);
+    if (PQstatus(r->conn) != CONNECTION_OK)
+        return -1;
+    PGresult *res = PQexecParams(r->conn,
+                                 "SELECT oid::text FROM pg_database"
+                                 " WHERE datname = current_database()",
+                                 0, NULL, NULL, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        PQclear(res);
+        return -1;
+    }
+    r->tag = fnv64(fnv64(1469598103934665603ULL, r->name), PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return 0;
+}
+
+/* Marks rows[0..n) published. */
+static int mark(svc_relay *r, const row *rows, size_t n)
+{
+    if (n == 0)
+        return 0;
+    char *ids = malloc(n * 24 + 3);
+    size_t off = 0;
+    ids[off++] = '{';
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)sprintf(ids + off, i ? ",%lld" : "%lld", (long long)rows[i].id);
+    ids[off++] = '}';
+    ids[off] = '\0';
+    const char *params[] = {ids};
+    PGresult *res = PQexecParams(r->conn,
+                                 "UPDATE outbox SET published_at = clock_timestamp()"
+                                 " WHERE id = ANY($1::bigint[])",
+                                 1, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    free(ids);
+    if (!ok)
+        return -1;
+    pthread_mutex_lock(&r->mu);
+    r->published += n;
+    pthread_mutex_unlock(&r->mu);
+    return 0;
+}
+
+/* Sends rows[0..n) (all for the broker); returns how many from the start
+ * were acknowledged. */
+static size_t send_broker(svc_relay *r, const row *rows, size_t n)
+{
+    int dup = r->cfg.dup_publish ? 2 : 1;
+    mq_message *m = calloc(n * (size_t)dup, sizeof *m);
+    mq_send_opts *o = calloc(n * (size_t)dup, sizeof *o);
+    mq_send_result *res = calloc(n * (size_t)dup, sizeof *res);
+    char(*ids)[MQ_ID_LEN] = calloc(n, MQ_ID_LEN);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ids[i], MQ_ID_LEN, "%016llx%016llx", (unsigned long long)r->tag,
+                 (unsigned long long)rows[i].id);
+        for (int k = 0; k < dup; k++) {
+            size_t j = i * (size_t)dup + (size_t)k;
+            o[j].id = k == 0 ? ids[i] : NULL; /* the copy gets a fresh id: a real duplicate */
+            m[j] = (mq_message){rows[i].topic, rows[i].key, rows[i].body, rows[i].len, &o[j]};
+        }
+    }
+    mq_producer_send_batch(r->producer, m, n * (size_t)dup, res);
+    size_t ok = 0;
+    while (ok < n && res[ok * (size_t)dup].status == RPC_OK)
+        ok++;
+    if (ok < n)
+        shop_warn("relay send failed relay=%s topic=%s status=%s error=\"%s\"", r->name,
+                  rows[ok].topic, rpc_status_name(res[ok * (size_t)dup].status),
+                  res[ok * (size_t)dup].message);
+    free(m);
+    free(o);
+    free(res);
+    free(ids);
+    return ok;
+}
+
+static size_t send_delayed(svc_relay *r, const row *rows, size_t n)
+{
+    char err[256] = "no --delay-url configured";
+    if (r->delay == NULL && r->delay_url[0] != '\0' &&
+        mq_delay_client_open(r->delay_url, 2000, &r->delay, err, sizeof err) != RPC_OK)
+        r->delay = NULL;
+    if (r->delay == NULL) {
+        shop_warn("relay delay queue unavailable relay=%s error=\"%s\"", r->name, err);
+        return 0;
+    }
+    mq_delay_msg *m = calloc(n, sizeof *m);
+    mq_delay_result *res = calloc(n, sizeof *res);
+    for (size_t i = 0; i < n; i++)
+        m[i] = (mq_delay_msg){rows[i].topic, rows[i].key,      rows[i].body,
+                              rows[i].len,   rows[i].delay_ms, 0};
+    size_t ok = 0;
+    if (mq_delay_send_batch(r->delay, m, n, res, err, sizeof err) == RPC_OK)
+        while (ok < n && res[ok].status == RPC_OK)
+            ok++;
+    if (ok < n)
+        shop_warn("relay delayed send failed relay=%s topic=%s status=%s error=\"%s\"", r->name,
+                  rows[ok].topic, rpc_status_name(ok < n ? res[ok].status : 0), err);
+    free(m);
+    free(res);
+    return ok;
+}
+
+/* One round: reads up to `batch` rows and publishes them in runs of the same
+ * kind. Returns rows published, or -1 on a failure (retry with backoff). */
+static int round_once(svc_relay *r)
+{
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", r->cfg.batch);
+    const char *params[] = {lim};
+    /* The delay counts from when the row was written, not from now: a relay
+     * that was held up by an outage does not extend the pay window. */
+    PGresult *res =
+        PQexecParams(r->conn,
+                     "SELECT id, topic, COALESCE(msg_key, ''), body,"
+                     " CASE WHEN delay_ms = 0 THEN 0 ELSE GREATEST(1, delay_ms -"
+                     "   (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint) END"
+                     " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1::int",
+                     1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        shop_warn("relay read failed relay=%s error=\"%s\"", r->name, PQerrorMessage(r->conn));
+        PQclear(res);
+        return -1;
+    }
+    int n = PQntuples(res), done = 0, failed = 0;
+    row *rows = calloc((size_t)n + 1, sizeof *rows);
+    for (int i = 0; i < n; i++) {
+        rows[i].id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        rows[i].topic = PQgetvalue(res, i, 1);
+        rows[i].key = PQgetvalue(res, i, 2);
+        rows[i].body = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 3), &rows[i].len);
+        rows[i].delay_ms = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+    }
+    while (done < n && !failed) {
+        int end = done;
+        int delayed = rows[done].delay_ms > 0;
+        while (end < n && (rows[end].delay_ms > 0) == delayed)
+            end++;
+        size_t want = (size_t)(end - done);
+        size_t ok =
+            delayed ? send_delayed(r, rows + done, want) : send_broker(r, rows + done, want);
+        if (mark(r, rows + done, ok) != 0) {
+            failed = 1;
+            break;
+        }
+        done += (int)ok;
+        failed = ok < want;
+    }
+    for (int i = 0; i < n; i++)
+        PQfreemem(rows[i].body);
+    free(rows);
+    PQclear(res);
+    return failed ? -1 : done;
+}
+
+static void *relay_main(void *arg)
+{
+    svc_relay *r = arg;
+    int backoff = 0;
+    while (!stopping(r)) {
+        int n = -1;
+        if (connect_db(r) == 0)
+            n = round_once(r);
+        if (n < 0) {
+            backoff = backoff == 0 ? 50 : (backoff * 2 > 1000 ? 1000 : backoff * 2);
+            wait_kick(r, backoff);
+            continue;
+        }
+        backoff = 0;
+        if (n < r->cfg.batch)
+            wait_kick(r, r->cfg.idle_ms);
+    }
+    return NULL;
+}
+
+int svc_relay_start(const svc_relay_cfg *cfg, svc_relay **out, char *err, size_t errlen)
+{
+    svc_relay *r = calloc(1, sizeof *r);
+    r->cfg = *cfg;
+    snprintf(r->name, sizeof r->name, "%s", cfg->name != NULL ? cfg->name : "relay");
+    snprintf(r->conninfo, sizeof r->conninfo, "%s", cfg->conninfo);
+    snprintf(r->delay_url, sizeof r->delay_url, "%s", cfg->delay_url != NULL ? cfg->delay_url : "");
+    if (r->cfg.batch <= 0)
+        r->cfg.batch = 256;
+    if (r->cfg.idle_ms <= 0)
+        r->cfg.idle_ms = 50;
+    mq_producer_opts po = {.timeout_ms = 2000, .retries = -1};
+    int st = mq_producer_open(cfg->mq_url, &po, &r->producer);
+    if (st != RPC_OK) {
+        snprintf(err, errlen, "relay %s: cannot open the producer (%s)", r->name,
+                 rpc_status_name(st));
+        free(r);
+        return st;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+        snprintf(err, errlen, "relay %s: cannot start its thread", r->name);
+        mq_producer_close(r->producer);
+        free(r);
+        return RPC_INTERNAL;
+    }
+    *out = r;
+    return RPC_OK;
+}
+
+void svc_relay_kick(svc_relay *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->kicked = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+uint64_t svc_relay_published(svc_relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    uint64_t n = r->published;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+void svc_relay_stop(svc_relay *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    if (r->conn != NULL)
+        PQfinish(r->conn);
+    if (r->delay != NULL)
+        mq_delay_client_close(r->delay);
+    mq_producer_close(r->producer);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}

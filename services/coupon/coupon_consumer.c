@@ -1,0 +1,111 @@
+/* The coupon consumer's handler: one delivery inside one transaction. The
+ * de-duplication is coupon_log (coupon_use / coupon_restore claim their slot
+ * in the statement that changes the coupon), so a repeated delivery changes
+ * nothing and writes no second event. */
+#include "services/coupon/coupon_consumer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "rpc/status.h"
+#include "services/coupon/coupon_logic.h"
+#include "shop_events.pb-c.h"
+
+static const char *const topics[] = {"order.placed", "order.cancelled", "order.closed"};
+
+static int publish_result(PGconn *conn, const Shop__Events__OrderPlaced *o, int st,
+                          const coupon_result *r, char *err, size_t errlen)
+{
+    char key[24];
+    uint8_t buf[512];
+    size_t len;
+    const char *topic;
+    snprintf(key, sizeof key, "%lld", (long long)o->order_id);
+    if (st == RPC_OK) {
+        Shop__Events__CouponUsed ev = SHOP__EVENTS__COUPON_USED__INIT;
+        ev.order_id = o->order_id;
+        ev.coupon_id = o->coupon_id;
+        ev.discount_cents = r->discount_cents;
+        ev.at_us = svc_outbox_now_us();
+        len = shop__events__coupon_used__pack(&ev, buf);
+        topic = "coupon.used";
+    } else {
+        Shop__Events__CouponRejected ev = SHOP__EVENTS__COUPON_REJECTED__INIT;
+        ev.order_id = o->order_id;
+        ev.coupon_id = o->coupon_id;
+        ev.reason = (char *)r->msg;
+        ev.at_us = svc_outbox_now_us();
+        if (shop__events__coupon_rejected__get_packed_size(&ev) > sizeof buf)
+            ev.reason = "rejected";
+        len = shop__events__coupon_rejected__pack(&ev, buf);
+        topic = "coupon.rejected";
+    }
+    return svc_outbox_add(conn, topic, key, buf, len, 0, err, errlen);
+}
+
+static int on_placed(PGconn *conn, const mq_msg *m, int *wrote, char *err, size_t errlen)
+{
+    Shop__Events__OrderPlaced *o = shop__events__order_placed__unpack(NULL, m->len, m->body);
+    if (o == NULL) {
+        snprintf(err, errlen, "undecodable OrderPlaced");
+        return RPC_INVALID_ARGUMENT;
+    }
+    int st = RPC_OK;
+    if (o->coupon_id != 0) {
+        coupon_result r;
+        st = coupon_use(conn, o->order_id, o->coupon_id, o->user_id, &r);
+        int business = st == RPC_OK || st == RPC_FAILED_PRECONDITION || st == RPC_NOT_FOUND ||
+                       st == RPC_INVALID_ARGUMENT;
+        if (!business) {
+            snprintf(err, errlen, "%s", r.msg);
+        } else if (!r.duplicate) {
+            st = publish_result(conn, o, st, &r, err, errlen);
+            *wrote = st == RPC_OK;
+        } else {
+            st = RPC_OK; /* the first delivery published the result */
+        }
+    }
+    shop__events__order_placed__free_unpacked(o, NULL);
+    return st;
+}
+
+/* order.cancelled and order.closed carry the same fields at the same tags. */
+static int on_release(PGconn *conn, const mq_msg *m, char *err, size_t errlen)
+{
+    Shop__Events__OrderCancelled *o = shop__events__order_cancelled__unpack(NULL, m->len, m->body);
+    if (o == NULL) {
+        snprintf(err, errlen, "undecodable %s", m->topic);
+        return RPC_INVALID_ARGUMENT;
+    }
+    int st = RPC_OK;
+    if (o->coupon_id != 0) {
+        coupon_result r;
+        st = coupon_restore(conn, o->order_id, o->coupon_id, &r);
+        if (st != RPC_OK)
+            snprintf(err, errlen, "%s", r.msg);
+    }
+    shop__events__order_cancelled__free_unpacked(o, NULL);
+    return st;
+}
+
+static int handle(PGconn *conn, const mq_msg *m, void *arg, int *wrote, char *err, size_t errlen)
+{
+    (void)arg;
+    if (strcmp(m->topic, "order.placed") == 0)
+        return on_placed(conn, m, wrote, err, errlen);
+    if (strcmp(m->topic, "order.cancelled") == 0 || strcmp(m->topic, "order.closed") == 0)
+        return on_release(conn, m, err, errlen);
+    snprintf(err, errlen, "unexpected topic %s", m->topic);
+    return RPC_INVALID_ARGUMENT;
+}
+
+void coupon_consumer_config(svc_consumer_cfg *cfg)
+{
+    cfg->name = "coupon";
+    cfg->group = COUPON_CONSUMER_GROUP;
+    cfg->topics = topics;
+    cfg->n_topics = sizeof topics / sizeof topics[0];
+    cfg->setup = coupon_logic_prepare;
+    cfg->handler = handle;
+    cfg->arg = NULL;
+}

@@ -1,0 +1,237 @@
+/* The order service's async flows (PlaceOrder, PayOrder, CancelOrder as
+ * transactions with outbox rows) and its async runtime: the outbox relay,
+ * the consumer of member results and timeouts, and the delay bridge. */
+#include "services/order/order_async.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mq/mq_delay.h"
+#include "rpc/log.h"
+#include "rpc/status.h"
+#include "shop_events.pb-c.h"
+
+struct order_async {
+    order_async_cfg cfg;
+    char conninfo[1024], delay_url[256];
+    svc_relay *relay;
+    svc_consumer *consumer;
+    svc_delay_bridge *bridge;
+    pthread_mutex_t delay_mu; /* guards `delay`, used by PayOrder handlers */
+    mq_delay_client *delay;
+};
+
+int order_async_tx(PGconn *conn, const char *sql, char *msg, size_t msglen)
+{
+    PGresult *res = PQexec(conn, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (ok)
+        return RPC_OK;
+    snprintf(msg, msglen, "%s failed: %s", sql, PQerrorMessage(conn));
+    char *nl = strchr(msg, '\n');
+    if (nl != NULL)
+        *nl = '\0';
+    return PQstatus(conn) == CONNECTION_OK ? RPC_ABORTED : RPC_UNAVAILABLE;
+}
+
+static void key_of(char key[24], int64_t order_id)
+{
+    snprintf(key, 24, "%lld", (long long)order_id);
+}
+
+/* order.placed and order.timeout for a freshly inserted order. */
+static int publish_placed(PGconn *conn, const shop_order *o, int64_t window_ms, char *msg,
+                          size_t msglen)
+{
+    char key[24];
+    uint8_t buf[256];
+    key_of(key, o->order_id);
+    Shop__Events__OrderPlaced p = SHOP__EVENTS__ORDER_PLACED__INIT;
+    p.order_id = o->order_id;
+    p.request_id = (char *)o->request_id;
+    p.user_id = o->user_id;
+    p.goods_id = o->goods_id;
+    p.count = o->count;
+    p.coupon_id = o->coupon_id;
+    p.pay_by_us = o->pay_by_us;
+    p.at_us = o->accepted_us;
+    size_t len = shop__events__order_placed__pack(&p, buf);
+    int st = svc_outbox_add(conn, "order.placed", key, buf, len, 0, msg, msglen);
+    if (st != RPC_OK)
+        return st;
+    Shop__Events__OrderTimeout t = SHOP__EVENTS__ORDER_TIMEOUT__INIT;
+    t.order_id = o->order_id;
+    t.at_us = o->accepted_us;
+    len = shop__events__order_timeout__pack(&t, buf);
+    /* delay 0 would publish at once: a zero window still goes through the queue */
+    return svc_outbox_add(conn, "order.timeout", key, buf, len, window_ms > 0 ? window_ms : 1, msg,
+                          msglen);
+}
+
+int order_async_publish_release(PGconn *conn, const char *topic, const shop_order *o, char *msg,
+                                size_t msglen)
+{
+    char key[24];
+    uint8_t buf[512];
+    key_of(key, o->order_id);
+    /* OrderCancelled and OrderClosed have the same fields at the same tags. */
+    Shop__Events__OrderCancelled e = SHOP__EVENTS__ORDER_CANCELLED__INIT;
+    e.order_id = o->order_id;
+    e.goods_id = o->goods_id;
+    e.count = o->count;
+    e.coupon_id = o->coupon_id;
+    e.reason = (char *)o->reason;
+    e.at_us = svc_outbox_now_us();
+    size_t len = shop__events__order_cancelled__pack(&e, buf);
+    return svc_outbox_add(conn, topic, key, buf, len, 0, msg, msglen);
+}
+
+int64_t order_async_pay_window_ms(const order_async *oa)
+{
+    return oa != NULL && oa->cfg.pay_window_ms > 0 ? oa->cfg.pay_window_ms
+                                                   : ORDER_PAY_WINDOW_DEFAULT_MS;
+}
+
+/* Ends the transaction: COMMIT when st is OK, else ROLLBACK. */
+static int finish(PGconn *conn, int st, char *msg, size_t msglen)
+{
+    if (st != RPC_OK) {
+        char ignored[64];
+        order_async_tx(conn, "ROLLBACK", ignored, sizeof ignored);
+        return st;
+    }
+    return order_async_tx(conn, "COMMIT", msg, msglen);
+}
+
+int order_async_place(order_async *oa, PGconn *conn, const order_place_args *args, shop_order *out,
+                      int *duplicate, char *msg, size_t msglen)
+{
+    order_place_args a = *args;
+    if (a.pay_window_ms <= 0)
+        a.pay_window_ms = order_async_pay_window_ms(oa);
+    int st = order_async_tx(conn, "BEGIN", msg, msglen);
+    if (st != RPC_OK)
+        return st;
+    st = order_place(conn, &a, out, duplicate, msg, msglen);
+    if (st == RPC_OK && !*duplicate && out->coupon_id == 0)
+        st = order_async_mark_no_coupon(conn, out->order_id, msg, msglen);
+    if (st == RPC_OK && !*duplicate)
+        st = publish_placed(conn, out, a.pay_window_ms, msg, msglen);
+    st = finish(conn, st, msg, msglen);
+    if (st == RPC_OK && !*duplicate)
+        svc_relay_kick(oa != NULL ? oa->relay : NULL);
+    return st;
+}
+
+/* Cancels the order's pending order.timeout; failures only cost a no-op
+ * timeout later. */
+static void cancel_timeout(order_async *oa, int64_t order_id)
+{
+    char key[24], err[256];
+    unsigned n = 0;
+    if (oa == NULL)
+        return;
+    key_of(key, order_id);
+    pthread_mutex_lock(&oa->delay_mu);
+    if (oa->delay == NULL &&
+        mq_delay_client_open(oa->delay_url, 1000, &oa->delay, err, sizeof err) != RPC_OK)
+        oa->delay = NULL;
+    int st = oa->delay != NULL
+                 ? mq_delay_cancel(oa->delay, "order.timeout", key, &n, err, sizeof err)
+                 : RPC_UNAVAILABLE;
+    pthread_mutex_unlock(&oa->delay_mu);
+    if (st != RPC_OK && st != RPC_NOT_FOUND)
+        shop_warn("timeout not cancelled (it will find the order paid) order_id=%lld status=%s",
+                  (long long)order_id, rpc_status_name(st));
+}
+
+int order_async_pay(order_async *oa, PGconn *conn, int64_t order_id, shop_order *out, char *msg,
+                    size_t msglen)
+{
+    int st = order_pay(conn, order_id, out, msg, msglen);
+    if (st == RPC_OK)
+        cancel_timeout(oa, order_id);
+    return st;
+}
+
+int order_async_cancel(order_async *oa, PGconn *conn, int64_t order_id, const char *reason,
+                       shop_order *out, char *msg, size_t msglen)
+{
+    const char *why = reason != NULL && reason[0] != '\0' ? reason : "cancelled by the user";
+    int cancelled = 0;
+    int st = order_async_tx(conn, "BEGIN", msg, msglen);
+    if (st != RPC_OK)
+        return st;
+    st = order_async_user_cancel(conn, order_id, why, &cancelled, out, msg, msglen);
+    if (st == RPC_OK && cancelled)
+        st = order_async_publish_release(conn, "order.cancelled", out, msg, msglen);
+    st = finish(conn, st, msg, msglen);
+    if (st != RPC_OK)
+        return st;
+    if (!cancelled) {
+        st = order_get(conn, order_id, out, msg, msglen);
+        if (st != RPC_OK)
+            return st;
+        snprintf(msg, msglen, "cannot cancel order %lld: it is %s", (long long)order_id,
+                 order_status_name(out->status));
+        return RPC_FAILED_PRECONDITION;
+    }
+    svc_relay_kick(oa != NULL ? oa->relay : NULL);
+    cancel_timeout(oa, order_id);
+    return RPC_OK;
+}
+
+int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, size_t errlen)
+{
+    order_async *oa = calloc(1, sizeof *oa);
+    oa->cfg = *cfg;
+    snprintf(oa->conninfo, sizeof oa->conninfo, "%s", cfg->conninfo);
+    snprintf(oa->delay_url, sizeof oa->delay_url, "%s",
+             cfg->delay_url != NULL ? cfg->delay_url : MQ_DELAY_URL_DEFAULT);
+    pthread_mutex_init(&oa->delay_mu, NULL);
+    svc_relay_cfg rc = {.name = "order",
+                        .conninfo = oa->conninfo,
+                        .mq_url = cfg->mq_url,
+                        .delay_url = oa->delay_url,
+                        .dup_publish = cfg->dup_publish};
+    int st = svc_relay_start(&rc, &oa->relay, err, errlen);
+    if (st != RPC_OK)
+        goto fail;
+    if (cfg->bridge_url != NULL && cfg->bridge_url[0] != '\0') {
+        st = svc_delay_bridge_start(cfg->bridge_url, cfg->mq_url, &oa->bridge, err, errlen);
+        if (st != RPC_OK)
+            goto fail;
+    }
+    svc_consumer_cfg cc = {0};
+    order_async_consumer_config(&cc);
+    cc.conninfo = oa->conninfo;
+    cc.mq_url = cfg->mq_url;
+    cc.pub_url = cfg->pub_url;
+    cc.relay = oa->relay;
+    cc.dup_deliver = cfg->dup_deliver;
+    cc.crash_after_commits = cfg->crash_after_commits;
+    st = svc_consumer_start(&cc, &oa->consumer, err, errlen);
+    if (st != RPC_OK)
+        goto fail;
+    *out = oa;
+    return RPC_OK;
+fail:
+    order_async_stop(oa);
+    return st;
+}
+
+void order_async_stop(order_async *oa)
+{
+    if (oa == NULL)
+        return;
+    svc_consumer_stop(oa->consumer);
+    svc_delay_bridge_stop(oa->bridge);
+    svc_relay_stop(oa->relay);
+    if (oa->delay != NULL)
+        mq_delay_client_close(oa->delay);
+    pthread_mutex_destroy(&oa->delay_mu);
+    free(oa);
+}

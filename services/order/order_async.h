@@ -1,0 +1,87 @@
+/* The order service in the async architecture.
+ *
+ * PlaceOrder is one transaction: the order PENDING (order_place) and two
+ * outbox rows, order.placed and order.timeout delayed by the pay window.
+ * The relay publishes them; the order consumer (group "order") applies the
+ * members' results (stock.*, coupon.*) and the due order.timeout through the
+ * inbox table, in the transaction of the state change:
+ *
+ *   both members OK         -> CONFIRMED (order_confirm)
+ *   one member rejected     -> CANCELLED + order.cancelled (the other restores)
+ *   order.timeout, unpaid   -> CLOSED + order.closed (both restore)
+ *
+ * PayOrder is a conditional update (PENDING/CONFIRMED and inside the window),
+ * so pay and close serialise on the row and exactly one wins; a paid order's
+ * pending timeout is then cancelled in mq-delayd. */
+#ifndef SHOP_ORDER_ASYNC_H
+#define SHOP_ORDER_ASYNC_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "services/common/svc_outbox.h"
+#include "services/common/svc_outbox_consumer.h"
+#include "services/order/order_logic.h"
+
+#define ORDER_CONSUMER_GROUP "order"
+#define ORDER_PAY_WINDOW_DEFAULT_MS (30LL * 60 * 1000)
+
+/* Prepares order_logic's statements and this module's on a new connection. */
+int order_async_prepare(PGconn *conn, char *err, size_t errlen);
+
+typedef struct order_async order_async;
+
+typedef struct order_async_cfg {
+    const char *conninfo;         /* order_db */
+    const char *mq_url, *pub_url; /* the broker (NULL: environment or defaults) */
+    const char *delay_url;        /* mq-delayd (NULL: MQ_DELAY_URL_DEFAULT) */
+    const char *bridge_url;       /* where mq-delayd hands due messages (NULL: no bridge) */
+    int64_t pay_window_ms;        /* 0: 30 min */
+    /* test switches */
+    int dup_publish;         /* the relay publishes every broker row twice */
+    int dup_deliver;         /* the consumer handles every delivery twice */
+    int crash_after_commits; /* the consumer _exits after the N-th commit */
+} order_async_cfg;
+
+/* Starts the relay, the consumer and (with bridge_url) the delay bridge. */
+int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, size_t errlen);
+void order_async_stop(order_async *oa);
+
+int64_t order_async_pay_window_ms(const order_async *oa);
+
+/* PlaceOrder (async): the order PENDING plus order.placed and order.timeout
+ * in one transaction; `oa` (may be NULL) only wakes the relay. A repeated
+ * request_id returns the first order with *duplicate set. */
+int order_async_place(order_async *oa, PGconn *conn, const order_place_args *args, shop_order *out,
+                      int *duplicate, char *msg, size_t msglen);
+
+/* PayOrder (async): order_pay, then cancels the order's pending
+ * order.timeout in mq-delayd (best effort: a timeout that still arrives
+ * finds the order PAID and changes nothing). */
+int order_async_pay(order_async *oa, PGconn *conn, int64_t order_id, shop_order *out, char *msg,
+                    size_t msglen);
+
+/* CancelOrder (async): PENDING/CONFIRMED -> CANCELLED + order.cancelled. */
+int order_async_cancel(order_async *oa, PGconn *conn, int64_t order_id, const char *reason,
+                       shop_order *out, char *msg, size_t msglen);
+
+/* The consumer's configuration (topics, group, setup, handler). */
+void order_async_consumer_config(svc_consumer_cfg *cfg);
+
+/* Writes order.cancelled or order.closed for `o` to the outbox (inside the
+ * caller's transaction). */
+int order_async_publish_release(PGconn *conn, const char *topic, const shop_order *o, char *msg,
+                                size_t msglen);
+
+/* Single statements (inside the caller's transaction). */
+int order_async_mark_no_coupon(PGconn *conn, int64_t order_id, char *msg, size_t msglen);
+int order_async_close(PGconn *conn, int64_t order_id, int *closed, shop_order *out, char *msg,
+                      size_t msglen);
+int order_async_user_cancel(PGconn *conn, int64_t order_id, const char *reason, int *cancelled,
+                            shop_order *out, char *msg, size_t msglen);
+
+/* Runs BEGIN / COMMIT / ROLLBACK; RPC_OK or the failure's status. */
+int order_async_tx(PGconn *conn, const char *sql, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,124 @@
+/* The report writer prints a side-by-side table, writes JSON with every
+ * figure, and an HTML page whose charts gnuplot really drew (fault window
+ * shaded) from the measured series. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shop_report.h"
+
+/* "sync" fails every request due from 0.5 s to 1 s; "async" accepts all. */
+static int arch_fn(void *ctx, int client, uint64_t seq, int64_t deadline_ms, int64_t *order_id)
+{
+    (void)client;
+    (void)deadline_ms;
+    int failing = *(int *)ctx;
+    *order_id = (int64_t)seq + 1;
+    return failing && seq >= 100 && seq < 200 ? 14 : 0;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s missing", path);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static shop_bench_report *make_report(void)
+{
+    shop_bench_report *r = calloc(1, sizeof *r);
+    r->rate = 200;
+    r->duration_ms = 1500;
+    r->clients = 2;
+    r->deadline_ms = 1000;
+    snprintf(r->started_at, sizeof r->started_at, "2026-01-01T00:00:00Z");
+    char err[256];
+    cr_assert_eq(shop_fault_parse(&r->faults, "coupon:kill@500ms,restart@1s", err, sizeof err), 0);
+    static int failing[2] = {1, 0};
+    static const char *const names[2] = {"sync", "async"};
+    for (int i = 0; i < 2; i++) {
+        shop_load_config cfg = {.rate = 200,
+                                .duration_ms = 1500,
+                                .clients = 2,
+                                .deadline_ms = 1000,
+                                .fn = arch_fn,
+                                .ctx = &failing[i]};
+        cr_assert_eq(shop_load_run(&cfg, &r->arch[i].load, err, sizeof err), 0, "%s", err);
+        snprintf(r->arch[i].arch, sizeof r->arch[i].arch, "%s", names[i]);
+        r->arch[i].consistency_ms = i ? 120 : 0;
+    }
+    r->n_arch = 2;
+    return r;
+}
+
+static void free_report(shop_bench_report *r)
+{
+    for (size_t i = 0; i < r->n_arch; i++)
+        shop_arch_result_free(&r->arch[i]);
+    free(r);
+}
+
+Test(bench_report, the_table_shows_both_architectures_side_by_side)
+{
+    shop_bench_report *r = make_report();
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    shop_report_print_table(r, mem);
+    fclose(mem);
+    cr_assert_not_null(strstr(text, "sync"));
+    cr_assert_not_null(strstr(text, "async"));
+    cr_assert_not_null(strstr(text, "200 (66.7%)"), "%s", text);
+    cr_assert_not_null(strstr(text, "300 (100.0%)"), "%s", text);
+    cr_assert_not_null(strstr(text, "error UNAVAILABLE"), "%s", text);
+    cr_assert_not_null(strstr(text, "coupon:kill@500ms"), "%s", text);
+    free(text);
+    free_report(r);
+}
+
+Test(bench_report, the_html_report_has_json_and_charts_drawn_by_gnuplot)
+{
+    shop_bench_report *r = make_report();
+    char dir[128], path[256], err[512];
+    snprintf(dir, sizeof dir, "/tmp/shopflow-bench-report-%d", (int)getpid());
+    int rc = shop_report_write_html(r, dir, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s", err);
+    snprintf(path, sizeof path, "%s/report.json", dir);
+    char *json = slurp(path);
+    cr_assert_not_null(strstr(json, "\"arch\": \"sync\", \"offered\": 300, \"accepted\": 200"),
+                       "%s", json);
+    cr_assert_not_null(strstr(json, "\"errors\": {\"UNAVAILABLE\": 100}"));
+    cr_assert_not_null(strstr(json, "\"from_ms\": 500, \"to_ms\": 1000"), "kill window");
+    cr_assert_not_null(strstr(json, "{\"t\": 0, \"offered\": 200, \"accepted\": 100"), "series");
+    snprintf(path, sizeof path, "%s/latency.svg", dir);
+    char *svg = slurp(path);
+    cr_assert_not_null(strstr(svg, "<svg"), "gnuplot drew an SVG");
+    snprintf(path, sizeof path, "%s/throughput.svg", dir);
+    cr_assert_not_null(strstr(slurp(path), "<svg"));
+    snprintf(path, sizeof path, "%s/cdf.svg", dir);
+    cr_assert_not_null(strstr(slurp(path), "<svg"));
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    char *html = slurp(path);
+    cr_assert_not_null(strstr(html, "<img src='latency.svg'"));
+    cr_assert_not_null(strstr(html, "coupon:kill@500ms"));
+    free_report(r);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(bench_report, an_unwritable_directory_is_an_error_naming_it)
+{
+    shop_bench_report *r = make_report();
+    char err[512];
+    cr_assert_eq(shop_report_write_html(r, "/proc/no/such/dir", err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "/proc/no/such/dir"), "%s", err);
+    free_report(r);
+}
