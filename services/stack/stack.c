@@ -195,7 +195,7 @@ static int setup_procs(shop_stack *st, char *err, size_t errlen)
     for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
         shop_stack_proc *p = &st->procs[i];
         snprintf(p->name, sizeof p->name, "%s", proc_names[i]);
-        snprintf(p->db, sizeof p->db, "%s%s_db", st->opts.db_prefix, p->name);
+        snprintf(p->db, sizeof p->db, "%s%s_db", st->opts.db_prefix, proc_names[i]);
         p->port = st->opts.port_base > 0 ? st->opts.port_base + i : shop_stack_free_port();
         if (p->port <= 0) {
             snprintf(err, errlen, "no free TCP port on 127.0.0.1");
@@ -203,7 +203,8 @@ static int setup_procs(shop_stack *st, char *err, size_t errlen)
         }
         snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d", p->port);
         if (st->opts.log_dir != NULL)
-            snprintf(p->log_path, sizeof p->log_path, "%s/shop-%s.log", st->opts.log_dir, p->name);
+            snprintf(p->log_path, sizeof p->log_path, "%s/shop-%s.log", st->opts.log_dir,
+                     proc_names[i]);
     }
     return 0;
 }
