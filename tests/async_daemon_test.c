@@ -4,6 +4,7 @@
  * and cancels its timeout in mq-delayd. */
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -177,4 +178,49 @@ Test(async_daemon, place_answers_pending_then_the_timeline_reaches_confirmed_and
     mq_delay_stats_free(&s);
     mq_delay_client_close(dc);
     down(&w, "adaemon_happy");
+}
+
+static int64_t count_of(const char *conninfo, const char *sql)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    PGresult *r = PQexecParams(c, sql, 0, NULL, NULL, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+Test(async_daemon, daemons_with_every_message_published_and_handled_twice_deduct_once)
+{
+    enum { N = 5 };
+    setenv("SHOP_ASYNC_DUP_PUBLISH", "1", 1); /* inherited by the daemons */
+    setenv("SHOP_ASYNC_DUP_DELIVER", "1", 1);
+    world w;
+    up(&w, "adaemon_dup");
+    for (int i = 1; i <= N; i++) {
+        char rid[32];
+        snprintf(rid, sizeof rid, "adaemon-dup-%d", i);
+        Shop__Order__PlaceOrderRequest rq = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
+        rq.request_id = rid;
+        rq.user_id = i;
+        rq.goods_id = i;
+        rq.count = 3;
+        rq.coupon_id = i;
+        Shop__Order__PlaceOrderReply *rp = NULL;
+        rpc_error err = {0};
+        rpc_call_opts co = {.wait_for_ready = true};
+        cr_assert_eq(shop_order_OrderService_PlaceOrder(w.order, &rq, &rp, &co, &err), RPC_OK, "%s",
+                     err.message);
+        shop__order__place_order_reply__free_unpacked(rp, NULL);
+    }
+    int64_t n = 0;
+    for (int64_t until = shop_now_ms() + 15000; n != N && shop_now_ms() < until; shop_sleep_ms(50))
+        n = count_of(w.db[2], "SELECT count(*) FROM orders WHERE status = 'CONFIRMED'");
+    cr_assert_eq(n, N);
+    shop_sleep_ms(300); /* the second copies drain */
+    cr_assert_eq(count_of(w.db[0], "SELECT sum(stock) FROM goods"), 5 * 50 - 3 * N);
+    cr_assert_eq(count_of(w.db[0], "SELECT count(*) FROM stock_log"), N);
+    cr_assert_eq(count_of(w.db[1], "SELECT count(*) FROM coupons WHERE status = 'USED'"), N);
+    down(&w, "adaemon_dup");
 }

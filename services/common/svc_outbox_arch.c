@@ -3,6 +3,7 @@
  * member live here, file-local. */
 #include "services/common/svc_outbox_arch.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "mq/mq.h"
@@ -53,6 +54,12 @@ int svc_arch_resolve(const shop_daemon *d, const char *arch_cli, svc_arch *out)
     out->delay_url =
         shop_flag_str(cli[SVC_OPT_DELAY - SVC_OPT_ARCH], "MQ_DELAY_URL", MQ_DELAY_URL_DEFAULT);
     out->pay_level = cli[SVC_OPT_PAY_LEVEL - SVC_OPT_ARCH];
+    out->dup_publish = atoi(shop_flag_str(NULL, "SHOP_ASYNC_DUP_PUBLISH", "0")) != 0;
+    out->dup_deliver = atoi(shop_flag_str(NULL, "SHOP_ASYNC_DUP_DELIVER", "0")) != 0;
+    out->crash_after_commits = atoi(shop_flag_str(NULL, "SHOP_ASYNC_CRASH_AFTER_COMMITS", "0"));
+    if (out->dup_publish || out->dup_deliver || out->crash_after_commits > 0)
+        shop_warn("test switches on dup_publish=%d dup_deliver=%d crash_after_commits=%d",
+                  out->dup_publish, out->dup_deliver, out->crash_after_commits);
     return 0;
 }
 
@@ -66,8 +73,13 @@ int svc_arch_member_start(shop_daemon *d, void (*config)(svc_consumer_cfg *cfg))
         shop_info("sync architecture");
         return 0;
     }
-    svc_member_cfg c = {
-        .config = config, .conninfo = d->conninfo, .mq_url = a.mq_url, .pub_url = a.pub_url};
+    svc_member_cfg c = {.config = config,
+                        .conninfo = d->conninfo,
+                        .mq_url = a.mq_url,
+                        .pub_url = a.pub_url,
+                        .dup_publish = a.dup_publish,
+                        .dup_deliver = a.dup_deliver,
+                        .crash_after_commits = a.crash_after_commits};
     int st = svc_member_start(&c, &member, err, sizeof err);
     if (st != RPC_OK) {
         shop_error("async start failed status=%s error=\"%s\"", rpc_status_name(st), err);

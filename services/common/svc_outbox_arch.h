@@ -3,7 +3,9 @@
  * stopping their async side (outbox relay + consumer) inside the daemon.
  *
  *   shop-stock --arch async --mq URL --mq-pub URL
- *   (environment: SHOP_STOCK_ARCH, MQ_URL, MQ_PUB_URL, MQ_DELAY_URL) */
+ *   (environment: SHOP_STOCK_ARCH, MQ_URL, MQ_PUB_URL, MQ_DELAY_URL; test
+ *   switches SHOP_ASYNC_DUP_PUBLISH, SHOP_ASYNC_DUP_DELIVER,
+ *   SHOP_ASYNC_CRASH_AFTER_COMMITS) */
 #ifndef SHOP_SVC_OUTBOX_ARCH_H
 #define SHOP_SVC_OUTBOX_ARCH_H
 
@@ -44,6 +46,10 @@ typedef struct svc_arch {
     int async; /* 1: --arch async */
     const char *mq_url, *pub_url, *delay_url;
     const char *pay_level; /* NULL unless given */
+    /* test switches, from the environment only (fault injection):
+     * SHOP_ASYNC_DUP_PUBLISH=1, SHOP_ASYNC_DUP_DELIVER=1,
+     * SHOP_ASYNC_CRASH_AFTER_COMMITS=N */
+    int dup_publish, dup_deliver, crash_after_commits;
 } svc_arch;
 
 /* Resolves the flags: `arch_cli` (or $<PREFIX>_ARCH, default sync), the

@@ -118,7 +118,10 @@ int order_async_daemon_start(order_svc *svc, const char *pay_window_cli)
                          .mq_url = a.mq_url,
                          .pub_url = a.pub_url,
                          .delay_url = a.delay_url,
-                         .pay_window_ms = svc->pay_window_ms};
+                         .pay_window_ms = svc->pay_window_ms,
+                         .dup_publish = a.dup_publish,
+                         .dup_deliver = a.dup_deliver,
+                         .crash_after_commits = a.crash_after_commits};
     int st = order_async_start(&c, &runtime, err, sizeof err);
     if (st != RPC_OK) {
         shop_error("async start failed status=%s error=\"%s\"", rpc_status_name(st), err);
