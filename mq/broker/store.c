@@ -3,6 +3,7 @@
  * recovered by a CRC-checked scan, trimmed by retention. */
 #include "store.h"
 #include "crc32c.h"
+#include "spare.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,6 +47,7 @@ struct mq_store {
     size_t ntopics, topics_cap;
     dedup_slot *dedup;
     pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
+    mq_spare *spare;         /* the next segment, prepared in the background */
 };
 
 static uint64_t hash_str(const char *s)
@@ -92,21 +94,6 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-/* Writes zeros from `from` to `size` and syncs: later appends then change
- * no file metadata. */
-static int zero_fill(int fd, size_t from, size_t size)
-{
-    static const uint8_t zeros[1 << 16];
-    while (from < size) {
-        size_t n = size - from < sizeof zeros ? size - from : sizeof zeros;
-        ssize_t w = pwrite(fd, zeros, n, (off_t)from);
-        if (w <= 0)
-            return -1;
-        from += (size_t)w;
-    }
-    return fdatasync(fd);
-}
-
 static int seg_map(mq_seg *g, char *err, size_t errlen)
 {
     struct stat st;
@@ -146,9 +133,16 @@ static int seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
     char tmp[600], path[600];
     seg_path(s, no, ".tmp", tmp, sizeof tmp);
     seg_path(s, no, "", path, sizeof path);
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || zero_fill(fd, 0, s->opts.segment_bytes) != 0 || rename(tmp, path) != 0 ||
-        fsync_dir(s->dir) != 0) {
+    int fd = mq_spare_take(s->spare, path);
+    if (fd >= 0) {
+        if (fsync_dir(s->dir) != 0) {
+            snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+    } else if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+               mq_zero_fill(fd, 0, s->opts.segment_bytes) != 0 || rename(tmp, path) != 0 ||
+               fsync_dir(s->dir) != 0) {
         snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -279,7 +273,7 @@ static int seg_truncate(mq_store *s, mq_seg *g, size_t pos, char *err, size_t er
     munmap(g->map, g->size);
     g->map = NULL;
     size_t size = g->size > s->opts.segment_bytes ? g->size : s->opts.segment_bytes;
-    if (ftruncate(g->fd, (off_t)pos) != 0 || zero_fill(g->fd, pos, size) != 0) {
+    if (ftruncate(g->fd, (off_t)pos) != 0 || mq_zero_fill(g->fd, pos, size) != 0) {
         snprintf(err, errlen, "truncate segment %u: %s", g->no, strerror(errno));
         return -1;
     }
@@ -395,6 +389,7 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
         mq_store_close(s);
         return -1;
     }
+    s->spare = mq_spare_start(s->dir, s->opts.segment_bytes);
     *out = s;
     return 0;
 }
@@ -405,6 +400,7 @@ void mq_store_close(mq_store *s)
         return;
     if (s->nsegs > 0 && mq_store_flush(s) != 0)
         shop_error("final write of the log failed: %s", strerror(errno));
+    mq_spare_stop(s->spare);
     for (size_t i = 0; i < s->nsegs; i++) {
         if (s->segs[i].map)
             munmap(s->segs[i].map, s->segs[i].size);

@@ -97,6 +97,12 @@ int shop_pg_conninfo(const char *base, const char *dbname, char *out, size_t out
     return rc;
 }
 
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static PGconn *connect_db(const char *base, const char *dbname, char *err, size_t errlen)
 {
     char conninfo[SHOP_PG_CONNLEN];
@@ -108,6 +114,8 @@ static PGconn *connect_db(const char *base, const char *dbname, char *err, size_
         PQfinish(conn);
         return NULL;
     }
+    /* "database ... does not exist, skipping" and the like are not news. */
+    PQsetNoticeProcessor(conn, ignore_notice, NULL);
     return conn;
 }
 
