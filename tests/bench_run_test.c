@@ -1,8 +1,7 @@
 /* `shopflow bench` end to end on real daemons and the private PostgreSQL:
  * the --quick run that CI uses (both architectures) passes its invariants,
- * and pause, delay and
- * drop faults on the member services' links are applied and healed without
- * breaking any invariant. */
+ * and pause, delay and drop faults on the member services' links are
+ * applied and healed without breaking any invariant. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
