@@ -79,6 +79,25 @@ PGresult *shop_db_run_once(PGconn *conn, const shop_stmt *apply, const shop_stmt
     return res;
 }
 
+PGresult *shop_db_run_undo(PGconn *conn, const shop_stmt *claim, int nclaim, const shop_stmt *apply,
+                           const shop_stmt *first, const char *const *params, int *duplicate,
+                           int *status, char *msg, size_t msglen)
+{
+    *duplicate = 0;
+    PGresult *res = shop_db_run(conn, claim, nclaim, params, status, msg, msglen);
+    if (res == NULL)
+        return NULL;
+    PQclear(res);
+    res = shop_db_run_once(conn, apply, first, 1, 1, params, duplicate, status, msg, msglen);
+    if (res != NULL && PQntuples(res) == 0) {
+        PQclear(res);
+        snprintf(msg, msglen, "undo of order %s left no record", params[0]);
+        *status = RPC_INTERNAL;
+        return NULL;
+    }
+    return res;
+}
+
 int shop_db_command(PGconn *conn, const char *sql, int *status, char *msg, size_t msglen)
 {
     /* A fixed utility command with no parameters (BEGIN/COMMIT/ROLLBACK). */
