@@ -36,8 +36,8 @@ static int status_of(PGconn *conn, const PGresult *res)
         return RPC_FAILED_PRECONDITION;
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
         return RPC_UNAVAILABLE; /* connection exception, admin shutdown */
-    if (strcmp(state, "22003") == 0 || strcmp(state, "22P02") == 0)
-        return RPC_INVALID_ARGUMENT; /* out of range, bad text representation */
+    if (strncmp(state, "22", 2) == 0)
+        return RPC_INVALID_ARGUMENT; /* data exception: out of range, bad encoding, ... */
     return RPC_INTERNAL;
 }
 

@@ -128,7 +128,9 @@ static rpc_status run(order_svc *svc, rpc_ctx *ctx, PGconn *c, shop_order *o, fl
         cancel_after(svc, c, o, f);
         return f->st;
     }
-    int64_t amount = f->price_cents * o->count - f->discount_cents;
+    int64_t amount = f->price_cents > INT64_MAX / o->count
+                         ? INT64_MAX
+                         : f->price_cents * o->count - f->discount_cents;
     char msg[256];
     rpc_status st = order_confirm(c, o->order_id, amount < 0 ? 0 : amount, f->stock_us,
                                   o->coupon_id > 0 ? f->coupon_us : 0, o, msg, sizeof msg);
