@@ -48,6 +48,7 @@ struct mq_store {
     dedup_slot *dedup;
     pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
     mq_spare *spare;         /* the next segment, prepared in the background */
+    uint64_t syncs, sync_ns; /* under sync_mu */
 };
 
 static uint64_t hash_str(const char *s)
@@ -420,7 +421,10 @@ void mq_store_close(mq_store *s)
 int mq_store_sync(mq_store *s)
 {
     pthread_mutex_lock(&s->sync_mu);
+    int64_t t0 = shop_now_ns();
     int rc = fdatasync(s->segs[s->nsegs - 1].fd);
+    s->sync_ns += (uint64_t)(shop_now_ns() - t0);
+    s->syncs++;
     pthread_mutex_unlock(&s->sync_mu);
     return rc;
 }
@@ -597,4 +601,12 @@ uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset)
         return UINT64_MAX;
     mq_index_entry e = t->idx[offset - t->idx_base];
     return e.seg == UINT32_MAX ? 0 : (uint64_t)e.seg << 32 | e.pos;
+}
+
+void mq_store_sync_stats(mq_store *s, uint64_t *count, uint64_t *total_us)
+{
+    pthread_mutex_lock(&s->sync_mu);
+    *count = s->syncs;
+    *total_us = s->sync_ns / 1000;
+    pthread_mutex_unlock(&s->sync_mu);
 }
