@@ -34,7 +34,6 @@ typedef struct bk_loop {
     pthread_cond_t scv;  /* wakes the syncer: replies wait, or shutdown */
     int kicked;
     bk_ctx *wait_head, *wait_tail; /* replies waiting for the next fdatasync */
-    uint64_t wait_pos;             /* the log position they need durable */
     int closing;
     atomic_int draining; /* new requests get UNAVAILABLE */
     pthread_t syncer;
@@ -94,10 +93,10 @@ static void handle(bk_ctx *c, nng_msg *req)
     b->appended = 0;
     c->reply = bk_handle(b, nng_msg_body(req), nng_msg_len(req));
     int wait = b->appended && b->o.flush_sync;
-    if (b->appended && mq_store_flush(b->store) != 0)
+    /* flush=sync: the syncer writes the staged batch with one pwrite. */
+    if (b->appended && !wait && mq_store_flush(b->store) != 0)
         fatal_io("write to the log");
     if (wait) {
-        /* Queued under the broker lock, so positions grow along the list. */
         pthread_mutex_lock(&l->mu);
         c->next = NULL;
         if (l->wait_tail)
@@ -105,7 +104,6 @@ static void handle(bk_ctx *c, nng_msg *req)
         else
             l->wait_head = c;
         l->wait_tail = c;
-        l->wait_pos = mq_store_position(b->store);
         pthread_cond_signal(&l->scv);
         pthread_mutex_unlock(&l->mu);
     }
@@ -160,11 +158,23 @@ static void *syncer_main(void *arg)
             deadline_in(&ts, b->o.flush_sync ? 1000 : b->o.flush_interval_ms);
             pthread_cond_timedwait(&l->scv, &l->mu, &ts);
         }
-        bk_ctx *h = l->wait_head;
-        uint64_t pos = l->wait_pos;
-        int closing = l->closing;
-        l->wait_head = l->wait_tail = NULL;
+        int closing = l->closing, any = l->wait_head != NULL;
         pthread_mutex_unlock(&l->mu);
+        bk_ctx *h = NULL;
+        uint64_t pos = 0;
+        if (any) {
+            /* Write what the waiting requests staged, and take them: all
+             * their records lie below `pos`. */
+            pthread_mutex_lock(&l->bmu);
+            if (mq_store_flush(b->store) != 0)
+                fatal_io("write to the log");
+            pos = mq_store_position(b->store);
+            pthread_mutex_lock(&l->mu);
+            h = l->wait_head;
+            l->wait_head = l->wait_tail = NULL;
+            pthread_mutex_unlock(&l->mu);
+            pthread_mutex_unlock(&l->bmu);
+        }
         if ((h || !b->o.flush_sync) && mq_store_sync(b->store) != 0)
             fatal_io("fdatasync");
         if (h) {
