@@ -28,25 +28,17 @@ typedef struct bk_ctx {
 
 typedef struct bk_loop {
     mq_broker *b;
-    pthread_mutex_t bmu; /* the broker state */
-    pthread_mutex_t mu;  /* the fields below */
-    pthread_cond_t cv;   /* wakes the loop: something to deliver */
-    pthread_cond_t scv;  /* wakes the syncer: replies wait, or shutdown */
-    int kicked;
+    pthread_mutex_t bmu;           /* the broker state */
+    pthread_mutex_t mu;            /* the fields below */
+    pthread_cond_t cv;             /* paces the loop (5 ms) */
+    pthread_cond_t scv;            /* wakes the syncer: replies wait, or shutdown */
+    int syncing;                   /* a group commit leader is running */
     bk_ctx *wait_head, *wait_tail; /* replies waiting for the next fdatasync */
     int closing;
     atomic_int draining; /* new requests get UNAVAILABLE */
     pthread_t syncer;
     int syncer_on;
 } bk_loop;
-
-static void kick(bk_loop *l)
-{
-    pthread_mutex_lock(&l->mu);
-    l->kicked = 1;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
-}
 
 static void send_reply(bk_ctx *c)
 {
@@ -79,6 +71,8 @@ static nng_msg *unavailable_reply(void)
     return m;
 }
 
+static void lead_syncs(bk_loop *l);
+
 static void handle(bk_ctx *c, nng_msg *req)
 {
     bk_loop *l = c->loop;
@@ -96,6 +90,9 @@ static void handle(bk_ctx *c, nng_msg *req)
     /* flush=sync: the syncer writes the staged batch with one pwrite. */
     if (b->appended && !wait && mq_store_flush(b->store) != 0)
         fatal_io("write to the log");
+    if (!wait)
+        bk_dispatch(b); /* new records (flush=async), acks or a subscriber */
+    int lead = 0;
     if (wait) {
         pthread_mutex_lock(&l->mu);
         c->next = NULL;
@@ -104,15 +101,17 @@ static void handle(bk_ctx *c, nng_msg *req)
         else
             l->wait_head = c;
         l->wait_tail = c;
-        pthread_cond_signal(&l->scv);
+        lead = !l->syncing;
+        if (lead)
+            l->syncing = 1;
         pthread_mutex_unlock(&l->mu);
     }
     pthread_mutex_unlock(&l->bmu);
-    nng_msg_free(req);
-    if (!wait) {
+    nng_msg_free(req); /* c may already be answered by a leader: not touched below */
+    if (lead)
+        lead_syncs(l);
+    else if (!wait)
         send_reply(c);
-        kick(l); /* new records (flush=async), acks or a subscriber: deliver */
-    }
 }
 
 static void ctx_cb(void *arg)
@@ -144,49 +143,75 @@ static void deadline_in(struct timespec *ts, int ms)
     ts->tv_nsec = ns % 1000000000;
 }
 
-/* Group commit, pipelined: while this thread waits for fdatasync, the
- * callbacks keep appending; every reply that was waiting when the sync began
- * goes out after it. Under flush=async it only syncs on a timer. */
+/* One group commit: writes what the waiting requests staged, takes them
+ * (all their records lie below `pos`), fdatasyncs, answers them. */
+static void sync_cycle(bk_loop *l)
+{
+    mq_broker *b = l->b;
+    pthread_mutex_lock(&l->bmu);
+    if (mq_store_flush(b->store) != 0)
+        fatal_io("write to the log");
+    uint64_t pos = mq_store_position(b->store);
+    pthread_mutex_lock(&l->mu);
+    bk_ctx *h = l->wait_head;
+    l->wait_head = l->wait_tail = NULL;
+    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->bmu);
+    if (!h)
+        return;
+    if (mq_store_sync(b->store) != 0)
+        fatal_io("fdatasync");
+    atomic_store(&b->durable, pos);
+    for (bk_ctx *c = h, *next; c; c = next) {
+        next = c->next;
+        send_reply(c);
+    }
+    pthread_mutex_lock(&l->bmu); /* durable records can be delivered */
+    bk_dispatch(b);
+    pthread_mutex_unlock(&l->bmu);
+}
+
+/* The leader of group commit (leader/follower): whoever queues a reply
+ * while no sync runs syncs for everyone waiting, and again while more came
+ * in meanwhile; the others only queue. Called with l->syncing set by the
+ * caller under l->mu. */
+static void lead_syncs(bk_loop *l)
+{
+    for (;;) {
+        sync_cycle(l);
+        pthread_mutex_lock(&l->mu);
+        if (!l->wait_head) {
+            l->syncing = 0;
+            pthread_mutex_unlock(&l->mu);
+            return;
+        }
+        pthread_mutex_unlock(&l->mu);
+    }
+}
+
+/* flush=async: syncs on a timer. flush=sync: a backstop leader (and the
+ * drain at shutdown). */
 static void *syncer_main(void *arg)
 {
     bk_loop *l = arg;
     mq_broker *b = l->b;
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        if (!l->wait_head && !l->closing) {
+        if (!l->closing) {
             struct timespec ts;
-            deadline_in(&ts, b->o.flush_sync ? 1000 : b->o.flush_interval_ms);
+            deadline_in(&ts, b->o.flush_sync ? 100 : b->o.flush_interval_ms);
             pthread_cond_timedwait(&l->scv, &l->mu, &ts);
         }
-        int closing = l->closing, any = l->wait_head != NULL;
+        int closing = l->closing, lead = l->wait_head && !l->syncing;
+        if (lead)
+            l->syncing = 1;
         pthread_mutex_unlock(&l->mu);
-        bk_ctx *h = NULL;
-        uint64_t pos = 0;
-        if (any) {
-            /* Write what the waiting requests staged, and take them: all
-             * their records lie below `pos`. */
-            pthread_mutex_lock(&l->bmu);
-            if (mq_store_flush(b->store) != 0)
-                fatal_io("write to the log");
-            pos = mq_store_position(b->store);
-            pthread_mutex_lock(&l->mu);
-            h = l->wait_head;
-            l->wait_head = l->wait_tail = NULL;
-            pthread_mutex_unlock(&l->mu);
-            pthread_mutex_unlock(&l->bmu);
-        }
-        if ((h || !b->o.flush_sync) && mq_store_sync(b->store) != 0)
+        if (lead)
+            lead_syncs(l);
+        else if (!b->o.flush_sync && mq_store_sync(b->store) != 0)
             fatal_io("fdatasync");
-        if (h) {
-            atomic_store(&b->durable, pos);
-            for (bk_ctx *c = h, *next; c; c = next) {
-                next = c->next;
-                send_reply(c);
-            }
-            kick(l); /* durable records can be delivered */
-        }
         pthread_mutex_lock(&l->mu);
-        if (closing && !l->wait_head)
+        if (closing && !l->wait_head && !l->syncing)
             break;
     }
     pthread_mutex_unlock(&l->mu);
@@ -236,12 +261,9 @@ static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
     int64_t last_tick = 0, last_save = 0, last_retention = 0;
     while (!*stop) {
         pthread_mutex_lock(&l->mu);
-        if (!l->kicked) {
-            struct timespec ts;
-            deadline_in(&ts, 5);
-            pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-        }
-        l->kicked = 0;
+        struct timespec ts;
+        deadline_in(&ts, 5);
+        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
         pthread_mutex_unlock(&l->mu);
         int64_t now = shop_now_ms();
         pthread_mutex_lock(&l->bmu);
