@@ -21,13 +21,13 @@
 
 typedef struct mqb_broker {
     pid_t pid;
-    char url[64], pub_url[64];
+    char url[64], pub_url[64], dir[600];
 } mqb_broker;
 
 static int broker_start(const mqb_opts *o, mqb_broker *b, const char *flush, const char *sub)
 {
-    char dir[600], bin[600], logp[700];
-    snprintf(dir, sizeof dir, "%s/%s", o->dir, sub);
+    char *dir = b->dir, bin[600], logp[700];
+    snprintf(b->dir, sizeof b->dir, "%s/%s", o->dir, sub);
     snprintf(bin, sizeof bin, "%s/mq-broker", o->bin_dir);
     snprintf(logp, sizeof logp, "%s/%s.log", o->dir, sub);
     snprintf(b->url, sizeof b->url, "tcp://127.0.0.1:%d", mqb_free_port());
@@ -74,6 +74,10 @@ static void broker_stop(mqb_broker *b)
         waitpid(b->pid, NULL, 0);
     }
     b->pid = 0;
+    char cmd[800]; /* the data (up to ~700 MB) goes; the log stays */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "mq-bench: cannot remove %s\n", b->dir);
 }
 
 typedef struct sender {
