@@ -315,7 +315,7 @@ static void drain(bk_loop *l, bk_ctx *ctxs, int n)
     int64_t until = shop_now_ms() + 2000;
     for (;;) {
         pthread_mutex_lock(&l->mu);
-        int waiting = l->wait_head != NULL;
+        int waiting = l->wait_head != NULL || l->syncing;
         pthread_cond_signal(&l->scv);
         pthread_mutex_unlock(&l->mu);
         if (!waiting || shop_now_ms() > until)
@@ -347,9 +347,13 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
                         .retention_ms = o->retention_ms};
     int64_t t0 = shop_now_ms();
     if (!ctxs || mq_store_open(&b.store, &so, err, sizeof err) != 0 ||
-        bk_offsets_load(&b, err, sizeof err) != 0 || (opened = 1, 0) ||
-        open_sockets(&b, err, sizeof err) != 0) {
+        bk_offsets_load(&b, err, sizeof err) != 0) {
         shop_error("startup failed err=\"%s\"", ctxs ? err : "out of memory");
+        goto done;
+    }
+    opened = 1; /* from here on, the sockets are closed by drain() */
+    if (open_sockets(&b, err, sizeof err) != 0) {
+        shop_error("startup failed err=\"%s\"", err);
         goto done;
     }
     atomic_store(&b.durable, o->flush_sync ? mq_store_position(b.store) : UINT64_MAX);
