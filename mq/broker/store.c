@@ -381,6 +381,12 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
     snprintf(s->dir, sizeof s->dir, "%s", opts->dir);
     s->opts.dir = s->dir;
     pthread_mutex_init(&s->sync_mu, NULL);
+    /* mkdir -p: the default var/mq may be the first thing under var/. */
+    for (char *slash = strchr(s->dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        mkdir(s->dir, 0755);
+        *slash = '/';
+    }
     if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "create data dir %s: %s", s->dir, strerror(errno));
         mq_store_close(s);
