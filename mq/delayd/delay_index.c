@@ -175,7 +175,13 @@ static int key_insert(delay_index *ix, uint32_t idx)
         return 0;
     }
     if (ix->n_keyed + 1 > ix->nbuckets) {
-        if (rehash(ix, ix->nbuckets ? ix->nbuckets * 2 : 1024) != 0) {
+        /* rehash chains every keyed PENDING entry: hide this one from it, or
+         * it would be chained twice (a cycle) */
+        uint8_t state = en->state;
+        en->state = DELAY_FREE;
+        int rv = rehash(ix, ix->nbuckets ? ix->nbuckets * 2 : 1024);
+        en->state = state;
+        if (rv != 0) {
             return -ENOMEM;
         }
     }
