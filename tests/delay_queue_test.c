@@ -10,7 +10,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
 #include "mq/mq_delay.h"
+#include "mq_delay.pb-c.h"
 #include "rpc/clock.h"
 #include "rpc/status.h"
 #include "testsupport.h"
@@ -460,4 +464,38 @@ Test(delay, a_torn_tail_after_kill_9_is_skipped_and_acknowledged_messages_surviv
     cr_assert_eq(mq_delay_send(W.client, "torn", "after", "b", 1, 0, 0, &r, err, sizeof err),
                  RPC_OK);
     cr_assert_eq(wait_arrivals(N + 1, 5000), 0);
+}
+
+Test(delay, garbage_requests_get_a_clear_status_and_the_daemon_keeps_serving)
+{
+    nng_socket s;
+    char err[256];
+    mq_delay_result r;
+    start_delayd();
+    cr_assert_eq(nng_req0_open(&s), 0);
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+    cr_assert_eq(nng_dial(s, W.url, NULL, 0), 0);
+    srand(99);
+    for (int i = 0; i < 200; i++) {
+        uint8_t junk[64];
+        size_t len = (size_t)(rand() % (int)sizeof junk);
+        for (size_t k = 0; k < len; k++) {
+            junk[k] = (uint8_t)rand();
+        }
+        cr_assert_eq(nng_send(s, junk, len, 0), 0);
+        nng_msg *m = NULL;
+        cr_assert_eq(nng_recvmsg(s, &m, 0), 0, "no answer to junk %d", i);
+        Shop__Mq__Delay__Reply *rep =
+            shop__mq__delay__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+        cr_assert_not_null(rep);
+        cr_expect_neq(rep->status, RPC_OK, "junk %d accepted", i);
+        cr_expect(rep->status == RPC_INVALID_ARGUMENT || rep->status == RPC_UNIMPLEMENTED ||
+                      rep->status == RPC_NOT_FOUND,
+                  "status %d", rep->status);
+        shop__mq__delay__reply__free_unpacked(rep, NULL);
+        nng_msg_free(m);
+    }
+    nng_close(s);
+    cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, 10, 0, &r, err, sizeof err), RPC_OK,
+                 "%s", err);
 }
