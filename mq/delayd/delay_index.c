@@ -376,6 +376,19 @@ void delay_index_remove(delay_index *ix, uint32_t idx)
     delay_index_release(ix, idx);
 }
 
+void delay_index_move(delay_index *ix, uint32_t idx, uint32_t seg, uint32_t off)
+{
+    ix->e[idx].seg = seg;
+    ix->e[idx].off = off;
+    /* (due, seg, off) is the heap key: restore the order among equal dues */
+    uint32_t pos = ix->e[idx].hpos;
+    if (pos > 0 && before(ix, idx, ix->heap[(pos - 1) / 2])) {
+        sift_up(ix, pos);
+    } else {
+        sift_down(ix, pos);
+    }
+}
+
 void delay_index_topic_stats(delay_index *ix)
 {
     for (uint32_t t = 0; t < ix->n_topics; t++) {
