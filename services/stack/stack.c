@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,13 +131,17 @@ static int spawn(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s (build it with scripts/build.sh)", path, strerror(errno));
         return -1;
     }
+    /* PR_SET_PDEATHSIG fires when the forking *thread* ends, so it is only
+     * safe from the main thread (a fault scheduler may restart from its own). */
+    int from_main = (pid_t)syscall(SYS_gettid) == getpid();
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the stack's owner */
+        if (from_main)
+            prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the stack's owner */
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -195,7 +200,7 @@ static int setup_procs(shop_stack *st, char *err, size_t errlen)
     for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
         shop_stack_proc *p = &st->procs[i];
         snprintf(p->name, sizeof p->name, "%s", proc_names[i]);
-        snprintf(p->db, sizeof p->db, "%s%s_db", st->opts.db_prefix, p->name);
+        snprintf(p->db, sizeof p->db, "%s%s_db", st->opts.db_prefix, proc_names[i]);
         p->port = st->opts.port_base > 0 ? st->opts.port_base + i : shop_stack_free_port();
         if (p->port <= 0) {
             snprintf(err, errlen, "no free TCP port on 127.0.0.1");
@@ -203,7 +208,8 @@ static int setup_procs(shop_stack *st, char *err, size_t errlen)
         }
         snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d", p->port);
         if (st->opts.log_dir != NULL)
-            snprintf(p->log_path, sizeof p->log_path, "%s/shop-%s.log", st->opts.log_dir, p->name);
+            snprintf(p->log_path, sizeof p->log_path, "%s/shop-%s.log", st->opts.log_dir,
+                     proc_names[i]);
     }
     return 0;
 }
