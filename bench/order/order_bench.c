@@ -305,7 +305,13 @@ int main(int argc, char **argv)
     printf("ratio_orders_per_s=%.2f target=0.70 verdict=%s p50_ratio=%.2f\n", ratio,
            ratio >= 0.7 ? "PASS" : "BELOW", b.p50 > 0 ? (double)s.p50 / (double)b.p50 : 0);
     int stopped = shop_stack_stop(&st);
-    for (int i = 0; i < SHOP_STACK_NPROCS; i++)
+    int ok = stopped == 0 && b.errors == 0 && s.errors == 0;
+    for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
         shop_pg_drop_database(st.pg_url, st.procs[i].db, err, sizeof err);
-    return stopped == 0 && b.errors == 0 && s.errors == 0 ? 0 : 1;
+        if (ok) /* the logs only matter when something went wrong */
+            unlink(st.procs[i].log_path);
+    }
+    if (ok)
+        rmdir(log_dir);
+    return ok ? 0 : 1;
 }

@@ -28,26 +28,17 @@ typedef struct bk_ctx {
 
 typedef struct bk_loop {
     mq_broker *b;
-    pthread_mutex_t bmu; /* the broker state */
-    pthread_mutex_t mu;  /* the fields below */
-    pthread_cond_t cv;   /* wakes the loop: something to deliver */
-    pthread_cond_t scv;  /* wakes the syncer: replies wait, or shutdown */
-    int kicked;
+    pthread_mutex_t bmu;           /* the broker state */
+    pthread_mutex_t mu;            /* the fields below */
+    pthread_cond_t cv;             /* paces the loop (5 ms) */
+    pthread_cond_t scv;            /* wakes the syncer: replies wait, or shutdown */
+    int syncing;                   /* a group commit leader is running */
     bk_ctx *wait_head, *wait_tail; /* replies waiting for the next fdatasync */
-    uint64_t wait_pos;             /* the log position they need durable */
     int closing;
     atomic_int draining; /* new requests get UNAVAILABLE */
     pthread_t syncer;
     int syncer_on;
 } bk_loop;
-
-static void kick(bk_loop *l)
-{
-    pthread_mutex_lock(&l->mu);
-    l->kicked = 1;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
-}
 
 static void send_reply(bk_ctx *c)
 {
@@ -80,6 +71,8 @@ static nng_msg *unavailable_reply(void)
     return m;
 }
 
+static void lead_syncs(bk_loop *l);
+
 static void handle(bk_ctx *c, nng_msg *req)
 {
     bk_loop *l = c->loop;
@@ -94,10 +87,13 @@ static void handle(bk_ctx *c, nng_msg *req)
     b->appended = 0;
     c->reply = bk_handle(b, nng_msg_body(req), nng_msg_len(req));
     int wait = b->appended && b->o.flush_sync;
-    if (b->appended && mq_store_flush(b->store) != 0)
+    /* flush=sync: the syncer writes the staged batch with one pwrite. */
+    if (b->appended && !wait && mq_store_flush(b->store) != 0)
         fatal_io("write to the log");
+    if (!wait)
+        bk_dispatch(b); /* new records (flush=async), acks or a subscriber */
+    int lead = 0;
     if (wait) {
-        /* Queued under the broker lock, so positions grow along the list. */
         pthread_mutex_lock(&l->mu);
         c->next = NULL;
         if (l->wait_tail)
@@ -105,16 +101,17 @@ static void handle(bk_ctx *c, nng_msg *req)
         else
             l->wait_head = c;
         l->wait_tail = c;
-        l->wait_pos = mq_store_position(b->store);
-        pthread_cond_signal(&l->scv);
+        lead = !l->syncing;
+        if (lead)
+            l->syncing = 1;
         pthread_mutex_unlock(&l->mu);
     }
     pthread_mutex_unlock(&l->bmu);
-    nng_msg_free(req);
-    if (!wait) {
+    nng_msg_free(req); /* c may already be answered by a leader: not touched below */
+    if (lead)
+        lead_syncs(l);
+    else if (!wait)
         send_reply(c);
-        kick(l); /* new records (flush=async), acks or a subscriber: deliver */
-    }
 }
 
 static void ctx_cb(void *arg)
@@ -146,37 +143,75 @@ static void deadline_in(struct timespec *ts, int ms)
     ts->tv_nsec = ns % 1000000000;
 }
 
-/* Group commit, pipelined: while this thread waits for fdatasync, the
- * callbacks keep appending; every reply that was waiting when the sync began
- * goes out after it. Under flush=async it only syncs on a timer. */
+/* One group commit: writes what the waiting requests staged, takes them
+ * (all their records lie below `pos`), fdatasyncs, answers them. */
+static void sync_cycle(bk_loop *l)
+{
+    mq_broker *b = l->b;
+    pthread_mutex_lock(&l->bmu);
+    if (mq_store_flush(b->store) != 0)
+        fatal_io("write to the log");
+    uint64_t pos = mq_store_position(b->store);
+    pthread_mutex_lock(&l->mu);
+    bk_ctx *h = l->wait_head;
+    l->wait_head = l->wait_tail = NULL;
+    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->bmu);
+    if (!h)
+        return;
+    if (mq_store_sync(b->store) != 0)
+        fatal_io("fdatasync");
+    atomic_store(&b->durable, pos);
+    for (bk_ctx *c = h, *next; c; c = next) {
+        next = c->next;
+        send_reply(c);
+    }
+    pthread_mutex_lock(&l->bmu); /* durable records can be delivered */
+    bk_dispatch(b);
+    pthread_mutex_unlock(&l->bmu);
+}
+
+/* The leader of group commit (leader/follower): whoever queues a reply
+ * while no sync runs syncs for everyone waiting, and again while more came
+ * in meanwhile; the others only queue. Called with l->syncing set by the
+ * caller under l->mu. */
+static void lead_syncs(bk_loop *l)
+{
+    for (;;) {
+        sync_cycle(l);
+        pthread_mutex_lock(&l->mu);
+        if (!l->wait_head) {
+            l->syncing = 0;
+            pthread_mutex_unlock(&l->mu);
+            return;
+        }
+        pthread_mutex_unlock(&l->mu);
+    }
+}
+
+/* flush=async: syncs on a timer. flush=sync: a backstop leader (and the
+ * drain at shutdown). */
 static void *syncer_main(void *arg)
 {
     bk_loop *l = arg;
     mq_broker *b = l->b;
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        if (!l->wait_head && !l->closing) {
+        if (!l->closing) {
             struct timespec ts;
-            deadline_in(&ts, b->o.flush_sync ? 1000 : b->o.flush_interval_ms);
+            deadline_in(&ts, b->o.flush_sync ? 100 : b->o.flush_interval_ms);
             pthread_cond_timedwait(&l->scv, &l->mu, &ts);
         }
-        bk_ctx *h = l->wait_head;
-        uint64_t pos = l->wait_pos;
-        int closing = l->closing;
-        l->wait_head = l->wait_tail = NULL;
+        int closing = l->closing, lead = l->wait_head && !l->syncing;
+        if (lead)
+            l->syncing = 1;
         pthread_mutex_unlock(&l->mu);
-        if ((h || !b->o.flush_sync) && mq_store_sync(b->store) != 0)
+        if (lead)
+            lead_syncs(l);
+        else if (!b->o.flush_sync && mq_store_sync(b->store) != 0)
             fatal_io("fdatasync");
-        if (h) {
-            atomic_store(&b->durable, pos);
-            for (bk_ctx *c = h, *next; c; c = next) {
-                next = c->next;
-                send_reply(c);
-            }
-            kick(l); /* durable records can be delivered */
-        }
         pthread_mutex_lock(&l->mu);
-        if (closing && !l->wait_head)
+        if (closing && !l->wait_head && !l->syncing)
             break;
     }
     pthread_mutex_unlock(&l->mu);
@@ -226,12 +261,9 @@ static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
     int64_t last_tick = 0, last_save = 0, last_retention = 0;
     while (!*stop) {
         pthread_mutex_lock(&l->mu);
-        if (!l->kicked) {
-            struct timespec ts;
-            deadline_in(&ts, 5);
-            pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-        }
-        l->kicked = 0;
+        struct timespec ts;
+        deadline_in(&ts, 5);
+        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
         pthread_mutex_unlock(&l->mu);
         int64_t now = shop_now_ms();
         pthread_mutex_lock(&l->bmu);
@@ -283,7 +315,7 @@ static void drain(bk_loop *l, bk_ctx *ctxs, int n)
     int64_t until = shop_now_ms() + 2000;
     for (;;) {
         pthread_mutex_lock(&l->mu);
-        int waiting = l->wait_head != NULL;
+        int waiting = l->wait_head != NULL || l->syncing;
         pthread_cond_signal(&l->scv);
         pthread_mutex_unlock(&l->mu);
         if (!waiting || shop_now_ms() > until)
@@ -315,9 +347,13 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
                         .retention_ms = o->retention_ms};
     int64_t t0 = shop_now_ms();
     if (!ctxs || mq_store_open(&b.store, &so, err, sizeof err) != 0 ||
-        bk_offsets_load(&b, err, sizeof err) != 0 || (opened = 1, 0) ||
-        open_sockets(&b, err, sizeof err) != 0) {
+        bk_offsets_load(&b, err, sizeof err) != 0) {
         shop_error("startup failed err=\"%s\"", ctxs ? err : "out of memory");
+        goto done;
+    }
+    opened = 1; /* from here on, the sockets are closed by drain() */
+    if (open_sockets(&b, err, sizeof err) != 0) {
+        shop_error("startup failed err=\"%s\"", err);
         goto done;
     }
     atomic_store(&b.durable, o->flush_sync ? mq_store_position(b.store) : UINT64_MAX);

@@ -48,6 +48,7 @@ struct mq_store {
     dedup_slot *dedup;
     pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
     mq_spare *spare;         /* the next segment, prepared in the background */
+    uint64_t syncs, sync_ns; /* under sync_mu */
 };
 
 static uint64_t hash_str(const char *s)
@@ -380,6 +381,12 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
     snprintf(s->dir, sizeof s->dir, "%s", opts->dir);
     s->opts.dir = s->dir;
     pthread_mutex_init(&s->sync_mu, NULL);
+    /* mkdir -p: the default var/mq may be the first thing under var/. */
+    for (char *slash = strchr(s->dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        mkdir(s->dir, 0755);
+        *slash = '/';
+    }
     if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "create data dir %s: %s", s->dir, strerror(errno));
         mq_store_close(s);
@@ -420,7 +427,10 @@ void mq_store_close(mq_store *s)
 int mq_store_sync(mq_store *s)
 {
     pthread_mutex_lock(&s->sync_mu);
+    int64_t t0 = shop_now_ns();
     int rc = fdatasync(s->segs[s->nsegs - 1].fd);
+    s->sync_ns += (uint64_t)(shop_now_ns() - t0);
+    s->syncs++;
     pthread_mutex_unlock(&s->sync_mu);
     return rc;
 }
@@ -597,4 +607,12 @@ uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset)
         return UINT64_MAX;
     mq_index_entry e = t->idx[offset - t->idx_base];
     return e.seg == UINT32_MAX ? 0 : (uint64_t)e.seg << 32 | e.pos;
+}
+
+void mq_store_sync_stats(mq_store *s, uint64_t *count, uint64_t *total_us)
+{
+    pthread_mutex_lock(&s->sync_mu);
+    *count = s->syncs;
+    *total_us = s->sync_ns / 1000;
+    pthread_mutex_unlock(&s->sync_mu);
 }

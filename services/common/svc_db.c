@@ -36,8 +36,8 @@ static int status_of(PGconn *conn, const PGresult *res)
         return RPC_FAILED_PRECONDITION;
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
         return RPC_UNAVAILABLE; /* connection exception, admin shutdown */
-    if (strcmp(state, "22003") == 0 || strcmp(state, "22P02") == 0)
-        return RPC_INVALID_ARGUMENT; /* out of range, bad text representation */
+    if (strncmp(state, "22", 2) == 0)
+        return RPC_INVALID_ARGUMENT; /* data exception: out of range, bad encoding, ... */
     return RPC_INTERNAL;
 }
 
@@ -76,6 +76,25 @@ PGresult *shop_db_run_once(PGconn *conn, const shop_stmt *apply, const shop_stmt
     res = shop_db_run(conn, first, nfirst, params, status, msg, msglen);
     if (res != NULL && PQntuples(res) > 0)
         *duplicate = 1;
+    return res;
+}
+
+PGresult *shop_db_run_undo(PGconn *conn, const shop_stmt *claim, int nclaim, const shop_stmt *apply,
+                           const shop_stmt *first, const char *const *params, int *duplicate,
+                           int *status, char *msg, size_t msglen)
+{
+    *duplicate = 0;
+    PGresult *res = shop_db_run(conn, claim, nclaim, params, status, msg, msglen);
+    if (res == NULL)
+        return NULL;
+    PQclear(res);
+    res = shop_db_run_once(conn, apply, first, 1, 1, params, duplicate, status, msg, msglen);
+    if (res != NULL && PQntuples(res) == 0) {
+        PQclear(res);
+        snprintf(msg, msglen, "undo of order %s left no record", params[0]);
+        *status = RPC_INTERNAL;
+        return NULL;
+    }
     return res;
 }
 

@@ -32,6 +32,16 @@ PGresult *shop_db_run_once(PGconn *conn, const shop_stmt *apply, const shop_stmt
                            int nparams, int nfirst, const char *const *params, int *duplicate,
                            int *status, char *msg, size_t msglen);
 
+/* The idempotent undo (a restore): runs `claim` with `nclaim` parameters (an
+ * INSERT ... ON CONFLICT DO NOTHING that takes the original operation's
+ * de-duplication slot when nothing was done, so a late original is refused),
+ * then, as a new statement that sees what the claim waited for, the
+ * de-duplicated `apply` / `first` pair with the first parameter. Returns a
+ * result with one row, or NULL with *status (INTERNAL when no row came back). */
+PGresult *shop_db_run_undo(PGconn *conn, const shop_stmt *claim, int nclaim, const shop_stmt *apply,
+                           const shop_stmt *first, const char *const *params, int *duplicate,
+                           int *status, char *msg, size_t msglen);
+
 /* Runs a parameterless utility command (BEGIN, COMMIT, ROLLBACK). */
 int shop_db_command(PGconn *conn, const char *sql, int *status, char *msg, size_t msglen);
 

@@ -127,20 +127,10 @@ int coupon_restore(PGconn *conn, int64_t order_id, int64_t coupon_id, coupon_res
     char a[24], b[24];
     const char *params[] = {shop_db_i64(a, order_id), shop_db_i64(b, coupon_id)};
     int st;
-    PGresult *res = shop_db_run(conn, &st_restore_claim, 2, params, &st, out->msg, sizeof out->msg);
+    PGresult *res = shop_db_run_undo(conn, &st_restore_claim, 2, &st_restore, &st_restore_first,
+                                     params, &out->duplicate, &st, out->msg, sizeof out->msg);
     if (res == NULL)
         return st;
-    PQclear(res);
-    res = shop_db_run_once(conn, &st_restore, &st_restore_first, 1, 1, params, &out->duplicate, &st,
-                           out->msg, sizeof out->msg);
-    if (res == NULL)
-        return st;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        snprintf(out->msg, sizeof out->msg, "restore of order %lld left no record",
-                 (long long)order_id);
-        return RPC_INTERNAL;
-    }
     out->restored = strcmp(PQgetvalue(res, 0, 0), "OK") == 0;
     PQclear(res);
     return RPC_OK;

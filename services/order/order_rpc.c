@@ -2,6 +2,8 @@
  * PlaceOrder, which runs the sync flow of order_sync.c. */
 #include "services/order/order_svc.h"
 
+#include <stdio.h>
+
 Shop__Order__Order *order_to_msg(rpc_ctx *ctx, const shop_order *o)
 {
     Shop__Order__Order *m = rpc_ctx_alloc(ctx, sizeof *m);
@@ -65,9 +67,12 @@ static int op_pay(PGconn *c, int64_t id, const void *arg, shop_order *o, char *m
 static int op_get(PGconn *c, int64_t id, const void *arg, shop_order *o, char *msg, size_t msglen)
 {
     const char *request_id = arg;
-    if (id == 0 && request_id != NULL && request_id[0] != '\0')
+    if (id > 0)
+        return order_get(c, id, o, msg, msglen);
+    if (request_id != NULL && request_id[0] != '\0')
         return order_get_by_request(c, request_id, o, msg, msglen);
-    return order_get(c, id, o, msg, msglen);
+    snprintf(msg, msglen, "give a positive order_id or a request_id");
+    return RPC_INVALID_ARGUMENT;
 }
 
 static int op_cancel(PGconn *c, int64_t id, const void *arg, shop_order *o, char *msg,

@@ -11,12 +11,21 @@
  * delivers them until they succeed. */
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "rpc/clock.h"
 #include "rpc/log.h"
 #include "services/order/order_svc.h"
 #include "shop_coupon.rpc.h"
 #include "shop_stock.rpc.h"
+
+/* Wall-clock microseconds, for the order's timeline. */
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* The member definitely did nothing that needs undoing. */
 static int refused(rpc_status st)
@@ -58,7 +67,7 @@ static int deduct(order_svc *svc, rpc_ctx *ctx, const shop_order *o, flow *f)
     rpc_call_opts opts = member_opts(svc, ctx);
     rpc_error err = {0};
     f->st = shop_stock_StockService_Deduct(svc->stock, &rq, &rp, &opts, &err);
-    f->stock_us = shop_wall_ms() * 1000;
+    f->stock_us = wall_us();
     if (f->st == RPC_OK) {
         f->price_cents = rp->price_cents;
         shop__stock__deduct_reply__free_unpacked(rp, NULL);
@@ -83,7 +92,7 @@ static int use_coupon(order_svc *svc, rpc_ctx *ctx, const shop_order *o, flow *f
     rpc_call_opts opts = member_opts(svc, ctx);
     rpc_error err = {0};
     f->st = shop_coupon_CouponService_Use(svc->coupon, &rq, &rp, &opts, &err);
-    f->coupon_us = shop_wall_ms() * 1000;
+    f->coupon_us = wall_us();
     if (f->st == RPC_OK) {
         f->discount_cents = rp->discount_cents;
         shop__coupon__use_reply__free_unpacked(rp, NULL);
@@ -119,7 +128,9 @@ static rpc_status run(order_svc *svc, rpc_ctx *ctx, PGconn *c, shop_order *o, fl
         cancel_after(svc, c, o, f);
         return f->st;
     }
-    int64_t amount = f->price_cents * o->count - f->discount_cents;
+    int64_t amount = f->price_cents > INT64_MAX / o->count
+                         ? INT64_MAX
+                         : f->price_cents * o->count - f->discount_cents;
     char msg[256];
     rpc_status st = order_confirm(c, o->order_id, amount < 0 ? 0 : amount, f->stock_us,
                                   o->coupon_id > 0 ? f->coupon_us : 0, o, msg, sizeof msg);

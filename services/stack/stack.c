@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -140,13 +141,17 @@ static int spawn(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s (build it with scripts/build.sh)", path, strerror(errno));
         return -1;
     }
+    /* PR_SET_PDEATHSIG fires when the forking *thread* ends, so it is only
+     * safe from the main thread (a fault scheduler may restart from its own). */
+    int from_main = (pid_t)syscall(SYS_gettid) == getpid();
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the stack's owner */
+        if (from_main)
+            prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the stack's owner */
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);

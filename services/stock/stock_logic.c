@@ -144,20 +144,10 @@ int stock_restore(PGconn *conn, int64_t order_id, int64_t goods_id, int32_t coun
     char a[24], b[24], c[24];
     const char *params[] = {shop_db_i64(a, order_id), shop_db_i64(b, goods_id),
                             shop_db_i64(c, count)};
-    PGresult *res = shop_db_run(conn, &st_restore_claim, 3, params, &st, out->msg, sizeof out->msg);
+    PGresult *res = shop_db_run_undo(conn, &st_restore_claim, 3, &st_restore, &st_restore_first,
+                                     params, &out->duplicate, &st, out->msg, sizeof out->msg);
     if (res == NULL)
         return st;
-    PQclear(res);
-    res = shop_db_run_once(conn, &st_restore, &st_restore_first, 1, 1, params, &out->duplicate, &st,
-                           out->msg, sizeof out->msg);
-    if (res == NULL)
-        return st;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        snprintf(out->msg, sizeof out->msg, "restore of order %lld left no record",
-                 (long long)order_id);
-        return RPC_INTERNAL;
-    }
     out->restored = strcmp(PQgetvalue(res, 0, 0), "OK") == 0;
     if (!shop_db_is_null(res, 0, 1))
         out->stock_left = shop_db_get_i64(res, 0, 1);
