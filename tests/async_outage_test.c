@@ -3,6 +3,8 @@
  * killed between its commit and its ack. */
 #include "async_world.h"
 
+TestSuite(async_outage, .fini = aw_fini);
+
 static int64_t confirmed(aw *w)
 {
     return aw_i64(w->conn[AW_ORDER], "SELECT count(*) FROM orders WHERE status = 'CONFIRMED'", 0);
