@@ -24,9 +24,13 @@
  * 1h 2h. Returns the delay of `level` (1..18) in ms, or -1 if invalid. */
 int64_t mq_delay_level_ms(int level);
 
+/* The URL used when NULL is given: $MQ_DELAY_URL, else MQ_DELAY_URL_DEFAULT. */
+const char *mq_delay_default_url(void);
+
 typedef struct mq_delay_client mq_delay_client;
 
-/* Dials mq-delayd at `url`; calls wait at most timeout_ms (0: 5000). */
+/* Dials mq-delayd at `url` (NULL: $MQ_DELAY_URL, else MQ_DELAY_URL_DEFAULT);
+ * calls wait at most timeout_ms (0: 5000). */
 int mq_delay_client_open(const char *url, int timeout_ms, mq_delay_client **out, char *err,
                          size_t errlen);
 void mq_delay_client_close(mq_delay_client *c);
@@ -78,7 +82,8 @@ typedef struct mq_delay_stats {
 int mq_delay_get_stats(mq_delay_client *c, mq_delay_stats *out, char *err, size_t errlen);
 void mq_delay_stats_free(mq_delay_stats *s);
 
-/* Prints the stats of the mq-delayd at `url` as a table (for `shopflow mq stats`). */
+/* Prints the stats of the mq-delayd at `url` (NULL as above) as a table, for
+ * `shopflow mq stats`. */
 int mq_delay_print_stats(const char *url, FILE *out);
 
 /* A sink endpoint: listens on `url` and calls `on_delivery` for each message

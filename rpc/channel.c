@@ -26,28 +26,41 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
         atomic_fetch_sub(&ch->connected, 1);
 }
 
+static int new_dialer(rpc_channel *ch, const char *url, nng_dialer *d, rpc_error *err)
+{
+    int rv = nng_dialer_create(d, ch->sock, url);
+    if (rv != 0)
+        return rpc_error_set(err, RPC_INVALID_ARGUMENT, "cannot dial '%s': %s", url,
+                             nng_strerror(rv));
+    nng_dialer_set_ms(*d, NNG_OPT_RECONNMINT, 10);
+    nng_dialer_set_ms(*d, NNG_OPT_RECONNMAXT, 250);
+    nng_dialer_set_size(*d, NNG_OPT_RECVMAXSZ, ch->opts.max_msg_bytes * 4);
+    return RPC_OK;
+}
+
 static int dial_all(rpc_channel *ch, const char *urls, rpc_error *err)
 {
     char *copy = strdup(urls), *save = NULL;
     if (copy == NULL)
         return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
-    int n = 0, up = 0, rv = 0;
+    int n = 0, up = 0;
     for (char *u = strtok_r(copy, ", ", &save); u != NULL; u = strtok_r(NULL, ", ", &save)) {
         nng_dialer d;
-        if ((rv = nng_dialer_create(&d, ch->sock, u)) != 0) {
-            rpc_error_set(err, RPC_INVALID_ARGUMENT, "cannot dial '%s': %s", u, nng_strerror(rv));
-            free(copy);
-            return err != NULL ? err->code : RPC_INVALID_ARGUMENT;
-        }
-        nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 10);
-        nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 250);
-        nng_dialer_set_size(d, NNG_OPT_RECVMAXSZ, ch->opts.max_msg_bytes * 4);
+        rpc_status st = new_dialer(ch, u, &d, err);
         /* A synchronous first attempt, so a server that is up is connected
-         * when open returns; otherwise nng keeps redialing in the background. */
-        if (nng_dialer_start(d, 0) == 0)
+         * when open returns. If it fails, a fresh dialer redials in the
+         * background (restarting the failed one races with its callback). */
+        if (st == RPC_OK && nng_dialer_start(d, 0) == 0) {
             up++;
-        else
-            nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+        } else if (st == RPC_OK) {
+            nng_dialer_close(d);
+            if ((st = new_dialer(ch, u, &d, err)) == RPC_OK)
+                nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+        }
+        if (st != RPC_OK) {
+            free(copy);
+            return st;
+        }
         n++;
     }
     free(copy);

@@ -28,7 +28,7 @@ enum { AW_ORDER, AW_STOCK, AW_COUPON, AW_ROLES };
 
 typedef struct aw {
     char test[40];
-    char mq_url[64], pub_url[64], delay_url[64], sink_url[64];
+    char mq_url[64], pub_url[64], delay_url[64];
     char mq_dir[160], delay_dir[160];
     char db[AW_ROLES][512];
     PGconn *conn[AW_ROLES];
@@ -66,8 +66,8 @@ static inline void aw_start_broker(aw *w)
 
 static inline void aw_start_delayd(aw *w)
 {
-    char *argv[] = {"mq-delayd", "--listen",  w->delay_url,       "--data-dir", w->delay_dir,
-                    "--sink",    w->sink_url, "--max-backoff-ms", "200",        NULL};
+    char *argv[] = {"mq-delayd", "--listen", w->delay_url,       "--data-dir", w->delay_dir,
+                    "--broker",  w->mq_url,  "--max-backoff-ms", "200",        NULL};
     cr_assert_eq(ts_spawn(&w->delayd, argv), 0);
     cr_assert_eq(ts_wait_port(&w->delayd, w->delay_port, 10000), 0, "mq-delayd did not start");
 }
@@ -89,8 +89,6 @@ static inline void aw_start(aw *w, int role)
     argv[n++] = w->pub_url;
     argv[n++] = "--delay";
     argv[n++] = w->delay_url;
-    argv[n++] = "--delay-sink";
-    argv[n++] = w->sink_url;
     argv[n++] = "--pay-window-ms";
     argv[n++] = window;
     for (int i = 0; i < 4 && w->flags[role][i] != NULL; i++)
@@ -111,7 +109,6 @@ static inline void aw_up(aw *w, const char *test, int64_t window_ms, int64_t sto
     snprintf(w->mq_url, sizeof w->mq_url, "tcp://127.0.0.1:%d", w->mq_port);
     snprintf(w->pub_url, sizeof w->pub_url, "tcp://127.0.0.1:%d", ts_free_port());
     snprintf(w->delay_url, sizeof w->delay_url, "tcp://127.0.0.1:%d", w->delay_port);
-    snprintf(w->sink_url, sizeof w->sink_url, "tcp://127.0.0.1:%d", ts_free_port());
     snprintf(w->mq_dir, sizeof w->mq_dir, "/tmp/shopflow-async-%d-%s-mq", (int)getpid(), test);
     snprintf(w->delay_dir, sizeof w->delay_dir, "/tmp/shopflow-async-%d-%s-delay", (int)getpid(),
              test);

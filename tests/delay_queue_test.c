@@ -10,7 +10,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
 #include "mq/mq_delay.h"
+#include "mq_delay.pb-c.h"
 #include "rpc/clock.h"
 #include "rpc/status.h"
 #include "testsupport.h"
@@ -460,4 +464,96 @@ Test(delay, a_torn_tail_after_kill_9_is_skipped_and_acknowledged_messages_surviv
     cr_assert_eq(mq_delay_send(W.client, "torn", "after", "b", 1, 0, 0, &r, err, sizeof err),
                  RPC_OK);
     cr_assert_eq(wait_arrivals(N + 1, 5000), 0);
+}
+
+Test(delay, garbage_requests_get_a_clear_status_and_the_daemon_keeps_serving)
+{
+    nng_socket s;
+    char err[256];
+    mq_delay_result r;
+    start_delayd();
+    cr_assert_eq(nng_req0_open(&s), 0);
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+    cr_assert_eq(nng_dial(s, W.url, NULL, 0), 0);
+    srand(99);
+    for (int i = 0; i < 200; i++) {
+        uint8_t junk[64];
+        size_t len = (size_t)(rand() % (int)sizeof junk);
+        for (size_t k = 0; k < len; k++) {
+            junk[k] = (uint8_t)rand();
+        }
+        cr_assert_eq(nng_send(s, junk, len, 0), 0);
+        nng_msg *m = NULL;
+        cr_assert_eq(nng_recvmsg(s, &m, 0), 0, "no answer to junk %d", i);
+        Shop__Mq__Delay__Reply *rep =
+            shop__mq__delay__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+        cr_assert_not_null(rep);
+        cr_expect_neq(rep->status, RPC_OK, "junk %d accepted", i);
+        cr_expect(rep->status == RPC_INVALID_ARGUMENT || rep->status == RPC_UNIMPLEMENTED ||
+                      rep->status == RPC_NOT_FOUND,
+                  "status %d", rep->status);
+        shop__mq__delay__reply__free_unpacked(rep, NULL);
+        nng_msg_free(m);
+    }
+    nng_close(s);
+    cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, 10, 0, &r, err, sizeof err), RPC_OK,
+                 "%s", err);
+}
+
+static void start_delayd_small_segments(void)
+{
+    char *argv[] = {"mq-delayd", "--listen",     W.url, "--data-dir",       W.dir, "--sink",
+                    W.sink_url,  "--segment-mb", "1",   "--max-backoff-ms", "100", NULL};
+    cr_assert_eq(ts_spawn(&W.delayd, argv), 0);
+    cr_assert_eq(ts_wait_port(&W.delayd, W.port, 10000), 0, "mq-delayd did not come up");
+    cr_assert_eq(ts_wait_until(&W.delayd, port_ready, NULL, 10000), 0);
+}
+
+static int few_segments(void *arg)
+{
+    mq_delay_stats s;
+    char err[128];
+    (void)arg;
+    if (mq_delay_get_stats(W.client, &s, err, sizeof err) != RPC_OK) {
+        return 0;
+    }
+    int ok = s.segments <= 2;
+    mq_delay_stats_free(&s);
+    return ok;
+}
+
+Test(delay, a_long_delayed_message_does_not_pin_old_segments_and_survives_their_compaction)
+{
+    enum { N = 12000, BATCH = 500 };
+    static mq_delay_msg msgs[BATCH];
+    static mq_delay_result res[BATCH];
+    static char body[256];
+    char err[256];
+    mq_delay_result r;
+    mq_delay_stats s;
+    unsigned n = 0;
+    start_receiver();
+    start_delayd_small_segments();
+    cr_assert_eq(mq_delay_send(W.client, "t", "long", "L", 1, 600000, 0, &r, err, sizeof err),
+                 RPC_OK);
+    for (int b = 0; b < N / BATCH; b++) {
+        for (int i = 0; i < BATCH; i++) {
+            msgs[i] = (mq_delay_msg){"t", NULL, body, sizeof body, 10, 0};
+        }
+        cr_assert_eq(mq_delay_send_batch(W.client, msgs, BATCH, res, err, sizeof err), RPC_OK);
+    }
+    cr_assert_eq(wait_arrivals(N, 30000), 0, "only %zu of %d arrived", arrived(), N);
+    /* ~3.5 MB of short-lived records in 1 MB segments; only the active one
+     * (holding the copy of "long") and at most one more may stay. */
+    cr_expect_eq(ts_wait_until(&W.delayd, few_segments, NULL, 10000), 0, "old segments stay");
+    shop_sleep_ms(200); /* delivered marks are synced within 20 ms */
+    ts_stop(&W.delayd, SIGKILL, 5000);
+    start_delayd_small_segments();
+    cr_assert_eq(mq_delay_get_stats(W.client, &s, err, sizeof err), RPC_OK);
+    cr_expect_eq(s.pending, 1, "the moved message is pending exactly once after a crash");
+    mq_delay_stats_free(&s);
+    cr_expect_eq(mq_delay_cancel(W.client, "t", "long", &n, err, sizeof err), RPC_OK, "%s", err);
+    cr_expect_eq(n, 1);
+    shop_sleep_ms(200);
+    cr_expect_eq(arrived(), N, "nothing else was delivered again");
 }

@@ -5,7 +5,8 @@
  *     filling the queue with --pending messages of 256 B (due in an hour);
  *  3. resident memory of mq-delayd with those messages pending;
  *  4. recovery time: kill -9, restart, until it answers with all pending;
- *  5. delivery lateness at --rate due per second, measured at the receiver.
+ *  5. delivery lateness at --rate due per second, measured where messages
+ *     arrive: at an mq_delay_receiver, and through mq-broker at a consumer.
  * mq-delayd runs as a child process from the same bin directory. */
 #include <fcntl.h>
 #include <getopt.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mq.h"
 #include "mq/mq_delay.h"
 #include "rpc/clock.h"
 #include "rpc/status.h"
@@ -94,22 +96,37 @@ static void baseline(void)
 typedef struct daemon {
     pid_t pid;
     char url[64], sink_url[64], data[PATH_MAX + 16];
+    const char *broker_url; /* when set, due messages go to mq-broker instead */
 } daemon_t;
 
-static void spawn(daemon_t *d, const char *log_name)
+/* Starts bin_dir/argv[0] with its output appended to cfg.dir/log_name. */
+static pid_t spawn_argv(const char *log_name, char *const argv[])
 {
     char exe[PATH_MAX + 16], log[PATH_MAX + 64];
-    snprintf(exe, sizeof exe, "%s/mq-delayd", bin_dir);
+    snprintf(exe, sizeof exe, "%s/%s", bin_dir, argv[0]);
     snprintf(log, sizeof log, "%s/%s", cfg.dir, log_name);
-    d->pid = fork();
-    if (d->pid == 0) {
+    pid_t pid = fork();
+    if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(fd, 2);
         dup2(fd, 1);
-        execl(exe, "mq-delayd", "--listen", d->url, "--sink", d->sink_url, "--data-dir", d->data,
-              (char *)NULL);
+        execv(exe, argv);
         _exit(127);
     }
+    return pid;
+}
+
+static void spawn(daemon_t *d, const char *log_name)
+{
+    char *argv[] = {"mq-delayd",
+                    "--listen",
+                    d->url,
+                    d->broker_url ? "--broker" : "--sink",
+                    d->broker_url ? (char *)d->broker_url : d->sink_url,
+                    "--data-dir",
+                    d->data,
+                    NULL};
+    d->pid = spawn_argv(log_name, argv);
 }
 
 static void stop(daemon_t *d, int sig)
@@ -228,77 +245,121 @@ static void fill_and_recover(daemon_t *d, mq_delay_client *c)
     fflush(stdout);
 }
 
-/* ---- 5. lateness at the receiver ---- */
+/* ---- 5. lateness where the messages arrive ---- */
 
+/* Message i is due at due[i] (as mq-delayd stamped it) and first seen at
+ * seen[i], by the Delivery receiver or by a consumer of the broker. */
 typedef struct lateness {
     pthread_mutex_t mu;
-    int64_t *late;
-    size_t n, cap;
-    int64_t early;
+    int64_t *due, *seen;
+    size_t total, received, dups;
 } lateness;
+
+static lateness lat = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0};
+
+static void arrived(const char *key)
+{
+    int64_t now = wall_us();
+    long i = key ? atol(key) : -1;
+    pthread_mutex_lock(&lat.mu);
+    if (i >= 0 && (size_t)i < lat.total && lat.seen[i] == 0) {
+        lat.seen[i] = now;
+        lat.received++;
+    } else {
+        lat.dups++;
+    }
+    pthread_mutex_unlock(&lat.mu);
+}
 
 static int on_delivery(const mq_delay_delivery *dv, void *arg)
 {
-    lateness *l = arg;
-    int64_t now = wall_us();
-    pthread_mutex_lock(&l->mu);
-    if (l->n < l->cap) {
-        l->late[l->n++] = now - dv->due_us;
-    }
-    if (now < dv->due_us) {
-        l->early++;
-    }
-    pthread_mutex_unlock(&l->mu);
+    (void)arg;
+    arrived(dv->key);
     return RPC_OK;
 }
 
-static void measure_lateness(mq_delay_client *c, lateness *l)
+static mq_consume_result on_consume(const mq_msg *m, void *arg)
+{
+    (void)arg;
+    arrived(m->key);
+    return MQ_CONSUME_SUCCESS;
+}
+
+/* Sends rate*seconds messages due evenly spread from 1.5 s on, waits for them
+ * and prints lateness percentiles under `label`. */
+static void measure_lateness(mq_delay_client *c, const char *label)
 {
     size_t total = (size_t)cfg.rate * (size_t)cfg.seconds;
     int64_t step_us = 1000000 / cfg.rate;
     int64_t t0 = wall_us() + 1500000;
     static const char body[BODY];
-    mq_delay_msg *msgs = calloc(256, sizeof *msgs);
-    mq_delay_result *res = calloc(256, sizeof *res);
-    char(*keys)[24] = calloc(256, sizeof *keys);
-    char err[256];
-    for (size_t i = 0; msgs && res && keys && i < total; i += 256) {
+    mq_delay_msg msgs[256];
+    mq_delay_result res[256];
+    char keys[256][24], err[256];
+    pthread_mutex_lock(&lat.mu);
+    free(lat.due);
+    free(lat.seen);
+    lat.due = calloc(total, sizeof *lat.due);
+    lat.seen = calloc(total, sizeof *lat.seen);
+    lat.total = lat.due && lat.seen ? total : 0;
+    lat.received = lat.dups = 0;
+    pthread_mutex_unlock(&lat.mu);
+    for (size_t i = 0; i < lat.total; i += 256) {
         size_t n = total - i < 256 ? total - i : 256;
         int64_t now = wall_us();
         for (size_t k = 0; k < n; k++) {
             int64_t due = t0 + (int64_t)(i + k) * step_us;
-            snprintf(keys[k], sizeof keys[k], "l%zu", i + k);
+            snprintf(keys[k], sizeof keys[k], "%zu", i + k);
             msgs[k] = (mq_delay_msg){"late", keys[k], body, BODY, (due - now + 999) / 1000, 0};
         }
-        mq_delay_send_batch(c, msgs, n, res, err, sizeof err);
+        if (mq_delay_send_batch(c, msgs, n, res, err, sizeof err) != RPC_OK) {
+            fprintf(stderr, "delay-bench: send: %s\n", err);
+        }
+        pthread_mutex_lock(&lat.mu);
+        for (size_t k = 0; k < n; k++) {
+            lat.due[i + k] = res[k].due_us;
+        }
+        pthread_mutex_unlock(&lat.mu);
     }
-    free(msgs);
-    free(res);
-    free(keys);
-    int64_t until = shop_now_ms() + (int64_t)cfg.seconds * 1000 + 10000;
+    int64_t until = shop_now_ms() + (int64_t)cfg.seconds * 1000 + 15000;
     for (;;) {
-        pthread_mutex_lock(&l->mu);
-        size_t n = l->n;
-        pthread_mutex_unlock(&l->mu);
-        if (n >= total || shop_now_ms() > until) {
+        pthread_mutex_lock(&lat.mu);
+        size_t n = lat.received;
+        pthread_mutex_unlock(&lat.mu);
+        if (n >= lat.total || shop_now_ms() > until) {
             break;
         }
         shop_sleep_ms(50);
     }
     mq_delay_stats st;
     if (mq_delay_get_stats(c, &st, err, sizeof err) == RPC_OK) {
-        printf("delayd_dispatch_lateness_p50_us=%lld delayd_dispatch_lateness_p99_us=%lld "
+        printf("%s_delayd_dispatch_p50_us=%lld %s_delayd_dispatch_p99_us=%lld "
                "(last %llu, as mq-delayd sees it)\n",
-               (long long)st.lateness_p50_us, (long long)st.lateness_p99_us,
+               label, (long long)st.lateness_p50_us, label, (long long)st.lateness_p99_us,
                (unsigned long long)st.lateness_samples);
         mq_delay_stats_free(&st);
     }
-    qsort(l->late, l->n, sizeof *l->late, cmp_i64);
-    printf("lateness_rate_per_s=%d lateness_messages=%zu received=%zu early=%lld\n", cfg.rate,
-           total, l->n, (long long)l->early);
-    printf("lateness_p50_us=%lld lateness_p99_us=%lld lateness_max_us=%lld\n",
-           (long long)pct(l->late, l->n, 0.5), (long long)pct(l->late, l->n, 0.99),
-           (long long)(l->n ? l->late[l->n - 1] : 0));
+    pthread_mutex_lock(&lat.mu);
+    int64_t *late = calloc(lat.total ? lat.total : 1, sizeof *late);
+    size_t m = 0, early = 0;
+    for (size_t i = 0; late && i < lat.total; i++) {
+        if (lat.seen[i]) {
+            late[m++] = lat.seen[i] - lat.due[i];
+            early += lat.seen[i] < lat.due[i];
+        }
+    }
+    printf("%s_rate_per_s=%d %s_messages=%zu received=%zu duplicates=%zu early=%zu\n", label,
+           cfg.rate, label, lat.total, lat.received, lat.dups, early);
+    pthread_mutex_unlock(&lat.mu);
+    if (late && m) {
+        qsort(late, m, sizeof *late, cmp_i64);
+    }
+    printf("%s_p50_us=%lld %s_p99_us=%lld %s_max_us=%lld\n", label,
+           (long long)(late ? pct(late, m, 0.5) : 0), label,
+           (long long)(late ? pct(late, m, 0.99) : 0), label,
+           (long long)(late && m ? late[m - 1] : 0));
+    fflush(stdout);
+    free(late);
 }
 
 static void usage(FILE *out)
@@ -360,6 +421,62 @@ static void setup_daemon(daemon_t *d, const char *name)
     snprintf(d->sink_url, sizeof d->sink_url, "ipc:///tmp/delay-bench-%d-%s-sink.sock",
              (int)getpid(), name);
     snprintf(d->data, sizeof d->data, "%s/%s", cfg.dir, name);
+    d->broker_url = NULL;
+    d->pid = 0;
+}
+
+/* Lateness through mq-broker, measured at a real consumer of the topic. */
+static void lateness_via_broker(void)
+{
+    char burl[96], pub[96], bdir[PATH_MAX + 16], err[256], exe[PATH_MAX + 16];
+    const char *topics[] = {"late"};
+    daemon_t d;
+    mq_delay_client *c = NULL;
+    mq_consumer *con = NULL;
+    snprintf(exe, sizeof exe, "%s/mq-broker", bin_dir);
+    if (access(exe, X_OK) != 0) {
+        printf("broker_lateness=skipped (no mq-broker next to delay-bench)\n");
+        return;
+    }
+    snprintf(burl, sizeof burl, "ipc:///tmp/delay-bench-%d-broker.sock", (int)getpid());
+    snprintf(pub, sizeof pub, "ipc:///tmp/delay-bench-%d-pub.sock", (int)getpid());
+    snprintf(bdir, sizeof bdir, "%s/broker", cfg.dir);
+    char *argv[] = {"mq-broker", "--url", burl, "--pub-url", pub, "--data-dir", bdir, NULL};
+    pid_t broker = spawn_argv("broker.log", argv);
+    setup_daemon(&d, "viabroker");
+    d.broker_url = burl;
+    spawn(&d, "delayd-viabroker.log");
+    mq_consumer_opts o = {0};
+    o.url = burl;
+    o.pub_url = pub;
+    int64_t until = shop_now_ms() + 10000;
+    rpc_status st = RPC_UNAVAILABLE;
+    while (st != RPC_OK && shop_now_ms() < until) {
+        if (con) {
+            mq_consumer_close(con);
+            con = NULL;
+        }
+        st = mq_consumer_open("bench", topics, 1, on_consume, NULL, &o, &con, err, sizeof err);
+        if (st == RPC_OK) {
+            st = mq_consumer_start(con, err, sizeof err);
+        }
+        if (st != RPC_OK) {
+            shop_sleep_ms(100);
+        }
+    }
+    if (st == RPC_OK && mq_delay_client_open(d.url, 10000, &c, err, sizeof err) == RPC_OK) {
+        wait_ready(c, 0);
+        measure_lateness(c, "broker_lateness");
+    } else {
+        fprintf(stderr, "delay-bench: broker phase: %s\n", err);
+    }
+    stop(&d, SIGTERM);
+    mq_delay_client_close(c);
+    if (con) {
+        mq_consumer_close(con);
+    }
+    kill(broker, SIGTERM);
+    waitpid(broker, NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -368,7 +485,6 @@ int main(int argc, char **argv)
     daemon_t d;
     mq_delay_client *c = NULL;
     mq_delay_receiver *rx = NULL;
-    lateness l = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0};
     if (parse(argc, argv) != 0) {
         return 2;
     }
@@ -390,21 +506,18 @@ int main(int argc, char **argv)
 
     /* Lateness on an empty queue, measured where the messages arrive. */
     setup_daemon(&d, "late");
-    l.cap = (size_t)cfg.rate * (size_t)cfg.seconds;
-    l.late = calloc(l.cap, sizeof *l.late);
-    if (!l.late || mq_delay_receiver_start(d.sink_url, on_delivery, &l, &rx, err, sizeof err) ||
+    if (mq_delay_receiver_start(d.sink_url, on_delivery, NULL, &rx, err, sizeof err) ||
         mq_delay_client_open(d.url, 10000, &c, err, sizeof err)) {
         fprintf(stderr, "delay-bench: %s\n", err);
         return 1;
     }
     spawn(&d, "delayd-late.log");
     wait_ready(c, 0);
-    measure_lateness(c, &l);
-    fflush(stdout);
+    measure_lateness(c, "lateness");
     stop(&d, SIGTERM);
     mq_delay_client_close(c);
     mq_delay_receiver_stop(rx);
-    free(l.late);
+    lateness_via_broker();
 
     /* Throughput, memory and recovery with many pending. */
     setup_daemon(&d, "fill");
@@ -417,6 +530,8 @@ int main(int argc, char **argv)
     fill_and_recover(&d, c);
     stop(&d, SIGTERM);
     mq_delay_client_close(c);
+    free(lat.due);
+    free(lat.seen);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", cfg.dir);
     return system(cmd) == 0 ? 0 : 1;
 }

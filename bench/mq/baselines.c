@@ -71,30 +71,43 @@ double mqb_percentile(mqb_acc *a, double p)
     return a->lat[i < a->n ? i : a->n - 1];
 }
 
+/* One file for all rounds, made like a broker segment: 64 MiB (or more)
+ * zero-filled and synced once, then written at growing offsets. */
 void mqb_fsync_round(const mqb_opts *o, long n, mqb_acc *a)
 {
-    char path[600];
-    snprintf(path, sizeof path, "%s/baseline.fsync", o->dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    size_t total = (size_t)n * o->size;
-    char *buf = calloc(1, total + o->size);
-    if (fd < 0 || !buf || pwrite(fd, buf, total, 0) != (ssize_t)total || fsync(fd) != 0) {
-        fprintf(stderr, "mq-bench: cannot prepare %s\n", path);
-        exit(1);
+    static int fd = -1;
+    static size_t next, size;
+    if (fd < 0) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/baseline.fsync", o->dir);
+        size = (size_t)o->fsync_n * o->size;
+        size = size > (64u << 20) ? size : (64u << 20);
+        char *zeros = calloc(1, 1u << 20);
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        for (size_t off = 0; fd >= 0 && zeros && off < size; off += 1u << 20)
+            if (pwrite(fd, zeros, 1u << 20, (off_t)off) != 1 << 20)
+                fd = -1;
+        free(zeros);
+        if (fd < 0 || fdatasync(fd) != 0) {
+            fprintf(stderr, "mq-bench: cannot prepare %s\n", path);
+            exit(1);
+        }
+        unlink(path); /* gone when the process ends */
     }
+    char *buf = malloc(o->size);
     memset(buf, 'x', o->size);
     int64_t t0 = shop_now_ns();
     for (long i = 0; i < n; i++) {
+        if (next + o->size > size)
+            next = 0;
         int64_t s = shop_now_ns();
-        if (pwrite(fd, buf, o->size, (off_t)((size_t)i * o->size)) != (ssize_t)o->size ||
-            fdatasync(fd) != 0)
+        if (pwrite(fd, buf, o->size, (off_t)next) != (ssize_t)o->size || fdatasync(fd) != 0)
             exit(1);
         mqb_acc_add(a, (double)(shop_now_ns() - s) / 1e3);
+        next += o->size;
     }
     a->secs += (double)(shop_now_ns() - t0) / 1e9;
     a->count += n;
-    close(fd);
-    unlink(path);
     free(buf);
 }
 

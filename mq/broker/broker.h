@@ -133,7 +133,10 @@ int64_t bk_retry_delay_ms(const mq_broker *b, unsigned times);
 
 /* offsets.c */
 int bk_offsets_load(mq_broker *b, char *err, size_t errlen);
-int bk_offsets_save(mq_broker *b);
+/* The file's new contents (malloc'd), taken under the broker lock. */
+char *bk_offsets_snapshot(mq_broker *b);
+/* Writes a snapshot durably; call after the log is synced. */
+int bk_offsets_write(const char *dir, const char *text);
 
 /* arena.c: allocations that live until a reply is packed */
 typedef struct bk_arena {

@@ -3,6 +3,7 @@
  * recovered by a CRC-checked scan, trimmed by retention. */
 #include "store.h"
 #include "crc32c.h"
+#include "spare.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,6 +47,8 @@ struct mq_store {
     size_t ntopics, topics_cap;
     dedup_slot *dedup;
     pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
+    mq_spare *spare;         /* the next segment, prepared in the background */
+    uint64_t syncs, sync_ns; /* under sync_mu */
 };
 
 static uint64_t hash_str(const char *s)
@@ -92,21 +95,6 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-/* Writes zeros from `from` to `size` and syncs: later appends then change
- * no file metadata. */
-static int zero_fill(int fd, size_t from, size_t size)
-{
-    static const uint8_t zeros[1 << 16];
-    while (from < size) {
-        size_t n = size - from < sizeof zeros ? size - from : sizeof zeros;
-        ssize_t w = pwrite(fd, zeros, n, (off_t)from);
-        if (w <= 0)
-            return -1;
-        from += (size_t)w;
-    }
-    return fdatasync(fd);
-}
-
 static int seg_map(mq_seg *g, char *err, size_t errlen)
 {
     struct stat st;
@@ -146,9 +134,16 @@ static int seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
     char tmp[600], path[600];
     seg_path(s, no, ".tmp", tmp, sizeof tmp);
     seg_path(s, no, "", path, sizeof path);
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || zero_fill(fd, 0, s->opts.segment_bytes) != 0 || rename(tmp, path) != 0 ||
-        fsync_dir(s->dir) != 0) {
+    int fd = mq_spare_take(s->spare, path);
+    if (fd >= 0) {
+        if (fsync_dir(s->dir) != 0) {
+            snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+    } else if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+               mq_zero_fill(fd, 0, s->opts.segment_bytes) != 0 || rename(tmp, path) != 0 ||
+               fsync_dir(s->dir) != 0) {
         snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -279,7 +274,7 @@ static int seg_truncate(mq_store *s, mq_seg *g, size_t pos, char *err, size_t er
     munmap(g->map, g->size);
     g->map = NULL;
     size_t size = g->size > s->opts.segment_bytes ? g->size : s->opts.segment_bytes;
-    if (ftruncate(g->fd, (off_t)pos) != 0 || zero_fill(g->fd, pos, size) != 0) {
+    if (ftruncate(g->fd, (off_t)pos) != 0 || mq_zero_fill(g->fd, pos, size) != 0) {
         snprintf(err, errlen, "truncate segment %u: %s", g->no, strerror(errno));
         return -1;
     }
@@ -386,6 +381,12 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
     snprintf(s->dir, sizeof s->dir, "%s", opts->dir);
     s->opts.dir = s->dir;
     pthread_mutex_init(&s->sync_mu, NULL);
+    /* mkdir -p: the default var/mq may be the first thing under var/. */
+    for (char *slash = strchr(s->dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        mkdir(s->dir, 0755);
+        *slash = '/';
+    }
     if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "create data dir %s: %s", s->dir, strerror(errno));
         mq_store_close(s);
@@ -395,6 +396,7 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
         mq_store_close(s);
         return -1;
     }
+    s->spare = mq_spare_start(s->dir, s->opts.segment_bytes);
     *out = s;
     return 0;
 }
@@ -405,6 +407,7 @@ void mq_store_close(mq_store *s)
         return;
     if (s->nsegs > 0 && mq_store_flush(s) != 0)
         shop_error("final write of the log failed: %s", strerror(errno));
+    mq_spare_stop(s->spare);
     for (size_t i = 0; i < s->nsegs; i++) {
         if (s->segs[i].map)
             munmap(s->segs[i].map, s->segs[i].size);
@@ -424,7 +427,10 @@ void mq_store_close(mq_store *s)
 int mq_store_sync(mq_store *s)
 {
     pthread_mutex_lock(&s->sync_mu);
+    int64_t t0 = shop_now_ns();
     int rc = fdatasync(s->segs[s->nsegs - 1].fd);
+    s->sync_ns += (uint64_t)(shop_now_ns() - t0);
+    s->syncs++;
     pthread_mutex_unlock(&s->sync_mu);
     return rc;
 }
@@ -601,4 +607,12 @@ uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset)
         return UINT64_MAX;
     mq_index_entry e = t->idx[offset - t->idx_base];
     return e.seg == UINT32_MAX ? 0 : (uint64_t)e.seg << 32 | e.pos;
+}
+
+void mq_store_sync_stats(mq_store *s, uint64_t *count, uint64_t *total_us)
+{
+    pthread_mutex_lock(&s->sync_mu);
+    *count = s->syncs;
+    *total_us = s->sync_ns / 1000;
+    pthread_mutex_unlock(&s->sync_mu);
 }

@@ -86,4 +86,7 @@ int mq_store_retention(mq_store *s);
 
 void mq_store_usage(mq_store *s, uint64_t *segments, uint64_t *bytes);
 
+/* fdatasync calls on the log so far and their total time. */
+void mq_store_sync_stats(mq_store *s, uint64_t *count, uint64_t *total_us);
+
 #endif

@@ -28,6 +28,12 @@ int64_t mq_delay_level_ms(int level)
     return level_ms[level - 1];
 }
 
+const char *mq_delay_default_url(void)
+{
+    const char *env = getenv("MQ_DELAY_URL");
+    return env && *env ? env : MQ_DELAY_URL_DEFAULT;
+}
+
 static void set_err(char *err, size_t errlen, const char *msg, const char *detail)
 {
     if (err && errlen) {
@@ -54,7 +60,8 @@ int mq_delay_client_open(const char *url, int timeout_ms, mq_delay_client **out,
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 16u << 20);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
-    if ((rv = nng_dial(c->sock, url ? url : MQ_DELAY_URL_DEFAULT, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+    if ((rv = nng_dial(c->sock, url ? url : mq_delay_default_url(), NULL, NNG_FLAG_NONBLOCK)) !=
+        0) {
         set_err(err, errlen, "cannot dial mq-delayd", nng_strerror(rv));
         nng_close(c->sock);
         free(c);

@@ -175,7 +175,13 @@ static int key_insert(delay_index *ix, uint32_t idx)
         return 0;
     }
     if (ix->n_keyed + 1 > ix->nbuckets) {
-        if (rehash(ix, ix->nbuckets ? ix->nbuckets * 2 : 1024) != 0) {
+        /* rehash chains every keyed PENDING entry: hide this one from it, or
+         * it would be chained twice (a cycle) */
+        uint8_t state = en->state;
+        en->state = DELAY_FREE;
+        int rv = rehash(ix, ix->nbuckets ? ix->nbuckets * 2 : 1024);
+        en->state = state;
+        if (rv != 0) {
             return -ENOMEM;
         }
     }
@@ -368,6 +374,19 @@ void delay_index_remove(delay_index *ix, uint32_t idx)
     heap_delete(ix, ix->e[idx].hpos);
     key_delete(ix, idx);
     delay_index_release(ix, idx);
+}
+
+void delay_index_move(delay_index *ix, uint32_t idx, uint32_t seg, uint32_t off)
+{
+    ix->e[idx].seg = seg;
+    ix->e[idx].off = off;
+    /* (due, seg, off) is the heap key: restore the order among equal dues */
+    uint32_t pos = ix->e[idx].hpos;
+    if (pos > 0 && before(ix, idx, ix->heap[(pos - 1) / 2])) {
+        sift_up(ix, pos);
+    } else {
+        sift_down(ix, pos);
+    }
 }
 
 void delay_index_topic_stats(delay_index *ix)

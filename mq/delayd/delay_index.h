@@ -71,6 +71,8 @@ size_t delay_index_find(const delay_index *ix, int topic, uint32_t khash, uint32
                         size_t max);
 /* Removes a pending message (cancel). */
 void delay_index_remove(delay_index *ix, uint32_t idx);
+/* Points a pending message at its new record (copied forward). */
+void delay_index_move(delay_index *ix, uint32_t idx, uint32_t seg, uint32_t off);
 /* Fills every topic's next_due_us (O(pending)). */
 void delay_index_topic_stats(delay_index *ix);
 

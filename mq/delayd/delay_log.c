@@ -410,6 +410,19 @@ int delay_log_compact(delay_log *l)
     return removed;
 }
 
+int delay_log_head(delay_log *l, uint32_t *seg, int64_t *live)
+{
+    int rv = -1;
+    pthread_mutex_lock(&l->mu);
+    if (l->n > 1) {
+        *seg = l->segs[0].no;
+        *live = l->segs[0].live;
+        rv = 0;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rv;
+}
+
 size_t delay_log_segments(delay_log *l)
 {
     pthread_mutex_lock(&l->mu);

@@ -39,6 +39,8 @@ void delay_log_ref(delay_log *l, uint32_t seg, int64_t delta);
 /* Deletes head segments with nothing pending; returns how many. */
 int delay_log_compact(delay_log *l);
 size_t delay_log_segments(delay_log *l);
+/* The oldest segment and its pending count; -1 if it is the active one. */
+int delay_log_head(delay_log *l, uint32_t *seg, int64_t *live);
 /* This log's random instance tag (16 hex digits), made on first use. */
 int delay_log_instance_tag(delay_log *l, char out[17]);
 

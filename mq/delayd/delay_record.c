@@ -50,7 +50,7 @@ int delay_rec_decode(const uint8_t *p, uint32_t len, delay_send_rec *send, uint6
     if (len < 1) {
         return -1;
     }
-    if (p[0] == DELAY_REC_DELIVERED || p[0] == DELAY_REC_CANCELLED) {
+    if (p[0] == DELAY_REC_DELIVERED || p[0] == DELAY_REC_CANCELLED || p[0] == DELAY_REC_MOVED) {
         if (len != 9) {
             return -1;
         }

@@ -116,6 +116,12 @@ static void on_request(delayd_srv_ctx *sc, nng_msg *msg)
         reply_stats(sc);
         return;
     case SHOP__MQ__DELAY__REQUEST__OP_SEND:
+        if (req->send->n_messages == 0) {
+            shop__mq__delay__request__free_unpacked(req, NULL);
+            reply_status(sc, RPC_INVALID_ARGUMENT, "a send needs at least one message");
+            return;
+        }
+        /* fall through */
     case SHOP__MQ__DELAY__REQUEST__OP_CANCEL: {
         int st = sc->d->stopping ? RPC_UNAVAILABLE : delayd_submit(sc->d, sc, req);
         if (st != RPC_OK) {

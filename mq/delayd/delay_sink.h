@@ -14,8 +14,11 @@ typedef mq_delay_delivery delay_out;
 
 typedef struct delay_sink delay_sink;
 struct delay_sink {
-    /* Returns an rpc_status; err gets the reason when not OK. */
-    int (*deliver)(delay_sink *s, const delay_out *m, char *err, size_t errlen);
+    /* Hands over n messages in order; status[i] gets each one's rpc_status
+     * (a message after a failed one may be left UNAVAILABLE, not tried).
+     * err gets the first reason when not all are OK. */
+    void (*deliver)(delay_sink *s, const delay_out *m, size_t n, int *status, char *err,
+                    size_t errlen);
     void (*close)(delay_sink *s);
 };
 

@@ -16,20 +16,36 @@ typedef struct broker_sink {
     char tag[17];
 } broker_sink;
 
-static int broker_deliver(delay_sink *s, const delay_out *m, char *err, size_t errlen)
+#define BROKER_BATCH 256
+
+/* One batch request, one broker fsync, for all messages due together. */
+static void broker_deliver(delay_sink *s, const delay_out *m, size_t n, int *status, char *err,
+                           size_t errlen)
 {
     broker_sink *bs = (broker_sink *)s;
-    mq_send_opts opts = {0};
-    mq_send_result res;
-    char id[MQ_ID_LEN];
-    snprintf(id, sizeof id, "%.16s%016llx", bs->tag, (unsigned long long)m->id);
-    opts.id = id;
-    rpc_status st =
-        mq_producer_send(bs->p, m->topic, m->key[0] ? m->key : NULL, m->body, m->len, &opts, &res);
-    if (st != RPC_OK) {
-        snprintf(err, errlen, "broker: %s %s", rpc_status_name(st), res.message);
+    mq_message msgs[BROKER_BATCH];
+    mq_send_opts opts[BROKER_BATCH];
+    mq_send_result res[BROKER_BATCH];
+    char ids[BROKER_BATCH][MQ_ID_LEN];
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < BROKER_BATCH ? n - done : BROKER_BATCH;
+        for (size_t i = 0; i < k; i++) {
+            const delay_out *o = &m[done + i];
+            snprintf(ids[i], sizeof ids[i], "%.16s%016llx", bs->tag, (unsigned long long)o->id);
+            opts[i] = (mq_send_opts){0};
+            opts[i].id = ids[i];
+            msgs[i] = (mq_message){o->topic, o->key[0] ? o->key : NULL, o->body, o->len, &opts[i]};
+        }
+        mq_producer_send_batch(bs->p, msgs, k, res);
+        for (size_t i = 0; i < k; i++) {
+            status[done + i] = res[i].status;
+            if (res[i].status != RPC_OK && err[0] == '\0') {
+                snprintf(err, errlen, "broker: %s %s", rpc_status_name(res[i].status),
+                         res[i].message);
+            }
+        }
+        done += k;
     }
-    return st;
 }
 
 static void broker_close(delay_sink *s)

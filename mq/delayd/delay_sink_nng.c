@@ -17,7 +17,7 @@ typedef struct nng_sink {
     int timeout_ms;
 } nng_sink;
 
-static int nng_sink_deliver(delay_sink *s, const delay_out *m, char *err, size_t errlen)
+static int deliver_one(delay_sink *s, const delay_out *m, char *err, size_t errlen)
 {
     nng_sink *ns = (nng_sink *)s;
     Shop__Mq__Delay__Delivery d = SHOP__MQ__DELAY__DELIVERY__INIT;
@@ -63,6 +63,22 @@ static int nng_sink_deliver(delay_sink *s, const delay_out *m, char *err, size_t
     }
     shop__mq__delay__delivery_ack__free_unpacked(ack, NULL);
     return st;
+}
+
+/* One request per message: a receiver is usually in-process and cheap. */
+static void nng_sink_deliver(delay_sink *s, const delay_out *m, size_t n, int *status, char *err,
+                             size_t errlen)
+{
+    size_t i = 0;
+    for (; i < n; i++) {
+        status[i] = deliver_one(s, &m[i], err, errlen);
+        if (status[i] != RPC_OK) {
+            break;
+        }
+    }
+    for (i++; i < n; i++) {
+        status[i] = RPC_UNAVAILABLE;
+    }
 }
 
 static void nng_sink_close(delay_sink *s)

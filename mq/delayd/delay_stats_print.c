@@ -1,6 +1,7 @@
 /* Prints mq-delayd's stats as the table `shopflow mq stats` shows. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "mq/mq_delay.h"
 #include "rpc/clock.h"
@@ -20,18 +21,18 @@ int mq_delay_print_stats(const char *url, FILE *out)
     mq_delay_client *c = NULL;
     mq_delay_stats s;
     char err[256] = "";
+    url = url ? url : mq_delay_default_url();
     int st = mq_delay_client_open(url, 3000, &c, err, sizeof err);
     if (st == RPC_OK) {
         st = mq_delay_get_stats(c, &s, err, sizeof err);
     }
     mq_delay_client_close(c);
     if (st != RPC_OK) {
-        fprintf(out, "delay queue %s: %s %s\n", url ? url : MQ_DELAY_URL_DEFAULT,
-                rpc_status_name(st), err);
+        fprintf(out, "delay queue %s: %s %s\n", url, rpc_status_name(st), err);
         return st;
     }
     int64_t now = shop_wall_ms() * 1000;
-    fprintf(out, "delay queue %s\n", url ? url : MQ_DELAY_URL_DEFAULT);
+    fprintf(out, "delay queue %s\n", url);
     fprintf(out, "  %-32s %10s %14s\n", "topic", "pending", "next due in");
     for (size_t i = 0; i < s.n_topics; i++) {
         fprintf(out, "  %-32s %10" PRIu64 " ", s.topics[i].topic, s.topics[i].pending);

@@ -35,57 +35,96 @@ static void note_lateness(delayd *d, int64_t late_us)
     }
 }
 
-/* Delivers one message (mu not held); 0 when the sink took it, -1 when the
- * daemon is stopping first, 1 when the record cannot be read (dropped). */
-static int deliver(delayd *d, const delay_entry *e)
+#define TIMER_BATCH 128
+
+enum { DUE_PENDING, DUE_DONE, DUE_DROPPED };
+
+/* A message taken out of the heap, with its record read back. */
+typedef struct due_msg {
+    uint32_t idx;
+    delay_entry e;
+    int state;
+    uint8_t *rec;
+    char topic[MQ_DELAY_MAX_TOPIC + 1], key[MQ_DELAY_MAX_KEY + 1];
+    delay_out out;
+} due_msg;
+
+static void load(delayd *d, due_msg *m)
 {
-    uint64_t id = DELAY_ID(e->seg, e->off);
-    uint8_t *p = NULL;
+    uint64_t id = DELAY_ID(m->e.seg, m->e.off), unused;
     uint32_t len;
-    uint64_t unused;
     delay_send_rec r;
-    char topic[MQ_DELAY_MAX_TOPIC + 1], key[MQ_DELAY_MAX_KEY + 1], err[256];
-    int rv = delay_log_read(d->log, id, &p, &len);
-    if (rv != 0 || delay_rec_decode(p, len, &r, &unused) != DELAY_REC_SEND ||
+    m->rec = NULL;
+    int rv = delay_log_read(d->log, id, &m->rec, &len);
+    if (rv != 0 || delay_rec_decode(m->rec, len, &r, &unused) != DELAY_REC_SEND ||
         r.topic_len > MQ_DELAY_MAX_TOPIC || r.key_len > MQ_DELAY_MAX_KEY) {
         shop_error("unreadable record dropped id=%llu err=%s", (unsigned long long)id,
                    rv ? strerror(-rv) : "malformed");
-        free(p);
-        return 1;
+        m->state = DUE_DROPPED;
+        return;
     }
-    memcpy(topic, r.topic, r.topic_len);
-    topic[r.topic_len] = '\0';
-    memcpy(key, r.key, r.key_len);
-    key[r.key_len] = '\0';
-    delay_out out = {topic, key, r.body, r.body_len, id, r.due_us};
+    memcpy(m->topic, r.topic, r.topic_len);
+    m->topic[r.topic_len] = '\0';
+    memcpy(m->key, r.key, r.key_len);
+    m->key[r.key_len] = '\0';
+    m->out = (delay_out){m->topic, m->key, r.body, r.body_len, id, r.due_us};
+    m->state = DUE_PENDING;
+}
+
+/* Hands the batch to the sink (mu not held), retrying what failed with
+ * backoff, in order. Returns 0 when nothing is left pending, -1 when the
+ * daemon is stopping first. */
+static int deliver_batch(delayd *d, due_msg *b, size_t n)
+{
+    static delay_out outs[TIMER_BATCH];
+    static int status[TIMER_BATCH];
+    static size_t which[TIMER_BATCH];
+    char err[256];
     int backoff_ms = 10, failures = 0;
+    for (size_t i = 0; i < n; i++) {
+        load(d, &b[i]);
+    }
     for (;;) {
-        int64_t start = delayd_wall_us();
-        int st = d->sink->deliver(d->sink, &out, err, sizeof err);
-        pthread_mutex_lock(&d->mu);
-        if (st == RPC_OK) {
-            note_lateness(d, start - r.due_us);
-            d->delivered++;
-            pthread_mutex_unlock(&d->mu);
-            if (failures) {
-                shop_info("sink back, delivered id=%llu after_failures=%d", (unsigned long long)id,
-                          failures);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (b[i].state == DUE_PENDING) {
+                which[m] = i;
+                outs[m++] = b[i].out;
             }
-            free(p);
+        }
+        if (m == 0) {
+            if (failures) {
+                shop_info("sink back, delivered after_failures=%d", failures);
+            }
             return 0;
         }
-        d->sink_failures++;
-        if (failures++ == 0 || failures % 20 == 0) {
-            shop_warn("sink delivery failed, retrying topic=%s id=%llu failures=%d err=%s", topic,
-                      (unsigned long long)id, failures, err);
+        err[0] = '\0';
+        int64_t start = delayd_wall_us();
+        d->sink->deliver(d->sink, outs, m, status, err, sizeof err);
+        int failed = 0;
+        pthread_mutex_lock(&d->mu);
+        for (size_t k = 0; k < m; k++) {
+            if (status[k] == RPC_OK) {
+                b[which[k]].state = DUE_DONE;
+                note_lateness(d, start - outs[k].due_us);
+                d->delivered++;
+            } else {
+                failed = 1;
+            }
         }
-        if (!d->timer_stop) {
-            wait_until(d, delayd_wall_us() + (int64_t)backoff_ms * 1000);
+        if (failed) {
+            d->sink_failures++;
+            if (failures++ == 0 || failures % 20 == 0) {
+                shop_warn("sink delivery failed, retrying pending=%zu failures=%d err=%s", m,
+                          failures, err);
+            }
+            if (!d->timer_stop) {
+                wait_until(d, delayd_wall_us() + (int64_t)backoff_ms * 1000);
+            }
         }
         int stop = d->timer_stop;
         pthread_mutex_unlock(&d->mu);
-        if (stop) {
-            free(p);
+        if (failed && stop) {
             return -1;
         }
         backoff_ms =
@@ -96,34 +135,50 @@ static int deliver(delayd *d, const delay_entry *e)
 static void *timer_main(void *arg)
 {
     delayd *d = arg;
+    static due_msg batch[TIMER_BATCH];
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake within ~µs, not the default 50 µs */
     pthread_mutex_lock(&d->mu);
     while (!d->timer_stop) {
-        int64_t due = delay_index_next_due(&d->ix);
+        int64_t due = delay_index_next_due(&d->ix), now = delayd_wall_us();
         if (due == INT64_MAX) {
             pthread_cond_wait(&d->timer_cv, &d->mu);
             continue;
         }
-        if (due > delayd_wall_us()) {
+        if (due > now) {
             wait_until(d, due);
             continue;
         }
-        uint32_t idx = delay_index_pop(&d->ix);
-        delay_entry e = d->ix.e[idx];
+        /* Everything due now goes out together (one broker fsync). */
+        size_t n = 0;
+        while (n < TIMER_BATCH && delay_index_next_due(&d->ix) <= now) {
+            batch[n].idx = delay_index_pop(&d->ix);
+            batch[n].e = d->ix.e[batch[n].idx];
+            n++;
+        }
         pthread_mutex_unlock(&d->mu);
-        int rv = deliver(d, &e);
+        int rv = deliver_batch(d, batch, n);
+        pthread_mutex_lock(&d->mu);
+        for (size_t i = 0; i < n; i++) {
+            if (batch[i].state == DUE_PENDING) {
+                delay_index_unpop(&d->ix, batch[i].idx); /* stopping: the log still has it */
+            } else {
+                delay_index_release(&d->ix, batch[i].idx);
+            }
+        }
+        pthread_mutex_unlock(&d->mu);
+        for (size_t i = 0; i < n; i++) {
+            if (batch[i].state != DUE_PENDING) {
+                delay_log_ref(d->log, batch[i].e.seg, -1);
+            }
+            if (batch[i].state == DUE_DONE) {
+                delayd_submit_mark(d, DELAY_ID(batch[i].e.seg, batch[i].e.off));
+            }
+            free(batch[i].rec);
+        }
         pthread_mutex_lock(&d->mu);
         if (rv < 0) {
-            delay_index_unpop(&d->ix, idx);
             break;
         }
-        delay_index_release(&d->ix, idx);
-        pthread_mutex_unlock(&d->mu);
-        delay_log_ref(d->log, e.seg, -1);
-        if (rv == 0) {
-            delayd_submit_mark(d, DELAY_ID(e.seg, e.off));
-        }
-        pthread_mutex_lock(&d->mu);
     }
     pthread_mutex_unlock(&d->mu);
     return NULL;

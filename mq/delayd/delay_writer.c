@@ -360,6 +360,7 @@ static int run_batch(delayd *d, delayd_job *list, uint8_t **scratch, size_t *cap
         }
         free_job(j);
     }
+    delayd_relocate_head(d);
     int removed = delay_log_compact(d->log);
     if (removed > 0) {
         shop_info("segments compacted deleted=%d", removed);

@@ -55,7 +55,12 @@ typedef struct delayd {
 } delayd;
 
 /* Record payloads in the log (host byte order). */
-enum { DELAY_REC_SEND = 1, DELAY_REC_DELIVERED = 2, DELAY_REC_CANCELLED = 3 };
+enum {
+    DELAY_REC_SEND = 1,
+    DELAY_REC_DELIVERED = 2,
+    DELAY_REC_CANCELLED = 3,
+    DELAY_REC_MOVED = 4, /* copied forward by compaction; the copy is a new SEND */
+};
 #define DELAY_SEND_HDR 17 /* type, due_us, topic_len u16, key_len u16, body_len u32 */
 
 typedef struct delay_send_rec {
@@ -74,6 +79,10 @@ void delay_rec_mark_encode(int type, uint64_t id, uint8_t out[9]);
 
 /* Rebuilds the index from the log (at startup, before any thread). */
 int delayd_recover(delayd *d, char *err, size_t errlen);
+
+/* Writer thread only: copies the few pending records of the oldest segment
+ * forward so that it can be deleted; returns how many moved. */
+int delayd_relocate_head(delayd *d);
 
 /* Writer thread. */
 int delayd_writer_start(delayd *d);

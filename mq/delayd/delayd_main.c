@@ -99,9 +99,9 @@ static int parse_args(int argc, char **argv, delayd_config *c)
             return -1;
         }
     }
-    if (seg_mb < 8 || seg_mb > 1024 || c->max_delay_ms < 0 || c->sink_timeout_ms <= 0 ||
+    if (seg_mb < 1 || seg_mb > 1024 || c->max_delay_ms < 0 || c->sink_timeout_ms <= 0 ||
         c->max_backoff_ms < 10 || optind != argc) {
-        fprintf(stderr, "mq-delayd: --segment-mb must be 8..1024, --max-delay-ms >= 0, "
+        fprintf(stderr, "mq-delayd: --segment-mb must be 1..1024, --max-delay-ms >= 0, "
                         "--sink-timeout-ms > 0, --max-backoff-ms >= 10, no extra arguments\n");
         return -1;
     }

@@ -2,7 +2,8 @@
  * relay and the consumer of `order`, `stock` or `coupon` (plus, for order,
  * the bridge from mq-delayd to the broker). The services' daemons run the
  * same code with --arch async; this runner lets tests and operators kill
- * and restart a service's consumer on its own. */
+ * and restart a service's consumer on its own. mq-delayd hands the due
+ * order.timeout messages straight to the broker (its --broker). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,16 +23,13 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: shop-async order|stock|coupon [options]\n"
-            "Runs the async side of one service: its outbox relay and its consumer\n"
-            "(order also bridges mq-delayd's due messages into the broker).\n\n"
+            "Runs the async side of one service: its outbox relay and its consumer.\n\n"
             "  --pg CONNINFO         the service database (SHOP_ASYNC_PG; default: the\n"
             "                        configured server's <service>_db, created and migrated)\n"
             "  --mq URL              broker requests (MQ_URL, default " MQ_DEFAULT_URL ")\n"
             "  --mq-pub URL          broker deliveries (MQ_PUB_URL, default " MQ_DEFAULT_PUB_URL
             ")\n"
             "  --delay URL           mq-delayd (MQ_DELAY_URL, default " MQ_DELAY_URL_DEFAULT ")\n"
-            "  --delay-sink URL      order: where mq-delayd hands due messages (its --sink)\n"
-            "                        (SHOP_ASYNC_DELAY_SINK, default tcp://127.0.0.1:7251)\n"
             "  --pay-window-ms N     order: pay window (SHOP_PAY_WINDOW_MS, default 1800000)\n"
             "  --dup-publish         test switch: publish every event twice\n"
             "  --dup-deliver         test switch: handle every delivery twice\n"
@@ -41,7 +39,7 @@ static void usage(FILE *out)
 }
 
 typedef struct opts {
-    const char *role, *pg, *mq, *pub, *delay, *sink, *window, *crash;
+    const char *role, *pg, *mq, *pub, *delay, *window, *crash;
     int dup_publish, dup_deliver;
 } opts;
 
@@ -51,7 +49,6 @@ static int parse(int argc, char **argv, opts *o)
                                              {"mq", required_argument, NULL, 'm'},
                                              {"mq-pub", required_argument, NULL, 'P'},
                                              {"delay", required_argument, NULL, 'd'},
-                                             {"delay-sink", required_argument, NULL, 's'},
                                              {"pay-window-ms", required_argument, NULL, 'w'},
                                              {"dup-publish", no_argument, NULL, 'D'},
                                              {"dup-deliver", no_argument, NULL, 'R'},
@@ -72,9 +69,6 @@ static int parse(int argc, char **argv, opts *o)
             break;
         case 'd':
             o->delay = optarg;
-            break;
-        case 's':
-            o->sink = optarg;
             break;
         case 'w':
             o->window = optarg;
@@ -155,7 +149,6 @@ int main(int argc, char **argv)
             .mq_url = mq,
             .pub_url = pub,
             .delay_url = shop_flag_str(o.delay, "MQ_DELAY_URL", MQ_DELAY_URL_DEFAULT),
-            .bridge_url = shop_flag_str(o.sink, "SHOP_ASYNC_DELAY_SINK", "tcp://127.0.0.1:7251"),
             .pay_window_ms = window,
             .dup_publish = o.dup_publish,
             .dup_deliver = o.dup_deliver,

@@ -54,13 +54,4 @@ uint64_t svc_relay_published(svc_relay *r);
 /* Stops the thread after its current round and frees the relay. */
 void svc_relay_stop(svc_relay *r);
 
-/* The bridge from mq-delayd to the broker: an mq_delay_receiver on
- * `listen_url` (mq-delayd's --sink) that stores each due message in the
- * broker and acks mq-delayd only after the broker's durable ack. */
-typedef struct svc_delay_bridge svc_delay_bridge;
-
-int svc_delay_bridge_start(const char *listen_url, const char *mq_url, svc_delay_bridge **out,
-                           char *err, size_t errlen);
-void svc_delay_bridge_stop(svc_delay_bridge *b);
-
 #endif

@@ -1,4 +1,6 @@
-/* The transactional consumer: BEGIN, handler, COMMIT, then ack. */
+/* The transactional consumer: BEGIN, handler, COMMIT, then ack. Several
+ * instances of the group (each an mq_consumer with its own thread and its
+ * own connection) share the load, so their commits share fsyncs. */
 #include "services/common/svc_outbox_consumer.h"
 
 #include <stdatomic.h>
@@ -10,11 +12,19 @@
 #include "rpc/log.h"
 #include "rpc/status.h"
 
+#define SVC_CONSUMER_MAX_INSTANCES 16
+
+typedef struct instance {
+    struct svc_consumer *c;
+    PGconn *conn; /* used by this instance's delivery thread only */
+    mq_consumer *mq;
+} instance;
+
 struct svc_consumer {
     svc_consumer_cfg cfg;
     char name[64], conninfo[1024];
-    PGconn *conn; /* used by the consumer's delivery thread only */
-    mq_consumer *mq;
+    instance in[SVC_CONSUMER_MAX_INSTANCES];
+    int n;
     atomic_ulong committed;
 };
 
@@ -26,38 +36,40 @@ static int exec_cmd(PGconn *conn, const char *sql)
     return ok ? 0 : -1;
 }
 
-static int ensure_conn(svc_consumer *c)
+static int ensure_conn(instance *in)
 {
     char err[256];
-    if (c->conn != NULL && PQstatus(c->conn) == CONNECTION_OK)
+    svc_consumer *c = in->c;
+    if (in->conn != NULL && PQstatus(in->conn) == CONNECTION_OK)
         return 0;
-    if (c->conn != NULL)
-        PQfinish(c->conn);
-    c->conn = PQconnectdb(c->conninfo);
-    if (PQstatus(c->conn) != CONNECTION_OK) {
+    if (in->conn != NULL)
+        PQfinish(in->conn);
+    in->conn = PQconnectdb(c->conninfo);
+    if (PQstatus(in->conn) != CONNECTION_OK) {
         shop_warn("consumer cannot reach its database consumer=%s error=\"%s\"", c->name,
-                  PQerrorMessage(c->conn));
+                  PQerrorMessage(in->conn));
         return -1;
     }
-    if (c->cfg.setup != NULL && c->cfg.setup(c->conn, err, sizeof err) != 0) {
+    if (c->cfg.setup != NULL && c->cfg.setup(in->conn, err, sizeof err) != 0) {
         shop_warn("consumer setup failed consumer=%s error=\"%s\"", c->name, err);
-        PQfinish(c->conn);
-        c->conn = NULL;
+        PQfinish(in->conn);
+        in->conn = NULL;
         return -1;
     }
     return 0;
 }
 
 /* One transaction for one delivery. Returns the consume result. */
-static mq_consume_result apply_once(svc_consumer *c, const mq_msg *m)
+static mq_consume_result apply_once(instance *in, const mq_msg *m)
 {
     char err[256] = "";
     int wrote = 0;
-    if (ensure_conn(c) != 0 || exec_cmd(c->conn, "BEGIN") != 0)
+    svc_consumer *c = in->c;
+    if (ensure_conn(in) != 0 || exec_cmd(in->conn, "BEGIN") != 0)
         return MQ_RECONSUME_LATER;
-    int st = c->cfg.handler(c->conn, m, c->cfg.arg, &wrote, err, sizeof err);
+    int st = c->cfg.handler(in->conn, m, c->cfg.arg, &wrote, err, sizeof err);
     if (st != RPC_OK) {
-        exec_cmd(c->conn, "ROLLBACK");
+        exec_cmd(in->conn, "ROLLBACK");
         if (st == RPC_INVALID_ARGUMENT) {
             shop_warn("consumer dropped a message it can never apply consumer=%s topic=%s key=%s "
                       "error=\"%s\"",
@@ -68,9 +80,9 @@ static mq_consume_result apply_once(svc_consumer *c, const mq_msg *m)
                   m->topic, m->key ? m->key : "", rpc_status_name(st), err);
         return MQ_RECONSUME_LATER;
     }
-    if (exec_cmd(c->conn, "COMMIT") != 0) {
+    if (exec_cmd(in->conn, "COMMIT") != 0) {
         shop_warn("consumer commit failed consumer=%s topic=%s error=\"%s\"", c->name, m->topic,
-                  PQerrorMessage(c->conn));
+                  PQerrorMessage(in->conn));
         return MQ_RECONSUME_LATER;
     }
     unsigned long n = atomic_fetch_add(&c->committed, 1) + 1;
@@ -86,10 +98,10 @@ static mq_consume_result apply_once(svc_consumer *c, const mq_msg *m)
 
 static mq_consume_result on_message(const mq_msg *m, void *arg)
 {
-    svc_consumer *c = arg;
-    mq_consume_result r = apply_once(c, m);
-    if (r == MQ_CONSUME_SUCCESS && c->cfg.dup_deliver)
-        r = apply_once(c, m);
+    instance *in = arg;
+    mq_consume_result r = apply_once(in, m);
+    if (r == MQ_CONSUME_SUCCESS && in->c->cfg.dup_deliver)
+        r = apply_once(in, m);
     return r;
 }
 
@@ -100,15 +112,20 @@ int svc_consumer_start(const svc_consumer_cfg *cfg, svc_consumer **out, char *er
     snprintf(c->name, sizeof c->name, "%s", cfg->name != NULL ? cfg->name : cfg->group);
     snprintf(c->conninfo, sizeof c->conninfo, "%s", cfg->conninfo);
     atomic_init(&c->committed, 0);
+    int n = cfg->instances > 0 ? cfg->instances : 4;
+    n = n > SVC_CONSUMER_MAX_INSTANCES ? SVC_CONSUMER_MAX_INSTANCES : n;
     mq_consumer_opts o = {.url = cfg->mq_url, .pub_url = cfg->pub_url};
-    int st = mq_consumer_open(cfg->group, cfg->topics, cfg->n_topics, on_message, c, &o, &c->mq,
+    int st = RPC_OK;
+    for (c->n = 0; c->n < n && st == RPC_OK; c->n++) {
+        instance *in = &c->in[c->n];
+        in->c = c;
+        st = mq_consumer_open(cfg->group, cfg->topics, cfg->n_topics, on_message, in, &o, &in->mq,
                               err, errlen);
-    if (st == RPC_OK)
-        st = mq_consumer_start(c->mq, err, errlen);
+        if (st == RPC_OK)
+            st = mq_consumer_start(in->mq, err, errlen);
+    }
     if (st != RPC_OK) {
-        if (c->mq != NULL)
-            mq_consumer_close(c->mq);
-        free(c);
+        svc_consumer_stop(c);
         return st;
     }
     *out = c;
@@ -124,9 +141,12 @@ void svc_consumer_stop(svc_consumer *c)
 {
     if (c == NULL)
         return;
-    mq_consumer_close(c->mq);
-    if (c->conn != NULL)
-        PQfinish(c->conn);
+    for (int i = 0; i < c->n; i++) {
+        if (c->in[i].mq != NULL)
+            mq_consumer_close(c->in[i].mq);
+        if (c->in[i].conn != NULL)
+            PQfinish(c->in[i].conn);
+    }
     free(c);
 }
 

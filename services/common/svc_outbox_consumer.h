@@ -33,6 +33,8 @@ typedef struct svc_consumer_cfg {
     svc_tx_handler handler;
     void *arg;
     svc_relay *relay; /* kicked after a commit that wrote outbox rows (may be NULL) */
+    int instances;    /* consumers of the group in this process, each with its
+                         own connection (concurrent commits share fsyncs); 0: 4 */
     /* test switches */
     int dup_deliver;         /* handle every delivery twice, in two transactions */
     int crash_after_commits; /* _exit(99) right after the N-th commit, before the ack */

@@ -2,8 +2,11 @@
  * in id order and marks them published after the durable ack.
  *
  * Invariant: a row is marked published only after the broker (or mq-delayd)
- * acknowledged it, and rows are published strictly in id order: a round
- * stops at the first failure and the next round starts from that row. */
+ * acknowledged it, and the rows of each destination are published in id
+ * order: a batch stops at its first failure and the next round starts again
+ * from that row. Broker rows and delayed rows travel as two batches per
+ * round (a delayed row is due a pay window later, so it never needs to
+ * overtake or wait for a broker row). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,21 +216,24 @@ static int round_once(svc_relay *r)
         rows[i].body = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 3), &rows[i].len);
         rows[i].delay_ms = strtoll(PQgetvalue(res, i, 4), NULL, 10);
     }
-    while (done < n && !failed) {
-        int end = done;
-        int delayed = rows[done].delay_ms > 0;
-        while (end < n && (rows[end].delay_ms > 0) == delayed)
-            end++;
-        size_t want = (size_t)(end - done);
-        size_t ok =
-            delayed ? send_delayed(r, rows + done, want) : send_broker(r, rows + done, want);
-        if (mark(r, rows + done, ok) != 0) {
-            failed = 1;
-            break;
-        }
-        done += (int)ok;
-        failed = ok < want;
+    /* Broker rows keep their id order among themselves; delayed rows are
+     * due later anyway, so each kind goes out as one batch per round. */
+    row *now = calloc((size_t)n + 1, sizeof *now), *later = calloc((size_t)n + 1, sizeof *later);
+    size_t n_now = 0, n_later = 0;
+    for (int i = 0; i < n; i++) {
+        if (rows[i].delay_ms > 0)
+            later[n_later++] = rows[i];
+        else
+            now[n_now++] = rows[i];
     }
+    size_t ok_now = n_now > 0 ? send_broker(r, now, n_now) : 0;
+    size_t ok_later = n_later > 0 ? send_delayed(r, later, n_later) : 0;
+    if (mark(r, now, ok_now) != 0 || mark(r, later, ok_later) != 0)
+        failed = 1;
+    done = (int)(ok_now + ok_later);
+    failed = failed || ok_now < n_now || ok_later < n_later;
+    free(now);
+    free(later);
     for (int i = 0; i < n; i++)
         PQfreemem(rows[i].body);
     free(rows);

@@ -1,6 +1,6 @@
 /* The order service's async flows (PlaceOrder, PayOrder, CancelOrder as
  * transactions with outbox rows) and its async runtime: the outbox relay,
- * the consumer of member results and timeouts, and the delay bridge. */
+ * the consumer of member results and timeouts. */
 #include "services/order/order_async.h"
 
 #include <pthread.h>
@@ -18,7 +18,6 @@ struct order_async {
     char conninfo[1024], delay_url[256];
     svc_relay *relay;
     svc_consumer *consumer;
-    svc_delay_bridge *bridge;
     pthread_mutex_t delay_mu; /* guards `delay`, used by PayOrder handlers */
     mq_delay_client *delay;
 };
@@ -200,11 +199,6 @@ int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, 
     int st = svc_relay_start(&rc, &oa->relay, err, errlen);
     if (st != RPC_OK)
         goto fail;
-    if (cfg->bridge_url != NULL && cfg->bridge_url[0] != '\0') {
-        st = svc_delay_bridge_start(cfg->bridge_url, cfg->mq_url, &oa->bridge, err, errlen);
-        if (st != RPC_OK)
-            goto fail;
-    }
     svc_consumer_cfg cc = {0};
     order_async_consumer_config(&cc);
     cc.conninfo = oa->conninfo;
@@ -228,7 +222,6 @@ void order_async_stop(order_async *oa)
     if (oa == NULL)
         return;
     svc_consumer_stop(oa->consumer);
-    svc_delay_bridge_stop(oa->bridge);
     svc_relay_stop(oa->relay);
     if (oa->delay != NULL)
         mq_delay_client_close(oa->delay);

@@ -36,7 +36,6 @@ typedef struct order_async_cfg {
     const char *conninfo;         /* order_db */
     const char *mq_url, *pub_url; /* the broker (NULL: environment or defaults) */
     const char *delay_url;        /* mq-delayd (NULL: MQ_DELAY_URL_DEFAULT) */
-    const char *bridge_url;       /* where mq-delayd hands due messages (NULL: no bridge) */
     int64_t pay_window_ms;        /* 0: 30 min */
     /* test switches */
     int dup_publish;         /* the relay publishes every broker row twice */
@@ -44,7 +43,8 @@ typedef struct order_async_cfg {
     int crash_after_commits; /* the consumer _exits after the N-th commit */
 } order_async_cfg;
 
-/* Starts the relay, the consumer and (with bridge_url) the delay bridge. */
+/* Starts the relay and the consumer. mq-delayd hands the due order.timeout
+ * to the broker (its --broker), where the consumer reads it. */
 int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, size_t errlen);
 void order_async_stop(order_async *oa);
 

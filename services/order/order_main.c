@@ -6,6 +6,9 @@
 
 #include "rpc/clock.h"
 #include "rpc/log.h"
+#include "services/common/svc_outbox_arch.h"
+#include "services/order/order_async.h"
+#include "services/order/order_async_rpc.h"
 #include "services/order/order_logic.h"
 #include "services/order/order_svc.h"
 
@@ -25,6 +28,8 @@ static int extra_flag(int opt, const char *arg)
 {
     const char **slot[] = {&cli_stock,          &cli_coupon,         &cli_pay_window,
                            &cli_member_timeout, &cli_close_interval, &cli_arch};
+    if (svc_arch_flag(opt, arg))
+        return 1;
     if (opt < OPT_STOCK || opt > OPT_ARCH)
         return 0;
     *slot[opt - OPT_STOCK] = arg;
@@ -33,7 +38,8 @@ static int extra_flag(int opt, const char *arg)
 
 static void extra_usage(FILE *out)
 {
-    fprintf(out, "      --arch sync      architecture [$SHOP_ORDER_ARCH, default sync]\n"
+    svc_arch_usage(out);
+    fprintf(out, "      --pay-window-level N  async: the pay window as a delay level 1..18\n"
                  "      --stock URL      the stock service [$SHOP_ORDER_STOCK,\n"
                  "                       default tcp://127.0.0.1:7302]\n"
                  "      --coupon URL     the coupon service [$SHOP_ORDER_COUPON,\n"
@@ -72,6 +78,8 @@ static int start(shop_daemon *d)
 {
     svc.d = d;
     const char *arch = shop_daemon_str(d, "ARCH", cli_arch, "sync");
+    if (strcmp(arch, "async") == 0)
+        return order_async_daemon_start(&svc, cli_pay_window);
     if (strcmp(arch, "sync") != 0) {
         shop_error("unsupported architecture arch=%s hint=\"this build knows --arch sync\"", arch);
         return -1;
@@ -110,6 +118,7 @@ static int start(shop_daemon *d)
 static void stop(shop_daemon *d)
 {
     (void)d;
+    order_async_daemon_stop();
     order_background_stop(&svc);
     rpc_channel *chs[] = {svc.stock, svc.coupon, svc.stock_bg, svc.coupon_bg};
     for (size_t i = 0; i < sizeof chs / sizeof chs[0]; i++)
@@ -126,6 +135,7 @@ int main(int argc, char **argv)
         {"member-timeout-ms", required_argument, NULL, OPT_MEMBER_TIMEOUT},
         {"close-interval-ms", required_argument, NULL, OPT_CLOSE_INTERVAL},
         {"arch", required_argument, NULL, OPT_ARCH},
+        SVC_ASYNC_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     static const shop_daemon_spec spec = {
@@ -135,8 +145,8 @@ int main(int argc, char **argv)
         .default_listen = "tcp://127.0.0.1:7301",
         .about = "The order service: shop.order.OrderService (PlaceOrder, PayOrder, GetOrder,\n"
                  "CancelOrder) on its own database, order_db.",
-        .setup = order_logic_prepare,
-        .extra_conns = 1, /* the background worker */
+        .setup = order_async_prepare, /* order_logic_prepare + the async statements */
+        .extra_conns = 1,             /* the background worker */
         .extra_opts = extra,
         .extra_flag = extra_flag,
         .extra_usage = extra_usage,

@@ -1,7 +1,8 @@
 /* shopflow up: the whole shop on this machine until Ctrl-C. Starts the
  * private PostgreSQL, recreates the three databases with fixtures, starts
- * shop-stock, shop-coupon and shop-order, prints their addresses, and stops
- * them all (a SIGTERM drain) on Ctrl-C or SIGTERM. */
+ * shop-stock, shop-coupon and shop-order (with --arch async, mq-broker and
+ * mq-delayd first), prints their addresses, and stops them all (a SIGTERM
+ * drain) on Ctrl-C or SIGTERM. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,11 +16,12 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: shopflow up [--arch sync] [--goods N] [--stock S] [--users U] [OPTIONS]\n\n"
+            "usage: shopflow up [--arch sync|async] [--goods N] [--stock S] [--users U] ...\n\n"
             "Starts PostgreSQL, loads fixtures (goods 1..N with S units each; one coupon\n"
             "per user, coupon_id = user_id = 1..U), starts the services and prints their\n"
             "addresses. Ctrl-C stops them all.\n\n"
-            "  --arch sync           architecture (sync: PlaceOrder calls stock and coupon)\n"
+            "  --arch sync|async     sync: PlaceOrder calls stock and coupon; async: through\n"
+            "                        mq-broker and mq-delayd (on port-base+3, +4, +5) [sync]\n"
             "  --goods N             goods to create [100]\n"
             "  --stock S             units of each goods [1000]\n"
             "  --users U             users, one coupon each [1000]\n"
@@ -135,11 +137,8 @@ static int parse(int argc, char **argv, shop_stack_opts *o)
         fprintf(stderr, "shopflow up: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (strcmp(o->arch, "sync") != 0) {
-        fprintf(stderr,
-                "shopflow up: --arch %s is not built by this command yet; use --arch "
-                "sync\n",
-                o->arch);
+    if (strcmp(o->arch, "sync") != 0 && strcmp(o->arch, "async") != 0) {
+        fprintf(stderr, "shopflow up: unknown --arch %s (sync or async)\n", o->arch);
         return -1;
     }
     return 0;
@@ -152,11 +151,16 @@ static void wait_for_stop(shop_stack *st, const sigset_t *set)
         struct timespec ts = {0, 200 * 1000000L};
         if (sigtimedwait(set, NULL, &ts) > 0)
             return;
-        if (shop_stack_poll(st) < SHOP_STACK_NPROCS) {
+        int async = strcmp(st->opts.arch, "async") == 0;
+        if (shop_stack_poll(st) < SHOP_STACK_NPROCS + (async ? SHOP_STACK_NMQ : 0)) {
             for (int i = 0; i < SHOP_STACK_NPROCS; i++)
                 if (st->procs[i].pid == 0)
                     fprintf(stderr, "shopflow up: shop-%s exited (status %d); stopping\n",
                             st->procs[i].name, st->procs[i].last_status);
+            for (int i = 0; i < SHOP_STACK_NMQ && async; i++)
+                if (st->mq[i].pid == 0)
+                    fprintf(stderr, "shopflow up: mq-%s exited (status %d); stopping\n",
+                            st->mq[i].name, st->mq[i].last_status);
             return;
         }
     }
@@ -168,16 +172,22 @@ static void print_stack(const shop_stack *st, const shop_stack_opts *o)
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
         printf("%-9s pid=%d url=%s db=%s\n", st->procs[i].name, (int)st->procs[i].pid,
                st->procs[i].url, st->procs[i].db);
+    if (strcmp(o->arch, "async") == 0)
+        printf("broker    pid=%d url=%s deliveries=%s data=%s\n"
+               "delayd    pid=%d url=%s data=%s\n",
+               (int)st->mq[SHOP_STACK_BROKER].pid, st->mq[SHOP_STACK_BROKER].url, st->mq_pub_url,
+               st->mq_dir, (int)st->mq[SHOP_STACK_DELAYD].pid, st->mq[SHOP_STACK_DELAYD].url,
+               st->delay_dir);
     if (!o->keep_data)
         printf("fixtures  goods=1..%lld stock=%lld price_cents=%lld coupons=users=1..%lld "
                "discount_cents=%lld\n",
                (long long)o->goods, (long long)o->stock, (long long)o->price_cents,
                (long long)o->users, (long long)o->discount_cents);
-    printf("arch=sync ready; try:\n  shopflow call --wait %s shop.order.OrderService/PlaceOrder "
+    printf("arch=%s ready; try:\n  shopflow call --wait %s shop.order.OrderService/PlaceOrder "
            "'request_id=r1 user_id=1 goods_id=1 count=1 coupon_id=1'\n"
            "  shopflow call --wait %s shop.order.OrderService/PayOrder 'order_id=1'\n"
            "Ctrl-C stops everything.\n",
-           st->procs[SHOP_STACK_ORDER].url, st->procs[SHOP_STACK_ORDER].url);
+           o->arch, st->procs[SHOP_STACK_ORDER].url, st->procs[SHOP_STACK_ORDER].url);
     fflush(stdout);
 }
 

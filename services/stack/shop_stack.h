@@ -18,9 +18,11 @@
 #include <sys/types.h>
 
 enum { SHOP_STACK_ORDER, SHOP_STACK_STOCK, SHOP_STACK_COUPON, SHOP_STACK_NPROCS };
+/* --arch async adds the messaging processes, "broker" and "delayd". */
+enum { SHOP_STACK_BROKER, SHOP_STACK_DELAYD, SHOP_STACK_NMQ };
 
 typedef struct shop_stack_opts {
-    const char *arch;       /* "sync" (the only one this part builds) */
+    const char *arch;       /* "sync" or "async" */
     int64_t goods;          /* goods 1..goods ... */
     int64_t stock;          /* ... with this many units each */
     int64_t price_cents;    /* ... at this unit price */
@@ -54,6 +56,9 @@ typedef struct shop_stack {
     char bin_dir[512];
     char pg_url[1024]; /* the server's base URL */
     shop_stack_proc procs[SHOP_STACK_NPROCS];
+    shop_stack_proc mq[SHOP_STACK_NMQ]; /* async only: mq-broker, mq-delayd */
+    char mq_pub_url[64];                /* the broker's deliveries */
+    char mq_dir[512], delay_dir[512];   /* their data */
 } shop_stack;
 
 shop_stack_opts shop_stack_defaults(void);
@@ -63,7 +68,8 @@ shop_stack_opts shop_stack_defaults(void);
  * On failure stops what it started and returns -1 with `err` filled. */
 int shop_stack_start(shop_stack *st, const shop_stack_opts *opts, char *err, size_t errlen);
 
-/* By name ("order", "stock", "coupon"), NULL if unknown. */
+/* By name ("order", "stock", "coupon"; async: "broker", "delayd"), NULL if
+ * unknown. */
 shop_stack_proc *shop_stack_find(shop_stack *st, const char *name);
 
 /* SIGKILL and reap. */

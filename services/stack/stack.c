@@ -17,6 +17,7 @@
 #include "rpc/clock.h"
 #include "services/coupon/coupon_logic.h"
 #include "services/pg/shop_pg.h"
+#include "services/stack/stack_async.h"
 #include "services/stack/stack_net.h"
 #include "services/stock/stock_logic.h"
 
@@ -42,6 +43,9 @@ shop_stack_proc *shop_stack_find(shop_stack *st, const char *name)
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
         if (strcmp(st->procs[i].name, name) == 0)
             return &st->procs[i];
+    for (int i = 0; i < SHOP_STACK_NMQ && stack_async_on(st); i++)
+        if (strcmp(st->mq[i].name, name) == 0)
+            return &st->mq[i];
     return NULL;
 }
 
@@ -108,15 +112,19 @@ static void add_arg(char **argv, int *argc, char *buf, size_t buflen, const char
 static int spawn(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
 {
     char path[PATH_MAX], listen[96], db[160], pg[1100], stock[96], coupon[96], w[32], pw[48],
-        ci[48], mt[48];
+        ci[48], mt[48], async[4][600];
     snprintf(path, sizeof path, "%s/shop-%s", st->bin_dir, p->name);
     snprintf(listen, sizeof listen, "--listen=%s", p->url);
     snprintf(db, sizeof db, "--db=%s", p->db);
     snprintf(pg, sizeof pg, "--pg=%s", st->pg_url);
-    char *argv[16] = {path, listen, db, pg};
+    char *argv[24] = {path, listen, db, pg};
     int argc = 4;
+    if (stack_async_is_mq(st, p)) {
+        argc = stack_async_mq_argv(st, p, argv, async);
+        snprintf(path, sizeof path, "%s", argv[0]);
+    }
     add_arg(argv, &argc, w, sizeof w, "--workers", st->opts.workers);
-    if (strcmp(p->name, "order") == 0) {
+    if (strcmp(p->name, "order") == 0 && !stack_async_is_mq(st, p)) {
         snprintf(stock, sizeof stock, "--stock=%s", st->procs[SHOP_STACK_STOCK].url);
         snprintf(coupon, sizeof coupon, "--coupon=%s", st->procs[SHOP_STACK_COUPON].url);
         argv[argc++] = stock;
@@ -126,6 +134,8 @@ static int spawn(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
         add_arg(argv, &argc, ci, sizeof ci, "--close-interval-ms", st->opts.close_interval_ms);
         add_arg(argv, &argc, mt, sizeof mt, "--member-timeout-ms", st->opts.member_timeout_ms);
     }
+    if (stack_async_on(st) && !stack_async_is_mq(st, p))
+        argc = stack_async_service_args(st, argv, argc, async); /* last: --arch=async wins */
     argv[argc] = NULL;
     if (access(path, X_OK) != 0) {
         snprintf(err, errlen, "%s: %s (build it with scripts/build.sh)", path, strerror(errno));
@@ -222,8 +232,8 @@ int shop_stack_start(shop_stack *st, const shop_stack_opts *opts, char *err, siz
         st->opts.db_prefix = "";
     if (st->opts.ready_timeout_ms <= 0)
         st->opts.ready_timeout_ms = 15000;
-    if (st->opts.arch != NULL && strcmp(st->opts.arch, "sync") != 0) {
-        snprintf(err, errlen, "architecture '%s' is not built yet (only sync)", st->opts.arch);
+    if (st->opts.arch != NULL && strcmp(st->opts.arch, "sync") != 0 && !stack_async_on(st)) {
+        snprintf(err, errlen, "unknown architecture '%s' (sync or async)", st->opts.arch);
         return -1;
     }
     find_bin_dir(st);
@@ -237,6 +247,15 @@ int shop_stack_start(shop_stack *st, const shop_stack_opts *opts, char *err, siz
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
         if (fresh_db(st, &st->procs[i], services[i], err, errlen) != 0)
             return -1;
+    /* async: the broker and the delay queue before any service */
+    for (int i = 0; i < SHOP_STACK_NMQ && stack_async_on(st); i++) {
+        shop_stack_proc *p = &st->mq[i];
+        if ((i == 0 && stack_async_setup(st, err, errlen) != 0) || spawn(st, p, err, errlen) != 0 ||
+            wait_ready(st, p, err, errlen) != 0) {
+            shop_stack_stop(st);
+            return -1;
+        }
+    }
     /* Members first, so the order service's channels connect at once. */
     const int order[] = {SHOP_STACK_STOCK, SHOP_STACK_COUPON, SHOP_STACK_ORDER};
     for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
@@ -305,13 +324,15 @@ int shop_stack_poll(shop_stack *st)
     int n = 0;
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
         n += alive(&st->procs[i]);
+    for (int i = 0; i < SHOP_STACK_NMQ; i++)
+        n += alive(&st->mq[i]);
     return n;
 }
 
-int shop_stack_stop(shop_stack *st)
+static int stop_procs(shop_stack_proc *procs, int n)
 {
-    for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
-        shop_stack_proc *p = &st->procs[i];
+    for (int i = 0; i < n; i++) {
+        shop_stack_proc *p = &procs[i];
         if (!alive(p))
             continue;
         if (p->paused)
@@ -320,8 +341,8 @@ int shop_stack_stop(shop_stack *st)
     }
     int rc = 0;
     int64_t until = shop_now_ms() + 10000;
-    for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
-        shop_stack_proc *p = &st->procs[i];
+    for (int i = 0; i < n; i++) {
+        shop_stack_proc *p = &procs[i];
         while (alive(p) && shop_now_ms() < until)
             shop_sleep_ms(10);
         if (alive(p)) {
@@ -334,5 +355,14 @@ int shop_stack_stop(shop_stack *st)
         }
         p->last_status = 0;
     }
+    return rc;
+}
+
+int shop_stack_stop(shop_stack *st)
+{
+    int rc = stop_procs(st->procs, SHOP_STACK_NPROCS);
+    /* async: the broker and the delay queue last, once the services drained */
+    if (stop_procs(st->mq, SHOP_STACK_NMQ) != 0)
+        rc = -1;
     return rc;
 }

@@ -1,6 +1,8 @@
-/* shop-stock: the goods/stock daemon (sync architecture: RPC only). */
+/* shop-stock: the goods/stock daemon: RPC, and with --arch async the order.* consumer. */
 #include "rpc/log.h"
 #include "services/common/svc_daemon.h"
+#include "services/common/svc_outbox_arch.h"
+#include "services/stock/stock_consumer.h"
 #include "services/stock/stock_logic.h"
 #include "services/stock/stock_rpc.h"
 
@@ -11,7 +13,7 @@ static int start(shop_daemon *d)
         shop_error("register failed error=\"%s\"", err.message);
         return -1;
     }
-    return 0;
+    return svc_arch_member_start(d, stock_consumer_config);
 }
 
 int main(int argc, char **argv)
@@ -25,6 +27,10 @@ int main(int argc, char **argv)
                  "on its own database, stock_db.",
         .setup = stock_logic_prepare,
         .start = start,
+        .stop = svc_arch_member_stop,
+        .extra_opts = svc_arch_opts,
+        .extra_flag = svc_arch_flag,
+        .extra_usage = svc_arch_usage,
     };
     return shop_daemon_main(&spec, argc, argv);
 }

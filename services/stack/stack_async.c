@@ -1,0 +1,114 @@
+/* The stack's messaging processes for --arch async. */
+#include "services/stack/stack_async.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "services/pg/shop_pg.h"
+#include "services/stack/stack_net.h"
+
+int stack_async_on(const shop_stack *st)
+{
+    return st->opts.arch != NULL && strcmp(st->opts.arch, "async") == 0;
+}
+
+int stack_async_is_mq(const shop_stack *st, const shop_stack_proc *p)
+{
+    return p == &st->mq[SHOP_STACK_BROKER] || p == &st->mq[SHOP_STACK_DELAYD];
+}
+
+static int port_for(const shop_stack *st, int offset)
+{
+    return st->opts.port_base > 0 ? st->opts.port_base + offset : shop_stack_free_port();
+}
+
+/* Removes a data directory this stack owns (fresh start). */
+static int empty_dir(const char *dir, char *err, size_t errlen)
+{
+    char cmd[PATH_MAX + 32];
+    if (access(dir, F_OK) != 0)
+        return 0;
+    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
+    if (system(cmd) != 0) {
+        snprintf(err, errlen, "cannot empty %s", dir);
+        return -1;
+    }
+    return 0;
+}
+
+int stack_async_setup(shop_stack *st, char *err, size_t errlen)
+{
+    static const char *const names[SHOP_STACK_NMQ] = {"broker", "delayd"};
+    for (int i = 0; i < SHOP_STACK_NMQ; i++) {
+        shop_stack_proc *p = &st->mq[i];
+        snprintf(p->name, sizeof p->name, "%s", names[i]);
+        p->port = port_for(st, SHOP_STACK_NPROCS + i); /* after order, stock, coupon */
+        if (p->port <= 0) {
+            snprintf(err, errlen, "no free TCP port on 127.0.0.1");
+            return -1;
+        }
+        snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d", p->port);
+        if (st->opts.log_dir != NULL)
+            snprintf(p->log_path, sizeof p->log_path, "%s/mq-%s.log", st->opts.log_dir, names[i]);
+    }
+    int pub = port_for(st, SHOP_STACK_NPROCS + SHOP_STACK_NMQ);
+    if (pub <= 0) {
+        snprintf(err, errlen, "no free TCP port on 127.0.0.1");
+        return -1;
+    }
+    snprintf(st->mq_pub_url, sizeof st->mq_pub_url, "tcp://127.0.0.1:%d", pub);
+    /* beside the private cluster: <var>/pg -> <var>/stack/ */
+    char var[PATH_MAX];
+    snprintf(var, sizeof var, "%s", shop_pg_var_dir());
+    char *slash = strrchr(var, '/');
+    if (slash != NULL && strcmp(slash, "/pg") == 0)
+        *slash = '\0';
+    snprintf(st->mq_dir, sizeof st->mq_dir, "%s/stack/%smq", var, st->opts.db_prefix);
+    snprintf(st->delay_dir, sizeof st->delay_dir, "%s/stack/%sdelayd", var, st->opts.db_prefix);
+    char parent[PATH_MAX + 8];
+    snprintf(parent, sizeof parent, "%s/stack", var);
+    mkdir(parent, 0755); /* the daemons create their own folder inside */
+    if (st->opts.keep_data)
+        return 0;
+    return empty_dir(st->mq_dir, err, errlen) != 0 || empty_dir(st->delay_dir, err, errlen) != 0
+               ? -1
+               : 0;
+}
+
+int stack_async_mq_argv(const shop_stack *st, const shop_stack_proc *p, char **argv,
+                        char bufs[][600])
+{
+    const shop_stack_proc *b = &st->mq[SHOP_STACK_BROKER];
+    int n = 0;
+    if (p == b) {
+        snprintf(bufs[0], 600, "%s/mq-broker", st->bin_dir);
+        snprintf(bufs[1], 600, "--url=%s", b->url);
+        snprintf(bufs[2], 600, "--pub-url=%s", st->mq_pub_url);
+        snprintf(bufs[3], 600, "--data-dir=%s", st->mq_dir);
+    } else {
+        snprintf(bufs[0], 600, "%s/mq-delayd", st->bin_dir);
+        snprintf(bufs[1], 600, "--listen=%s", p->url);
+        snprintf(bufs[2], 600, "--broker=%s", b->url);
+        snprintf(bufs[3], 600, "--data-dir=%s", st->delay_dir);
+    }
+    for (; n < 4; n++)
+        argv[n] = bufs[n];
+    argv[n] = NULL;
+    return n;
+}
+
+int stack_async_service_args(const shop_stack *st, char **argv, int argc, char bufs[][600])
+{
+    argv[argc++] = "--arch=async";
+    snprintf(bufs[0], 600, "--mq=%s", st->mq[SHOP_STACK_BROKER].url);
+    snprintf(bufs[1], 600, "--mq-pub=%s", st->mq_pub_url);
+    snprintf(bufs[2], 600, "--delay=%s", st->mq[SHOP_STACK_DELAYD].url);
+    for (int i = 0; i < 3; i++)
+        argv[argc++] = bufs[i];
+    argv[argc] = NULL;
+    return argc;
+}
