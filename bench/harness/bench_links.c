@@ -1,8 +1,10 @@
 /* The fault executor. Each planned action becomes one or two timed events
  * (a pause is SIGSTOP then SIGCONT, a delay window is set then cleared);
- * one thread applies them in time order. The broker and the delay queue are
- * not part of the sync stack: faults on them are reported in the note and
- * otherwise ignored. */
+ * one thread applies them in time order. Services are found in the stack
+ * by name, so a stack that runs the broker and the delay queue (async) gets
+ * their faults too; on one that does not, they are reported in the note and
+ * otherwise ignored. Link proxies for members work by restarting the order
+ * service towards them; broker/delayd links are not proxied. */
 #include "bench_links.h"
 
 #include <stdio.h>
@@ -21,14 +23,14 @@ typedef struct bench_event {
     const shop_fault *f;
 } bench_event;
 
-static int in_stack(shop_service s)
-{
-    return (int)s < SHOP_STACK_NPROCS;
-}
-
 static const char *svc_name(int s)
 {
     return shop_service_name((shop_service)s);
+}
+
+static shop_stack_proc *proc_of(bench_links *l, int s)
+{
+    return shop_stack_find(l->st, svc_name(s));
 }
 
 /* Restarts the order service so that it dials its members through their
@@ -36,22 +38,24 @@ static const char *svc_name(int s)
  * service, so those URLs are pointed at the proxies for that one spawn. */
 static int restart_order(bench_links *l, char *err, size_t errlen)
 {
-    char saved[SHOP_STACK_NPROCS][64];
-    for (int s = SHOP_STACK_STOCK; s <= SHOP_STACK_COUPON; s++) {
-        memcpy(saved[s], l->st->procs[s].url, sizeof saved[s]);
-        if (l->proxy[s])
-            snprintf(l->st->procs[s].url, sizeof l->st->procs[s].url, "tcp://127.0.0.1:%d",
-                     shop_proxy_port(l->proxy[s]));
+    static const int members[] = {SHOP_SVC_STOCK, SHOP_SVC_COUPON};
+    char saved[2][64];
+    for (int i = 0; i < 2; i++) {
+        shop_stack_proc *p = proc_of(l, members[i]);
+        memcpy(saved[i], p->url, sizeof saved[i]);
+        if (l->proxy[members[i]])
+            snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d",
+                     shop_proxy_port(l->proxy[members[i]]));
     }
     int rc = shop_stack_restart(l->st, "order", err, errlen);
-    for (int s = SHOP_STACK_STOCK; s <= SHOP_STACK_COUPON; s++)
-        memcpy(l->st->procs[s].url, saved[s], sizeof saved[s]);
+    for (int i = 0; i < 2; i++)
+        memcpy(proc_of(l, members[i])->url, saved[i], sizeof saved[i]);
     return rc;
 }
 
 static int restart_service(bench_links *l, int s, char *err, size_t errlen)
 {
-    if (s == SHOP_STACK_ORDER)
+    if (s == SHOP_SVC_ORDER)
         return restart_order(l, err, errlen);
     return shop_stack_restart(l->st, svc_name(s), err, errlen);
 }
@@ -67,28 +71,36 @@ int bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_plan *pla
     int members_proxied = 0;
     for (size_t i = 0; i < plan->n; i++) {
         const shop_fault *f = &plan->faults[i];
-        if (!in_stack(f->service)) {
+        int s = (int)f->service;
+        shop_stack_proc *p = proc_of(l, s);
+        if (!p) {
             snprintf(l->note, sizeof l->note, "%s faults ignored: this stack has no %s",
-                     svc_name(f->service), svc_name(f->service));
+                     svc_name(s), svc_name(s));
             continue;
         }
-        int s = (int)f->service;
         if ((f->kind != SHOP_FAULT_DELAY && f->kind != SHOP_FAULT_DROP) || l->proxy[s])
             continue;
-        if (shop_proxy_start(&l->proxy[s], 0, "127.0.0.1", st->procs[s].port, err, errlen) != 0)
+        if (s != SHOP_SVC_ORDER && s != SHOP_SVC_STOCK && s != SHOP_SVC_COUPON) {
+            snprintf(l->note, sizeof l->note,
+                     "%s link faults ignored: only order, stock and "
+                     "coupon links are proxied",
+                     svc_name(s));
+            continue;
+        }
+        if (shop_proxy_start(&l->proxy[s], 0, "127.0.0.1", p->port, err, errlen) != 0)
             return -1;
-        members_proxied |= s != SHOP_STACK_ORDER;
+        members_proxied |= s != SHOP_SVC_ORDER;
     }
     if (members_proxied) {
         shop_stack_kill(st, "order");
         if (restart_order(l, err, errlen) != 0)
             return -1;
     }
-    if (l->proxy[SHOP_STACK_ORDER])
+    if (l->proxy[SHOP_SVC_ORDER])
         snprintf(l->order_url, sizeof l->order_url, "tcp://127.0.0.1:%d",
-                 shop_proxy_port(l->proxy[SHOP_STACK_ORDER]));
+                 shop_proxy_port(l->proxy[SHOP_SVC_ORDER]));
     else
-        snprintf(l->order_url, sizeof l->order_url, "%s", st->procs[SHOP_STACK_ORDER].url);
+        snprintf(l->order_url, sizeof l->order_url, "%s", proc_of(l, SHOP_SVC_ORDER)->url);
     return 0;
 }
 
@@ -98,12 +110,14 @@ static int by_time(const void *a, const void *b)
     return (x->at_ms > y->at_ms) - (x->at_ms < y->at_ms);
 }
 
-static size_t build_events(const shop_fault_plan *plan, bench_event *ev)
+static size_t build_events(bench_links *l, const shop_fault_plan *plan, bench_event *ev)
 {
     size_t n = 0;
     for (size_t i = 0; i < plan->n; i++) {
         const shop_fault *f = &plan->faults[i];
-        if (!in_stack(f->service))
+        if (!proc_of(l, (int)f->service))
+            continue;
+        if ((f->kind == SHOP_FAULT_DELAY || f->kind == SHOP_FAULT_DROP) && !l->proxy[f->service])
             continue;
         switch (f->kind) {
         case SHOP_FAULT_KILL:
@@ -172,7 +186,7 @@ static void *schedule_main(void *arg)
 {
     bench_links *l = arg;
     bench_event ev[2 * SHOP_FAULT_MAX];
-    size_t n = build_events(l->plan, ev);
+    size_t n = build_events(l, l->plan, ev);
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_lock(&l->mu);
         while (!l->stop) {
@@ -224,13 +238,16 @@ int bench_links_heal(bench_links *l, char *err, size_t errlen)
         pthread_mutex_unlock(&l->mu);
     }
     int rc = 0;
-    for (int s = 0; s < SHOP_STACK_NPROCS; s++) {
+    for (int s = 0; s < SHOP_SVC_COUNT; s++) {
+        shop_stack_proc *p = proc_of(l, s);
+        if (!p)
+            continue;
         if (l->proxy[s])
             shop_proxy_set_faults(l->proxy[s], 0, 0);
-        if (l->st->procs[s].paused)
+        if (p->paused)
             shop_stack_resume(l->st, svc_name(s));
         shop_stack_poll(l->st);
-        if (l->st->procs[s].pid == 0 && restart_service(l, s, err, errlen) != 0)
+        if (p->pid == 0 && restart_service(l, s, err, errlen) != 0)
             rc = -1;
         pthread_mutex_lock(&l->mu);
         memset(&l->svc[s], 0, sizeof l->svc[s]);
@@ -244,7 +261,7 @@ void bench_links_active(bench_links *l, char *out, size_t outlen)
     size_t used = 0;
     out[0] = '\0';
     pthread_mutex_lock(&l->mu);
-    for (int s = 0; s < SHOP_STACK_NPROCS && used < outlen; s++) {
+    for (int s = 0; s < SHOP_SVC_COUNT && used < outlen; s++) {
         const char *sep = used ? ", " : "";
         int n = 0;
         if (l->svc[s].killed)
@@ -269,7 +286,7 @@ void bench_links_free(bench_links *l)
         pthread_join(l->thread, NULL);
         l->running = 0;
     }
-    for (int s = 0; s < SHOP_STACK_NPROCS; s++)
+    for (int s = 0; s < SHOP_SVC_COUNT; s++)
         shop_proxy_stop(l->proxy[s]);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);

@@ -15,9 +15,9 @@
 
 typedef struct bench_links {
     shop_stack *st;
-    shop_proxy *proxy[SHOP_STACK_NPROCS]; /* NULL where no link fault is planned */
-    char order_url[96];                   /* where clients reach the order service */
-    char note[256];                       /* actions that could not apply */
+    shop_proxy *proxy[SHOP_SVC_COUNT]; /* NULL where no link fault is planned */
+    char order_url[96];                /* where clients reach the order service */
+    char note[256];                    /* actions that could not apply */
     /* the schedule thread */
     const shop_fault_plan *plan;
     int64_t start_ms;
@@ -28,7 +28,7 @@ typedef struct bench_links {
     struct {
         int killed, paused, delay_ms;
         double drop_p;
-    } svc[SHOP_STACK_NPROCS]; /* what is in effect now, guarded by mu */
+    } svc[SHOP_SVC_COUNT]; /* what is in effect now, guarded by mu */
 } bench_links;
 
 /* Puts a proxy in front of every service the plan delays or drops (the

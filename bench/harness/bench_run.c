@@ -127,8 +127,14 @@ static void wait_consistent(const shop_bench_config *cfg, const char *conn[3],
                 return;
             }
         }
-        if (now - healed_ms > cfg->converge_timeout_ms)
+        if (now - healed_ms > cfg->converge_timeout_ms) {
+            if (out->checked && shop_check_total(&out->check) == 0)
+                snprintf(out->note, sizeof out->note,
+                         "not converged: %zu orders still PENDING, %zu CONFIRMED (left to the "
+                         "pay-window close scan)",
+                         out->check.by_status[0], out->check.by_status[1]);
             return;
+        }
         shop_sleep_ms(200);
     }
 }

@@ -43,7 +43,7 @@ static void scenario_usage(FILE *out)
     }
     fprintf(out,
             "  %-19s every scenario in turn\n\nexit: 0 all PASS (or SKIP), 1 any FAIL, "
-            "2 usage, 3 a run could not be carried out\n",
+            "2 usage, 4 a run could not be carried out\n",
             "all");
 }
 
@@ -124,7 +124,7 @@ static int run_one(const scenario *sc, double rate, int64_t duration_ms)
         snprintf(spec, sizeof spec, sc->fault, (long long)from, (long long)to);
         if (shop_fault_parse(&cfg.plan, spec, err, sizeof err) != 0) {
             fprintf(stderr, "scenario %s: %s\n", sc->name, err);
-            return 3;
+            return 4;
         }
     }
     printf("== scenario %s: ", sc->name);
@@ -139,7 +139,7 @@ static int run_one(const scenario *sc, double rate, int64_t duration_ms)
             return 0;
         }
         printf("FAIL %s: %s\n\n", sc->name, err);
-        return 3;
+        return 4;
     }
     int pass = 1;
     for (size_t i = 0; i < r.n_arch; i++) {
