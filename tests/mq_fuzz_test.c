@@ -54,21 +54,7 @@ static void fz_open(fz *f, const char *name)
 static void fz_close(fz *f)
 {
     mq_broker *b = &f->b;
-    for (size_t i = 0; i < b->ncons; i++)
-        if (b->cons[i])
-            bk_consumer_remove(b, (int32_t)i, "test end");
-    for (size_t i = 0; i < b->ngroups; i++) {
-        for (size_t j = 0; j < b->groups[i]->nq; j++) {
-            free(b->groups[i]->queues[j]->win);
-            free(b->groups[i]->queues[j]->ready);
-            free(b->groups[i]->queues[j]);
-        }
-        free(b->groups[i]->queues);
-        free(b->groups[i]->name);
-        free(b->groups[i]);
-    }
-    free(b->groups);
-    free(b->cons);
+    bk_groups_free(b);
     mq_store_close(b->store);
     nng_close(b->pub);
     char cmd[200];

@@ -119,6 +119,8 @@ bk_consumer *bk_consumer_add(mq_broker *b, const char *id, bk_group *g);
 void bk_consumer_remove(mq_broker *b, int32_t slot, const char *why);
 void bk_queue_advance(mq_broker *b, bk_queue *q);
 void bk_queue_push_ready(bk_queue *q, uint64_t off);
+/* Drops every consumer and group (at shutdown). */
+void bk_groups_free(mq_broker *b);
 
 /* dispatch.c */
 void bk_dispatch(mq_broker *b);
