@@ -157,7 +157,7 @@ static size_t mutate(uint8_t *buf, size_t len, size_t cap)
 
 Test(mq_fuzz, mutated_request_frames_always_get_a_decodable_reply)
 {
-    fz f;
+    fz f = {0};
     fz_open(&f, "requests");
     uint8_t buf[1024];
     for (int i = 0; i < 30000; i++) {
@@ -187,7 +187,7 @@ static void copy_file(const char *from, const char *to)
 
 Test(mq_fuzz, corrupted_or_cut_segments_recover_and_serve_only_intact_records)
 {
-    fz f;
+    fz f = {0};
     fz_open(&f, "segments");
     char err[256];
     for (int i = 0; i < 300; i++) {
