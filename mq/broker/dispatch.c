@@ -130,7 +130,7 @@ static int dispatch_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wa
         q->inflight++;
         c->inflight++;
         c->out_bytes += c->out[c->nout].record.len;
-        c->out_refs[c->nout] = (bk_ref){q, off};
+        e->seq = (uint32_t)(c->seq + 1); /* the batch it goes out in, for pulls */
         c->nout++;
         given++;
         if (c->nout == BK_BATCH_MAX || c->out_bytes >= BK_BATCH_BYTES)
@@ -166,18 +166,6 @@ void bk_publish(mq_broker *b, bk_consumer *c)
     d.deliveries = c->outp;
     size_t idlen = strlen(c->id);
     size_t len = shop__mq__deliver__get_packed_size(&d);
-    /* Kept for pull repair even if the send below fails. */
-    bk_sent *r = &c->ring[d.seq % BK_RING];
-    if (r->cap < c->nout) {
-        bk_ref *n = realloc(r->refs, BK_BATCH_MAX * sizeof *n);
-        if (n) {
-            r->refs = n;
-            r->cap = BK_BATCH_MAX;
-        }
-    }
-    r->seq = d.seq;
-    r->n = r->cap >= c->nout ? c->nout : 0;
-    memcpy(r->refs, c->out_refs, r->n * sizeof *r->refs);
     nng_msg *m;
     if (nng_msg_alloc(&m, idlen + 1 + len) == 0) {
         uint8_t *p = nng_msg_body(m);

@@ -112,8 +112,7 @@ bk_consumer *bk_consumer_add(mq_broker *b, const char *id, bk_group *g)
     }
     bk_consumer *c = calloc(1, sizeof *c);
     if (!c || !(c->id = strdup(id)) || !(c->out = calloc(BK_BATCH_MAX, sizeof *c->out)) ||
-        !(c->outp = calloc(BK_BATCH_MAX, sizeof *c->outp)) ||
-        !(c->out_refs = calloc(BK_BATCH_MAX, sizeof *c->out_refs))) {
+        !(c->outp = calloc(BK_BATCH_MAX, sizeof *c->outp))) {
         if (c) {
             free(c->id);
             free(c->out);
@@ -152,12 +151,9 @@ void bk_consumer_remove(mq_broker *b, int32_t slot, const char *why)
     shop_info("consumer left id=%s group=%s why=%s requeued=%zu", c->id, c->g->name, why, requeued);
     for (size_t i = 0; i < c->ntopics; i++)
         free(c->topics[i]);
-    for (int i = 0; i < BK_RING; i++)
-        free(c->ring[i].refs);
     free(c->topics);
     free(c->out);
     free(c->outp);
-    free(c->out_refs);
     free(c->id);
     free(c);
     b->cons[slot] = NULL;
