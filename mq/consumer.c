@@ -39,6 +39,7 @@ struct mq_consumer {
     char **interned; /* stored topic names, for ack entries */
     size_t ninterned;
     atomic_ullong delivered, acked, gaps, repaired;
+    uint64_t batches; /* received over SUB, for drop_every */
 };
 
 static void sub_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -268,7 +269,8 @@ static void *consumer_main(void *arg)
         }
         nng_msg *m;
         if (nng_recvmsg(c->sub, &m, 0) == 0) {
-            on_batch(c, m);
+            if (c->o.drop_every <= 0 || ++c->batches % (uint64_t)c->o.drop_every != 0)
+                on_batch(c, m);
             nng_msg_free(m);
         }
         int64_t now = shop_now_ms();

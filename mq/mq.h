@@ -115,6 +115,9 @@ typedef struct mq_consumer_opts {
     int ack_batch;          /* acks sent together; 0: 256 */
     int ack_interval_ms;    /* and at least this often; 0: 20 */
     int heartbeat_ms;       /* 0: 300 */
+    /* Fault injection for tests and drills: discard every Nth PUB/SUB batch
+     * on arrival, as if the transport had dropped it (0: off). */
+    int drop_every;
 } mq_consumer_opts;
 
 typedef struct mq_consumer mq_consumer;

@@ -30,6 +30,7 @@ const char *mq_url_or_env(const char *given, const char *env, const char *fallba
 int mq_link_open(mq_link *l, const char *url, char *err, size_t errlen)
 {
     memset(l, 0, sizeof *l);
+    pthread_mutex_init(&l->mu, NULL);
     snprintf(l->url, sizeof l->url, "%s", url);
     int rv = nng_req0_open(&l->sock);
     if (rv != 0) {
@@ -55,6 +56,47 @@ int mq_link_open(mq_link *l, const char *url, char *err, size_t errlen)
 void mq_link_close(mq_link *l)
 {
     nng_close(l->sock);
+    for (int i = 0; i < l->nidle; i++) {
+        nng_aio_free(l->idle[i]->aio);
+        free(l->idle[i]);
+    }
+    l->nidle = 0;
+    pthread_mutex_destroy(&l->mu);
+}
+
+static mq_link_slot *slot_get(mq_link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    mq_link_slot *s = l->nidle > 0 ? l->idle[--l->nidle] : NULL;
+    pthread_mutex_unlock(&l->mu);
+    if (s)
+        return s;
+    s = calloc(1, sizeof *s);
+    if (!s || nng_aio_alloc(&s->aio, NULL, NULL) != 0) {
+        free(s);
+        return NULL;
+    }
+    if (nng_ctx_open(&s->ctx, l->sock) != 0) {
+        nng_aio_free(s->aio);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void slot_put(mq_link *l, mq_link_slot *s)
+{
+    pthread_mutex_lock(&l->mu);
+    if (l->nidle < MQ_LINK_POOL) {
+        l->idle[l->nidle++] = s;
+        s = NULL;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (s) {
+        nng_ctx_close(s->ctx);
+        nng_aio_free(s->aio);
+        free(s);
+    }
 }
 
 /* Waits briefly for a first connection: a fresh link dials in the background. */
@@ -77,17 +119,18 @@ rpc_status mq_link_call(mq_link *l, const Shop__Mq__Request *req, int timeout_ms
         snprintf(err, errlen, "no connection to the broker at %s", l->url);
         return RPC_UNAVAILABLE;
     }
-    nng_ctx ctx;
-    nng_aio *aio = NULL;
-    nng_msg *m = NULL;
-    int rv = nng_ctx_open(&ctx, l->sock);
-    if (rv != 0) {
-        snprintf(err, errlen, "nng context: %s", nng_strerror(rv));
-        return RPC_INTERNAL;
+    mq_link_slot *slot = slot_get(l);
+    if (!slot) {
+        snprintf(err, errlen, "cannot open an nng context");
+        return RPC_RESOURCE_EXHAUSTED;
     }
+    nng_ctx ctx = slot->ctx;
+    nng_aio *aio = slot->aio;
+    nng_msg *m = NULL;
+    int rv;
     rpc_status st = RPC_OK;
     size_t len = shop__mq__request__get_packed_size(req);
-    if (nng_aio_alloc(&aio, NULL, NULL) != 0 || nng_msg_alloc(&m, len) != 0) {
+    if (nng_msg_alloc(&m, len) != 0) {
         snprintf(err, errlen, "out of memory for %zu bytes", len);
         st = RPC_RESOURCE_EXHAUSTED;
         goto done;
@@ -127,8 +170,6 @@ nngfail:
 done:
     if (m)
         nng_msg_free(m);
-    if (aio)
-        nng_aio_free(aio);
-    nng_ctx_close(ctx);
+    slot_put(l, slot);
     return st;
 }

@@ -9,10 +9,24 @@
 #include "mq.pb-c.h"
 #include "rpc/status.h"
 
+#include <pthread.h>
+
+#define MQ_LINK_POOL 64
+
+/* A context with its aio, reused across calls (opening both per call costs
+ * allocations and socket-lock traffic on the hot path). */
+typedef struct mq_link_slot {
+    nng_ctx ctx;
+    nng_aio *aio;
+} mq_link_slot;
+
 typedef struct mq_link {
     nng_socket sock;
     atomic_int pipes; /* connected pipes, kept by nng pipe events */
     char url[256];
+    pthread_mutex_t mu;
+    mq_link_slot *idle[MQ_LINK_POOL];
+    int nidle;
 } mq_link;
 
 /* Opens a REQ socket that dials `url` in the background (no silent resends). */

@@ -127,3 +127,21 @@ Test(mq_crash, a_consumer_killed_mid_batch_gets_its_unacked_messages_again, .ini
     mqt_collector_stop(&k);
     mq_producer_close(p);
 }
+
+Test(mq_crash, a_connected_consumer_resumes_by_itself_after_the_broker_is_killed, .init = up,
+     .fini = down, .timeout = 120)
+{
+    mqt_collector k = {0};
+    cr_assert_eq(mqt_collector_start(&k, &broker, "steady", "orders", 1000), 0);
+    mq_producer *p;
+    cr_assert_eq(mq_producer_open(broker.url, NULL, &p), RPC_OK);
+    cr_assert_eq(mqt_send_range(p, "orders", 0, 500, 50, 64), 0);
+    cr_assert_eq(mqt_broker_stop(&broker, SIGKILL), 128 + SIGKILL);
+    cr_assert_eq(mqt_broker_start(&broker, NULL), 0, "restart failed");
+    cr_assert_eq(mqt_send_range(p, "orders", 500, 1000, 50, 64), 0);
+    cr_assert_eq(mqt_collector_wait(&k, 1000, 20000), 0, "got %llu of 1000",
+                 (unsigned long long)mqt_collector_distinct(&k));
+    cr_assert_eq(k.corrupt, 0);
+    mqt_collector_stop(&k);
+    mq_producer_close(p);
+}

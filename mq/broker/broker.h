@@ -5,6 +5,7 @@
 #define SHOP_MQ_BROKER_H
 
 #include <nng/nng.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "mq.pb-c.h"
@@ -103,7 +104,10 @@ typedef struct mq_broker {
     size_t ngroups;
     bk_consumer **cons;
     size_t ncons;
-    int appended; /* records written since the last sync */
+    int appended; /* records written by the request being handled */
+    /* Records starting below this log position are durable and may be
+     * delivered (flush=sync); set by the syncer thread. */
+    _Atomic uint64_t durable;
     int offsets_dirty;
 } mq_broker;
 
@@ -115,6 +119,8 @@ bk_consumer *bk_consumer_add(mq_broker *b, const char *id, bk_group *g);
 void bk_consumer_remove(mq_broker *b, int32_t slot, const char *why);
 void bk_queue_advance(mq_broker *b, bk_queue *q);
 void bk_queue_push_ready(bk_queue *q, uint64_t off);
+/* Drops every consumer and group (at shutdown). */
+void bk_groups_free(mq_broker *b);
 
 /* dispatch.c */
 void bk_dispatch(mq_broker *b);
@@ -129,7 +135,10 @@ int64_t bk_retry_delay_ms(const mq_broker *b, unsigned times);
 
 /* offsets.c */
 int bk_offsets_load(mq_broker *b, char *err, size_t errlen);
-int bk_offsets_save(mq_broker *b);
+/* The file's new contents (malloc'd), taken under the broker lock. */
+char *bk_offsets_snapshot(mq_broker *b);
+/* Writes a snapshot durably; call after the log is synced. */
+int bk_offsets_write(const char *dir, const char *text);
 
 /* arena.c: allocations that live until a reply is packed */
 typedef struct bk_arena {

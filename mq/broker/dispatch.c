@@ -88,7 +88,10 @@ static int next_offset(mq_broker *b, bk_queue *q, int64_t now_wall, uint64_t *of
         if (*off >= q->base && *off < q->next && q->win[*off % BK_WINDOW].state == BK_READY)
             return 1;
     }
+    uint64_t durable = atomic_load(&b->durable);
     while (q->next < q->t->end && q->next - q->base < BK_WINDOW) {
+        if (mq_store_record_position(q->t, q->next) >= durable)
+            return 0; /* flush=sync: not delivered before it is durable */
         *off = q->next++;
         bk_entry *e = &q->win[*off % BK_WINDOW];
         *e = (bk_entry){.state = BK_READY, .consumer = -1};

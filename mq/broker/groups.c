@@ -162,3 +162,25 @@ void bk_consumer_remove(mq_broker *b, int32_t slot, const char *why)
     free(c);
     b->cons[slot] = NULL;
 }
+
+void bk_groups_free(mq_broker *b)
+{
+    for (size_t i = 0; i < b->ncons; i++)
+        if (b->cons[i])
+            bk_consumer_remove(b, (int32_t)i, "broker stopping");
+    for (size_t i = 0; i < b->ngroups; i++) {
+        for (size_t j = 0; j < b->groups[i]->nq; j++) {
+            free(b->groups[i]->queues[j]->win);
+            free(b->groups[i]->queues[j]->ready);
+            free(b->groups[i]->queues[j]);
+        }
+        free(b->groups[i]->queues);
+        free(b->groups[i]->name);
+        free(b->groups[i]);
+    }
+    free(b->groups);
+    free(b->cons);
+    b->groups = NULL;
+    b->cons = NULL;
+    b->ngroups = b->ncons = 0;
+}

@@ -1,7 +1,7 @@
 /* Persisted group offsets: a small text file "<group>\t<topic>\t<offset>\n"
  * replaced atomically (write, fdatasync, rename, fsync of the directory).
- * The log is synced first, so a committed offset never covers a retry or
- * dead-letter copy that is not yet durable. */
+ * The log is synced before each write, so a committed offset never covers a
+ * retry or dead-letter copy that is not yet durable. */
 #include "broker.h"
 
 #include <errno.h>
@@ -46,42 +46,53 @@ int bk_offsets_load(mq_broker *b, char *err, size_t errlen)
     return 0;
 }
 
-int bk_offsets_save(mq_broker *b)
+char *bk_offsets_snapshot(mq_broker *b)
 {
-    if (mq_store_sync(b->store) != 0)
-        return -1;
-    char path[600], tmp[610];
-    snprintf(path, sizeof path, "%s/offsets", b->o.data_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        shop_error("offsets save failed path=%s err=%s", tmp, strerror(errno));
-        return -1;
-    }
-    for (size_t i = 0; i < b->ngroups; i++)
-        for (size_t j = 0; j < b->groups[i]->nq; j++) {
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    for (size_t i = 0; text && i < b->ngroups; i++)
+        for (size_t j = 0; text && j < b->groups[i]->nq; j++) {
             bk_queue *q = b->groups[i]->queues[j];
-            fprintf(f, "%s\t%s\t%llu\n", b->groups[i]->name, q->t->name,
-                    (unsigned long long)q->base);
+            size_t need = strlen(b->groups[i]->name) + strlen(q->t->name) + 32;
+            if (len + need > cap) {
+                cap = 2 * (len + need);
+                char *n = realloc(text, cap);
+                if (!n) {
+                    free(text);
+                    return NULL;
+                }
+                text = n;
+            }
+            len += (size_t)snprintf(text + len, cap - len, "%s\t%s\t%llu\n", b->groups[i]->name,
+                                    q->t->name, (unsigned long long)q->base);
         }
-    int rc = fflush(f) == 0 && fdatasync(fileno(f)) == 0 ? 0 : -1;
-    rc |= fclose(f);
+    if (text) {
+        text[len] = '\0';
+        b->offsets_dirty = 0;
+    }
+    return text;
+}
+
+int bk_offsets_write(const char *dir, const char *text)
+{
+    char path[600], tmp[610];
+    snprintf(path, sizeof path, "%s/offsets", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t len = strlen(text);
+    int rc = fd >= 0 && write(fd, text, len) == (ssize_t)len && fdatasync(fd) == 0 ? 0 : -1;
+    if (fd >= 0)
+        close(fd);
     if (rc == 0)
         rc = rename(tmp, path);
     if (rc == 0) {
-        int dfd = open(b->o.data_dir, O_RDONLY | O_DIRECTORY);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
         if (dfd >= 0) {
             fsync(dfd);
             close(dfd);
         }
     }
-    if (rc != 0) {
+    if (rc != 0)
         shop_error("offsets save failed path=%s err=%s", path, strerror(errno));
-        return -1;
-    }
-    for (size_t i = 0; i < b->ngroups; i++)
-        for (size_t j = 0; j < b->groups[i]->nq; j++)
-            b->groups[i]->queues[j]->saved = b->groups[i]->queues[j]->base;
-    b->offsets_dirty = 0;
-    return 0;
+    return rc;
 }

@@ -241,7 +241,7 @@ static void handle_pull(mq_broker *b, const Shop__Mq__Pull *p, Shop__Mq__Reply *
     bk_consumer *c = known_consumer(b, p->consumer_id, &slot, rep, a);
     if (!c)
         return;
-    uint64_t from = p->from_seq, to = p->to_seq;
+    uint64_t from = p->from_seq ? p->from_seq : 1, to = p->to_seq;
     if (to > c->seq)
         to = c->seq;
     if (to >= BK_RING && from < to - BK_RING + 1)

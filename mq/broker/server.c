@@ -1,48 +1,129 @@
-/* The event loop. nng callbacks (on nng's threads) only move a request
- * frame to the loop's queue; the loop owns all broker state. */
+/* The broker's threads. Requests are handled right in nng's callbacks under
+ * the broker lock (no hand-off on the hot path); a reply to a request that
+ * wrote to the log waits for the syncer thread's next fdatasync (pipelined
+ * group commit). The loop thread delivers, redelivers, persists offsets
+ * and applies retention. */
 #include "server.h"
 
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rpc/clock.h"
 #include "rpc/log.h"
+#include "rpc/status.h"
 
 typedef struct bk_ctx {
     nng_ctx ctx;
     nng_aio *aio;
-    nng_msg *req, *reply;
+    nng_msg *reply;
     int sending;
     struct bk_ctx *next;
     struct bk_loop *loop;
 } bk_ctx;
 
 typedef struct bk_loop {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_cond_t fcv;  /* wakes the flusher at shutdown */
-    bk_ctx *head, *tail; /* requests waiting for the loop */
-    int closing;
-    /* async flush */
-    pthread_t flusher;
-    int flusher_on;
     mq_broker *b;
+    pthread_mutex_t bmu;           /* the broker state */
+    pthread_mutex_t mu;            /* the fields below */
+    pthread_cond_t cv;             /* paces the loop (5 ms) */
+    pthread_cond_t scv;            /* wakes the syncer: replies wait, or shutdown */
+    int syncing;                   /* a group commit leader is running */
+    bk_ctx *wait_head, *wait_tail; /* replies waiting for the next fdatasync */
+    int closing;
+    atomic_int draining; /* new requests get UNAVAILABLE */
+    pthread_t syncer;
+    int syncer_on;
 } bk_loop;
+
+static void send_reply(bk_ctx *c)
+{
+    if (!c->reply) {
+        nng_ctx_recv(c->ctx, c->aio);
+        return;
+    }
+    c->sending = 1;
+    nng_aio_set_msg(c->aio, c->reply);
+    c->reply = NULL;
+    nng_ctx_send(c->ctx, c->aio);
+}
+
+static void fatal_io(const char *what)
+{
+    /* Not durable: answer nothing rather than a false OK; clients retry. */
+    shop_error("%s failed: exiting so that nothing unwritten is acknowledged", what);
+    exit(1);
+}
+
+static nng_msg *unavailable_reply(void)
+{
+    Shop__Mq__Reply rep = SHOP__MQ__REPLY__INIT;
+    rep.status = RPC_UNAVAILABLE;
+    rep.message = "the broker is shutting down";
+    nng_msg *m;
+    if (nng_msg_alloc(&m, shop__mq__reply__get_packed_size(&rep)) != 0)
+        return NULL;
+    shop__mq__reply__pack(&rep, nng_msg_body(m));
+    return m;
+}
+
+static void lead_syncs(bk_loop *l);
+
+static void handle(bk_ctx *c, nng_msg *req)
+{
+    bk_loop *l = c->loop;
+    mq_broker *b = l->b;
+    if (atomic_load(&l->draining)) {
+        nng_msg_free(req);
+        c->reply = unavailable_reply();
+        send_reply(c);
+        return;
+    }
+    pthread_mutex_lock(&l->bmu);
+    b->appended = 0;
+    c->reply = bk_handle(b, nng_msg_body(req), nng_msg_len(req));
+    int wait = b->appended && b->o.flush_sync;
+    /* flush=sync: the syncer writes the staged batch with one pwrite. */
+    if (b->appended && !wait && mq_store_flush(b->store) != 0)
+        fatal_io("write to the log");
+    if (!wait)
+        bk_dispatch(b); /* new records (flush=async), acks or a subscriber */
+    int lead = 0;
+    if (wait) {
+        pthread_mutex_lock(&l->mu);
+        c->next = NULL;
+        if (l->wait_tail)
+            l->wait_tail->next = c;
+        else
+            l->wait_head = c;
+        l->wait_tail = c;
+        lead = !l->syncing;
+        if (lead)
+            l->syncing = 1;
+        pthread_mutex_unlock(&l->mu);
+    }
+    pthread_mutex_unlock(&l->bmu);
+    nng_msg_free(req); /* c may already be answered by a leader: not touched below */
+    if (lead)
+        lead_syncs(l);
+    else if (!wait)
+        send_reply(c);
+}
 
 static void ctx_cb(void *arg)
 {
     bk_ctx *c = arg;
-    bk_loop *l = c->loop;
     int rv = nng_aio_result(c->aio);
     if (c->sending) {
         if (rv != 0)
             nng_msg_free(nng_aio_get_msg(c->aio));
         c->sending = 0;
-        nng_ctx_recv(c->ctx, c->aio);
+        if (rv != NNG_ECLOSED)
+            nng_ctx_recv(c->ctx, c->aio);
         return;
     }
     if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
@@ -51,82 +132,90 @@ static void ctx_cb(void *arg)
         nng_ctx_recv(c->ctx, c->aio);
         return;
     }
-    c->req = nng_aio_get_msg(c->aio);
-    c->next = NULL;
-    pthread_mutex_lock(&l->mu);
-    if (l->tail)
-        l->tail->next = c;
-    else
-        l->head = c;
-    l->tail = c;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
+    handle(c, nng_aio_get_msg(c->aio));
 }
 
-static void *flusher_main(void *arg)
+static void deadline_in(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    int64_t ns = ts->tv_nsec + (int64_t)ms * 1000000;
+    ts->tv_sec += ns / 1000000000;
+    ts->tv_nsec = ns % 1000000000;
+}
+
+/* One group commit: writes what the waiting requests staged, takes them
+ * (all their records lie below `pos`), fdatasyncs, answers them. */
+static void sync_cycle(bk_loop *l)
+{
+    mq_broker *b = l->b;
+    pthread_mutex_lock(&l->bmu);
+    if (mq_store_flush(b->store) != 0)
+        fatal_io("write to the log");
+    uint64_t pos = mq_store_position(b->store);
+    pthread_mutex_lock(&l->mu);
+    bk_ctx *h = l->wait_head;
+    l->wait_head = l->wait_tail = NULL;
+    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->bmu);
+    if (!h)
+        return;
+    if (mq_store_sync(b->store) != 0)
+        fatal_io("fdatasync");
+    atomic_store(&b->durable, pos);
+    for (bk_ctx *c = h, *next; c; c = next) {
+        next = c->next;
+        send_reply(c);
+    }
+    pthread_mutex_lock(&l->bmu); /* durable records can be delivered */
+    bk_dispatch(b);
+    pthread_mutex_unlock(&l->bmu);
+}
+
+/* The leader of group commit (leader/follower): whoever queues a reply
+ * while no sync runs syncs for everyone waiting, and again while more came
+ * in meanwhile; the others only queue. Called with l->syncing set by the
+ * caller under l->mu. */
+static void lead_syncs(bk_loop *l)
+{
+    for (;;) {
+        sync_cycle(l);
+        pthread_mutex_lock(&l->mu);
+        if (!l->wait_head) {
+            l->syncing = 0;
+            pthread_mutex_unlock(&l->mu);
+            return;
+        }
+        pthread_mutex_unlock(&l->mu);
+    }
+}
+
+/* flush=async: syncs on a timer. flush=sync: a backstop leader (and the
+ * drain at shutdown). */
+static void *syncer_main(void *arg)
 {
     bk_loop *l = arg;
+    mq_broker *b = l->b;
     pthread_mutex_lock(&l->mu);
-    while (!l->closing) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (int64_t)l->b->o.flush_interval_ms * 1000000;
-        ts.tv_sec += ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&l->fcv, &l->mu, &ts);
+    for (;;) {
+        if (!l->closing) {
+            struct timespec ts;
+            deadline_in(&ts, b->o.flush_sync ? 100 : b->o.flush_interval_ms);
+            pthread_cond_timedwait(&l->scv, &l->mu, &ts);
+        }
+        int closing = l->closing, lead = l->wait_head && !l->syncing;
+        if (lead)
+            l->syncing = 1;
         pthread_mutex_unlock(&l->mu);
-        mq_store_sync(l->b->store);
+        if (lead)
+            lead_syncs(l);
+        else if (!b->o.flush_sync && mq_store_sync(b->store) != 0)
+            fatal_io("fdatasync");
         pthread_mutex_lock(&l->mu);
+        if (closing && !l->wait_head && !l->syncing)
+            break;
     }
     pthread_mutex_unlock(&l->mu);
     return NULL;
-}
-
-/* Takes every queued request; waits up to wait_ms for the first. */
-static bk_ctx *take_requests(bk_loop *l, int wait_ms)
-{
-    pthread_mutex_lock(&l->mu);
-    if (!l->head && wait_ms > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (int64_t)wait_ms * 1000000;
-        ts.tv_sec += ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-    }
-    bk_ctx *h = l->head;
-    l->head = l->tail = NULL;
-    pthread_mutex_unlock(&l->mu);
-    return h;
-}
-
-/* Handles a batch; replies go out only after the log is synced. */
-static void run_batch(mq_broker *b, bk_ctx *h)
-{
-    for (bk_ctx *c = h; c; c = c->next) {
-        c->reply = bk_handle(b, nng_msg_body(c->req), nng_msg_len(c->req));
-        nng_msg_free(c->req);
-        c->req = NULL;
-    }
-    if (b->appended && b->o.flush_sync) {
-        if (mq_store_sync(b->store) != 0) {
-            /* Not durable: answer nothing rather than a false OK; clients time out. */
-            shop_error("fdatasync failed: exiting so that no unsynced send is acknowledged");
-            exit(1);
-        }
-    }
-    b->appended = 0;
-    for (bk_ctx *c = h, *next; c; c = next) {
-        next = c->next;
-        if (!c->reply) {
-            nng_ctx_recv(c->ctx, c->aio);
-            continue;
-        }
-        c->sending = 1;
-        nng_aio_set_msg(c->aio, c->reply);
-        c->reply = NULL;
-        nng_ctx_send(c->ctx, c->aio);
-    }
 }
 
 static int open_sockets(mq_broker *b, char *err, size_t errlen)
@@ -149,32 +238,76 @@ static int open_sockets(mq_broker *b, char *err, size_t errlen)
     return 0;
 }
 
-static void loop_run(mq_broker *b, bk_loop *l, volatile sig_atomic_t *stop)
+/* Saves the offsets without holding the broker lock across the fsyncs. */
+static void save_offsets(bk_loop *l)
 {
+    mq_broker *b = l->b;
+    pthread_mutex_lock(&l->bmu);
+    char *text = bk_offsets_snapshot(b);
+    if (mq_store_flush(b->store) != 0)
+        fatal_io("write to the log");
+    pthread_mutex_unlock(&l->bmu);
+    if (!text)
+        return;
+    if (mq_store_sync(b->store) != 0)
+        fatal_io("fdatasync");
+    bk_offsets_write(b->o.data_dir, text);
+    free(text);
+}
+
+static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
+{
+    mq_broker *b = l->b;
     int64_t last_tick = 0, last_save = 0, last_retention = 0;
     while (!*stop) {
-        bk_ctx *h = take_requests(l, 5);
-        if (h)
-            run_batch(b, h);
+        pthread_mutex_lock(&l->mu);
+        struct timespec ts;
+        deadline_in(&ts, 5);
+        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+        pthread_mutex_unlock(&l->mu);
         int64_t now = shop_now_ms();
+        pthread_mutex_lock(&l->bmu);
         if (now - last_tick >= 50) {
             bk_tick(b, now);
             last_tick = now;
         }
         bk_dispatch(b);
-        if (b->offsets_dirty && now - last_save >= 200) {
-            bk_offsets_save(b);
-            last_save = now;
-        }
         if (now - last_retention >= 1000) {
             mq_store_retention(b->store);
             last_retention = now;
         }
+        int save = b->offsets_dirty && now - last_save >= 200;
+        pthread_mutex_unlock(&l->bmu);
+        if (save) {
+            save_offsets(l);
+            last_save = now;
+        }
     }
-    /* Drain: what already arrived is answered. */
-    bk_ctx *h = take_requests(l, 0);
-    if (h)
-        run_batch(b, h);
+}
+
+/* Drain: new requests get UNAVAILABLE, those written are synced and
+ * answered, then the sockets close. */
+static void drain(bk_loop *l, bk_ctx *ctxs, int n)
+{
+    atomic_store(&l->draining, 1);
+    pthread_mutex_lock(&l->bmu); /* callbacks in progress are done */
+    pthread_mutex_unlock(&l->bmu);
+    int64_t until = shop_now_ms() + 2000;
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        int waiting = l->wait_head != NULL || l->syncing;
+        pthread_cond_signal(&l->scv);
+        pthread_mutex_unlock(&l->mu);
+        if (!waiting || shop_now_ms() > until)
+            break;
+        shop_sleep_ms(1);
+    }
+    shop_sleep_ms(20); /* replies on their way out */
+    nng_close(l->b->rep);
+    nng_close(l->b->pub);
+    for (int i = 0; i < n; i++)
+        if (ctxs[i].aio)
+            nng_aio_stop(ctxs[i].aio);
 }
 
 int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
@@ -183,20 +316,32 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
     bk_loop l = {.b = &b};
     bk_ctx *ctxs = calloc((size_t)o->contexts, sizeof *ctxs);
     char err[512];
-    int rc = 1;
+    int rc = 1, opened = 0;
+    pthread_mutex_init(&l.bmu, NULL);
     pthread_mutex_init(&l.mu, NULL);
     pthread_cond_init(&l.cv, NULL);
-    pthread_cond_init(&l.fcv, NULL);
+    pthread_cond_init(&l.scv, NULL);
     mq_store_opts so = {.dir = o->data_dir,
                         .segment_bytes = o->segment_bytes,
                         .retention_bytes = o->retention_bytes,
                         .retention_ms = o->retention_ms};
     int64_t t0 = shop_now_ms();
     if (!ctxs || mq_store_open(&b.store, &so, err, sizeof err) != 0 ||
-        bk_offsets_load(&b, err, sizeof err) != 0 || open_sockets(&b, err, sizeof err) != 0) {
+        bk_offsets_load(&b, err, sizeof err) != 0) {
         shop_error("startup failed err=\"%s\"", ctxs ? err : "out of memory");
         goto done;
     }
+    opened = 1; /* from here on, the sockets are closed by drain() */
+    if (open_sockets(&b, err, sizeof err) != 0) {
+        shop_error("startup failed err=\"%s\"", err);
+        goto done;
+    }
+    atomic_store(&b.durable, o->flush_sync ? mq_store_position(b.store) : UINT64_MAX);
+    if (pthread_create(&l.syncer, NULL, syncer_main, &l) != 0) {
+        shop_error("startup failed err=\"cannot start the syncer thread\"");
+        goto done;
+    }
+    l.syncer_on = 1;
     uint64_t segs, bytes;
     mq_store_usage(b.store, &segs, &bytes);
     shop_info("listening url=%s pub=%s dir=%s flush=%s segments=%llu topics=%zu groups=%zu "
@@ -213,51 +358,30 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
         }
         nng_ctx_recv(ctxs[i].ctx, ctxs[i].aio);
     }
-    if (!o->flush_sync && pthread_create(&l.flusher, NULL, flusher_main, &l) == 0)
-        l.flusher_on = 1;
-    loop_run(&b, &l, stop);
+    loop_run(&l, stop);
     rc = 0;
 done:
+    if (opened)
+        drain(&l, ctxs, ctxs ? o->contexts : 0);
     pthread_mutex_lock(&l.mu);
     l.closing = 1;
-    pthread_cond_broadcast(&l.cv);
-    pthread_cond_broadcast(&l.fcv);
+    pthread_cond_broadcast(&l.scv);
     pthread_mutex_unlock(&l.mu);
-    if (l.flusher_on)
-        pthread_join(l.flusher, NULL);
-    nng_close(b.rep);
-    nng_close(b.pub);
+    if (l.syncer_on)
+        pthread_join(l.syncer, NULL);
     for (int i = 0; ctxs && i < o->contexts; i++)
-        if (ctxs[i].aio) {
-            nng_aio_stop(ctxs[i].aio);
+        if (ctxs[i].aio)
             nng_aio_free(ctxs[i].aio);
-            if (ctxs[i].req)
-                nng_msg_free(ctxs[i].req);
-        }
     if (b.store) {
-        mq_store_sync(b.store);
-        bk_offsets_save(&b);
+        save_offsets(&l);
         shop_info("stopped");
     }
-    for (size_t i = 0; i < b.ncons; i++)
-        if (b.cons[i])
-            bk_consumer_remove(&b, (int32_t)i, "broker stopping");
-    for (size_t i = 0; i < b.ngroups; i++) {
-        for (size_t j = 0; j < b.groups[i]->nq; j++) {
-            free(b.groups[i]->queues[j]->win);
-            free(b.groups[i]->queues[j]->ready);
-            free(b.groups[i]->queues[j]);
-        }
-        free(b.groups[i]->queues);
-        free(b.groups[i]->name);
-        free(b.groups[i]);
-    }
-    free(b.groups);
-    free(b.cons);
+    bk_groups_free(&b);
     mq_store_close(b.store);
     free(ctxs);
     pthread_cond_destroy(&l.cv);
-    pthread_cond_destroy(&l.fcv);
+    pthread_cond_destroy(&l.scv);
     pthread_mutex_destroy(&l.mu);
+    pthread_mutex_destroy(&l.bmu);
     return rc;
 }

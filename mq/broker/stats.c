@@ -88,6 +88,7 @@ void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a)
     sr->n_groups = k;
     sr->groups = gp;
     mq_store_usage(b->store, &sr->segments, &sr->store_bytes);
+    mq_store_sync_stats(b->store, &sr->syncs, &sr->sync_us_total);
     rep->body_case = SHOP__MQ__REPLY__BODY_STATS;
     rep->stats = sr;
 }

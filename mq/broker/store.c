@@ -3,6 +3,7 @@
  * recovered by a CRC-checked scan, trimmed by retention. */
 #include "store.h"
 #include "crc32c.h"
+#include "spare.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include "rpc/log.h"
 
 #define DEDUP_SLOTS (1u << 18)
+#define MQ_WBUF_MAX (1u << 20)
 
 typedef struct mq_seg {
     uint32_t no;
@@ -37,13 +39,16 @@ struct mq_store {
     char dir[512];
     mq_seg *segs;
     size_t nsegs, segs_cap;
-    size_t pos; /* write position in the active (last) segment */
+    size_t pos;    /* end of the records appended to the active (last) segment */
+    size_t wpos;   /* end of what has been written to the file; wbuf holds [wpos, pos) */
+    uint8_t *wbuf; /* appends of the current batch, written with one pwrite */
+    size_t wbuf_cap;
     mq_topic **topics;
     size_t ntopics, topics_cap;
-    uint8_t *buf;
-    size_t buf_cap;
     dedup_slot *dedup;
     pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
+    mq_spare *spare;         /* the next segment, prepared in the background */
+    uint64_t syncs, sync_ns; /* under sync_mu */
 };
 
 static uint64_t hash_str(const char *s)
@@ -90,21 +95,6 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-/* Writes zeros from `from` to `size` and syncs: later appends then change
- * no file metadata. */
-static int zero_fill(int fd, size_t from, size_t size)
-{
-    static const uint8_t zeros[1 << 16];
-    while (from < size) {
-        size_t n = size - from < sizeof zeros ? size - from : sizeof zeros;
-        ssize_t w = pwrite(fd, zeros, n, (off_t)from);
-        if (w <= 0)
-            return -1;
-        from += (size_t)w;
-    }
-    return fdatasync(fd);
-}
-
 static int seg_map(mq_seg *g, char *err, size_t errlen)
 {
     struct stat st;
@@ -144,9 +134,16 @@ static int seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
     char tmp[600], path[600];
     seg_path(s, no, ".tmp", tmp, sizeof tmp);
     seg_path(s, no, "", path, sizeof path);
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || zero_fill(fd, 0, s->opts.segment_bytes) != 0 || rename(tmp, path) != 0 ||
-        fsync_dir(s->dir) != 0) {
+    int fd = mq_spare_take(s->spare, path);
+    if (fd >= 0) {
+        if (fsync_dir(s->dir) != 0) {
+            snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+    } else if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+               mq_zero_fill(fd, 0, s->opts.segment_bytes) != 0 || rename(tmp, path) != 0 ||
+               fsync_dir(s->dir) != 0) {
         snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -277,7 +274,7 @@ static int seg_truncate(mq_store *s, mq_seg *g, size_t pos, char *err, size_t er
     munmap(g->map, g->size);
     g->map = NULL;
     size_t size = g->size > s->opts.segment_bytes ? g->size : s->opts.segment_bytes;
-    if (ftruncate(g->fd, (off_t)pos) != 0 || zero_fill(g->fd, pos, size) != 0) {
+    if (ftruncate(g->fd, (off_t)pos) != 0 || mq_zero_fill(g->fd, pos, size) != 0) {
         snprintf(err, errlen, "truncate segment %u: %s", g->no, strerror(errno));
         return -1;
     }
@@ -293,36 +290,43 @@ static int cmp_u32(const void *a, const void *b)
 /* The numbers of the existing segments, sorted. */
 static int list_segments(mq_store *s, uint32_t **out, size_t *n, char *err, size_t errlen)
 {
-    DIR *d = opendir(s->dir);
-    if (!d) {
-        snprintf(err, errlen, "open data dir %s: %s", s->dir, strerror(errno));
-        return -1;
-    }
     size_t cap = 16;
+    uint32_t *nos = malloc(cap * sizeof *nos);
+    DIR *d = opendir(s->dir);
+    *out = NULL;
     *n = 0;
-    *out = malloc(cap * sizeof **out);
+    if (!d || !nos) {
+        snprintf(err, errlen, "open data dir %s: %s", s->dir,
+                 d ? "out of memory" : strerror(errno));
+        goto fail;
+    }
     struct dirent *e;
-    while (*out && (e = readdir(d))) {
+    while ((e = readdir(d))) {
         unsigned no;
         char tail[8];
         if (sscanf(e->d_name, "%10u.se%7s", &no, tail) != 2 || strcmp(tail, "g") != 0)
             continue;
         if (*n == cap) {
-            uint32_t *m = realloc(*out, 2 * cap * sizeof *m);
-            if (!m)
-                break;
-            *out = m;
+            uint32_t *m = realloc(nos, 2 * cap * sizeof *m);
+            if (!m) { /* a partial list would make a middle segment look last */
+                snprintf(err, errlen, "out of memory listing segments");
+                goto fail;
+            }
+            nos = m;
             cap *= 2;
         }
-        (*out)[(*n)++] = no;
+        nos[(*n)++] = no;
     }
     closedir(d);
-    if (!*out) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    qsort(*out, *n, sizeof **out, cmp_u32);
+    qsort(nos, *n, sizeof *nos, cmp_u32);
+    *out = nos;
     return 0;
+fail:
+    if (d)
+        closedir(d);
+    free(nos);
+    *n = 0;
+    return -1;
 }
 
 static int store_recover(mq_store *s, char *err, size_t errlen)
@@ -353,7 +357,7 @@ static int store_recover(mq_store *s, char *err, size_t errlen)
             shop_error("corrupt record skipped segment=%u pos=%zu (rest of segment unreadable)",
                        g->no, end);
         if (last) {
-            s->pos = end;
+            s->pos = s->wpos = end;
             if (corrupt || g->size < s->opts.segment_bytes) {
                 shop_warn("recovery truncated torn tail segment=%u pos=%zu size=%zu", g->no, end,
                           g->size);
@@ -364,7 +368,7 @@ static int store_recover(mq_store *s, char *err, size_t errlen)
     free(nos);
     if (rc == 0 && s->nsegs == 0) {
         rc = seg_create(s, 1, err, errlen);
-        s->pos = 0;
+        s->pos = s->wpos = 0;
     }
     return rc;
 }
@@ -384,6 +388,12 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
     snprintf(s->dir, sizeof s->dir, "%s", opts->dir);
     s->opts.dir = s->dir;
     pthread_mutex_init(&s->sync_mu, NULL);
+    /* mkdir -p: the default var/mq may be the first thing under var/. */
+    for (char *slash = strchr(s->dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        mkdir(s->dir, 0755);
+        *slash = '/';
+    }
     if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "create data dir %s: %s", s->dir, strerror(errno));
         mq_store_close(s);
@@ -393,6 +403,7 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
         mq_store_close(s);
         return -1;
     }
+    s->spare = mq_spare_start(s->dir, s->opts.segment_bytes);
     *out = s;
     return 0;
 }
@@ -401,6 +412,9 @@ void mq_store_close(mq_store *s)
 {
     if (!s)
         return;
+    if (s->nsegs > 0 && mq_store_flush(s) != 0)
+        shop_error("final write of the log failed: %s", strerror(errno));
+    mq_spare_stop(s->spare);
     for (size_t i = 0; i < s->nsegs; i++) {
         if (s->segs[i].map)
             munmap(s->segs[i].map, s->segs[i].size);
@@ -412,7 +426,7 @@ void mq_store_close(mq_store *s)
     pthread_mutex_destroy(&s->sync_mu);
     free(s->segs);
     free(s->topics);
-    free(s->buf);
+    free(s->wbuf);
     free(s->dedup);
     free(s);
 }
@@ -420,7 +434,10 @@ void mq_store_close(mq_store *s)
 int mq_store_sync(mq_store *s)
 {
     pthread_mutex_lock(&s->sync_mu);
+    int64_t t0 = shop_now_ns();
     int rc = fdatasync(s->segs[s->nsegs - 1].fd);
+    s->sync_ns += (uint64_t)(shop_now_ns() - t0);
+    s->syncs++;
     pthread_mutex_unlock(&s->sync_mu);
     return rc;
 }
@@ -429,7 +446,7 @@ int mq_store_sync(mq_store *s)
 static int store_roll(mq_store *s, char *err, size_t errlen)
 {
     uint32_t next = s->segs[s->nsegs - 1].no + 1;
-    if (fdatasync(s->segs[s->nsegs - 1].fd) != 0) {
+    if (mq_store_flush(s) != 0 || fdatasync(s->segs[s->nsegs - 1].fd) != 0) {
         snprintf(err, errlen, "fdatasync: %s", strerror(errno));
         return -1;
     }
@@ -437,7 +454,7 @@ static int store_roll(mq_store *s, char *err, size_t errlen)
     int rc = seg_create(s, next, err, errlen);
     pthread_mutex_unlock(&s->sync_mu);
     if (rc == 0)
-        s->pos = 0;
+        s->pos = s->wpos = 0;
     return rc;
 }
 
@@ -455,30 +472,33 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
         snprintf(err, errlen, "record of %zu bytes exceeds the limit", len);
         return -1;
     }
-    if (len + MQ_RECORD_HEADER > s->buf_cap) {
-        uint8_t *b = realloc(s->buf, len + MQ_RECORD_HEADER);
-        if (!b) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        s->buf = b;
-        s->buf_cap = len + MQ_RECORD_HEADER;
-    }
-    shop__mq__record__pack(rec, s->buf + MQ_RECORD_HEADER);
-    uint32_t l32 = (uint32_t)len, crc = mq_crc32c(0, s->buf + MQ_RECORD_HEADER, len);
-    memcpy(s->buf, &l32, 4);
-    memcpy(s->buf + 4, &crc, 4);
+    size_t need = len + MQ_RECORD_HEADER;
     mq_seg *g = &s->segs[s->nsegs - 1];
-    if (s->pos + MQ_RECORD_HEADER + len > g->size) {
+    if (s->pos + need > g->size) {
         if (store_roll(s, err, errlen) != 0)
             return -1;
         g = &s->segs[s->nsegs - 1];
     }
-    ssize_t w = pwrite(g->fd, s->buf, len + MQ_RECORD_HEADER, (off_t)s->pos);
-    if (w != (ssize_t)(len + MQ_RECORD_HEADER)) {
-        snprintf(err, errlen, "write segment %u: %s", g->no, w < 0 ? strerror(errno) : "short");
+    if (s->pos - s->wpos + need > MQ_WBUF_MAX && s->pos > s->wpos && mq_store_flush(s) != 0) {
+        snprintf(err, errlen, "write segment %u: %s", g->no, strerror(errno));
         return -1;
     }
+    size_t used = s->pos - s->wpos;
+    if (used + need > s->wbuf_cap) {
+        size_t cap = used + need > MQ_WBUF_MAX ? used + need : MQ_WBUF_MAX;
+        uint8_t *b = realloc(s->wbuf, cap);
+        if (!b) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        s->wbuf = b;
+        s->wbuf_cap = cap;
+    }
+    uint8_t *out = s->wbuf + used;
+    shop__mq__record__pack(rec, out + MQ_RECORD_HEADER);
+    uint32_t l32 = (uint32_t)len, crc = mq_crc32c(0, out + MQ_RECORD_HEADER, len);
+    memcpy(out, &l32, 4);
+    memcpy(out + 4, &crc, 4);
     if (topic_index(t, rec->offset, g->no, (uint32_t)s->pos) != 0) {
         snprintf(err, errlen, "out of memory for the index");
         return -1;
@@ -498,12 +518,30 @@ static mq_seg *seg_find(mq_store *s, uint32_t no)
     return i < s->nsegs && s->segs[i].no == no ? &s->segs[i] : NULL;
 }
 
+int mq_store_flush(mq_store *s)
+{
+    if (s->pos == s->wpos)
+        return 0;
+    mq_seg *g = &s->segs[s->nsegs - 1];
+    size_t n = s->pos - s->wpos;
+    ssize_t w = pwrite(g->fd, s->wbuf, n, (off_t)s->wpos);
+    if (w != (ssize_t)n) {
+        if (w >= 0)
+            errno = EIO;
+        return -1;
+    }
+    s->wpos = s->pos;
+    return 0;
+}
+
 int mq_store_read(mq_store *s, const mq_topic *t, uint64_t offset, const uint8_t **data,
                   size_t *len)
 {
     if (offset < t->start || offset >= t->end)
         return -1;
     mq_index_entry e = t->idx[offset - t->idx_base];
+    if (e.seg == s->segs[s->nsegs - 1].no && e.pos >= s->wpos && mq_store_flush(s) != 0)
+        return -1;
     mq_seg *g = e.seg == UINT32_MAX ? NULL : seg_find(s, e.seg);
     if (!g)
         return -1;
@@ -563,4 +601,25 @@ void mq_store_usage(mq_store *s, uint64_t *segments, uint64_t *bytes)
     *bytes = 0;
     for (size_t i = 0; i < s->nsegs; i++)
         *bytes += s->segs[i].size;
+}
+
+uint64_t mq_store_position(mq_store *s)
+{
+    return (uint64_t)s->segs[s->nsegs - 1].no << 32 | s->pos;
+}
+
+uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset)
+{
+    if (offset < t->start || offset >= t->end)
+        return UINT64_MAX;
+    mq_index_entry e = t->idx[offset - t->idx_base];
+    return e.seg == UINT32_MAX ? 0 : (uint64_t)e.seg << 32 | e.pos;
+}
+
+void mq_store_sync_stats(mq_store *s, uint64_t *count, uint64_t *total_us)
+{
+    pthread_mutex_lock(&s->sync_mu);
+    *count = s->syncs;
+    *total_us = s->sync_ns / 1000;
+    pthread_mutex_unlock(&s->sync_mu);
 }

@@ -47,10 +47,23 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
 void mq_store_close(mq_store *s);
 
 /* Appends `rec` to topic rec->topic (created on first use); sets rec->offset
- * and rec->timestamp_ms. Written, not yet durable: see mq_store_sync. */
+ * and rec->timestamp_ms. Staged in memory: mq_store_flush writes the staged
+ * records with one pwrite (reads flush by themselves), mq_store_sync makes
+ * written records durable. */
 int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *err, size_t errlen);
 
-/* fdatasync of everything appended so far. Safe from another thread. */
+/* The log position after the last append, (segment << 32 | offset): every
+ * record starting below a synced position is durable. */
+uint64_t mq_store_position(mq_store *s);
+
+/* The position where record `offset` of `t` starts (UINT64_MAX: none). */
+uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset);
+
+/* Writes the staged appends to the segment file (loop thread only). -1 with
+ * errno when the write fails: the broker must not acknowledge them. */
+int mq_store_flush(mq_store *s);
+
+/* fdatasync of everything written so far. Safe from another thread. */
 int mq_store_sync(mq_store *s);
 
 /* The topic called `name`, or NULL (created when `create`). */
@@ -72,5 +85,8 @@ int mq_store_find_id(mq_store *s, const char *topic, const char *id, uint64_t *o
 int mq_store_retention(mq_store *s);
 
 void mq_store_usage(mq_store *s, uint64_t *segments, uint64_t *bytes);
+
+/* fdatasync calls on the log so far and their total time. */
+void mq_store_sync_stats(mq_store *s, uint64_t *count, uint64_t *total_us);
 
 #endif

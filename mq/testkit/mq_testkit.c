@@ -111,13 +111,14 @@ static mq_consume_result collect(const mq_msg *m, void *arg)
 int mqt_collector_start(mqt_collector *k, const mqt_broker *b, const char *group, const char *topic,
                         size_t n)
 {
-    int later = k->reconsume_later;
+    int later = k->reconsume_later, drop = k->drop_every;
     memset(k, 0, sizeof *k);
     k->reconsume_later = later;
+    k->drop_every = drop;
     pthread_mutex_init(&k->mu, NULL);
     k->n = n;
     k->count = calloc(n ? n : 1, sizeof *k->count);
-    mq_consumer_opts o = {.url = b->url, .pub_url = b->pub_url};
+    mq_consumer_opts o = {.url = b->url, .pub_url = b->pub_url, .drop_every = drop};
     char err[MQ_ERRLEN];
     const char *topics[] = {topic};
     if (mq_consumer_open(group, topics, 1, collect, k, &o, &k->c, err, sizeof err) != RPC_OK ||

@@ -43,6 +43,7 @@ typedef struct mqt_collector {
     size_t n;
     uint64_t total, corrupt, distinct;
     int reconsume_later; /* answer RECONSUME_LATER to everything */
+    int drop_every;      /* passed to mq_consumer_opts.drop_every */
     unsigned times_seen_max;
     mq_consumer *c;
 } mqt_collector;

@@ -127,8 +127,10 @@ static int mq_stats(const mq_cli *o)
     if (mq_call(o, &req, &rep) != 0)
         return 1;
     Shop__Mq__StatsReply *r = rep->stats;
-    printf("segments=%llu store_bytes=%llu\n\n%-32s %12s %12s\n", (unsigned long long)r->segments,
-           (unsigned long long)r->store_bytes, "TOPIC", "START", "END");
+    printf("segments=%llu store_bytes=%llu syncs=%llu sync_mean_us=%.0f\n\n%-32s %12s %12s\n",
+           (unsigned long long)r->segments, (unsigned long long)r->store_bytes,
+           (unsigned long long)r->syncs,
+           r->syncs ? (double)r->sync_us_total / (double)r->syncs : 0.0, "TOPIC", "START", "END");
     for (size_t i = 0; i < r->n_topics; i++)
         printf("%-32s %12llu %12llu\n", r->topics[i]->topic,
                (unsigned long long)r->topics[i]->start_offset,

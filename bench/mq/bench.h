@@ -1,0 +1,48 @@
+/* mq-bench internals: options, the baselines and the broker cases. */
+#ifndef SHOP_MQ_BENCH_H
+#define SHOP_MQ_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mqb_opts {
+    char dir[512];     /* data dir for the brokers and the fsync baseline */
+    char bin_dir[512]; /* where mq-broker is */
+    long fsync_n, echo_n, sync_n, backlog, async_batch;
+    int clients, seconds, rate, rounds;
+    size_t size;
+} mqb_opts;
+
+/* Samples of one measured thing, accumulated over the interleaved rounds. */
+typedef struct mqb_acc {
+    double *lat; /* microseconds */
+    size_t n, cap;
+    long count;  /* operations */
+    double secs; /* time spent in them */
+} mqb_acc;
+
+void mqb_acc_add(mqb_acc *a, double us);
+double mqb_acc_rate(const mqb_acc *a);
+double mqb_acc_mean_us(const mqb_acc *a);
+/* Sorts the samples; p in [0, 100]. */
+double mqb_percentile(mqb_acc *a, double p);
+
+/* A free TCP port on 127.0.0.1. */
+int mqb_free_port(void);
+
+/* pwrite of o->size bytes + fdatasync, n times, into a preallocated, synced file. */
+void mqb_fsync_round(const mqb_opts *o, long n, mqb_acc *a);
+
+/* An asynchronous (context-based) nng REP echo server. */
+typedef struct mqb_echo mqb_echo;
+mqb_echo *mqb_echo_start(char *url, size_t urllen);
+void mqb_echo_stop(mqb_echo *e);
+
+/* `clients` REQ clients against url: n calls (1 client) or for `seconds`. */
+void mqb_echo_round(const mqb_opts *o, const char *url, int clients, long n, int seconds,
+                    mqb_acc *a);
+
+/* Runs everything and prints one key=value line per case. Returns 0. */
+int mqb_run(const mqb_opts *o);
+
+#endif

@@ -1,0 +1,109 @@
+/* mq-bench: prints one key=value line per case: the baselines first
+ * (fdatasync, nng echo with 1 and N clients), then the broker cases read
+ * as ratios against them. */
+#include "bench.h"
+
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: mq-bench [options]\n\n"
+                 "  --dir DIR        data dir on the disk to measure [var/mq-bench]\n"
+                 "  --backlog N      messages for the async batch and backlog cases [1000000]\n"
+                 "  --sync-n N       sends of the flush=sync 1-producer case [3000]\n"
+                 "  --fsync-n N      iterations of the fdatasync baseline [2000]\n"
+                 "  --echo-n N       round trips of the 1-client echo baseline [5000]\n"
+                 "  --clients N      concurrent producers / echo clients [32]\n"
+                 "  --seconds N      duration of the timed cases, split over 3 rounds [6]\n"
+                 "  --rate N         msgs/s of the latency case [5000]\n"
+                 "  --batch N        messages per batch send [256]\n"
+                 "  --quick          small counts (a smoke run)\n");
+}
+
+int main(int argc, char **argv)
+{
+    mqb_opts o = {.fsync_n = 2000,
+                  .echo_n = 5000,
+                  .sync_n = 3000,
+                  .backlog = 1000000,
+                  .async_batch = 256,
+                  .clients = 32,
+                  .seconds = 6,
+                  .rate = 5000,
+                  .rounds = 3,
+                  .size = 256};
+    snprintf(o.dir, sizeof o.dir, "%s/var/mq-bench", SHOP_SOURCE_DIR);
+    char self[512];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    snprintf(o.bin_dir, sizeof o.bin_dir, "%s", dirname(self));
+    static const struct option lo[] = {
+        {"dir", required_argument, 0, 'd'},     {"backlog", required_argument, 0, 'b'},
+        {"sync-n", required_argument, 0, 's'},  {"fsync-n", required_argument, 0, 'f'},
+        {"echo-n", required_argument, 0, 'e'},  {"clients", required_argument, 0, 'c'},
+        {"seconds", required_argument, 0, 'S'}, {"rate", required_argument, 0, 'r'},
+        {"batch", required_argument, 0, 'B'},   {"quick", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            snprintf(o.dir, sizeof o.dir, "%s", optarg);
+            break;
+        case 'b':
+            o.backlog = atol(optarg);
+            break;
+        case 's':
+            o.sync_n = atol(optarg);
+            break;
+        case 'f':
+            o.fsync_n = atol(optarg);
+            break;
+        case 'e':
+            o.echo_n = atol(optarg);
+            break;
+        case 'c':
+            o.clients = atoi(optarg);
+            break;
+        case 'S':
+            o.seconds = atoi(optarg);
+            break;
+        case 'r':
+            o.rate = atoi(optarg);
+            break;
+        case 'B':
+            o.async_batch = atol(optarg);
+            break;
+        case 'q':
+            o.backlog = 100000, o.sync_n = 1000, o.fsync_n = 500, o.echo_n = 2000;
+            o.seconds = 3;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (o.backlog < 2 || o.sync_n < 1 || o.fsync_n < 1 || o.echo_n < 1 || o.clients < 1 ||
+        o.seconds < 1 || o.rate < 1 || o.async_batch < 1) {
+        fprintf(stderr, "mq-bench: counts must be positive\n");
+        return 2;
+    }
+    char parent[600];
+    snprintf(parent, sizeof parent, "%s", o.dir);
+    mkdir(dirname(parent), 0755);
+    mkdir(o.dir, 0755);
+    printf("mq-bench dir=%s size=%zu backlog=%ld clients=%d\n", o.dir, o.size, o.backlog,
+           o.clients);
+    fflush(stdout);
+    return mqb_run(&o);
+}
