@@ -10,7 +10,7 @@
  * normally has); aborts the test with a message if it cannot. */
 void ts_pg_up(void);
 
-/* Creates a fresh, migrated database `<test>_<service>_db` (dropped first if a
+/* Creates a fresh, migrated database `t_<test>_<service>_db` (dropped first if a
  * previous run left it) and writes its conninfo to `out`. */
 void ts_pg_fresh_db(const char *test, const char *service, char *out, size_t outlen);
 
