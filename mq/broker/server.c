@@ -285,26 +285,6 @@ static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
     }
 }
 
-static void free_state(mq_broker *b)
-{
-    for (size_t i = 0; i < b->ncons; i++)
-        if (b->cons[i])
-            bk_consumer_remove(b, (int32_t)i, "broker stopping");
-    for (size_t i = 0; i < b->ngroups; i++) {
-        for (size_t j = 0; j < b->groups[i]->nq; j++) {
-            free(b->groups[i]->queues[j]->win);
-            free(b->groups[i]->queues[j]->ready);
-            free(b->groups[i]->queues[j]);
-        }
-        free(b->groups[i]->queues);
-        free(b->groups[i]->name);
-        free(b->groups[i]);
-    }
-    free(b->groups);
-    free(b->cons);
-    mq_store_close(b->store);
-}
-
 /* Drain: new requests get UNAVAILABLE, those written are synced and
  * answered, then the sockets close. */
 static void drain(bk_loop *l, bk_ctx *ctxs, int n)
@@ -396,7 +376,8 @@ done:
         save_offsets(&l);
         shop_info("stopped");
     }
-    free_state(&b);
+    bk_groups_free(&b);
+    mq_store_close(b.store);
     free(ctxs);
     pthread_cond_destroy(&l.cv);
     pthread_cond_destroy(&l.scv);

@@ -290,36 +290,43 @@ static int cmp_u32(const void *a, const void *b)
 /* The numbers of the existing segments, sorted. */
 static int list_segments(mq_store *s, uint32_t **out, size_t *n, char *err, size_t errlen)
 {
-    DIR *d = opendir(s->dir);
-    if (!d) {
-        snprintf(err, errlen, "open data dir %s: %s", s->dir, strerror(errno));
-        return -1;
-    }
     size_t cap = 16;
+    uint32_t *nos = malloc(cap * sizeof *nos);
+    DIR *d = opendir(s->dir);
+    *out = NULL;
     *n = 0;
-    *out = malloc(cap * sizeof **out);
+    if (!d || !nos) {
+        snprintf(err, errlen, "open data dir %s: %s", s->dir,
+                 d ? "out of memory" : strerror(errno));
+        goto fail;
+    }
     struct dirent *e;
-    while (*out && (e = readdir(d))) {
+    while ((e = readdir(d))) {
         unsigned no;
         char tail[8];
         if (sscanf(e->d_name, "%10u.se%7s", &no, tail) != 2 || strcmp(tail, "g") != 0)
             continue;
         if (*n == cap) {
-            uint32_t *m = realloc(*out, 2 * cap * sizeof *m);
-            if (!m)
-                break;
-            *out = m;
+            uint32_t *m = realloc(nos, 2 * cap * sizeof *m);
+            if (!m) { /* a partial list would make a middle segment look last */
+                snprintf(err, errlen, "out of memory listing segments");
+                goto fail;
+            }
+            nos = m;
             cap *= 2;
         }
-        (*out)[(*n)++] = no;
+        nos[(*n)++] = no;
     }
     closedir(d);
-    if (!*out) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    qsort(*out, *n, sizeof **out, cmp_u32);
+    qsort(nos, *n, sizeof *nos, cmp_u32);
+    *out = nos;
     return 0;
+fail:
+    if (d)
+        closedir(d);
+    free(nos);
+    *n = 0;
+    return -1;
 }
 
 static int store_recover(mq_store *s, char *err, size_t errlen)
