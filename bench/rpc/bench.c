@@ -83,7 +83,8 @@ static void usage(FILE *out)
             "raw_p50_us= raw_calls_per_s= p50_ratio= tput_ratio=\n"
             "  --ms MS       measuring time per system and case (default 1500)\n"
             "  --rounds N    alternating rounds the time is split into (default 3)\n"
-            "  --workers N   rpc-echod worker threads (default 4)\n");
+            "  --workers N   rpc-echod worker threads (default 4)\n"
+            "  --transport, --payload, --callers  comma-separated lists of the cases to run\n");
 }
 
 static int parse(int argc, char **argv, opts *o)
