@@ -43,7 +43,11 @@ typedef struct mq_send_opts {
     int delay_level; /* RocketMQ's 1..18 (1 s ... 2 h) */
     const mq_property *properties;
     size_t n_properties;
-    const char *id; /* a message id to reuse (NULL: a fresh one) */
+    /* A message id to use (NULL: a fresh random one), at most 64 bytes. The
+     * broker stores a message once per (topic, id) among its ~260k most
+     * recent ids and answers a repeat with the first offset (duplicate=1):
+     * give the same id only to the same message, e.g. an outbox row's key. */
+    const char *id;
 } mq_send_opts;
 
 typedef struct mq_send_result {

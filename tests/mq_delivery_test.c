@@ -151,3 +151,23 @@ Test(mq_delivery, reconsume_later_sixteen_times_ends_in_the_dlq_and_redrive_brin
     mqt_collector_stop(&again);
     mq_producer_close(p);
 }
+
+Test(mq_delivery, a_resend_with_the_same_id_is_stored_once_even_across_a_broker_restart, .init = up,
+     .fini = down)
+{
+    mq_producer *p = producer();
+    mq_send_opts o = {.id = "outbox-row-17"};
+    mq_send_result r1, r2, r3;
+    cr_assert_eq(mq_producer_send(p, "orders", "k", "abc", 3, NULL, &r1), RPC_OK);
+    cr_assert_eq(mq_producer_send(p, "orders", "k", "first", 5, &o, &r1), RPC_OK);
+    cr_assert_eq(r1.duplicate, 0);
+    cr_assert_eq(mq_producer_send(p, "orders", "k", "first", 5, &o, &r2), RPC_OK);
+    cr_assert_eq(r2.duplicate, 1);
+    cr_assert_eq(r2.offset, r1.offset);
+    cr_assert_eq(mqt_broker_stop(&broker, SIGKILL), 128 + SIGKILL);
+    cr_assert_eq(mqt_broker_start(&broker, NULL), 0);
+    cr_assert_eq(mq_producer_send(p, "orders", "k", "first", 5, &o, &r3), RPC_OK);
+    cr_assert_eq(r3.duplicate, 1, "the restarted broker forgot the id");
+    cr_assert_eq(r3.offset, r1.offset);
+    mq_producer_close(p);
+}

@@ -267,7 +267,7 @@ static int sync_cases(const mqb_opts *o)
 {
     char echo_url[64];
     mqb_echo *echo = mqb_echo_start(echo_url, sizeof echo_url);
-    mqb_broker b;
+    mqb_broker b = {0};
     if (broker_start(o, &b, "sync", "broker-sync") != 0)
         return 1;
     mqb_acc fs = {0}, e1 = {0}, eN = {0}, s1 = {0}, sN = {0};
@@ -323,7 +323,7 @@ static int sync_cases(const mqb_opts *o)
 
 static int async_cases(const mqb_opts *o)
 {
-    mqb_broker b;
+    mqb_broker b = {0};
     if (broker_start(o, &b, "async", "broker-async") != 0)
         return 1;
     case_latency(o, &b);

@@ -11,7 +11,6 @@
 #include "mq.pb-c.h"
 #include "store.h"
 
-#define BK_RING 64           /* recent batches per consumer kept for pull repair */
 #define BK_WINDOW (1u << 16) /* entries a queue tracks past its committed offset */
 #define BK_BATCH_MAX 256     /* records per PUB/SUB message */
 #define BK_BATCH_BYTES (256u << 10)
@@ -41,6 +40,7 @@ typedef struct bk_entry {
     uint8_t state;
     uint16_t reconsume;
     int32_t consumer; /* slot in broker.cons while INFLIGHT */
+    uint32_t seq;     /* while INFLIGHT: the consumer's batch it went out in (low bits) */
     int64_t when_ms;  /* ack deadline (INFLIGHT) or due time (WAITING) */
 } bk_entry;
 
@@ -65,21 +65,10 @@ struct bk_group {
     bk_queue **queues;
     size_t nq;
     uint32_t max_reconsume;
-    size_t rr; /* round-robin position among consumers */
-    int chunk; /* messages given to the current consumer in a row */
+    size_t rr;    /* round-robin position among consumers */
+    int chunk;    /* messages given to the current consumer in a row */
+    size_t qnext; /* the queue served first in the next delivery round */
 };
-
-typedef struct bk_ref {
-    bk_queue *q;
-    uint64_t off;
-} bk_ref;
-
-/* A published batch, remembered for pull repair. */
-typedef struct bk_sent {
-    uint64_t seq;
-    bk_ref *refs;
-    size_t n, cap;
-} bk_sent;
 
 typedef struct bk_consumer {
     char *id;
@@ -92,8 +81,6 @@ typedef struct bk_consumer {
     Shop__Mq__Delivery *out;
     Shop__Mq__Delivery **outp;
     size_t nout, out_bytes;
-    bk_ref *out_refs;
-    bk_sent ring[BK_RING];
 } bk_consumer;
 
 typedef struct mq_broker {
@@ -119,6 +106,8 @@ bk_consumer *bk_consumer_add(mq_broker *b, const char *id, bk_group *g);
 void bk_consumer_remove(mq_broker *b, int32_t slot, const char *why);
 void bk_queue_advance(mq_broker *b, bk_queue *q);
 void bk_queue_push_ready(bk_queue *q, uint64_t off);
+/* Drops every consumer and group (at shutdown). */
+void bk_groups_free(mq_broker *b);
 
 /* dispatch.c */
 void bk_dispatch(mq_broker *b);

@@ -108,13 +108,15 @@ static int next_offset(mq_broker *b, bk_queue *q, int64_t now_wall, uint64_t *of
     return 0;
 }
 
-static void dispatch_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wall)
+/* Hands out at most `quota` records of q; returns how many. */
+static int dispatch_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wall, int quota)
 {
-    for (;;) {
+    int given = 0;
+    while (given < quota) {
         int32_t slot = pick_consumer(b, q->g, q);
         uint64_t off;
         if (slot < 0 || !next_offset(b, q, now_wall, &off))
-            return;
+            break;
         bk_consumer *c = b->cons[slot];
         bk_entry *e = &q->win[off % BK_WINDOW];
         if (bk_delivery_fill(b, q, off, &c->out[c->nout]) != 0) {
@@ -128,19 +130,30 @@ static void dispatch_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_w
         q->inflight++;
         c->inflight++;
         c->out_bytes += c->out[c->nout].record.len;
-        c->out_refs[c->nout] = (bk_ref){q, off};
+        e->seq = (uint32_t)(c->seq + 1); /* the batch it goes out in, for pulls */
         c->nout++;
+        given++;
         if (c->nout == BK_BATCH_MAX || c->out_bytes >= BK_BATCH_BYTES)
             bk_publish(b, c);
     }
+    return given;
 }
 
 void bk_dispatch(mq_broker *b)
 {
     int64_t now = shop_now_ms(), now_wall = shop_wall_ms();
-    for (size_t i = 0; i < b->ngroups; i++)
-        for (size_t j = 0; j < b->groups[i]->nq; j++)
-            dispatch_queue(b, b->groups[i]->queues[j], now, now_wall);
+    /* In rounds of a quantum per queue, so that one topic's backlog does not
+     * starve the group's other topics or its retries. */
+    int progress;
+    do {
+        progress = 0;
+        for (size_t i = 0; i < b->ngroups; i++) {
+            bk_group *g = b->groups[i];
+            size_t first = g->nq ? g->qnext++ % g->nq : 0; /* who goes first rotates */
+            for (size_t j = 0; j < g->nq; j++)
+                progress += dispatch_queue(b, g->queues[(first + j) % g->nq], now, now_wall, 256);
+        }
+    } while (progress > 0);
     for (size_t i = 0; i < b->ncons; i++)
         if (b->cons[i] && b->cons[i]->nout > 0)
             bk_publish(b, b->cons[i]);
@@ -156,18 +169,6 @@ void bk_publish(mq_broker *b, bk_consumer *c)
     d.deliveries = c->outp;
     size_t idlen = strlen(c->id);
     size_t len = shop__mq__deliver__get_packed_size(&d);
-    /* Kept for pull repair even if the send below fails. */
-    bk_sent *r = &c->ring[d.seq % BK_RING];
-    if (r->cap < c->nout) {
-        bk_ref *n = realloc(r->refs, BK_BATCH_MAX * sizeof *n);
-        if (n) {
-            r->refs = n;
-            r->cap = BK_BATCH_MAX;
-        }
-    }
-    r->seq = d.seq;
-    r->n = r->cap >= c->nout ? c->nout : 0;
-    memcpy(r->refs, c->out_refs, r->n * sizeof *r->refs);
     nng_msg *m;
     if (nng_msg_alloc(&m, idlen + 1 + len) == 0) {
         uint8_t *p = nng_msg_body(m);

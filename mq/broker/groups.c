@@ -112,8 +112,7 @@ bk_consumer *bk_consumer_add(mq_broker *b, const char *id, bk_group *g)
     }
     bk_consumer *c = calloc(1, sizeof *c);
     if (!c || !(c->id = strdup(id)) || !(c->out = calloc(BK_BATCH_MAX, sizeof *c->out)) ||
-        !(c->outp = calloc(BK_BATCH_MAX, sizeof *c->outp)) ||
-        !(c->out_refs = calloc(BK_BATCH_MAX, sizeof *c->out_refs))) {
+        !(c->outp = calloc(BK_BATCH_MAX, sizeof *c->outp))) {
         if (c) {
             free(c->id);
             free(c->out);
@@ -152,13 +151,32 @@ void bk_consumer_remove(mq_broker *b, int32_t slot, const char *why)
     shop_info("consumer left id=%s group=%s why=%s requeued=%zu", c->id, c->g->name, why, requeued);
     for (size_t i = 0; i < c->ntopics; i++)
         free(c->topics[i]);
-    for (int i = 0; i < BK_RING; i++)
-        free(c->ring[i].refs);
     free(c->topics);
     free(c->out);
     free(c->outp);
-    free(c->out_refs);
     free(c->id);
     free(c);
     b->cons[slot] = NULL;
+}
+
+void bk_groups_free(mq_broker *b)
+{
+    for (size_t i = 0; i < b->ncons; i++)
+        if (b->cons[i])
+            bk_consumer_remove(b, (int32_t)i, "broker stopping");
+    for (size_t i = 0; i < b->ngroups; i++) {
+        for (size_t j = 0; j < b->groups[i]->nq; j++) {
+            free(b->groups[i]->queues[j]->win);
+            free(b->groups[i]->queues[j]->ready);
+            free(b->groups[i]->queues[j]);
+        }
+        free(b->groups[i]->queues);
+        free(b->groups[i]->name);
+        free(b->groups[i]);
+    }
+    free(b->groups);
+    free(b->cons);
+    b->groups = NULL;
+    b->cons = NULL;
+    b->ngroups = b->ncons = 0;
 }

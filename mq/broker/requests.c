@@ -235,37 +235,43 @@ static void handle_ack(mq_broker *b, const Shop__Mq__Ack *ack, Shop__Mq__Reply *
         bk_queue_advance(b, c->g->queues[i]);
 }
 
+/* Is e one of c's deliveries from batches [from, to]? */
+static int pulled(const bk_entry *e, int32_t slot, uint32_t from, uint32_t span)
+{
+    return e->state == BK_INFLIGHT && e->consumer == slot && (uint32_t)(e->seq - from) <= span;
+}
+
+/* The consumer missed batches [from, to]: whatever of them it still holds
+ * unacknowledged comes back in the reply (found by the batch seq each
+ * in-flight entry remembers, so any past batch can be repaired). */
 static void handle_pull(mq_broker *b, const Shop__Mq__Pull *p, Shop__Mq__Reply *rep, bk_arena *a)
 {
     int32_t slot;
     bk_consumer *c = known_consumer(b, p->consumer_id, &slot, rep, a);
     if (!c)
         return;
-    uint64_t from = p->from_seq ? p->from_seq : 1, to = p->to_seq;
-    if (to > c->seq)
-        to = c->seq;
-    if (to >= BK_RING && from < to - BK_RING + 1)
-        from = to - BK_RING + 1;
-    size_t cap = 0;
-    for (uint64_t s = from; s <= to && s > 0; s++)
-        cap += c->ring[s % BK_RING].seq == s ? c->ring[s % BK_RING].n : 0;
+    uint64_t from = p->from_seq ? p->from_seq : 1, to = p->to_seq < c->seq ? p->to_seq : c->seq;
+    size_t n = 0;
+    uint32_t span = (uint32_t)(to - from);
+    for (size_t i = 0; from <= to && to - from < (1u << 31) && i < c->g->nq; i++) {
+        bk_queue *q = c->g->queues[i];
+        for (uint64_t off = q->base; off < q->next; off++)
+            n += pulled(&q->win[off % BK_WINDOW], slot, (uint32_t)from, span);
+    }
+    if (from > to || to - from >= (1u << 31))
+        n = 0;
     Shop__Mq__Deliver *d = bk_alloc(a, sizeof *d);
-    Shop__Mq__Delivery *ds = bk_alloc(a, (cap + 1) * sizeof *ds);
-    Shop__Mq__Delivery **dp = bk_alloc(a, (cap + 1) * sizeof *dp);
+    Shop__Mq__Delivery *ds = bk_alloc(a, (n + 1) * sizeof *ds);
+    Shop__Mq__Delivery **dp = bk_alloc(a, (n + 1) * sizeof *dp);
     if (!d || !ds || !dp) {
         reply_fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
         return;
     }
     shop__mq__deliver__init(d);
-    for (uint64_t s = from; s <= to && s > 0; s++) {
-        bk_sent *r = &c->ring[s % BK_RING];
-        for (size_t i = 0; r->seq == s && i < r->n; i++) {
-            bk_queue *q = r->refs[i].q;
-            uint64_t off = r->refs[i].off;
-            if (off < q->base || off >= q->next)
-                continue;
-            bk_entry *e = &q->win[off % BK_WINDOW];
-            if (e->state != BK_INFLIGHT || e->consumer != slot)
+    for (size_t i = 0; n > 0 && i < c->g->nq; i++) {
+        bk_queue *q = c->g->queues[i];
+        for (uint64_t off = q->base; off < q->next && d->n_deliveries < n; off++) {
+            if (!pulled(&q->win[off % BK_WINDOW], slot, (uint32_t)from, span))
                 continue;
             if (bk_delivery_fill(b, q, off, &ds[d->n_deliveries]) == 0) {
                 dp[d->n_deliveries] = &ds[d->n_deliveries];

@@ -287,6 +287,10 @@ int cmd_mq(int argc, char **argv)
         return 2;
     }
     const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        mq_usage(stdout);
+        return 0;
+    }
     mq_cli o;
     int rc = parse(argc - 1, argv + 1, &o);
     if (rc != 0)
