@@ -82,8 +82,9 @@ Test(delay_fuzz, recovery_survives_corrupted_and_cut_segments, .timeout = 120)
         cr_assert_eq(delay_log_recover(l, check_visit, NULL, err, sizeof err), 0, "%s", err);
         uint32_t seg = 0;
         for (int i = 0; i < 500; i++) {
+            static const uint8_t body[200];
             uint8_t rec[300];
-            delay_send_rec r = {i, "t", "k", 1, 1, rec, (uint32_t)(rnd() % 200)};
+            delay_send_rec r = {i, "t", "k", 1, 1, body, (uint32_t)(rnd() % 200)};
             delay_rec_send_encode(&r, rec);
             cr_assert_eq(delay_log_append(l, rec, (uint32_t)delay_rec_send_size(&r), &id), 0);
             seg = DELAY_ID_SEG(id);
