@@ -15,7 +15,7 @@
 
 #define MQ_DELAY_LEVELS 18
 #define MQ_DELAY_MAX_MS_DEFAULT (40LL * 24 * 3600 * 1000)
-#define MQ_DELAY_MAX_TOPIC 255
+#define MQ_DELAY_MAX_TOPIC 200 /* printable, not starting with '%' (the broker's rule) */
 #define MQ_DELAY_MAX_KEY 255
 #define MQ_DELAY_MAX_BODY (4u << 20)
 #define MQ_DELAY_URL_DEFAULT "tcp://127.0.0.1:7250"

@@ -53,6 +53,9 @@ static int on_delivery(const mq_delay_delivery *d, void *arg)
 {
     inbox *in = arg;
     int64_t now = wall_us();
+    if (strcmp(d->key, "poison") == 0) {
+        return RPC_INVALID_ARGUMENT; /* this receiver will never take it */
+    }
     pthread_mutex_lock(&in->mu);
     if (in->n == in->cap) {
         in->cap = in->cap ? in->cap * 2 : 1024;
@@ -203,6 +206,10 @@ Test(delay, bad_levels_and_delays_are_refused_with_invalid_argument)
     cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, -1, 0, &r, err, sizeof err),
                  RPC_INVALID_ARGUMENT);
     cr_expect_eq(mq_delay_send(W.client, "", "k", "x", 1, 10, 0, &r, err, sizeof err),
+                 RPC_INVALID_ARGUMENT);
+    cr_expect_eq(mq_delay_send(W.client, "%RETRY%g", "k", "x", 1, 10, 0, &r, err, sizeof err),
+                 RPC_INVALID_ARGUMENT);
+    cr_expect_eq(mq_delay_send(W.client, "a\nb", "k", "x", 1, 10, 0, &r, err, sizeof err),
                  RPC_INVALID_ARGUMENT);
     /* Bypassing the client check: the daemon refuses too, per message. */
     mq_delay_msg msgs[2] = {{"t", "a", "x", 1, 0, 42}, {"t", "b", "x", 1, 10, 0}};
@@ -556,4 +563,27 @@ Test(delay, a_long_delayed_message_does_not_pin_old_segments_and_survives_their_
     cr_expect_eq(n, 1);
     shop_sleep_ms(200);
     cr_expect_eq(arrived(), N, "nothing else was delivered again");
+}
+
+Test(delay, a_message_the_sink_refuses_is_parked_and_does_not_hold_up_the_others)
+{
+    enum { N = 20 };
+    char err[256];
+    mq_delay_result r;
+    mq_delay_stats s;
+    unsigned n = 0;
+    start_receiver();
+    start_delayd();
+    cr_assert_eq(mq_delay_send(W.client, "t", "poison", "p", 1, 0, 0, &r, err, sizeof err), RPC_OK);
+    for (int i = 0; i < N; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "%d", i);
+        cr_assert_eq(mq_delay_send(W.client, "t", key, "b", 1, 50, 0, &r, err, sizeof err), RPC_OK);
+    }
+    cr_assert_eq(wait_arrivals(N, 10000), 0, "only %zu of %d arrived", arrived(), N);
+    cr_assert_eq(mq_delay_get_stats(W.client, &s, err, sizeof err), RPC_OK);
+    cr_expect_eq(s.pending, 1, "the refused message is kept, not dropped");
+    cr_expect_geq(s.sink_failures, 1);
+    mq_delay_stats_free(&s);
+    cr_expect_eq(mq_delay_cancel(W.client, "t", "poison", &n, err, sizeof err), RPC_OK, "%s", err);
 }

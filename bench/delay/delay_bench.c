@@ -417,12 +417,11 @@ static int parse(int argc, char **argv)
 
 static void setup_daemon(daemon_t *d, const char *name)
 {
+    memset(d, 0, sizeof *d);
     snprintf(d->url, sizeof d->url, "ipc:///tmp/delay-bench-%d-%s.sock", (int)getpid(), name);
     snprintf(d->sink_url, sizeof d->sink_url, "ipc:///tmp/delay-bench-%d-%s-sink.sock",
              (int)getpid(), name);
     snprintf(d->data, sizeof d->data, "%s/%s", cfg.dir, name);
-    d->broker_url = NULL;
-    d->pid = 0;
 }
 
 /* Lateness through mq-broker, measured at a real consumer of the topic. */

@@ -22,27 +22,9 @@
 #include "delay_crc32c.h"
 #include "rpc/log.h"
 
-typedef struct seg {
-    uint32_t no;
-    int fd;
-    int64_t live;
-} seg;
+#include "delay_log_int.h"
 
-struct delay_log {
-    char dir[PATH_MAX];
-    int dirfd;
-    size_t seg_size;
-    pthread_mutex_t mu; /* guards segs/n for readers against roll and compaction */
-    seg *segs;
-    size_t n, cap;
-    /* writer state */
-    uint8_t *buf;
-    size_t buf_len, buf_cap;
-    uint64_t buf_off; /* offset in the active segment where buf starts */
-    int dirty_old_fd; /* a rolled-over segment still to be synced, or -1 */
-};
-
-static void seg_path(const delay_log *l, uint32_t no, char *out, size_t outlen)
+void delay_log_seg_path(const delay_log *l, uint32_t no, char *out, size_t outlen)
 {
     snprintf(out, outlen, "%s/%010u.dlog", l->dir, no);
 }
@@ -57,6 +39,7 @@ int delay_log_open(const char *dir, size_t seg_size, delay_log **out, char *err,
     l->seg_size = seg_size;
     l->dirty_old_fd = -1;
     pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->spare_cv, NULL);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         int e = errno;
         snprintf(err, errlen, "cannot create data dir %s: %s", dir, strerror(e));
@@ -79,6 +62,14 @@ void delay_log_close(delay_log *l)
     if (!l) {
         return;
     }
+    if (l->spare_started) {
+        pthread_mutex_lock(&l->mu);
+        l->spare_stop = 1;
+        pthread_cond_signal(&l->spare_cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->spare_thread, NULL);
+    }
+    pthread_cond_destroy(&l->spare_cv);
     for (size_t i = 0; i < l->n; i++) {
         close(l->segs[i].fd);
     }
@@ -92,7 +83,7 @@ void delay_log_close(delay_log *l)
     free(l);
 }
 
-static int push_seg(delay_log *l, uint32_t no, int fd)
+int delay_log_push_seg(delay_log *l, uint32_t no, int fd)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
@@ -105,43 +96,6 @@ static int push_seg(delay_log *l, uint32_t no, int fd)
     }
     l->segs[l->n++] = (seg){no, fd, 0};
     return 0;
-}
-
-/* Creates segment `no`, zero-filled and synced so that later appends into it
- * journal no metadata. */
-static int create_seg(delay_log *l, uint32_t no)
-{
-    char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
-    static const uint8_t zeros[1 << 16];
-    seg_path(l, no, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return -errno;
-    }
-    for (size_t off = 0; off < l->seg_size; off += sizeof zeros) {
-        size_t n = l->seg_size - off < sizeof zeros ? l->seg_size - off : sizeof zeros;
-        if (pwrite(fd, zeros, n, (off_t)off) != (ssize_t)n) {
-            goto fail;
-        }
-    }
-    if (fdatasync(fd) != 0 || rename(tmp, path) != 0 || fsync(l->dirfd) != 0) {
-        goto fail;
-    }
-    pthread_mutex_lock(&l->mu);
-    int rv = push_seg(l, no, fd);
-    pthread_mutex_unlock(&l->mu);
-    if (rv != 0) {
-        close(fd);
-        return rv;
-    }
-    l->buf_off = 0;
-    return 0;
-fail:;
-    int e = errno ? errno : EIO;
-    close(fd);
-    unlink(tmp);
-    return -e;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -213,8 +167,8 @@ int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err,
                 nos = p;
             }
             nos[n++] = no;
-        } else if (strstr(e->d_name, ".dlog.tmp")) {
-            unlinkat(l->dirfd, e->d_name, 0); /* a segment whose creation crashed */
+        } else if (strstr(e->d_name, ".dlog.tmp") || strncmp(e->d_name, "spare.", 6) == 0) {
+            unlinkat(l->dirfd, e->d_name, 0); /* a creation that crashed, or an old spare */
         }
     }
     if (n) {
@@ -222,9 +176,9 @@ int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err,
     }
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX + 32];
-        seg_path(l, nos[i], path, sizeof path);
+        delay_log_seg_path(l, nos[i], path, sizeof path);
         int fd = open(path, O_RDWR | O_CLOEXEC);
-        if (fd < 0 || (rv = push_seg(l, nos[i], fd)) != 0) {
+        if (fd < 0 || (rv = delay_log_push_seg(l, nos[i], fd)) != 0) {
             rv = rv ? rv : -errno;
             snprintf(err, errlen, "cannot open segment %s: %s", path, strerror(-rv));
             goto fail;
@@ -232,8 +186,10 @@ int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err,
         uint64_t count = scan_seg(nos[i], fd, visit, arg);
         shop_debug("segment scanned segment=%u records=%llu", nos[i], (unsigned long long)count);
     }
-    if ((rv = create_seg(l, n ? nos[n - 1] + 1 : 1)) != 0) {
+    if ((rv = delay_log_create_seg(l, n ? nos[n - 1] + 1 : 1)) != 0) {
         snprintf(err, errlen, "cannot create a segment in %s: %s", l->dir, strerror(-rv));
+    } else if (pthread_create(&l->spare_thread, NULL, delay_log_spare_main, l) == 0) {
+        l->spare_started = 1;
     }
 fail:
     closedir(d);
@@ -285,7 +241,7 @@ static int roll(delay_log *l)
         return rv;
     }
     l->dirty_old_fd = dup(l->segs[l->n - 1].fd);
-    return create_seg(l, l->segs[l->n - 1].no + 1);
+    return delay_log_create_seg(l, l->segs[l->n - 1].no + 1);
 }
 
 int delay_log_append(delay_log *l, const uint8_t *payload, uint32_t len, uint64_t *id)
@@ -396,7 +352,7 @@ int delay_log_compact(delay_log *l)
     pthread_mutex_lock(&l->mu);
     while (l->n > 1 && l->segs[0].live <= 0) {
         char path[PATH_MAX + 32];
-        seg_path(l, l->segs[0].no, path, sizeof path);
+        delay_log_seg_path(l, l->segs[0].no, path, sizeof path);
         if (unlink(path) != 0) {
             shop_warn("cannot delete segment path=%s err=%s", path, strerror(errno));
             break;

@@ -36,8 +36,11 @@ static void note_lateness(delayd *d, int64_t late_us)
 }
 
 #define TIMER_BATCH 128
+#define DELAY_NAME_MAX 255 /* the longest topic or key a record may hold */
 
-enum { DUE_PENDING, DUE_DONE, DUE_DROPPED };
+enum { DUE_PENDING, DUE_DONE, DUE_DROPPED, DUE_PARKED };
+
+#define PARK_US (60LL * 1000000) /* a refused message is tried again after this */
 
 /* A message taken out of the heap, with its record read back. */
 typedef struct due_msg {
@@ -45,7 +48,7 @@ typedef struct due_msg {
     delay_entry e;
     int state;
     uint8_t *rec;
-    char topic[MQ_DELAY_MAX_TOPIC + 1], key[MQ_DELAY_MAX_KEY + 1];
+    char topic[DELAY_NAME_MAX + 1], key[DELAY_NAME_MAX + 1];
     delay_out out;
 } due_msg;
 
@@ -57,7 +60,7 @@ static void load(delayd *d, due_msg *m)
     m->rec = NULL;
     int rv = delay_log_read(d->log, id, &m->rec, &len);
     if (rv != 0 || delay_rec_decode(m->rec, len, &r, &unused) != DELAY_REC_SEND ||
-        r.topic_len > MQ_DELAY_MAX_TOPIC || r.key_len > MQ_DELAY_MAX_KEY) {
+        r.topic_len > DELAY_NAME_MAX || r.key_len > DELAY_NAME_MAX) {
         shop_error("unreadable record dropped id=%llu err=%s", (unsigned long long)id,
                    rv ? strerror(-rv) : "malformed");
         m->state = DUE_DROPPED;
@@ -69,6 +72,14 @@ static void load(delayd *d, due_msg *m)
     m->key[r.key_len] = '\0';
     m->out = (delay_out){m->topic, m->key, r.body, r.body_len, id, r.due_us};
     m->state = DUE_PENDING;
+}
+
+/* Statuses that say this message will never be taken as it is. */
+static int refused(int st)
+{
+    return st == RPC_INVALID_ARGUMENT || st == RPC_FAILED_PRECONDITION ||
+           st == RPC_PERMISSION_DENIED || st == RPC_OUT_OF_RANGE || st == RPC_UNIMPLEMENTED ||
+           st == RPC_NOT_FOUND;
 }
 
 /* Hands the batch to the sink (mu not held), retrying what failed with
@@ -108,6 +119,13 @@ static int deliver_batch(delayd *d, due_msg *b, size_t n)
                 b[which[k]].state = DUE_DONE;
                 note_lateness(d, start - outs[k].due_us);
                 d->delivered++;
+            } else if (refused(status[k])) {
+                /* retrying cannot help and must not hold up the others */
+                b[which[k]].state = DUE_PARKED;
+                d->sink_failures++;
+                shop_error("sink refused a message, parked for 60 s topic=%s id=%llu status=%s",
+                           outs[k].topic, (unsigned long long)outs[k].id,
+                           rpc_status_name(status[k]));
             } else {
                 failed = 1;
             }
@@ -161,13 +179,16 @@ static void *timer_main(void *arg)
         for (size_t i = 0; i < n; i++) {
             if (batch[i].state == DUE_PENDING) {
                 delay_index_unpop(&d->ix, batch[i].idx); /* stopping: the log still has it */
+            } else if (batch[i].state == DUE_PARKED) {
+                d->ix.e[batch[i].idx].due_us = delayd_wall_us() + PARK_US; /* memory only */
+                delay_index_unpop(&d->ix, batch[i].idx);
             } else {
                 delay_index_release(&d->ix, batch[i].idx);
             }
         }
         pthread_mutex_unlock(&d->mu);
         for (size_t i = 0; i < n; i++) {
-            if (batch[i].state != DUE_PENDING) {
+            if (batch[i].state == DUE_DONE || batch[i].state == DUE_DROPPED) {
                 delay_log_ref(d->log, batch[i].e.seg, -1);
             }
             if (batch[i].state == DUE_DONE) {

@@ -82,8 +82,13 @@ static int validate(const delayd *d, const Shop__Mq__Delay__DelayMessage *m, int
                     const char **why)
 {
     size_t tl = strlen(m->topic), kl = strlen(m->key);
-    if (tl == 0 || tl > MQ_DELAY_MAX_TOPIC) {
-        *why = "topic must be 1..255 bytes";
+    int printable = tl > 0 && m->topic[0] != '%';
+    for (size_t i = 0; i < tl; i++) {
+        printable &= (unsigned char)m->topic[i] >= 0x20 && m->topic[i] != 0x7f;
+    }
+    /* the broker's rule for topic names, so that a due message is never refused there */
+    if (!printable || tl > MQ_DELAY_MAX_TOPIC) {
+        *why = "a topic is 1..200 printable characters and does not start with '%'";
         return RPC_INVALID_ARGUMENT;
     }
     if (kl > MQ_DELAY_MAX_KEY) {
