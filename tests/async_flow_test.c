@@ -2,6 +2,8 @@
  * rejecting, unpaid orders closed by the delayed timeout, pay racing it. */
 #include "async_world.h"
 
+TestSuite(async_flow, .fini = aw_fini);
+
 Test(async_flow, an_order_is_confirmed_by_both_members_and_then_paid)
 {
     aw w = {0};

@@ -3,6 +3,8 @@
  * killed between its commit and its ack. */
 #include "async_world.h"
 
+TestSuite(async_outage, .fini = aw_fini);
+
 static int64_t confirmed(aw *w)
 {
     return aw_i64(w->conn[AW_ORDER], "SELECT count(*) FROM orders WHERE status = 'CONFIRMED'", 0);
@@ -88,5 +90,37 @@ Test(async_outage, a_consumer_killed_between_commit_and_ack_deducts_once)
     cr_assert_eq(aw_i64(w.conn[AW_STOCK], "SELECT count(*) FROM stock_log", 0), N);
     cr_assert_eq(aw_i64(w.conn[AW_STOCK], "SELECT count(*) FROM outbox", 0), N);
     cr_assert_eq(aw_i64(w.conn[AW_STOCK], "SELECT sum(stock) FROM goods", 0), 1000 - 3 * N);
+    aw_down(&w);
+}
+
+Test(async_outage, orders_keep_flowing_while_the_delay_queue_is_down_and_timeouts_follow_later)
+{
+    enum { N = 300 }; /* more than one relay batch of delayed rows */
+    aw w = {0};
+    aw_up(&w, "aout_delayd", 30 * 60 * 1000, 100, N);
+    cr_assert_eq(ts_stop(&w.delayd, SIGKILL, 5000), 128 + SIGKILL);
+    for (int i = 0; i < N; i++)
+        aw_place(&w, i + 1, i % 10 + 1, 1, i + 1);
+    cr_assert_eq(aw_wait_i64(w.conn[AW_ORDER],
+                             "SELECT count(*) FROM orders WHERE status = 'CONFIRMED'", NULL, N,
+                             30000),
+                 N, "the timeouts held up the order.placed events");
+    cr_assert_eq(aw_i64(w.conn[AW_ORDER],
+                        "SELECT count(*) FROM outbox WHERE published_at IS NULL AND delay_ms > 0",
+                        0),
+                 N);
+    aw_start_delayd(&w);
+    cr_assert_eq(aw_wait_i64(w.conn[AW_ORDER],
+                             "SELECT count(*) FROM outbox WHERE published_at IS NULL", NULL, 0,
+                             15000),
+                 0, "the relay did not catch up with the delay queue");
+    mq_delay_client *dc = NULL;
+    mq_delay_stats s;
+    char msg[256];
+    cr_assert_eq(mq_delay_client_open(w.delay_url, 2000, &dc, msg, sizeof msg), RPC_OK, "%s", msg);
+    cr_assert_eq(mq_delay_get_stats(dc, &s, msg, sizeof msg), RPC_OK, "%s", msg);
+    cr_assert_eq(s.pending, N, "every order's timeout waits in mq-delayd");
+    mq_delay_stats_free(&s);
+    mq_delay_client_close(dc);
     aw_down(&w);
 }

@@ -40,6 +40,22 @@ typedef struct aw {
 
 static const char *const aw_roles[AW_ROLES] = {"order", "stock", "coupon"};
 
+/* The world of the running test, for aw_fini. */
+static aw *aw_current;
+
+/* A suite's .fini: a test that failed half-way leaves no daemon behind. */
+static inline void aw_fini(void)
+{
+    if (aw_current == NULL)
+        return;
+    ts_proc *ps[] = {&aw_current->broker, &aw_current->delayd, &aw_current->svc[0],
+                     &aw_current->svc[1], &aw_current->svc[2]};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        if (ps[i]->pid > 0)
+            ts_stop(ps[i], SIGKILL, 2000);
+    aw_current = NULL;
+}
+
 static inline PGconn *aw_connect(const char *conninfo, int (*prepare)(PGconn *, char *, size_t))
 {
     char err[256];
@@ -103,6 +119,7 @@ static inline void aw_up(aw *w, const char *test, int64_t window_ms, int64_t sto
 {
     char msg[256];
     snprintf(w->test, sizeof w->test, "%s", test);
+    aw_current = w;
     w->window_ms = window_ms;
     w->mq_port = ts_free_port();
     w->delay_port = ts_free_port();

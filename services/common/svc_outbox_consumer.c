@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rpc/clock.h"
 #include "rpc/log.h"
 #include "rpc/status.h"
 
@@ -59,14 +60,16 @@ static int ensure_conn(instance *in)
     return 0;
 }
 
-/* One transaction for one delivery. Returns the consume result. */
-static mq_consume_result apply_once(instance *in, const mq_msg *m)
+/* One transaction for one delivery: RPC_OK (committed, or a message that can
+ * never apply), RPC_ABORTED (deadlock or serialization failure: try again
+ * now) or another status (let the broker redeliver it later). */
+static int apply_once(instance *in, const mq_msg *m)
 {
     char err[256] = "";
     int wrote = 0;
     svc_consumer *c = in->c;
     if (ensure_conn(in) != 0 || exec_cmd(in->conn, "BEGIN") != 0)
-        return MQ_RECONSUME_LATER;
+        return RPC_UNAVAILABLE;
     int st = c->cfg.handler(in->conn, m, c->cfg.arg, &wrote, err, sizeof err);
     if (st != RPC_OK) {
         exec_cmd(in->conn, "ROLLBACK");
@@ -74,16 +77,16 @@ static mq_consume_result apply_once(instance *in, const mq_msg *m)
             shop_warn("consumer dropped a message it can never apply consumer=%s topic=%s key=%s "
                       "error=\"%s\"",
                       c->name, m->topic, m->key ? m->key : "", err);
-            return MQ_CONSUME_SUCCESS;
+            return RPC_OK;
         }
         shop_warn("consumer will retry consumer=%s topic=%s key=%s status=%s error=\"%s\"", c->name,
                   m->topic, m->key ? m->key : "", rpc_status_name(st), err);
-        return MQ_RECONSUME_LATER;
+        return st;
     }
     if (exec_cmd(in->conn, "COMMIT") != 0) {
         shop_warn("consumer commit failed consumer=%s topic=%s error=\"%s\"", c->name, m->topic,
                   PQerrorMessage(in->conn));
-        return MQ_RECONSUME_LATER;
+        return RPC_UNAVAILABLE;
     }
     unsigned long n = atomic_fetch_add(&c->committed, 1) + 1;
     if (wrote)
@@ -93,16 +96,26 @@ static mq_consume_result apply_once(instance *in, const mq_msg *m)
                   c->name, m->topic, m->key ? m->key : "");
         _exit(99); /* committed, never acknowledged */
     }
-    return MQ_CONSUME_SUCCESS;
+    return RPC_OK;
+}
+
+/* A deadlock (a deduct and a restore of one order on two instances) is
+ * retried at once a few times rather than after the broker's backoff. */
+static int apply(instance *in, const mq_msg *m)
+{
+    int st;
+    for (int attempt = 0; (st = apply_once(in, m)) == RPC_ABORTED && attempt < 3; attempt++)
+        shop_sleep_ms(1 + attempt * 5);
+    return st;
 }
 
 static mq_consume_result on_message(const mq_msg *m, void *arg)
 {
     instance *in = arg;
-    mq_consume_result r = apply_once(in, m);
-    if (r == MQ_CONSUME_SUCCESS && in->c->cfg.dup_deliver)
-        r = apply_once(in, m);
-    return r;
+    int st = apply(in, m);
+    if (st == RPC_OK && in->c->cfg.dup_deliver)
+        st = apply(in, m);
+    return st == RPC_OK ? MQ_CONSUME_SUCCESS : MQ_RECONSUME_LATER;
 }
 
 int svc_consumer_start(const svc_consumer_cfg *cfg, svc_consumer **out, char *err, size_t errlen)

@@ -4,9 +4,10 @@
  * Invariant: a row is marked published only after the broker (or mq-delayd)
  * acknowledged it, and the rows of each destination are published in id
  * order: a batch stops at its first failure and the next round starts again
- * from that row. Broker rows and delayed rows travel as two batches per
- * round (a delayed row is due a pay window later, so it never needs to
- * overtake or wait for a broker row). */
+ * from that row. Broker rows and delayed rows are read, sent and backed off
+ * separately (a delayed row is due a pay window later, so it never needs to
+ * overtake or wait for a broker row, and an outage of one destination never
+ * holds up the other). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@
 
 struct svc_relay {
     svc_relay_cfg cfg;
-    char name[64], conninfo[1024], mq_url[256], delay_url[256];
+    char name[64], conninfo[1024], delay_url[256];
     uint64_t tag; /* message-id prefix: this relay and this database */
     PGconn *conn;
     mq_producer *producer;
@@ -186,13 +187,17 @@ static size_t send_delayed(svc_relay *r, const row *rows, size_t n)
     return ok;
 }
 
-/* One round: reads up to `batch` rows and publishes them in runs of the same
- * kind. Returns rows published, or -1 on a failure (retry with backoff). */
-static int round_once(svc_relay *r)
+/* One round for one destination (broker rows, or delayed rows for
+ * mq-delayd): reads up to `batch` unpublished rows of that kind in id order,
+ * sends them as one batch and marks the acknowledged prefix. Each kind has
+ * its own query, so a delay queue that is down never holds up the broker
+ * rows (nor the other way round). Returns rows published, or -1 on a
+ * failure (retry that kind with backoff). */
+static int round_once(svc_relay *r, int delayed)
 {
     char lim[16];
     snprintf(lim, sizeof lim, "%d", r->cfg.batch);
-    const char *params[] = {lim};
+    const char *params[] = {lim, delayed ? "t" : "f"};
     /* The delay counts from when the row was written, not from now: a relay
      * that was held up by an outage does not extend the pay window. */
     PGresult *res =
@@ -200,63 +205,63 @@ static int round_once(svc_relay *r)
                      "SELECT id, topic, COALESCE(msg_key, ''), body,"
                      " CASE WHEN delay_ms = 0 THEN 0 ELSE GREATEST(1, delay_ms -"
                      "   (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint) END"
-                     " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1::int",
-                     1, NULL, params, NULL, NULL, 0);
+                     " FROM outbox WHERE published_at IS NULL AND (delay_ms > 0) = $2::bool"
+                     " ORDER BY id LIMIT $1::int",
+                     2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         shop_warn("relay read failed relay=%s error=\"%s\"", r->name, PQerrorMessage(r->conn));
         PQclear(res);
         return -1;
     }
-    int n = PQntuples(res), done = 0, failed = 0;
-    row *rows = calloc((size_t)n + 1, sizeof *rows);
-    for (int i = 0; i < n; i++) {
-        rows[i].id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        rows[i].topic = PQgetvalue(res, i, 1);
-        rows[i].key = PQgetvalue(res, i, 2);
-        rows[i].body = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 3), &rows[i].len);
-        rows[i].delay_ms = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+    size_t n = (size_t)PQntuples(res);
+    row *rows = calloc(n + 1, sizeof *rows);
+    for (size_t i = 0; i < n; i++) {
+        rows[i].id = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+        rows[i].topic = PQgetvalue(res, (int)i, 1);
+        rows[i].key = PQgetvalue(res, (int)i, 2);
+        rows[i].body =
+            PQunescapeBytea((const unsigned char *)PQgetvalue(res, (int)i, 3), &rows[i].len);
+        rows[i].delay_ms = strtoll(PQgetvalue(res, (int)i, 4), NULL, 10);
     }
-    /* Broker rows keep their id order among themselves; delayed rows are
-     * due later anyway, so each kind goes out as one batch per round. */
-    row *now = calloc((size_t)n + 1, sizeof *now), *later = calloc((size_t)n + 1, sizeof *later);
-    size_t n_now = 0, n_later = 0;
-    for (int i = 0; i < n; i++) {
-        if (rows[i].delay_ms > 0)
-            later[n_later++] = rows[i];
-        else
-            now[n_now++] = rows[i];
-    }
-    size_t ok_now = n_now > 0 ? send_broker(r, now, n_now) : 0;
-    size_t ok_later = n_later > 0 ? send_delayed(r, later, n_later) : 0;
-    if (mark(r, now, ok_now) != 0 || mark(r, later, ok_later) != 0)
-        failed = 1;
-    done = (int)(ok_now + ok_later);
-    failed = failed || ok_now < n_now || ok_later < n_later;
-    free(now);
-    free(later);
-    for (int i = 0; i < n; i++)
+    size_t ok = n == 0 ? 0 : delayed ? send_delayed(r, rows, n) : send_broker(r, rows, n);
+    int failed = mark(r, rows, ok) != 0 || ok < n;
+    for (size_t i = 0; i < n; i++)
         PQfreemem(rows[i].body);
     free(rows);
     PQclear(res);
-    return failed ? -1 : done;
+    return failed ? -1 : (int)ok;
 }
 
 static void *relay_main(void *arg)
 {
     svc_relay *r = arg;
-    int backoff = 0;
+    int backoff[2] = {0, 0};      /* per kind: broker rows, delayed rows */
+    int64_t retry_at[2] = {0, 0}; /* shop_now_ms() */
     while (!stopping(r)) {
-        int n = -1;
-        if (connect_db(r) == 0)
-            n = round_once(r);
-        if (n < 0) {
-            backoff = backoff == 0 ? 50 : (backoff * 2 > 1000 ? 1000 : backoff * 2);
-            wait_kick(r, backoff);
+        int64_t now = shop_now_ms();
+        int busy = 0, wait = r->cfg.idle_ms;
+        if (connect_db(r) != 0) {
+            wait_kick(r, 200);
             continue;
         }
-        backoff = 0;
-        if (n < r->cfg.batch)
-            wait_kick(r, r->cfg.idle_ms);
+        for (int k = 0; k < 2; k++) {
+            if (now < retry_at[k]) {
+                int left = (int)(retry_at[k] - now);
+                wait = left < wait ? left : wait;
+                continue;
+            }
+            int n = round_once(r, k);
+            if (n < 0) {
+                backoff[k] = backoff[k] == 0 ? 50 : (backoff[k] * 2 > 1000 ? 1000 : backoff[k] * 2);
+                retry_at[k] = now + backoff[k];
+                wait = backoff[k] < wait ? backoff[k] : wait;
+            } else {
+                backoff[k] = 0;
+                busy |= n >= r->cfg.batch;
+            }
+        }
+        if (!busy)
+            wait_kick(r, wait > 0 ? wait : 1);
     }
     return NULL;
 }
