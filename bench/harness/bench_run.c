@@ -24,12 +24,12 @@
 shop_bench_config shop_bench_defaults(void)
 {
     shop_bench_config c = {
-        .rate = 200,
+        .rate = 100,
         .duration_ms = 45000,
         .clients = 16,
         .deadline_ms = 1000,
         .pay_share = 0.5,
-        .converge_timeout_ms = 30000,
+        .converge_timeout_ms = 45000,
         .goods = 50,
         .progress = 1,
     };

@@ -98,15 +98,17 @@ static int write_script(const shop_bench_report *r, const char *dir, char *err, 
                 "title '%s p99'",
                 i ? ", " : "", r->arch[i].arch, lc[i], r->arch[i].arch, lc[i], r->arch[i].arch);
     fprintf(f, "\nunset logscale y\nset output 'throughput.svg'\nset title 'PlaceOrder "
-               "outcomes per second'\nset ylabel 'requests/s'\nset yrange [0:*]\nplot ");
+               "outcomes per second'\nset ylabel 'requests/s'\nset yrange [0:*]\n"
+               "set offsets 0, 0, graph 0.1, 0\nplot ");
     for (size_t i = 0; i < r->n_arch; i++)
         fprintf(f,
                 "%s'%s_series.dat' using 1:3 with histeps lw 2 lc rgb '%s' title '%s accepted', "
                 "'' using 1:4 with histeps lw 2 dt 2 lc rgb '%s' title '%s failed'",
                 i ? ", " : "", r->arch[i].arch, lc[i], r->arch[i].arch, lc[i], r->arch[i].arch);
-    fprintf(f, "\nset output 'cdf.svg'\nunset object\nunset label\nset yrange [0:1]\n"
-               "set xrange [*:*]\nset logscale x\nset title 'Latency CDF of accepted "
-               "PlaceOrder'\nset xlabel 'latency (ms)'\nset ylabel 'fraction <= x'\nplot ");
+    fprintf(f,
+            "\nset output 'cdf.svg'\nunset object\nunset label\nunset offsets\nset yrange [0:1]\n"
+            "set xrange [*:*]\nset logscale x\nset title 'Latency CDF of accepted "
+            "PlaceOrder'\nset xlabel 'latency (ms)'\nset ylabel 'fraction <= x'\nplot ");
     for (size_t i = 0; i < r->n_arch; i++)
         fprintf(f, "%s'%s_cdf.dat' using 1:2 with steps lw 2 lc rgb '%s' title '%s'", i ? ", " : "",
                 r->arch[i].arch, lc[i], r->arch[i].arch);
