@@ -46,28 +46,24 @@ nng_msg *rpc__request_msg(rpc_channel *ch, const char *method, const uint8_t *pa
     return m;
 }
 
-rpc_status rpc__decode_reply(nng_msg *m, uint8_t **payload, size_t *plen, rpc_error *err)
+rpc_status rpc__decode_reply(nng_msg *m, Shop__Rpc__Reply **out, rpc_error *err)
 {
+    *out = NULL;
     Shop__Rpc__Reply *rep = shop__rpc__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
     if (rep == NULL)
         return rpc_error_set(err, RPC_INTERNAL, "reply envelope does not decode");
     rpc_status st = rep->status < RPC_STATUS_COUNT ? (rpc_status)rep->status : RPC_UNKNOWN;
     if (st != RPC_OK) {
         rpc_error_set(err, st, "%s", rep->message != NULL ? rep->message : "");
-    } else {
-        *plen = rep->payload.len;
-        *payload = malloc(rep->payload.len > 0 ? rep->payload.len : 1);
-        if (*payload == NULL)
-            st = rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
-        else if (rep->payload.len > 0)
-            memcpy(*payload, rep->payload.data, rep->payload.len);
-        if (st == RPC_OK && err != NULL) {
-            err->code = RPC_OK;
-            err->message[0] = '\0';
-        }
+        shop__rpc__reply__free_unpacked(rep, NULL);
+        return st;
     }
-    shop__rpc__reply__free_unpacked(rep, NULL);
-    return st;
+    if (err != NULL) {
+        err->code = RPC_OK;
+        err->message[0] = '\0';
+    }
+    *out = rep;
+    return RPC_OK;
 }
 
 int64_t rpc__backoff_ms(const rpc_retry_policy *p, int attempt)

@@ -210,21 +210,18 @@ static rpc_status attempt(rpc_channel *ch, nng_msg *req, int64_t deadline, nng_m
     return RPC_OK;
 }
 
-rpc_status rpc_call_bytes(rpc_channel *ch, const char *method, const uint8_t *payload, size_t len,
-                          uint8_t **reply_out, size_t *reply_len, const rpc_call_opts *opts,
-                          rpc_error *err)
+/* The call loop shared by rpc_call and rpc_call_bytes: attempts, fail-fast,
+ * retries. On OK, *env is the reply envelope (caller frees). */
+static rpc_status call_envelope(rpc_channel *ch, const char *method, const uint8_t *payload,
+                                size_t len, const rpc_call_opts *opts, Shop__Rpc__Reply **env,
+                                rpc_error *err)
 {
     static const rpc_call_opts none = {0};
-    rpc_error local;
-    if (err == NULL)
-        err = &local;
     err->attempts = 0;
     err->code = RPC_OK;
     err->message[0] = '\0';
     if (opts == NULL)
         opts = &none;
-    *reply_out = NULL;
-    *reply_len = 0;
     if (len > ch->opts.max_msg_bytes)
         return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED,
                              "request of %zu bytes is over the %zu byte limit", len,
@@ -245,7 +242,7 @@ rpc_status rpc_call_bytes(rpc_channel *ch, const char *method, const uint8_t *pa
             nng_msg *rep = NULL;
             st = attempt(ch, req, deadline, &rep, err);
             if (st == RPC_OK) {
-                st = rpc__decode_reply(rep, reply_out, reply_len, err);
+                st = rpc__decode_reply(rep, env, err);
                 nng_msg_free(rep);
             }
         }
@@ -258,10 +255,38 @@ rpc_status rpc_call_bytes(rpc_channel *ch, const char *method, const uint8_t *pa
     }
 }
 
+rpc_status rpc_call_bytes(rpc_channel *ch, const char *method, const uint8_t *payload, size_t len,
+                          uint8_t **reply_out, size_t *reply_len, const rpc_call_opts *opts,
+                          rpc_error *err)
+{
+    rpc_error local;
+    if (err == NULL)
+        err = &local;
+    *reply_out = NULL;
+    *reply_len = 0;
+    Shop__Rpc__Reply *env = NULL;
+    rpc_status st = call_envelope(ch, method, payload, len, opts, &env, err);
+    if (st != RPC_OK)
+        return st;
+    *reply_out = malloc(env->payload.len > 0 ? env->payload.len : 1);
+    if (*reply_out == NULL) {
+        shop__rpc__reply__free_unpacked(env, NULL);
+        return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    if (env->payload.len > 0)
+        memcpy(*reply_out, env->payload.data, env->payload.len);
+    *reply_len = env->payload.len;
+    shop__rpc__reply__free_unpacked(env, NULL);
+    return RPC_OK;
+}
+
 rpc_status rpc_call(rpc_channel *ch, const ProtobufCServiceDescriptor *svc, unsigned method,
                     const ProtobufCMessage *req, ProtobufCMessage **reply,
                     const rpc_call_opts *opts, rpc_error *err)
 {
+    rpc_error local;
+    if (err == NULL)
+        err = &local;
     *reply = NULL;
     const ProtobufCMethodDescriptor *md = NULL;
     rpc_status st = rpc__check_method(svc, method, req, &md, err);
@@ -275,15 +300,14 @@ rpc_status rpc_call(rpc_channel *ch, const ProtobufCServiceDescriptor *svc, unsi
     if (buf == NULL)
         return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
     protobuf_c_message_pack(req, buf);
-    uint8_t *out = NULL;
-    size_t out_len = 0;
-    st = rpc_call_bytes(ch, name, buf, len, &out, &out_len, opts, err);
+    Shop__Rpc__Reply *env = NULL;
+    st = call_envelope(ch, name, buf, len, opts, &env, err);
     if (buf != stackbuf)
         free(buf);
     if (st != RPC_OK)
         return st;
-    *reply = protobuf_c_message_unpack(md->output, NULL, out_len, out);
-    free(out);
+    *reply = protobuf_c_message_unpack(md->output, NULL, env->payload.len, env->payload.data);
+    shop__rpc__reply__free_unpacked(env, NULL);
     if (*reply == NULL)
         return rpc_error_set(err, RPC_INTERNAL, "reply does not decode as %s", md->output->name);
     return RPC_OK;

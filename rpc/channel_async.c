@@ -117,16 +117,16 @@ static void acall_cb(void *arg)
         return;
     }
     nng_msg *m = nng_aio_get_msg(c->aio);
-    uint8_t *payload = NULL;
-    size_t plen = 0;
-    rpc_status st = rpc__decode_reply(m, &payload, &plen, &c->err);
+    Shop__Rpc__Reply *env = NULL;
+    rpc_status st = rpc__decode_reply(m, &env, &c->err);
     nng_msg_free(m);
     if (st != RPC_OK) {
         failed(c, st);
         return;
     }
-    ProtobufCMessage *reply = protobuf_c_message_unpack(c->out, NULL, plen, payload);
-    free(payload);
+    ProtobufCMessage *reply =
+        protobuf_c_message_unpack(c->out, NULL, env->payload.len, env->payload.data);
+    shop__rpc__reply__free_unpacked(env, NULL);
     if (reply == NULL) {
         finish(c, rpc_error_set(&c->err, RPC_INTERNAL, "reply does not decode as %s", c->out->name),
                NULL);

@@ -27,8 +27,9 @@ int64_t rpc__call_deadline(rpc_channel *ch, const rpc_call_opts *opts);
 /* Builds the request frame; NULL on out of memory. */
 nng_msg *rpc__request_msg(rpc_channel *ch, const char *method, const uint8_t *payload, size_t len,
                           const rpc_call_opts *opts, int64_t timeout_ms);
-/* Decodes a reply frame (does not free it). OK: *payload (malloc'd) is set. */
-rpc_status rpc__decode_reply(nng_msg *m, uint8_t **payload, size_t *plen, rpc_error *err);
+/* Decodes a reply frame (does not free it). OK: *out is the envelope, whose
+ * payload the caller decodes, then frees with shop__rpc__reply__free_unpacked. */
+rpc_status rpc__decode_reply(nng_msg *m, Shop__Rpc__Reply **out, rpc_error *err);
 /* Backoff before retry `attempt` (1-based), with jitter. */
 int64_t rpc__backoff_ms(const rpc_retry_policy *p, int attempt);
 /* Whether a failed attempt may be retried before `deadline`. */

@@ -84,6 +84,7 @@ struct rpc_server {
     int queued;
     int busy;
     bool started, stopping, closing;
+    bool shut; /* rpc_server_shutdown ran (owner thread only) */
     pthread_t *threads;
     int n_threads;
     rpc_method *methods; /* sorted by name once started */

@@ -16,6 +16,8 @@ rpc_status rpc_server_add_service(rpc_server *s, const ProtobufCServiceDescripto
                              "add services before rpc_server_start (%s)", svc->name);
     if (svc->magic != PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC)
         return rpc_error_set(err, RPC_INVALID_ARGUMENT, "not a service descriptor");
+    if (svc->n_methods == 0)
+        return RPC_OK;
     for (unsigned i = 0; i < svc->n_methods; i++) {
         char name[256];
         snprintf(name, sizeof name, "%s/%s", svc->name, svc->methods[i].name);

@@ -132,6 +132,8 @@ typedef struct rpc_call_opts {
  * background: servers may start later and may restart. */
 rpc_status rpc_channel_open(rpc_channel **out, const char *urls, const rpc_channel_opts *opts,
                             rpc_error *err);
+/* Waits for the channel's asynchronous calls to finish, then closes it.
+ * Synchronous calls on other threads must have returned. */
 void rpc_channel_close(rpc_channel *ch);
 
 /* Number of servers connected right now. */

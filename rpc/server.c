@@ -286,8 +286,9 @@ rpc_status rpc_server_start(rpc_server *s, rpc_error *err)
 
 void rpc_server_shutdown(rpc_server *s, int drain_ms)
 {
-    if (s == NULL || s->closing)
+    if (s == NULL || s->shut)
         return;
+    s->shut = true;
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     int64_t until = shop_now_ms() + (drain_ms > 0 ? drain_ms : 0);
@@ -325,7 +326,6 @@ void rpc_server_free(rpc_server *s)
 {
     if (s == NULL)
         return;
-    s->closing = false;
     rpc_server_shutdown(s, 0);
     for (int i = 0; i < s->n_slots; i++) {
         if (s->slots[i].aio != NULL)

@@ -26,6 +26,18 @@ typedef struct world {
     rpc_channel *order;
 } world;
 
+static world *current; /* for fini: a failed test leaves no daemon behind */
+
+static void fini(void)
+{
+    for (int i = 0; current != NULL && i < NPROCS; i++)
+        if (current->p[i].pid > 0)
+            ts_stop(&current->p[i], SIGKILL, 2000);
+    current = NULL;
+}
+
+TestSuite(async_daemon, .fini = fini);
+
 static void seed(world *w)
 {
     char msg[256];
@@ -56,6 +68,7 @@ static void start_daemon(world *w, int i, const char *bin, const char *db, const
 static void up(world *w, const char *test)
 {
     memset(w, 0, sizeof *w);
+    current = w;
     for (int i = 0; i < NPROCS; i++) {
         w->port[i] = ts_free_port();
         snprintf(w->url[i], sizeof w->url[i], "tcp://127.0.0.1:%d", w->port[i]);

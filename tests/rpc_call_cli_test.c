@@ -93,3 +93,11 @@ Test(rpc_call_cli, no_server_exits_with_unavailable)
     snprintf(args, sizeof args, "tcp://127.0.0.1:%d shop.health.Health/Check", ts_free_port());
     cr_expect_eq(shopflow_call(args, out, sizeof out), 64 + RPC_UNAVAILABLE, "%s", out);
 }
+
+Test(rpc_call_cli, metadata_given_with_H_reaches_the_handler)
+{
+    char args[256], out[4096];
+    snprintf(args, sizeof args, "-H trace=cli-7 %s shop.rpctest.Echo/Sleep ms=0", srv.url);
+    cr_assert_eq(shopflow_call(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "trace: \"cli-7\"\n") != NULL, "%s", out);
+}

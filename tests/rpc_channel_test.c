@@ -355,3 +355,21 @@ Test(rpc_channel, a_server_calling_another_passes_its_deadline_and_metadata_on)
     ts_stop(&front.proc, SIGTERM, 5000);
     ts_stop(&back.proc, SIGTERM, 5000);
 }
+
+Test(rpc_channel, the_async_stub_reports_unavailable_after_its_retries)
+{
+    echod e;
+    rpc_channel_opts o = {.retry = {.max_attempts = 3, .initial_backoff_ms = 5}};
+    rpc_channel *ch = dead_channel(&e, &o);
+    async_box b = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    Shop__Rpctest__EchoRequest req = SHOP__RPCTEST__ECHO_REQUEST__INIT;
+    rpc_error err = {0};
+    cr_assert_eq(shop_rpctest_Echo_Echo_async(ch, &req, NULL, on_echo, &b, &err), RPC_OK);
+    pthread_mutex_lock(&b.mu);
+    while (b.done == 0)
+        pthread_cond_wait(&b.cv, &b.mu);
+    pthread_mutex_unlock(&b.mu);
+    cr_expect_eq(b.st, RPC_UNAVAILABLE, "got %s", rpc_status_name(b.st));
+    rpc_channel_close(ch); /* waits for nothing: the call is done */
+    cr_expect_eq(b.done, 1);
+}

@@ -201,3 +201,36 @@ Test(rpc_frames, every_protobuf_field_type_survives_a_round_trip)
     shop__rpctest__all_types__free_unpacked(out, NULL);
     rpc_channel_close(ch);
 }
+
+Test(rpc_frames, hundreds_of_random_frames_never_take_the_server_down)
+{
+    nng_socket s;
+    cr_assert_eq(nng_req0_open(&s), 0);
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+    cr_assert_eq(nng_dial(s, srv.url, NULL, 0), 0);
+    unsigned seed = 12345;
+    uint8_t buf[512];
+    int answered = 0;
+    for (int i = 0; i < 300; i++) {
+        size_t len = (size_t)(rand_r(&seed) % (int)sizeof buf);
+        for (size_t k = 0; k < len; k++)
+            buf[k] = (uint8_t)rand_r(&seed);
+        /* Half the frames start like a real envelope so the decoder goes deeper. */
+        if (i % 2 == 0 && len > 2) {
+            buf[0] = 0x12;
+            buf[1] = (uint8_t)(len - 2 < 0x7f ? len - 2 : 0x7f);
+        }
+        cr_assert_eq(nng_send(s, buf, len, 0), 0);
+        void *rep = NULL;
+        size_t n = 0;
+        cr_assert_eq(nng_recv(s, &rep, &n, NNG_FLAG_ALLOC), 0, "no reply to frame %d", i);
+        Shop__Rpc__Reply *r = shop__rpc__reply__unpack(NULL, n, rep);
+        cr_assert_not_null(r, "reply %d does not decode", i);
+        answered += r->status != RPC_OK;
+        shop__rpc__reply__free_unpacked(r, NULL);
+        nng_free(rep, n);
+    }
+    nng_close(s);
+    cr_expect_eq(answered, 300, "every random frame gets an error status");
+    still_serving();
+}

@@ -193,8 +193,9 @@ Test(rpc_overload, a_configured_size_limit_is_enforced_and_far_larger_frames_are
                         &err);
     cr_expect(st == RPC_UNAVAILABLE || st == RPC_DEADLINE_EXCEEDED, "got %s", rpc_status_name(st));
     free(payload);
-    for (int i = 0; i < 300 && rpc_channel_connected(ch) == 0; i++)
-        shop_sleep_ms(10);
+    rpc_channel_close(ch);
+    /* The server itself serves the next caller. */
+    ch = echod_channel(&e, 5000);
     cr_expect_eq(echo_once(ch, "small", &err), RPC_OK, "%s", err.message);
     rpc_channel_close(ch);
     cr_expect_eq(ts_stop(&e.proc, SIGTERM, 5000), 0);

@@ -83,7 +83,8 @@ static void usage(FILE *out)
             "raw_p50_us= raw_calls_per_s= p50_ratio= tput_ratio=\n"
             "  --ms MS       measuring time per system and case (default 1500)\n"
             "  --rounds N    alternating rounds the time is split into (default 3)\n"
-            "  --workers N   rpc-echod worker threads (default 4)\n");
+            "  --workers N   rpc-echod worker threads (default: one per core)\n"
+            "  --transport, --payload, --callers  comma-separated lists of the cases to run\n");
 }
 
 static int parse(int argc, char **argv, opts *o)
@@ -93,7 +94,10 @@ static int parse(int argc, char **argv, opts *o)
         {"workers", required_argument, NULL, 'w'}, {"transport", required_argument, NULL, 't'},
         {"payload", required_argument, NULL, 'p'}, {"callers", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
-    *o = (opts){.ms = 1500, .rounds = 3, .workers = 4};
+    /* Echo never blocks, so one worker per core; a server whose handlers
+     * wait on PostgreSQL wants more. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    *o = (opts){.ms = 1500, .rounds = 3, .workers = cores > 0 ? (int)cores : 2};
     snprintf(o->transports, sizeof o->transports, "tcp,ipc");
     snprintf(o->payloads, sizeof o->payloads, "64,4096");
     snprintf(o->callers, sizeof o->callers, "1,8");

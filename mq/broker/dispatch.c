@@ -147,9 +147,12 @@ void bk_dispatch(mq_broker *b)
     int progress;
     do {
         progress = 0;
-        for (size_t i = 0; i < b->ngroups; i++)
-            for (size_t j = 0; j < b->groups[i]->nq; j++)
-                progress += dispatch_queue(b, b->groups[i]->queues[j], now, now_wall, 256);
+        for (size_t i = 0; i < b->ngroups; i++) {
+            bk_group *g = b->groups[i];
+            size_t first = g->nq ? g->qnext++ % g->nq : 0; /* who goes first rotates */
+            for (size_t j = 0; j < g->nq; j++)
+                progress += dispatch_queue(b, g->queues[(first + j) % g->nq], now, now_wall, 256);
+        }
     } while (progress > 0);
     for (size_t i = 0; i < b->ncons; i++)
         if (b->cons[i] && b->cons[i]->nout > 0)

@@ -143,49 +143,55 @@ static void deadline_in(struct timespec *ts, int ms)
     ts->tv_nsec = ns % 1000000000;
 }
 
-/* One group commit: writes what the waiting requests staged, takes them
- * (all their records lie below `pos`), fdatasyncs, answers them. */
-static void sync_cycle(bk_loop *l)
+/* Publishes a durable log position; two leaders may finish out of order. */
+static void durable_advance(mq_broker *b, uint64_t pos)
 {
-    mq_broker *b = l->b;
-    pthread_mutex_lock(&l->bmu);
-    if (mq_store_flush(b->store) != 0)
-        fatal_io("write to the log");
-    uint64_t pos = mq_store_position(b->store);
-    pthread_mutex_lock(&l->mu);
-    bk_ctx *h = l->wait_head;
-    l->wait_head = l->wait_tail = NULL;
-    pthread_mutex_unlock(&l->mu);
-    pthread_mutex_unlock(&l->bmu);
-    if (!h)
-        return;
-    if (mq_store_sync(b->store) != 0)
-        fatal_io("fdatasync");
-    atomic_store(&b->durable, pos);
-    for (bk_ctx *c = h, *next; c; c = next) {
-        next = c->next;
-        send_reply(c);
-    }
-    pthread_mutex_lock(&l->bmu); /* durable records can be delivered */
-    bk_dispatch(b);
-    pthread_mutex_unlock(&l->bmu);
+    uint64_t cur = atomic_load(&b->durable);
+    while (cur < pos && !atomic_compare_exchange_weak(&b->durable, &cur, pos))
+        ;
 }
 
 /* The leader of group commit (leader/follower): whoever queues a reply
- * while no sync runs syncs for everyone waiting, and again while more came
- * in meanwhile; the others only queue. Called with l->syncing set by the
- * caller under l->mu. */
+ * while no sync runs writes everything staged with one pwrite, takes every
+ * waiting reply and runs fdatasync; then it gives up the lead at once, so
+ * that the next request can start the next sync while this thread is still
+ * answering (the replies overlap the next fdatasync). It leads again if
+ * replies wait and nobody took over. Called with l->syncing set under l->mu. */
 static void lead_syncs(bk_loop *l)
 {
+    mq_broker *b = l->b;
     for (;;) {
-        sync_cycle(l);
+        pthread_mutex_lock(&l->bmu);
+        if (mq_store_flush(b->store) != 0)
+            fatal_io("write to the log");
+        uint64_t pos = mq_store_position(b->store);
         pthread_mutex_lock(&l->mu);
-        if (!l->wait_head) {
-            l->syncing = 0;
-            pthread_mutex_unlock(&l->mu);
-            return;
-        }
+        bk_ctx *h = l->wait_head;
+        l->wait_head = l->wait_tail = NULL;
         pthread_mutex_unlock(&l->mu);
+        pthread_mutex_unlock(&l->bmu);
+        if (h && mq_store_sync(b->store) != 0)
+            fatal_io("fdatasync");
+        pthread_mutex_lock(&l->mu);
+        l->syncing = 0;
+        pthread_mutex_unlock(&l->mu);
+        if (h) {
+            durable_advance(b, pos);
+            for (bk_ctx *c = h, *next; c; c = next) {
+                next = c->next;
+                send_reply(c);
+            }
+            pthread_mutex_lock(&l->bmu); /* durable records can be delivered */
+            bk_dispatch(b);
+            pthread_mutex_unlock(&l->bmu);
+        }
+        pthread_mutex_lock(&l->mu);
+        int again = l->wait_head && !l->syncing;
+        if (again)
+            l->syncing = 1;
+        pthread_mutex_unlock(&l->mu);
+        if (!again)
+            return;
     }
 }
 

@@ -1,9 +1,8 @@
 /* The commit log: preallocated, zero-filled segment files written with
  * pwrite (so fdatasync has no metadata to journal), read through mmap,
- * recovered by a CRC-checked scan, trimmed by retention. */
+ * trimmed by retention; recovery lives in recover.c. */
 #include "store.h"
 #include "crc32c.h"
-#include "spare.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,37 +18,7 @@
 #include "rpc/clock.h"
 #include "rpc/log.h"
 
-#define DEDUP_SLOTS (1u << 18)
-#define MQ_WBUF_MAX (1u << 20)
-
-typedef struct mq_seg {
-    uint32_t no;
-    int fd;
-    uint8_t *map;
-    size_t size;
-    int64_t last_ts; /* newest record, for retention by age */
-} mq_seg;
-
-typedef struct dedup_slot {
-    uint64_t id_hash, topic_hash, offset;
-} dedup_slot;
-
-struct mq_store {
-    mq_store_opts opts;
-    char dir[512];
-    mq_seg *segs;
-    size_t nsegs, segs_cap;
-    size_t pos;    /* end of the records appended to the active (last) segment */
-    size_t wpos;   /* end of what has been written to the file; wbuf holds [wpos, pos) */
-    uint8_t *wbuf; /* appends of the current batch, written with one pwrite */
-    size_t wbuf_cap;
-    mq_topic **topics;
-    size_t ntopics, topics_cap;
-    dedup_slot *dedup;
-    pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
-    mq_spare *spare;         /* the next segment, prepared in the background */
-    uint64_t syncs, sync_ns; /* under sync_mu */
-};
+#include "store_int.h"
 
 static uint64_t hash_str(const char *s)
 {
@@ -59,7 +28,7 @@ static uint64_t hash_str(const char *s)
     return h | 1; /* never 0: 0 marks an empty slot */
 }
 
-static void dedup_put(mq_store *s, const char *topic, const char *id, uint64_t off)
+void mq_store_dedup_put(mq_store *s, const char *topic, const char *id, uint64_t off)
 {
     if (!id || !*id)
         return;
@@ -80,7 +49,7 @@ int mq_store_find_id(mq_store *s, const char *topic, const char *id, uint64_t *o
     return 1;
 }
 
-static void seg_path(const mq_store *s, uint32_t no, const char *suffix, char *out, size_t n)
+void mq_store_seg_path(const mq_store *s, uint32_t no, const char *suffix, char *out, size_t n)
 {
     snprintf(out, n, "%s/%010u.seg%s", s->dir, no, suffix);
 }
@@ -95,7 +64,7 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-static int seg_map(mq_seg *g, char *err, size_t errlen)
+int mq_store_seg_map(mq_seg *g, char *err, size_t errlen)
 {
     struct stat st;
     if (fstat(g->fd, &st) != 0 || st.st_size <= 0) {
@@ -112,7 +81,7 @@ static int seg_map(mq_seg *g, char *err, size_t errlen)
     return 0;
 }
 
-static mq_seg *seg_push(mq_store *s)
+mq_seg *mq_store_seg_push(mq_store *s)
 {
     if (s->nsegs == s->segs_cap) {
         size_t cap = s->segs_cap ? 2 * s->segs_cap : 16;
@@ -129,11 +98,11 @@ static mq_seg *seg_push(mq_store *s)
 }
 
 /* Creates segment `no` zero-filled under a temporary name, then renames it. */
-static int seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
+int mq_store_seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
 {
     char tmp[600], path[600];
-    seg_path(s, no, ".tmp", tmp, sizeof tmp);
-    seg_path(s, no, "", path, sizeof path);
+    mq_store_seg_path(s, no, ".tmp", tmp, sizeof tmp);
+    mq_store_seg_path(s, no, "", path, sizeof path);
     int fd = mq_spare_take(s->spare, path);
     if (fd >= 0) {
         if (fsync_dir(s->dir) != 0) {
@@ -149,7 +118,7 @@ static int seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
             close(fd);
         return -1;
     }
-    mq_seg *g = seg_push(s);
+    mq_seg *g = mq_store_seg_push(s);
     if (!g) {
         close(fd);
         snprintf(err, errlen, "out of memory");
@@ -157,7 +126,7 @@ static int seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
     }
     g->no = no;
     g->fd = fd;
-    return seg_map(g, err, errlen);
+    return mq_store_seg_map(g, err, errlen);
 }
 
 static void topic_free(mq_topic *t)
@@ -203,7 +172,7 @@ mq_topic *mq_store_topic_at(mq_store *s, size_t i)
 
 /* Records entry `off` of `t`; offsets below t->end are ignored, a jump
  * leaves "missing" entries (corrupt records skipped by recovery). */
-static int topic_index(mq_topic *t, uint64_t off, uint32_t seg, uint32_t pos)
+int mq_store_topic_index(mq_topic *t, uint64_t off, uint32_t seg, uint32_t pos)
 {
     if (t->end == 0 && t->start == 0 && t->idx_base == 0 && off > 0 && !t->idx) {
         t->start = t->end = t->idx_base = off; /* older segments were deleted */
@@ -233,146 +202,6 @@ static int topic_index(mq_topic *t, uint64_t off, uint32_t seg, uint32_t pos)
     return 0;
 }
 
-/* Scans one segment; returns the end of its valid records. */
-static size_t seg_scan(mq_store *s, mq_seg *g, int *corrupt)
-{
-    size_t pos = 0;
-    *corrupt = 0;
-    while (pos + MQ_RECORD_HEADER <= g->size) {
-        uint32_t len, crc;
-        memcpy(&len, g->map + pos, 4);
-        memcpy(&crc, g->map + pos + 4, 4);
-        if (len == 0 && crc == 0)
-            break; /* the preallocated zeros */
-        if (len > MQ_RECORD_MAX || len > g->size - pos - MQ_RECORD_HEADER ||
-            mq_crc32c(0, g->map + pos + MQ_RECORD_HEADER, len) != crc) {
-            *corrupt = 1;
-            break;
-        }
-        Shop__Mq__Record *r = shop__mq__record__unpack(NULL, len, g->map + pos + MQ_RECORD_HEADER);
-        if (!r || !r->topic || !*r->topic) {
-            if (r)
-                shop__mq__record__free_unpacked(r, NULL);
-            *corrupt = 1;
-            break;
-        }
-        mq_topic *t = mq_store_topic(s, r->topic, 1);
-        if (t)
-            topic_index(t, r->offset, g->no, (uint32_t)pos);
-        dedup_put(s, r->topic, r->id, r->offset);
-        if (r->timestamp_ms > g->last_ts)
-            g->last_ts = r->timestamp_ms;
-        shop__mq__record__free_unpacked(r, NULL);
-        pos += MQ_RECORD_HEADER + len;
-    }
-    return pos;
-}
-
-/* Cuts a torn or corrupt tail: everything from `pos` is zeroed again. */
-static int seg_truncate(mq_store *s, mq_seg *g, size_t pos, char *err, size_t errlen)
-{
-    munmap(g->map, g->size);
-    g->map = NULL;
-    size_t size = g->size > s->opts.segment_bytes ? g->size : s->opts.segment_bytes;
-    if (ftruncate(g->fd, (off_t)pos) != 0 || mq_zero_fill(g->fd, pos, size) != 0) {
-        snprintf(err, errlen, "truncate segment %u: %s", g->no, strerror(errno));
-        return -1;
-    }
-    return seg_map(g, err, errlen);
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The numbers of the existing segments, sorted. */
-static int list_segments(mq_store *s, uint32_t **out, size_t *n, char *err, size_t errlen)
-{
-    size_t cap = 16;
-    uint32_t *nos = malloc(cap * sizeof *nos);
-    DIR *d = opendir(s->dir);
-    *out = NULL;
-    *n = 0;
-    if (!d || !nos) {
-        snprintf(err, errlen, "open data dir %s: %s", s->dir,
-                 d ? "out of memory" : strerror(errno));
-        goto fail;
-    }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        unsigned no;
-        char tail[8];
-        if (sscanf(e->d_name, "%10u.se%7s", &no, tail) != 2 || strcmp(tail, "g") != 0)
-            continue;
-        if (*n == cap) {
-            uint32_t *m = realloc(nos, 2 * cap * sizeof *m);
-            if (!m) { /* a partial list would make a middle segment look last */
-                snprintf(err, errlen, "out of memory listing segments");
-                goto fail;
-            }
-            nos = m;
-            cap *= 2;
-        }
-        nos[(*n)++] = no;
-    }
-    closedir(d);
-    qsort(nos, *n, sizeof *nos, cmp_u32);
-    *out = nos;
-    return 0;
-fail:
-    if (d)
-        closedir(d);
-    free(nos);
-    *n = 0;
-    return -1;
-}
-
-static int store_recover(mq_store *s, char *err, size_t errlen)
-{
-    uint32_t *nos;
-    size_t n;
-    if (list_segments(s, &nos, &n, err, errlen) != 0)
-        return -1;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        char path[600];
-        seg_path(s, nos[i], "", path, sizeof path);
-        mq_seg *g = seg_push(s);
-        if (!g || (g->fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
-            snprintf(err, errlen, "open %s: %s", path, strerror(errno));
-            rc = -1;
-            break;
-        }
-        g->no = nos[i];
-        if (seg_map(g, err, errlen) != 0) {
-            rc = -1;
-            break;
-        }
-        int corrupt;
-        size_t end = seg_scan(s, g, &corrupt);
-        int last = i + 1 == n;
-        if (corrupt && !last)
-            shop_error("corrupt record skipped segment=%u pos=%zu (rest of segment unreadable)",
-                       g->no, end);
-        if (last) {
-            s->pos = s->wpos = end;
-            if (corrupt || g->size < s->opts.segment_bytes) {
-                shop_warn("recovery truncated torn tail segment=%u pos=%zu size=%zu", g->no, end,
-                          g->size);
-                rc = seg_truncate(s, g, end, err, errlen);
-            }
-        }
-    }
-    free(nos);
-    if (rc == 0 && s->nsegs == 0) {
-        rc = seg_create(s, 1, err, errlen);
-        s->pos = s->wpos = 0;
-    }
-    return rc;
-}
-
 int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t errlen)
 {
     *out = NULL;
@@ -399,7 +228,7 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
         mq_store_close(s);
         return -1;
     }
-    if (store_recover(s, err, errlen) != 0) {
+    if (mq_store_recover(s, err, errlen) != 0) {
         mq_store_close(s);
         return -1;
     }
@@ -451,7 +280,7 @@ static int store_roll(mq_store *s, char *err, size_t errlen)
         return -1;
     }
     pthread_mutex_lock(&s->sync_mu);
-    int rc = seg_create(s, next, err, errlen);
+    int rc = mq_store_seg_create(s, next, err, errlen);
     pthread_mutex_unlock(&s->sync_mu);
     if (rc == 0)
         s->pos = s->wpos = 0;
@@ -499,13 +328,13 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
     uint32_t l32 = (uint32_t)len, crc = mq_crc32c(0, out + MQ_RECORD_HEADER, len);
     memcpy(out, &l32, 4);
     memcpy(out + 4, &crc, 4);
-    if (topic_index(t, rec->offset, g->no, (uint32_t)s->pos) != 0) {
+    if (mq_store_topic_index(t, rec->offset, g->no, (uint32_t)s->pos) != 0) {
         snprintf(err, errlen, "out of memory for the index");
         return -1;
     }
     s->pos += len + MQ_RECORD_HEADER;
     g->last_ts = rec->timestamp_ms;
-    dedup_put(s, rec->topic, rec->id, rec->offset);
+    mq_store_dedup_put(s, rec->topic, rec->id, rec->offset);
     *offset = rec->offset;
     return 0;
 }
@@ -580,7 +409,7 @@ int mq_store_retention(mq_store *s)
         if (!by_size && !by_age)
             break;
         char path[600];
-        seg_path(s, g->no, "", path, sizeof path);
+        mq_store_seg_path(s, g->no, "", path, sizeof path);
         shop_info("retention deleted segment=%u reason=%s", g->no, by_size ? "size" : "age");
         topics_forget(s, g->no);
         munmap(g->map, g->size);

@@ -1,5 +1,4 @@
-/* Encoding of delay-log record payloads and the recovery pass that turns
- * the log back into the index. */
+/* The recovery pass that turns the delay log back into the index. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,64 +12,6 @@ int64_t delayd_wall_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-size_t delay_rec_send_size(const delay_send_rec *r)
-{
-    return DELAY_SEND_HDR + (size_t)r->topic_len + r->key_len + r->body_len;
-}
-
-void delay_rec_send_encode(const delay_send_rec *r, uint8_t *out)
-{
-    out[0] = DELAY_REC_SEND;
-    memcpy(out + 1, &r->due_us, 8);
-    memcpy(out + 9, &r->topic_len, 2);
-    memcpy(out + 11, &r->key_len, 2);
-    memcpy(out + 13, &r->body_len, 4);
-    uint8_t *p = out + DELAY_SEND_HDR;
-    memcpy(p, r->topic, r->topic_len);
-    p += r->topic_len;
-    if (r->key_len) {
-        memcpy(p, r->key, r->key_len);
-    }
-    p += r->key_len;
-    if (r->body_len) {
-        memcpy(p, r->body, r->body_len);
-    }
-}
-
-void delay_rec_mark_encode(int type, uint64_t id, uint8_t out[9])
-{
-    out[0] = (uint8_t)type;
-    memcpy(out + 1, &id, 8);
-}
-
-int delay_rec_decode(const uint8_t *p, uint32_t len, delay_send_rec *send, uint64_t *mark_id)
-{
-    if (len < 1) {
-        return -1;
-    }
-    if (p[0] == DELAY_REC_DELIVERED || p[0] == DELAY_REC_CANCELLED || p[0] == DELAY_REC_MOVED) {
-        if (len != 9) {
-            return -1;
-        }
-        memcpy(mark_id, p + 1, 8);
-        return p[0];
-    }
-    if (p[0] != DELAY_REC_SEND || len < DELAY_SEND_HDR) {
-        return -1;
-    }
-    memcpy(&send->due_us, p + 1, 8);
-    memcpy(&send->topic_len, p + 9, 2);
-    memcpy(&send->key_len, p + 11, 2);
-    memcpy(&send->body_len, p + 13, 4);
-    if ((uint64_t)DELAY_SEND_HDR + send->topic_len + send->key_len + send->body_len != len) {
-        return -1;
-    }
-    send->topic = (const char *)p + DELAY_SEND_HDR;
-    send->key = send->topic + send->topic_len;
-    send->body = (const uint8_t *)send->key + send->key_len;
-    return DELAY_REC_SEND;
 }
 
 typedef struct recover_state {

@@ -19,7 +19,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: shopflow call [--timeout MS] [--wait] URL package.Service/Method "
+            "usage: shopflow call [--timeout MS] [--wait] [-H K=V]... URL package.Service/Method "
             "['field=value ...']\n"
             "       shopflow call --list URL\n"
             "Calls an RPC method and prints the reply in protobuf text form.\n"
@@ -28,6 +28,7 @@ static void usage(FILE *out)
             "                    them or by index: items[0].id=7 items[1].id=8\n"
             "  --timeout MS      deadline (env SHOPFLOW_CALL_TIMEOUT_MS, default 5000)\n"
             "  --wait            wait for the server instead of failing with UNAVAILABLE\n"
+            "  -H, --meta K=V    send metadata (repeatable), e.g. -H trace=abc\n"
             "  --list            print the services and methods the server exposes\n"
             "Exit: 0 OK, 64+code for an RPC status (e.g. 78 UNAVAILABLE), 1 local error,\n"
             "2 usage.\n");
@@ -114,22 +115,24 @@ static int call_method(rpc_channel *ch, const char *method, int nargs, char **ar
 
 int cmd_call(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"timeout", required_argument, NULL, 't'},
-                                             {"list", no_argument, NULL, 'l'},
-                                             {"wait", no_argument, NULL, 'w'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"timeout", required_argument, NULL, 't'}, {"list", no_argument, NULL, 'l'},
+        {"wait", no_argument, NULL, 'w'},          {"meta", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *env = getenv("SHOPFLOW_CALL_TIMEOUT_MS");
     rpc_call_opts co = {.timeout_ms = env != NULL && *env ? atoll(env) : 5000};
-    int list = 0, c;
+    rpc_metadata md[16];
+    char *md_copy[16];
+    int list = 0, c, rc = 2;
+    size_t n_md = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+t:lwh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+t:lwH:h", longopts, NULL)) != -1) {
         switch (c) {
         case 't':
             co.timeout_ms = atoll(optarg);
             if (co.timeout_ms <= 0) {
                 fprintf(stderr, "shopflow call: --timeout wants a positive number of ms\n");
-                return 2;
+                goto done;
             }
             break;
         case 'l':
@@ -138,27 +141,47 @@ int cmd_call(int argc, char **argv)
         case 'w':
             co.wait_for_ready = true;
             break;
+        case 'H': {
+            char *eq = strchr(optarg, '=');
+            if (eq == NULL || eq == optarg || n_md == 16) {
+                fprintf(stderr, "shopflow call: --meta wants KEY=VALUE (at most 16)\n");
+                goto done;
+            }
+            if ((md_copy[n_md] = strdup(optarg)) == NULL)
+                goto done;
+            md_copy[n_md][eq - optarg] = '\0';
+            md[n_md].key = md_copy[n_md];
+            md[n_md].value = md_copy[n_md] + (eq - optarg) + 1;
+            n_md++;
+            break;
+        }
         case 'h':
             usage(stdout);
-            return 0;
+            rc = 0;
+            goto done;
         default:
             usage(stderr);
-            return 2;
+            goto done;
         }
     }
+    co.metadata = md;
+    co.n_metadata = n_md;
     if (argc - optind < (list ? 1 : 2)) {
         usage(stderr);
-        return 2;
+        goto done;
     }
     rpc_channel *ch = NULL;
     rpc_error err = {0};
     rpc_channel_opts chopts = {.retry = {.max_attempts = 1}};
     if (rpc_channel_open(&ch, argv[optind], &chopts, &err) != RPC_OK) {
         fprintf(stderr, "shopflow call: %s\n", err.message);
-        return 2;
+        goto done;
     }
-    int rc = list ? list_methods(ch, &co)
-                  : call_method(ch, argv[optind + 1], argc - optind - 2, argv + optind + 2, &co);
+    rc = list ? list_methods(ch, &co)
+              : call_method(ch, argv[optind + 1], argc - optind - 2, argv + optind + 2, &co);
     rpc_channel_close(ch);
+done:
+    for (size_t i = 0; i < n_md; i++)
+        free(md_copy[i]);
     return rc;
 }

@@ -1,0 +1,56 @@
+/* Internal to the store (store.c, recover.c): the segment table, the
+ * recent-id table and the store itself. */
+#ifndef SHOP_MQ_STORE_INT_H
+#define SHOP_MQ_STORE_INT_H
+
+#include <pthread.h>
+
+#include "spare.h"
+#include "store.h"
+
+#define DEDUP_SLOTS (1u << 18)
+#define MQ_WBUF_MAX (1u << 20)
+
+typedef struct mq_seg {
+    uint32_t no;
+    int fd;
+    uint8_t *map;
+    size_t size;
+    int64_t last_ts; /* newest record, for retention by age */
+} mq_seg;
+
+typedef struct dedup_slot {
+    uint64_t id_hash, topic_hash, offset;
+} dedup_slot;
+
+struct mq_store {
+    mq_store_opts opts;
+    char dir[512];
+    mq_seg *segs;
+    size_t nsegs, segs_cap;
+    size_t pos;    /* end of the records appended to the active (last) segment */
+    size_t wpos;   /* end of what has been written to the file; wbuf holds [wpos, pos) */
+    uint8_t *wbuf; /* appends of the current batch, written with one pwrite */
+    size_t wbuf_cap;
+    mq_topic **topics;
+    size_t ntopics, topics_cap;
+    dedup_slot *dedup;
+    pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
+    mq_spare *spare;         /* the next segment, prepared in the background */
+    uint64_t syncs, sync_ns; /* under sync_mu */
+};
+
+void mq_store_dedup_put(mq_store *s, const char *topic, const char *id, uint64_t off);
+void mq_store_seg_path(const mq_store *s, uint32_t no, const char *suffix, char *out, size_t n);
+int mq_store_seg_map(mq_seg *g, char *err, size_t errlen);
+mq_seg *mq_store_seg_push(mq_store *s);
+/* Creates segment `no` (from the spare when ready) and appends it to the table. */
+int mq_store_seg_create(mq_store *s, uint32_t no, char *err, size_t errlen);
+/* Records entry `off` of `t`; offsets below t->end are ignored, a jump
+ * leaves "missing" entries (corrupt records skipped by recovery). */
+int mq_store_topic_index(mq_topic *t, uint64_t off, uint32_t seg, uint32_t pos);
+
+/* recover.c: scans every segment, rebuilds the index, cuts a torn tail. */
+int mq_store_recover(mq_store *s, char *err, size_t errlen);
+
+#endif
