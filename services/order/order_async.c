@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mq/mq_delay.h"
+#include "services/order/order_timeout_cancel.h"
 #include "rpc/log.h"
 #include "rpc/status.h"
 #include "shop_events.pb-c.h"
@@ -18,8 +19,7 @@ struct order_async {
     char conninfo[1024], delay_url[256];
     svc_relay *relay;
     svc_consumer *consumer;
-    pthread_mutex_t delay_mu; /* guards `delay`, used by PayOrder handlers */
-    mq_delay_client *delay;
+    timeout_canceller *canceller; /* cancels paid orders' timeouts, off the request path */
 };
 
 int order_async_tx(PGconn *conn, const char *sql, char *msg, size_t msglen)
@@ -125,34 +125,12 @@ int order_async_place(order_async *oa, PGconn *conn, const order_place_args *arg
     return st;
 }
 
-/* Cancels the order's pending order.timeout; failures only cost a no-op
- * timeout later. */
-static void cancel_timeout(order_async *oa, int64_t order_id)
-{
-    char key[24], err[256];
-    unsigned n = 0;
-    if (oa == NULL)
-        return;
-    key_of(key, order_id);
-    pthread_mutex_lock(&oa->delay_mu);
-    if (oa->delay == NULL &&
-        mq_delay_client_open(oa->delay_url, 1000, &oa->delay, err, sizeof err) != RPC_OK)
-        oa->delay = NULL;
-    int st = oa->delay != NULL
-                 ? mq_delay_cancel(oa->delay, "order.timeout", key, &n, err, sizeof err)
-                 : RPC_UNAVAILABLE;
-    pthread_mutex_unlock(&oa->delay_mu);
-    if (st != RPC_OK && st != RPC_NOT_FOUND)
-        shop_warn("timeout not cancelled (it will find the order paid) order_id=%lld status=%s",
-                  (long long)order_id, rpc_status_name(st));
-}
-
 int order_async_pay(order_async *oa, PGconn *conn, int64_t order_id, shop_order *out, char *msg,
                     size_t msglen)
 {
     int st = order_pay(conn, order_id, out, msg, msglen);
     if (st == RPC_OK)
-        cancel_timeout(oa, order_id);
+        timeout_canceller_post(oa != NULL ? oa->canceller : NULL, order_id);
     return st;
 }
 
@@ -179,7 +157,7 @@ int order_async_cancel(order_async *oa, PGconn *conn, int64_t order_id, const ch
         return RPC_FAILED_PRECONDITION;
     }
     svc_relay_kick(oa != NULL ? oa->relay : NULL);
-    cancel_timeout(oa, order_id);
+    timeout_canceller_post(oa != NULL ? oa->canceller : NULL, order_id);
     return RPC_OK;
 }
 
@@ -190,7 +168,12 @@ int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, 
     snprintf(oa->conninfo, sizeof oa->conninfo, "%s", cfg->conninfo);
     snprintf(oa->delay_url, sizeof oa->delay_url, "%s",
              cfg->delay_url != NULL ? cfg->delay_url : MQ_DELAY_URL_DEFAULT);
-    pthread_mutex_init(&oa->delay_mu, NULL);
+    oa->canceller = timeout_canceller_start(oa->delay_url);
+    if (oa->canceller == NULL) {
+        snprintf(err, errlen, "cannot start the timeout canceller thread");
+        free(oa);
+        return RPC_INTERNAL;
+    }
     svc_relay_cfg rc = {.name = "order",
                         .conninfo = oa->conninfo,
                         .mq_url = cfg->mq_url,
@@ -223,8 +206,6 @@ void order_async_stop(order_async *oa)
         return;
     svc_consumer_stop(oa->consumer);
     svc_relay_stop(oa->relay);
-    if (oa->delay != NULL)
-        mq_delay_client_close(oa->delay);
-    pthread_mutex_destroy(&oa->delay_mu);
+    timeout_canceller_stop(oa->canceller);
     free(oa);
 }
