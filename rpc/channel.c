@@ -175,6 +175,7 @@ static void cslot_cb(void *arg)
 
 static void cslot_free(rpc_cslot *sl)
 {
+    nng_aio_free(sl->send_aio);
     nng_aio_free(sl->aio);
     pthread_cond_destroy(&sl->cv);
     pthread_mutex_destroy(&sl->mu);
@@ -202,6 +203,10 @@ static rpc_cslot *slot_get(rpc_channel *ch)
         pthread_cond_destroy(&sl->cv);
         pthread_mutex_destroy(&sl->mu);
         free(sl);
+        return NULL;
+    }
+    if (nng_aio_alloc(&sl->send_aio, NULL, NULL) != 0) {
+        cslot_free(sl);
         return NULL;
     }
     if (nng_ctx_open(&sl->ctx, ch->sock) != 0) {
@@ -252,9 +257,12 @@ static rpc_status attempt(rpc_channel *ch, nng_msg *req, int64_t deadline, nng_m
         nng_msg_free(req);
         return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "cannot open a context");
     }
-    nng_aio_set_msg(sl->aio, req);
-    nng_ctx_send(sl->ctx, sl->aio);
-    int rv = slot_wait(sl, deadline);
+    int64_t left = deadline - shop_now_ms();
+    nng_aio_set_timeout(sl->send_aio, (nng_duration)(left > 0 ? left : 1));
+    nng_aio_set_msg(sl->send_aio, req);
+    nng_ctx_send(sl->ctx, sl->send_aio);
+    nng_aio_wait(sl->send_aio);
+    int rv = nng_aio_result(sl->send_aio);
     if (rv != 0) {
         nng_msg_free(req);
         slot_put(ch, sl);

@@ -16,14 +16,17 @@ struct rpc_channel {
     struct rpc_acall *finished; /* async calls whose aio and context wait to be freed */
 };
 
-/* A pooled nng context and its aio. Deadlines are kept by the caller's own
- * timed wait and a synchronous nng_aio_cancel, not by nng's aio timeouts:
- * in nng 1.5.2 the expiry thread may still be inside the protocol's cancel
- * routine (using the context) after the operation completed, so a context
- * reused or closed at that moment is corrupted. */
+/* A pooled nng context and its aios. The reply's deadline is kept by the
+ * caller's own timed wait and a synchronous nng_aio_cancel, not by nng's aio
+ * timeout: in nng 1.5.2 the expiry thread may still be inside req0's cancel
+ * routine (using the context) after the reply completed the operation, so a
+ * context reused or closed at that moment was corrupted (seen under load).
+ * The send keeps nng's timeout on its own callback-less aio: it completes as
+ * soon as a pipe takes the frame, and a callback would cost a thread hop. */
 typedef struct rpc_cslot {
     nng_ctx ctx;
-    nng_aio *aio;
+    nng_aio *send_aio;
+    nng_aio *aio; /* receive */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC */
     bool done;
