@@ -40,6 +40,14 @@ struct mq_consumer {
     size_t ninterned;
     atomic_ullong delivered, acked, gaps, repaired;
     uint64_t batches; /* received over SUB, for drop_every */
+    /* Acks go out asynchronously, one request at a time, so that the
+     * delivery thread never waits a round trip for them. */
+    nng_ctx ack_ctx;
+    nng_aio *ack_aio;
+    int ack_receiving;   /* the aio's current step: 0 send, 1 receive */
+    size_t ack_n;        /* entries in the request in flight */
+    atomic_int ack_busy; /* a request is in flight */
+    atomic_int ack_gone; /* the broker did not know us: subscribe again */
 };
 
 static void sub_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -100,11 +108,52 @@ static rpc_status consumer_subscribe(mq_consumer *c, char *err, size_t errlen)
     return st;
 }
 
-static void flush_acks(mq_consumer *c)
+/* Completion of the ack request in flight (on an nng thread). Lost acks
+ * only mean redelivery. */
+static void ack_cb(void *arg)
+{
+    mq_consumer *c = arg;
+    int rv = nng_aio_result(c->ack_aio);
+    if (rv == 0 && !c->ack_receiving) {
+        c->ack_receiving = 1;
+        nng_ctx_recv(c->ack_ctx, c->ack_aio);
+        return;
+    }
+    if (rv == 0) {
+        nng_msg *m = nng_aio_get_msg(c->ack_aio);
+        Shop__Mq__Reply *r = shop__mq__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+        if (r && r->status == RPC_OK)
+            atomic_fetch_add(&c->acked, c->ack_n);
+        else if (r && r->status == RPC_NOT_FOUND)
+            atomic_store(&c->ack_gone, 1);
+        if (r)
+            shop__mq__reply__free_unpacked(r, NULL);
+        nng_msg_free(m);
+    } else if (!c->ack_receiving) {
+        nng_msg_free(nng_aio_get_msg(c->ack_aio));
+    }
+    atomic_store(&c->ack_busy, 0);
+}
+
+static void wait_ack_idle(mq_consumer *c)
+{
+    while (atomic_load(&c->ack_busy))
+        shop_sleep_ms(1);
+}
+
+/* Sends the pending acks if no ack request is in flight (or, with `wait`,
+ * after the one in flight completes). */
+static void flush_acks(mq_consumer *c, int wait)
 {
     if (c->nacks == 0)
         return;
+    if (atomic_load(&c->ack_busy)) {
+        if (!wait && c->nacks < 65536)
+            return; /* keep collecting: they go with the next request */
+        wait_ack_idle(c);
+    }
     Shop__Mq__AckEntry **ep = malloc(c->nacks * sizeof *ep);
+    nng_msg *m = NULL;
     if (!ep)
         return;
     for (size_t i = 0; i < c->nacks; i++)
@@ -116,19 +165,20 @@ static void flush_acks(mq_consumer *c)
     Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
     req.body_case = SHOP__MQ__REQUEST__BODY_ACK;
     req.ack = &a;
-    Shop__Mq__Reply *rep = NULL;
-    rpc_status st = consumer_call(c, &req, &rep);
-    if (rep)
-        shop__mq__reply__free_unpacked(rep, NULL);
-    free(ep);
-    c->last_flush_ms = shop_now_ms();
-    /* Lost acks only mean redelivery; keep them for one more try when the
-     * broker is merely unreachable. */
-    if (st == RPC_OK || st == RPC_NOT_FOUND || c->nacks > 65536) {
-        if (st == RPC_OK)
-            atomic_fetch_add(&c->acked, c->nacks);
+    size_t len = shop__mq__request__get_packed_size(&req);
+    if (nng_msg_alloc(&m, len) == 0) {
+        shop__mq__request__pack(&req, nng_msg_body(m));
+        c->ack_n = c->nacks;
+        c->ack_receiving = 0;
+        atomic_store(&c->ack_busy, 1);
+        nng_aio_set_msg(c->ack_aio, m);
+        nng_ctx_send(c->ack_ctx, c->ack_aio);
         c->nacks = 0;
     }
+    free(ep);
+    c->last_flush_ms = shop_now_ms();
+    if (wait)
+        wait_ack_idle(c);
 }
 
 static void add_ack(mq_consumer *c, const char *topic, uint64_t off, int later)
@@ -149,7 +199,7 @@ static void add_ack(mq_consumer *c, const char *topic, uint64_t off, int later)
     if (e->topic)
         c->nacks++;
     if ((int)c->nacks >= c->o.ack_batch)
-        flush_acks(c);
+        flush_acks(c, 0);
 }
 
 static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d)
@@ -275,11 +325,14 @@ static void *consumer_main(void *arg)
         }
         int64_t now = shop_now_ms();
         if (c->nacks > 0 && now - c->last_flush_ms >= c->o.ack_interval_ms)
-            flush_acks(c);
+            flush_acks(c, 0);
+        if (atomic_exchange(&c->ack_gone, 0))
+            c->subscribed = 0; /* the broker restarted or dropped us */
         if (now - c->last_hb_ms >= c->o.heartbeat_ms)
             heartbeat(c, 0);
     }
-    flush_acks(c);
+    flush_acks(c, 1);
+    wait_ack_idle(c);
     if (c->subscribed)
         heartbeat(c, 1);
     return NULL;
@@ -321,6 +374,13 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
         mq_consumer_close(c);
         return RPC_INVALID_ARGUMENT;
     }
+    if (nng_aio_alloc(&c->ack_aio, ack_cb, c) != 0 ||
+        nng_ctx_open(&c->ack_ctx, c->link.sock) != 0) {
+        snprintf(err, errlen, "cannot open the ack context");
+        mq_consumer_close(c);
+        return RPC_RESOURCE_EXHAUSTED;
+    }
+    nng_aio_set_timeout(c->ack_aio, RPC_TIMEOUT_MS);
     int rv = nng_sub0_open(&c->sub);
     char prefix[140];
     int plen = snprintf(prefix, sizeof prefix, "%s\n", c->id);
@@ -372,6 +432,10 @@ void mq_consumer_close(mq_consumer *c)
         pthread_join(c->thread, NULL);
     if (nng_socket_id(c->sub) > 0)
         nng_close(c->sub);
+    if (c->ack_aio) {
+        nng_aio_stop(c->ack_aio);
+        nng_aio_free(c->ack_aio);
+    }
     if (nng_socket_id(c->link.sock) > 0)
         mq_link_close(&c->link);
     for (size_t i = 0; i < c->ntopics; i++)

@@ -5,6 +5,7 @@
  * connection fails the call with UNAVAILABLE (NNG_ECONNRESET) instead of
  * silently sending it again; only rpc's retry policy re-sends, and only
  * calls marked idempotent. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +17,20 @@
 
 #include <nng/protocol/reqrep0/req.h>
 
+static void cslot_free(rpc_cslot *sl);
+
 static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     (void)p;
     rpc_channel *ch = arg;
-    if (ev == NNG_PIPE_EV_ADD_POST)
+    if (ev == NNG_PIPE_EV_ADD_POST) {
         atomic_fetch_add(&ch->connected, 1);
-    else if (ev == NNG_PIPE_EV_REM_POST)
+        pthread_mutex_lock(&ch->mu);
+        pthread_cond_broadcast(&ch->cv); /* rpc_channel_open may be waiting */
+        pthread_mutex_unlock(&ch->mu);
+    } else if (ev == NNG_PIPE_EV_REM_POST) {
         atomic_fetch_sub(&ch->connected, 1);
+    }
 }
 
 static int new_dialer(rpc_channel *ch, const char *url, nng_dialer *d, rpc_error *err)
@@ -38,24 +45,40 @@ static int new_dialer(rpc_channel *ch, const char *url, nng_dialer *d, rpc_error
     return RPC_OK;
 }
 
+/* Waits until `n` servers are connected or `ms` passed. */
+static void wait_connected(rpc_channel *ch, int n, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    int64_t ns = until.tv_nsec + ms * 1000000;
+    until.tv_sec += ns / 1000000000;
+    until.tv_nsec = ns % 1000000000;
+    pthread_mutex_lock(&ch->mu);
+    while (atomic_load(&ch->connected) < n)
+        if (pthread_cond_timedwait(&ch->cv, &ch->mu, &until) != 0)
+            break;
+    pthread_mutex_unlock(&ch->mu);
+}
+
+/* Every URL gets a background dialer (nng redials with 10-250 ms backoff).
+ * Open then waits a moment for them, so that servers that are up are
+ * connected when it returns, without ever blocking on an unreachable host
+ * (a synchronous nng dial can, and restarting a dialer after a failed
+ * synchronous dial races with its callback in nng 1.5.2). */
 static int dial_all(rpc_channel *ch, const char *urls, rpc_error *err)
 {
     char *copy = strdup(urls), *save = NULL;
     if (copy == NULL)
         return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
-    int n = 0, up = 0;
+    int n = 0;
     for (char *u = strtok_r(copy, ", ", &save); u != NULL; u = strtok_r(NULL, ", ", &save)) {
         nng_dialer d;
         rpc_status st = new_dialer(ch, u, &d, err);
-        /* A synchronous first attempt, so a server that is up is connected
-         * when open returns. If it fails, a fresh dialer redials in the
-         * background (restarting the failed one races with its callback). */
-        if (st == RPC_OK && nng_dialer_start(d, 0) == 0) {
-            up++;
-        } else if (st == RPC_OK) {
-            nng_dialer_close(d);
-            if ((st = new_dialer(ch, u, &d, err)) == RPC_OK)
-                nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+        if (st == RPC_OK) {
+            int rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+            if (rv != 0)
+                st = rpc_error_set(err, RPC_INVALID_ARGUMENT, "cannot dial '%s': %s", u,
+                                   nng_strerror(rv));
         }
         if (st != RPC_OK) {
             free(copy);
@@ -64,11 +87,10 @@ static int dial_all(rpc_channel *ch, const char *urls, rpc_error *err)
         n++;
     }
     free(copy);
-    /* The pipe notification may trail the dial by a moment. */
-    for (int i = 0; up > 0 && i < 100 && atomic_load(&ch->connected) == 0; i++)
-        shop_sleep_ms(1);
     if (n == 0)
         return rpc_error_set(err, RPC_INVALID_ARGUMENT, "no URL to dial in '%s'", urls);
+    int64_t wait = ch->opts.connect_wait_ms > 0 ? ch->opts.connect_wait_ms : 100;
+    wait_connected(ch, n, wait);
     return RPC_OK;
 }
 
@@ -124,13 +146,14 @@ void rpc_channel_close(rpc_channel *ch)
     while (ch->async_inflight > 0)
         pthread_cond_wait(&ch->cv, &ch->mu);
     pthread_mutex_unlock(&ch->mu);
-    nng_close(ch->sock);
+    /* aios before the socket: freeing one waits for nng to be done with it. */
+    rpc__reap_async(ch);
     while (ch->free_slots != NULL) {
         rpc_cslot *sl = ch->free_slots;
         ch->free_slots = sl->next;
-        nng_aio_free(sl->aio);
-        free(sl);
+        cslot_free(sl);
     }
+    nng_close(ch->sock);
     pthread_cond_destroy(&ch->cv);
     pthread_mutex_destroy(&ch->mu);
     free(ch);
@@ -139,6 +162,24 @@ void rpc_channel_close(rpc_channel *ch)
 int rpc_channel_connected(rpc_channel *ch)
 {
     return atomic_load(&ch->connected);
+}
+
+static void cslot_cb(void *arg)
+{
+    rpc_cslot *sl = arg;
+    pthread_mutex_lock(&sl->mu);
+    sl->done = true;
+    pthread_cond_signal(&sl->cv);
+    pthread_mutex_unlock(&sl->mu);
+}
+
+static void cslot_free(rpc_cslot *sl)
+{
+    nng_aio_free(sl->send_aio);
+    nng_aio_free(sl->aio);
+    pthread_cond_destroy(&sl->cv);
+    pthread_mutex_destroy(&sl->mu);
+    free(sl);
 }
 
 static rpc_cslot *slot_get(rpc_channel *ch)
@@ -150,16 +191,26 @@ static rpc_cslot *slot_get(rpc_channel *ch)
     pthread_mutex_unlock(&ch->mu);
     if (sl != NULL)
         return sl;
-    sl = calloc(1, sizeof *sl);
-    if (sl == NULL)
+    if ((sl = calloc(1, sizeof *sl)) == NULL)
         return NULL;
-    if (nng_ctx_open(&sl->ctx, ch->sock) != 0) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sl->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&sl->mu, NULL);
+    if (nng_aio_alloc(&sl->aio, cslot_cb, sl) != 0) {
+        pthread_cond_destroy(&sl->cv);
+        pthread_mutex_destroy(&sl->mu);
         free(sl);
         return NULL;
     }
-    if (nng_aio_alloc(&sl->aio, NULL, NULL) != 0) {
-        nng_ctx_close(sl->ctx);
-        free(sl);
+    if (nng_aio_alloc(&sl->send_aio, NULL, NULL) != 0) {
+        cslot_free(sl);
+        return NULL;
+    }
+    if (nng_ctx_open(&sl->ctx, ch->sock) != 0) {
+        cslot_free(sl);
         return NULL;
     }
     return sl;
@@ -173,6 +224,30 @@ static void slot_put(rpc_channel *ch, rpc_cslot *sl)
     pthread_mutex_unlock(&ch->mu);
 }
 
+/* Waits for the slot's operation until `deadline` (shop_now_ms clock); past
+ * it, cancels the operation here and waits for the cancellation. Returns the
+ * nng result, NNG_ETIMEDOUT when cancelled for the deadline. */
+static int slot_wait(rpc_cslot *sl, int64_t deadline)
+{
+    int64_t ns = deadline * 1000000;
+    struct timespec until = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    bool expired = false;
+    pthread_mutex_lock(&sl->mu);
+    while (!sl->done && !expired)
+        expired = pthread_cond_timedwait(&sl->cv, &sl->mu, &until) == ETIMEDOUT;
+    if (!sl->done) {
+        pthread_mutex_unlock(&sl->mu);
+        nng_aio_cancel(sl->aio);
+        pthread_mutex_lock(&sl->mu);
+        while (!sl->done)
+            pthread_cond_wait(&sl->cv, &sl->mu);
+    }
+    sl->done = false;
+    pthread_mutex_unlock(&sl->mu);
+    int rv = nng_aio_result(sl->aio);
+    return rv == NNG_ECANCELED && expired ? NNG_ETIMEDOUT : rv;
+}
+
 /* One attempt: send the frame and wait for the reply, both before deadline. */
 static rpc_status attempt(rpc_channel *ch, nng_msg *req, int64_t deadline, nng_msg **rep,
                           rpc_error *err)
@@ -183,21 +258,21 @@ static rpc_status attempt(rpc_channel *ch, nng_msg *req, int64_t deadline, nng_m
         return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "cannot open a context");
     }
     int64_t left = deadline - shop_now_ms();
-    nng_aio_set_timeout(sl->aio, (nng_duration)(left > 0 ? left : 1));
-    nng_aio_set_msg(sl->aio, req);
-    nng_ctx_send(sl->ctx, sl->aio);
-    nng_aio_wait(sl->aio);
-    int rv = nng_aio_result(sl->aio);
+    nng_aio_set_timeout(sl->send_aio, (nng_duration)(left > 0 ? left : 1));
+    nng_aio_set_msg(sl->send_aio, req);
+    nng_ctx_send(sl->ctx, sl->send_aio);
+    nng_aio_wait(sl->send_aio);
+    int rv = nng_aio_result(sl->send_aio);
     if (rv != 0) {
         nng_msg_free(req);
         slot_put(ch, sl);
+        if (rv == NNG_ETIMEDOUT)
+            return rpc_error_set(err, RPC_DEADLINE_EXCEEDED,
+                                 "deadline exceeded waiting for a server to take the call");
         return rpc_error_set(err, rpc__status_from_nng(rv), "send failed: %s", nng_strerror(rv));
     }
-    left = deadline - shop_now_ms();
-    nng_aio_set_timeout(sl->aio, (nng_duration)(left > 0 ? left : 1));
     nng_ctx_recv(sl->ctx, sl->aio);
-    nng_aio_wait(sl->aio);
-    rv = nng_aio_result(sl->aio);
+    rv = slot_wait(sl, deadline);
     if (rv == 0)
         *rep = nng_aio_get_msg(sl->aio);
     slot_put(ch, sl);

@@ -9,7 +9,8 @@
 
 enum { ST_SEND, ST_RECV, ST_SLEEP };
 
-typedef struct acall {
+typedef struct rpc_acall {
+    struct rpc_acall *next_finished;
     rpc_channel *ch;
     nng_ctx ctx;
     nng_aio *aio;
@@ -38,17 +39,33 @@ static void acall_free(acall *c)
     free(c);
 }
 
+/* Runs in the call's own aio callback, which cannot free that aio; the
+ * channel frees it (and then the context) later from a caller's thread. */
 static void finish(acall *c, rpc_status st, ProtobufCMessage *reply)
 {
     rpc_channel *ch = c->ch;
     c->done(st, st == RPC_OK ? "" : c->err.message, reply, c->arg);
-    nng_ctx_close(c->ctx);
-    nng_aio_reap(c->aio);
-    acall_free(c);
     pthread_mutex_lock(&ch->mu);
+    c->next_finished = ch->finished;
+    ch->finished = c;
     if (--ch->async_inflight == 0)
         pthread_cond_broadcast(&ch->cv);
     pthread_mutex_unlock(&ch->mu);
+}
+
+void rpc__reap_async(rpc_channel *ch)
+{
+    pthread_mutex_lock(&ch->mu);
+    acall *c = ch->finished;
+    ch->finished = NULL;
+    pthread_mutex_unlock(&ch->mu);
+    while (c != NULL) {
+        acall *next = c->next_finished;
+        nng_aio_free(c->aio); /* waits for its callback and any expiry in progress */
+        nng_ctx_close(c->ctx);
+        acall_free(c);
+        c = next;
+    }
 }
 
 static void failed(acall *c, rpc_status st)
@@ -163,6 +180,7 @@ rpc_status rpc_call_async(rpc_channel *ch, const ProtobufCServiceDescriptor *svc
     static const rpc_call_opts none = {0};
     if (opts == NULL)
         opts = &none;
+    rpc__reap_async(ch);
     const ProtobufCMethodDescriptor *md = NULL;
     if (rpc__check_method(svc, method, req, &md, err) != RPC_OK)
         return err != NULL ? err->code : RPC_INVALID_ARGUMENT;

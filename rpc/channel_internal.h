@@ -13,14 +13,29 @@ struct rpc_channel {
     pthread_cond_t cv;  /* close waits for async calls */
     int async_inflight; /* under mu */
     struct rpc_cslot *free_slots;
+    struct rpc_acall *finished; /* async calls whose aio and context wait to be freed */
 };
 
-/* A pooled nng context with a blocking aio. */
+/* A pooled nng context and its aios. The reply's deadline is kept by the
+ * caller's own timed wait and a synchronous nng_aio_cancel, not by nng's aio
+ * timeout: in nng 1.5.2 the expiry thread may still be inside req0's cancel
+ * routine (using the context) after the reply completed the operation, so a
+ * context reused or closed at that moment was corrupted (seen under load).
+ * The send keeps nng's timeout on its own callback-less aio: it completes as
+ * soon as a pipe takes the frame, and a callback would cost a thread hop. */
 typedef struct rpc_cslot {
     nng_ctx ctx;
-    nng_aio *aio;
+    nng_aio *send_aio;
+    nng_aio *aio; /* receive */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    bool done;
     struct rpc_cslot *next;
 } rpc_cslot;
+
+/* Frees the aio and context of finished async calls (not from their own
+ * callbacks: freeing an aio waits for its callback and its expiry). */
+void rpc__reap_async(rpc_channel *ch);
 
 /* Absolute deadline for a call (shop_now_ms clock). */
 int64_t rpc__call_deadline(rpc_channel *ch, const rpc_call_opts *opts);

@@ -116,6 +116,7 @@ typedef struct rpc_channel_opts {
     int64_t default_timeout_ms; /* default RPC_DEFAULT_TIMEOUT_MS */
     size_t max_msg_bytes;       /* largest request sent / reply accepted */
     rpc_retry_policy retry;
+    int64_t connect_wait_ms; /* open waits this long at most for every URL to connect; 100 */
 } rpc_channel_opts;
 
 typedef struct rpc_call_opts {
@@ -128,8 +129,9 @@ typedef struct rpc_call_opts {
 } rpc_call_opts;
 
 /* Dials every URL of a comma-separated list ("tcp://127.0.0.1:7001,ipc:///tmp/s");
- * calls are spread over the connected servers. Connecting goes on in the
- * background: servers may start later and may restart. */
+ * calls are spread over the connected servers. Returns once every URL is
+ * connected or connect_wait_ms passed; connecting goes on in the background
+ * (servers may start later and may restart). */
 rpc_status rpc_channel_open(rpc_channel **out, const char *urls, const rpc_channel_opts *opts,
                             rpc_error *err);
 /* Waits for the channel's asynchronous calls to finish, then closes it.
