@@ -29,6 +29,8 @@ typedef struct mq_producer_opts {
     int timeout_ms;       /* per attempt; 0: 5000 */
     int retries;          /* extra attempts on UNAVAILABLE/DEADLINE_EXCEEDED; <0: none, 0: 3 */
     int retry_backoff_ms; /* first backoff, doubled per attempt; 0: 50 */
+    const char *delay_url; /* mq-delayd, for delayed sends; NULL: $MQ_DELAY_URL or
+                              tcp://127.0.0.1:7250 */
 } mq_producer_opts;
 
 typedef struct mq_property {
@@ -37,8 +39,11 @@ typedef struct mq_property {
 } mq_property;
 
 typedef struct mq_send_opts {
-    /* Delayed sends go through mq-delayd; the broker refuses them with
-     * FAILED_PRECONDITION until the routing is wired. */
+    /* A delayed send goes to mq-delayd (mq_producer_opts.delay_url), which
+     * answers once it is durable and hands it to the broker when due; its
+     * result carries mq-delayd's id ("delay-N") and no offset. Properties
+     * and a caller-chosen id do not travel on that path. To cancel by key,
+     * see mq_delay_cancel in mq/mq_delay.h. */
     int64_t delay_ms;
     int delay_level; /* RocketMQ's 1..18 (1 s ... 2 h) */
     const mq_property *properties;

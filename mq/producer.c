@@ -1,6 +1,7 @@
 /* The producer: packs messages into one SendRequest, retries UNAVAILABLE and
  * DEADLINE_EXCEEDED with the same message ids (the broker recognises them). */
 #include "mq.h"
+#include "producer_delay.h"
 #include "wire.h"
 
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 struct mq_producer {
     mq_link link;
     mq_producer_opts opts;
+    mq_delay_route delay; /* delayed sends go to mq-delayd */
 };
 
 /* xorshift128+ per thread, seeded once from getrandom: a batch of 256
@@ -69,6 +71,7 @@ rpc_status mq_producer_open(const char *url, const mq_producer_opts *opts, mq_pr
         free(p);
         return RPC_INVALID_ARGUMENT;
     }
+    mq_delay_route_init(&p->delay, p->opts.delay_url, p->opts.timeout_ms);
     *out = p;
     return RPC_OK;
 }
@@ -78,6 +81,7 @@ void mq_producer_close(mq_producer *p)
     if (!p)
         return;
     mq_link_close(&p->link);
+    mq_delay_route_close(&p->delay);
     free(p);
 }
 
@@ -97,10 +101,6 @@ static rpc_status message_prepare(const mq_message *in, Shop__Mq__Message *m,
         snprintf(r->id, sizeof r->id, "%s", o->id);
     else
         mq_new_id(r->id);
-    if (o && (o->delay_ms > 0 || o->delay_level > 0)) {
-        result_fail(r, RPC_FAILED_PRECONDITION, "delayed sends go through mq-delayd");
-        return r->status;
-    }
     if (!in->topic || !*in->topic || strlen(in->topic) > 200 || in->topic[0] == '%') {
         result_fail(r, RPC_INVALID_ARGUMENT,
                     "a topic is 1..200 characters and does not start with '%'");
@@ -195,8 +195,9 @@ rpc_status mq_producer_send_batch(mq_producer *p, const mq_message *msgs, size_t
     Shop__Mq__Property *props = calloc(nprops + 1, sizeof *props);
     Shop__Mq__Property **pp = calloc(nprops + 1, sizeof *pp);
     int *todo = calloc(n, sizeof *todo);
+    size_t *delayed = calloc(n, sizeof *delayed), ndelayed = 0;
     rpc_status first = RPC_OK;
-    if (!wire || !wp || !props || !pp || !todo) {
+    if (!wire || !wp || !props || !pp || !todo || !delayed) {
         for (size_t i = 0; i < n; i++)
             result_fail(&results[i], RPC_RESOURCE_EXHAUSTED, "out of memory");
         first = RPC_RESOURCE_EXHAUSTED;
@@ -207,6 +208,10 @@ rpc_status mq_producer_send_batch(mq_producer *p, const mq_message *msgs, size_t
         wp[i] = &wire[i];
         if (message_prepare(&msgs[i], &wire[i], &props[pi], &results[i]) != RPC_OK)
             continue;
+        if (mq_send_is_delayed(msgs[i].opts)) {
+            delayed[ndelayed++] = i;
+            continue;
+        }
         size_t np = msgs[i].opts ? msgs[i].opts->n_properties : 0;
         for (size_t j = 0; j < np; j++)
             pp[pi + j] = &props[pi + j];
@@ -216,6 +221,8 @@ rpc_status mq_producer_send_batch(mq_producer *p, const mq_message *msgs, size_t
         todo[i] = 1;
         pending++;
     }
+    if (ndelayed > 0)
+        mq_delay_route_send(&p->delay, msgs, delayed, ndelayed, results);
     int backoff = p->opts.retry_backoff_ms;
     for (int attempt = 0; pending > 0; attempt++) {
         batch_attempt(p, wp, todo, n, results);
@@ -239,6 +246,7 @@ done:
     free(props);
     free(pp);
     free(todo);
+    free(delayed);
     return first;
 }
 

@@ -160,3 +160,30 @@ Test(delay_broker, broker_down_at_due_time_then_up_gets_every_message)
     cr_assert_eq(wait_got(N, 30000), 0, "only %d of %d reached the consumer", got(), N);
     mq_consumer_close(c);
 }
+
+Test(delay_broker, a_producer_send_with_a_delay_goes_through_mq_delayd_and_arrives_when_due)
+{
+    enum { N = 20, DELAY_MS = 300 };
+    mq_consumer *c = consume("producer.delayed");
+    mq_producer *p;
+    mq_producer_opts po = {.timeout_ms = 2000, .delay_url = delayd_url};
+    cr_assert_eq(mq_producer_open(broker.url, &po, &p), RPC_OK);
+    mq_send_opts o = {.delay_ms = DELAY_MS};
+    for (int i = 0; i < N; i++) {
+        char key[16];
+        mq_send_result r;
+        snprintf(key, sizeof key, "%d", i);
+        sent_at[i] = wall_us();
+        cr_assert_eq(mq_producer_send(p, "producer.delayed", key, key, strlen(key), &o, &r),
+                     RPC_OK, "%s", r.message);
+        cr_expect(strncmp(r.id, "delay-", 6) == 0, "id %s", r.id);
+    }
+    mq_producer_close(p);
+    int64_t until = shop_now_ms() + 10000;
+    while (got() < N && shop_now_ms() < until)
+        shop_sleep_ms(20);
+    cr_assert_eq(got(), N, "only %d of %d delayed messages arrived", got(), N);
+    for (int i = 0; i < N; i++)
+        cr_expect_geq(first_at[i] - sent_at[i], DELAY_MS * 1000, "message %d arrived early", i);
+    mq_consumer_close(c);
+}

@@ -59,7 +59,8 @@ delay_sink *delay_sink_broker_open(const char *url, const char *tag, int timeout
                                    size_t errlen)
 {
     broker_sink *bs = calloc(1, sizeof *bs);
-    mq_producer_opts po = {timeout_ms, -1, 0}; /* no hidden retries: the timer backs off */
+    /* No hidden retries: the timer backs off. */
+    mq_producer_opts po = {.timeout_ms = timeout_ms, .retries = -1};
     if (!bs) {
         snprintf(err, errlen, "out of memory");
         return NULL;

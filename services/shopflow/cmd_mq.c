@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mq.h"
+#include "mq_delay.h"
 #include "rpc/clock.h"
 #include "wire.h"
 
@@ -17,7 +18,8 @@ static void mq_usage(FILE *out)
     fprintf(out,
             "usage: shopflow mq stats|dlq|send|consume [options]\n\n"
             "  stats                       per topic and group: end, committed, lag, in flight,\n"
-            "                              retrying, DLQ size\n"
+            "                              retrying, DLQ size; then mq-delayd's pending delayed\n"
+            "                              messages per topic, next due, lateness percentiles\n"
             "  dlq GROUP [--redrive] [--max N]\n"
             "                              list the group's dead letters; --redrive sends them\n"
             "                              back to the group (through its retry topic)\n"
@@ -25,11 +27,12 @@ static void mq_usage(FILE *out)
             "  consume TOPIC... --group G [--count N] [--reconsume-later] [--sleep-ms N]\n"
             "                              [--max-inflight N]; one line per message on stdout\n\n"
             "options: --url URL [MQ_URL, " MQ_DEFAULT_URL
-            "], --pub-url URL [MQ_PUB_URL, " MQ_DEFAULT_PUB_URL "]\n");
+            "], --pub-url URL [MQ_PUB_URL, " MQ_DEFAULT_PUB_URL "],\n"
+            "         --delay-url URL [MQ_DELAY_URL, " MQ_DELAY_URL_DEFAULT "]\n");
 }
 
 typedef struct mq_cli {
-    const char *url, *pub_url, *group, *key;
+    const char *url, *pub_url, *delay_url, *group, *key;
     long count, size, batch, sleep_ms, max, max_inflight;
     int redrive, later;
 } mq_cli;
@@ -37,13 +40,21 @@ typedef struct mq_cli {
 static int parse(int argc, char **argv, mq_cli *o)
 {
     static const struct option lo[] = {
-        {"url", required_argument, 0, 'u'},   {"pub-url", required_argument, 0, 'p'},
-        {"group", required_argument, 0, 'g'}, {"key", required_argument, 0, 'k'},
-        {"count", required_argument, 0, 'n'}, {"size", required_argument, 0, 's'},
-        {"batch", required_argument, 0, 'b'}, {"sleep-ms", required_argument, 0, 'S'},
-        {"max", required_argument, 0, 'm'},   {"max-inflight", required_argument, 0, 'I'},
-        {"redrive", no_argument, 0, 'r'},     {"reconsume-later", no_argument, 0, 'L'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+        {"url", required_argument, 0, 'u'},
+        {"pub-url", required_argument, 0, 'p'},
+        {"group", required_argument, 0, 'g'},
+        {"key", required_argument, 0, 'k'},
+        {"count", required_argument, 0, 'n'},
+        {"size", required_argument, 0, 's'},
+        {"batch", required_argument, 0, 'b'},
+        {"sleep-ms", required_argument, 0, 'S'},
+        {"max", required_argument, 0, 'm'},
+        {"max-inflight", required_argument, 0, 'I'},
+        {"redrive", no_argument, 0, 'r'},
+        {"reconsume-later", no_argument, 0, 'L'},
+        {"delay-url", required_argument, 0, 'D'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     *o = (mq_cli){.count = -1, .size = 0, .batch = 1, .max = 100};
     optind = 1;
@@ -55,6 +66,9 @@ static int parse(int argc, char **argv, mq_cli *o)
             break;
         case 'p':
             o->pub_url = optarg;
+            break;
+        case 'D':
+            o->delay_url = optarg;
             break;
         case 'g':
             o->group = optarg;
@@ -145,6 +159,11 @@ static int mq_stats(const mq_cli *o)
                (unsigned long long)g->retrying, (unsigned long long)g->dlq_size, g->consumers);
     }
     shop__mq__reply__free_unpacked(rep, NULL);
+    printf("\ndelay queue (mq-delayd):\n");
+    fflush(stdout);
+    if (mq_delay_print_stats(o->delay_url, stdout) != RPC_OK)
+        fprintf(stderr, "shopflow mq stats: mq-delayd not reachable at %s\n",
+                o->delay_url != NULL ? o->delay_url : mq_delay_default_url());
     return 0;
 }
 
