@@ -8,7 +8,9 @@
 
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-static int crc_hw;
+#if defined(__x86_64__)
+static int crc_hw; /* the CPU has SSE4.2 (set once by crc_init) */
+#endif
 
 static void crc_init(void)
 {
