@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "delay_crc32c.h"
 #include "delayd.h"
 #include "rpc/clock.h"
 

@@ -3,7 +3,7 @@
  * tail of the last segment is cut, a corrupt record elsewhere ends the scan
  * of its segment and is logged, never served. */
 #include "store_int.h"
-#include "crc32c.h"
+#include "mq/crc32c.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,7 +28,7 @@ static size_t seg_scan(mq_store *s, mq_seg *g, int *corrupt)
         if (len == 0 && crc == 0)
             break; /* the preallocated zeros */
         if (len > MQ_RECORD_MAX || len > g->size - pos - MQ_RECORD_HEADER ||
-            mq_crc32c(0, g->map + pos + MQ_RECORD_HEADER, len) != crc) {
+            mq_crc32c(g->map + pos + MQ_RECORD_HEADER, len) != crc) {
             *corrupt = 1;
             break;
         }

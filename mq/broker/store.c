@@ -2,7 +2,7 @@
  * pwrite (so fdatasync has no metadata to journal), read through mmap,
  * trimmed by retention; recovery lives in recover.c. */
 #include "store.h"
-#include "crc32c.h"
+#include "mq/crc32c.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -325,7 +325,7 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
     }
     uint8_t *out = s->wbuf + used;
     shop__mq__record__pack(rec, out + MQ_RECORD_HEADER);
-    uint32_t l32 = (uint32_t)len, crc = mq_crc32c(0, out + MQ_RECORD_HEADER, len);
+    uint32_t l32 = (uint32_t)len, crc = mq_crc32c(out + MQ_RECORD_HEADER, len);
     memcpy(out, &l32, 4);
     memcpy(out + 4, &crc, 4);
     if (mq_store_topic_index(t, rec->offset, g->no, (uint32_t)s->pos) != 0) {

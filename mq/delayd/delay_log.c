@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "delay_crc32c.h"
+#include "mq/crc32c.h"
 #include "rpc/log.h"
 
 #include "delay_log_int.h"
@@ -130,7 +130,7 @@ static uint64_t scan_seg(uint32_t no, int fd, delay_log_visit visit, void *arg)
             shop_warn("torn record segment=%u offset=%zu", no, off);
             break;
         }
-        if (delay_crc32c(m + off + DELAY_LOG_HEADER, len) != crc) {
+        if (mq_crc32c(m + off + DELAY_LOG_HEADER, len) != crc) {
             shop_warn("corrupt record, rest of segment ignored segment=%u offset=%zu", no, off);
             break;
         }
@@ -266,7 +266,7 @@ int delay_log_append(delay_log *l, const uint8_t *payload, uint32_t len, uint64_
         l->buf = b;
         l->buf_cap = cap;
     }
-    uint32_t crc = delay_crc32c(payload, len);
+    uint32_t crc = mq_crc32c(payload, len);
     uint8_t *p = l->buf + l->buf_len;
     memcpy(p, &len, 4);
     memcpy(p + 4, &crc, 4);
@@ -322,7 +322,7 @@ int delay_log_read(delay_log *l, uint64_t id, uint8_t **payload, uint32_t *len)
         rv = n ? -ENOMEM : -EIO;
         goto out;
     }
-    if (pread(s->fd, p, n, off + DELAY_LOG_HEADER) != (ssize_t)n || delay_crc32c(p, n) != crc) {
+    if (pread(s->fd, p, n, off + DELAY_LOG_HEADER) != (ssize_t)n || mq_crc32c(p, n) != crc) {
         rv = -EIO;
     }
 out:

@@ -1,14 +1,16 @@
-/* CRC32C: the SSE4.2 instruction when the CPU has it, else slicing-by-8
- * tables built once. Both give the standard result (crc32c("123456789") =
- * 0xe3069283). */
-#include "crc32c.h"
+/* CRC32C for mq/ (broker topic log and delay log): the SSE4.2 instruction
+ * when the CPU has it (checked once at run time), else slicing-by-8 tables
+ * built once. Both give the standard result (crc32c("123456789") = 0xe3069283). */
+#include "mq/crc32c.h"
 
 #include <pthread.h>
 #include <string.h>
 
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-static int crc_hw;
+#if defined(__x86_64__)
+static int crc_hw; /* the CPU has SSE4.2 (set once by crc_init) */
+#endif
 
 static void crc_init(void)
 {
@@ -64,7 +66,13 @@ static uint32_t crc_soft(uint32_t c, const uint8_t *p, size_t n)
     return c;
 }
 
-uint32_t mq_crc32c(uint32_t crc, const void *data, size_t len)
+uint32_t mq_crc32c_table_update(uint32_t crc, const void *data, size_t len)
+{
+    pthread_once(&crc_once, crc_init);
+    return ~crc_soft(~crc, data, len);
+}
+
+uint32_t mq_crc32c_update(uint32_t crc, const void *data, size_t len)
 {
     pthread_once(&crc_once, crc_init);
     uint32_t c = ~crc;
@@ -73,4 +81,9 @@ uint32_t mq_crc32c(uint32_t crc, const void *data, size_t len)
         return ~crc_sse42(c, data, len);
 #endif
     return ~crc_soft(c, data, len);
+}
+
+uint32_t mq_crc32c(const void *data, size_t len)
+{
+    return mq_crc32c_update(0, data, len);
 }
