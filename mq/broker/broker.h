@@ -66,6 +66,7 @@ struct bk_group {
     size_t nq;
     uint32_t max_reconsume;
     size_t rr;    /* round-robin position among consumers */
+    int chunk;    /* messages given to the current consumer in a row */
     size_t qnext; /* the queue served first in the next delivery round */
 };
 

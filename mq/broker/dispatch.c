@@ -1,5 +1,5 @@
-/* Delivery: hands ready and new records to the group's consumers, the
- * least loaded first, publishes them in batches over PUB/SUB, and on every
+/* Delivery: hands ready and new records to the group's consumers in
+ * round-robin chunks, publishes them in batches over PUB/SUB, and on every
  * tick redelivers what timed out, releases retries that are due and drops
  * consumers that stopped heartbeating. */
 #include "broker.h"
@@ -9,6 +9,8 @@
 
 #include "rpc/clock.h"
 #include "rpc/log.h"
+
+#define BK_CHUNK 64 /* messages to one consumer before moving to the next */
 
 int bk_delivery_fill(mq_broker *b, bk_queue *q, uint64_t off, Shop__Mq__Delivery *d)
 {
@@ -37,24 +39,22 @@ static int consumer_takes(const bk_consumer *c, const bk_queue *q)
     return 0;
 }
 
-/* The consumer of g that takes from q and has the fewest unacked messages
- * (ties rotate). Spreading by load, not in long runs to one consumer, lets
- * every instance of a group work at once: each handles its messages one
- * transaction at a time, so a run of messages to one instance would queue
- * behind its commits while the others sit idle. */
+/* The next consumer of g that takes from q, keeping one for BK_CHUNK in a row. */
 static int32_t pick_consumer(mq_broker *b, bk_group *g, bk_queue *q)
 {
-    int32_t best = -1;
-    for (size_t k = 0; k < b->ncons; k++) {
-        size_t i = (g->rr + k) % b->ncons;
+    if (b->ncons == 0)
+        return -1;
+    for (size_t tried = 0; tried <= b->ncons; tried++) {
+        size_t i = g->rr % b->ncons;
         bk_consumer *c = b->cons[i];
-        if (c && c->g == g && consumer_takes(c, q) &&
-            (best < 0 || c->inflight < b->cons[best]->inflight))
-            best = (int32_t)i;
+        if (c && c->g == g && g->chunk < BK_CHUNK && consumer_takes(c, q)) {
+            g->chunk++;
+            return (int32_t)i;
+        }
+        g->rr++;
+        g->chunk = 0;
     }
-    if (best >= 0)
-        g->rr = (size_t)best + 1;
-    return best;
+    return -1;
 }
 
 /* For a retry record: its due time and reconsume count from its properties. */
