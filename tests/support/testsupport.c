@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,10 +74,16 @@ int ts_spawn(ts_proc *p, char *const argv[])
              argv[0], (long long)shop_now_us());
     char path[512];
     ts_bin(argv[0], path, sizeof path);
+    /* A child forked from the main thread dies with the test process, so a
+     * failing test (its worker exits at the first failed assert) leaves no
+     * daemon behind. Not from other threads: the signal follows the thread. */
+    int main_thread = getpid() == (pid_t)syscall(SYS_gettid);
     pid_t pid = fork();
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        if (main_thread)
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             dup2(fd, STDOUT_FILENO);
