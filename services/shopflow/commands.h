@@ -17,7 +17,4 @@ int cmd_scenario(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_mq(int argc, char **argv);
 
-/* For commands whose part has not landed yet: says so and exits 3. */
-int shopflow_not_built(const char *command, const char *issue);
-
 #endif
