@@ -9,10 +9,14 @@
 #include <string.h>
 
 #include "mq/mq_delay.h"
+#include "services/common/svc_db.h"
+#include "services/order/order_ids.h"
 #include "services/order/order_timeout_cancel.h"
 #include "rpc/log.h"
 #include "rpc/status.h"
 #include "shop_events.pb-c.h"
+
+#define ORDER_ID_BLOCK 64
 
 struct order_async {
     order_async_cfg cfg;
@@ -20,6 +24,7 @@ struct order_async {
     svc_relay *relay;
     svc_consumer *consumer;
     timeout_canceller *canceller; /* cancels paid orders' timeouts, off the request path */
+    order_ids *ids;               /* PlaceOrder's order ids, fetched in blocks */
 };
 
 int order_async_tx(PGconn *conn, const char *sql, char *msg, size_t msglen)
@@ -41,13 +46,71 @@ static void key_of(char key[24], int64_t order_id)
     snprintf(key, 24, "%lld", (long long)order_id);
 }
 
-/* order.placed and order.timeout for a freshly inserted order. */
-static int publish_placed(PGconn *conn, const shop_order *o, int64_t window_ms, char *msg,
-                          size_t msglen)
+/* The acceptance time as a timestamptz, exact to the microsecond. */
+#define ACCEPTED "('epoch'::timestamptz + $7::bigint * interval '1 microsecond')"
+
+/* PlaceOrder in one statement, so that it costs one round trip and one
+ * commit: the order PENDING ($1 comes from the id pool, $7 is this
+ * process's clock) and, only when the request_id is new, its order.placed
+ * and order.timeout rows (bodies as hex, packed beforehand). An order
+ * without a coupon has nothing to wait for on that side ('NONE'). */
+static const shop_stmt st_place = {
+    "oa_place",
+    "WITH o AS (INSERT INTO orders (order_id, request_id, user_id, goods_id, count, coupon_id,"
+    "             created_at, updated_at, pay_by, coupon_result, coupon_at) OVERRIDING SYSTEM VALUE"
+    "           VALUES ($1::bigint, NULLIF($2::text, ''), $3::bigint, $4::bigint, $5::int,"
+    "             NULLIF($6::bigint, 0), " ACCEPTED ", " ACCEPTED ","
+    "             " ACCEPTED " + $8::bigint * interval '1 millisecond',"
+    "             CASE WHEN $6::bigint = 0 THEN 'NONE' END,"
+    "             CASE WHEN $6::bigint = 0 THEN " ACCEPTED " END)"
+    "           ON CONFLICT (request_id) DO NOTHING RETURNING order_id),"
+    " e AS (INSERT INTO outbox (topic, msg_key, body, delay_ms)"
+    "       SELECT v.topic, o.order_id::text, decode(v.body, 'hex'), v.delay_ms FROM o,"
+    "         (VALUES (1, 'order.placed', $9::text, 0::bigint),"
+    "                 (2, 'order.timeout', $10::text, $11::bigint)) AS v(n, topic, body, delay_ms)"
+    "       ORDER BY v.n)"
+    " SELECT order_id FROM o"};
+
+int order_async_flows_prepare(PGconn *conn, char *err, size_t errlen)
 {
-    char key[24];
+    return shop_db_prepare(conn, &st_place, 1, err, errlen);
+}
+
+/* `len` bytes as lowercase hex into `out` (2 * len + 1 bytes). */
+static const char *hex(char *out, const uint8_t *in, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+    return out;
+}
+
+/* The order as PlaceOrder inserts it. */
+static void pending_order(const order_place_args *a, int64_t id, int64_t accepted_us, shop_order *o)
+{
+    memset(o, 0, sizeof *o);
+    o->order_id = id;
+    snprintf(o->request_id, sizeof o->request_id, "%s", a->request_id != NULL ? a->request_id : "");
+    o->user_id = a->user_id;
+    o->goods_id = a->goods_id;
+    o->count = a->count;
+    o->coupon_id = a->coupon_id;
+    o->status = ORDER_PENDING;
+    o->accepted_us = accepted_us;
+    o->pay_by_us = accepted_us + a->pay_window_ms * 1000;
+    if (a->coupon_id == 0)
+        o->coupon_us = accepted_us;
+}
+
+/* Inserts `o` with its two events; *inserted = 0 when the request_id exists. */
+static int insert_placed(PGconn *conn, const shop_order *o, int64_t window_ms, int *inserted,
+                         char *msg, size_t msglen)
+{
     uint8_t buf[256];
-    key_of(key, o->order_id);
+    char placed[2 * sizeof buf + 1], timeout[2 * sizeof buf + 1];
     Shop__Events__OrderPlaced p = SHOP__EVENTS__ORDER_PLACED__INIT;
     p.order_id = o->order_id;
     p.request_id = (char *)o->request_id;
@@ -57,17 +120,35 @@ static int publish_placed(PGconn *conn, const shop_order *o, int64_t window_ms, 
     p.coupon_id = o->coupon_id;
     p.pay_by_us = o->pay_by_us;
     p.at_us = o->accepted_us;
-    size_t len = shop__events__order_placed__pack(&p, buf);
-    int st = svc_outbox_add(conn, "order.placed", key, buf, len, 0, msg, msglen);
-    if (st != RPC_OK)
-        return st;
+    if (shop__events__order_placed__get_packed_size(&p) > sizeof buf) {
+        snprintf(msg, msglen, "order.placed event does not fit %zu bytes", sizeof buf);
+        return RPC_INVALID_ARGUMENT;
+    }
+    hex(placed, buf, shop__events__order_placed__pack(&p, buf));
     Shop__Events__OrderTimeout t = SHOP__EVENTS__ORDER_TIMEOUT__INIT;
     t.order_id = o->order_id;
     t.at_us = o->accepted_us;
-    len = shop__events__order_timeout__pack(&t, buf);
+    hex(timeout, buf, shop__events__order_timeout__pack(&t, buf));
+    char a[24], c[24], d[24], e[24], f[24], g[24], h[24], k[24];
     /* delay 0 would publish at once: a zero window still goes through the queue */
-    return svc_outbox_add(conn, "order.timeout", key, buf, len, window_ms > 0 ? window_ms : 1, msg,
-                          msglen);
+    const char *params[] = {shop_db_i64(a, o->order_id),
+                            o->request_id,
+                            shop_db_i64(c, o->user_id),
+                            shop_db_i64(d, o->goods_id),
+                            shop_db_i64(e, o->count),
+                            shop_db_i64(f, o->coupon_id),
+                            shop_db_i64(g, o->accepted_us),
+                            shop_db_i64(h, window_ms),
+                            placed,
+                            timeout,
+                            shop_db_i64(k, window_ms > 0 ? window_ms : 1)};
+    int st;
+    PGresult *res = shop_db_run(conn, &st_place, 11, params, &st, msg, msglen);
+    if (res == NULL)
+        return st;
+    *inserted = PQntuples(res) > 0;
+    PQclear(res);
+    return RPC_OK;
 }
 
 int order_async_publish_release(PGconn *conn, const char *topic, const shop_order *o, char *msg,
@@ -111,18 +192,26 @@ int order_async_place(order_async *oa, PGconn *conn, const order_place_args *arg
     order_place_args a = *args;
     if (a.pay_window_ms <= 0)
         a.pay_window_ms = order_async_pay_window_ms(oa);
-    int st = order_async_tx(conn, "BEGIN", msg, msglen);
+    *duplicate = 0;
+    int st = order_place_check(&a, msg, msglen);
+    int64_t id = 0;
+    if (st == RPC_OK)
+        st = order_ids_next(oa != NULL ? oa->ids : NULL, conn, &id, msg, msglen);
     if (st != RPC_OK)
         return st;
-    st = order_place(conn, &a, out, duplicate, msg, msglen);
-    if (st == RPC_OK && !*duplicate && out->coupon_id == 0)
-        st = order_async_mark_no_coupon(conn, out->order_id, msg, msglen);
-    if (st == RPC_OK && !*duplicate)
-        st = publish_placed(conn, out, a.pay_window_ms, msg, msglen);
-    st = finish(conn, st, msg, msglen);
-    if (st == RPC_OK && !*duplicate)
-        svc_relay_kick(oa != NULL ? oa->relay : NULL);
-    return st;
+    pending_order(&a, id, svc_outbox_now_us(), out);
+    int inserted = 0;
+    st = insert_placed(conn, out, a.pay_window_ms, &inserted, msg, msglen);
+    if (st != RPC_OK)
+        return st;
+    if (!inserted) {
+        /* The request_id exists: the conflict check waited for it to commit. */
+        st = order_get_by_request(conn, out->request_id, out, msg, msglen);
+        *duplicate = st == RPC_OK;
+        return st;
+    }
+    svc_relay_kick(oa != NULL ? oa->relay : NULL);
+    return RPC_OK;
 }
 
 int order_async_pay(order_async *oa, PGconn *conn, int64_t order_id, shop_order *out, char *msg,
@@ -168,6 +257,7 @@ int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, 
     snprintf(oa->conninfo, sizeof oa->conninfo, "%s", cfg->conninfo);
     snprintf(oa->delay_url, sizeof oa->delay_url, "%s",
              cfg->delay_url != NULL ? cfg->delay_url : MQ_DELAY_URL_DEFAULT);
+    oa->ids = order_ids_new(ORDER_ID_BLOCK);
     oa->canceller = timeout_canceller_start(oa->delay_url);
     if (oa->canceller == NULL) {
         snprintf(err, errlen, "cannot start the timeout canceller thread");
@@ -207,5 +297,6 @@ void order_async_stop(order_async *oa)
     svc_consumer_stop(oa->consumer);
     svc_relay_stop(oa->relay);
     timeout_canceller_stop(oa->canceller);
+    order_ids_free(oa->ids);
     free(oa);
 }

@@ -1,10 +1,9 @@
 /* The order service in the async architecture.
  *
- * PlaceOrder is one transaction: the order PENDING (order_place) and two
- * outbox rows, order.placed and order.timeout delayed by the pay window.
- * The relay publishes them; the order consumer (group "order") applies the
- * members' results (stock.*, coupon.*) and the due order.timeout through the
- * inbox table, in the transaction of the state change:
+ * PlaceOrder is one statement: the order PENDING and two outbox rows,
+ * order.placed and order.timeout delayed by the pay window. The relay publishes them; the order
+ * consumer (group "order") applies the members' results (stock.*, coupon.*) and the due
+ * order.timeout through the inbox table, in the transaction of the state change:
  *
  *   both members OK         -> CONFIRMED (order_confirm)
  *   one member rejected     -> CANCELLED + order.cancelled (the other restores)
@@ -29,6 +28,8 @@
 
 /* Prepares order_logic's statements and this module's on a new connection. */
 int order_async_prepare(PGconn *conn, char *err, size_t errlen);
+/* The flows' own statements (part of order_async_prepare). */
+int order_async_flows_prepare(PGconn *conn, char *err, size_t errlen);
 
 typedef struct order_async order_async;
 
@@ -51,8 +52,9 @@ void order_async_stop(order_async *oa);
 int64_t order_async_pay_window_ms(const order_async *oa);
 
 /* PlaceOrder (async): the order PENDING plus order.placed and order.timeout
- * in one transaction; `oa` (may be NULL) only wakes the relay. A repeated
- * request_id returns the first order with *duplicate set. */
+ * in one statement (one round trip, one commit); `oa` (may be NULL) holds
+ * the pool of order ids and wakes the relay. A repeated request_id returns
+ * the first order with *duplicate set. */
 int order_async_place(order_async *oa, PGconn *conn, const order_place_args *args, shop_order *out,
                       int *duplicate, char *msg, size_t msglen);
 
@@ -75,7 +77,6 @@ int order_async_publish_release(PGconn *conn, const char *topic, const shop_orde
                                 size_t msglen);
 
 /* Single statements (inside the caller's transaction). */
-int order_async_mark_no_coupon(PGconn *conn, int64_t order_id, char *msg, size_t msglen);
 int order_async_close(PGconn *conn, int64_t order_id, int *closed, shop_order *out, char *msg,
                       size_t msglen);
 int order_async_user_cancel(PGconn *conn, int64_t order_id, const char *reason, int *cancelled,

@@ -9,6 +9,7 @@
 #include "rpc/status.h"
 #include "services/common/svc_db.h"
 #include "services/order/order_async.h"
+#include "services/order/order_ids.h"
 #include "shop_events.pb-c.h"
 
 #define NOW "clock_timestamp()"
@@ -34,10 +35,6 @@ static const shop_stmt st_result = {
     " RETURNING COALESCE(stock_result, ''), COALESCE(coupon_result, ''),"
     " GREATEST(0, price_cents * count - discount_cents), " US("stock_at") ", " US("coupon_at")};
 
-static const shop_stmt st_no_coupon = {
-    "oa_no_coupon", "UPDATE orders SET coupon_result = 'NONE', coupon_at = created_at"
-                    " WHERE order_id = $1::bigint AND coupon_id IS NULL"};
-
 static const shop_stmt st_close = {
     "oa_close", "UPDATE orders SET status = 'CLOSED', reason = 'unpaid after the pay window',"
                 " closed_at = " NOW ", updated_at = " NOW " WHERE order_id = $1::bigint"
@@ -53,9 +50,11 @@ static const char *const topics[] = {"stock.deducted", "stock.rejected", "coupon
 
 int order_async_prepare(PGconn *conn, char *err, size_t errlen)
 {
-    if (order_logic_prepare(conn, err, errlen) != 0)
+    if (order_logic_prepare(conn, err, errlen) != 0 ||
+        order_async_flows_prepare(conn, err, errlen) != 0 ||
+        order_ids_prepare(conn, err, errlen) != 0)
         return -1;
-    const shop_stmt all[] = {st_inbox, st_result, st_no_coupon, st_close, st_user_cancel};
+    const shop_stmt all[] = {st_inbox, st_result, st_close, st_user_cancel};
     return shop_db_prepare(conn, all, sizeof all / sizeof all[0], err, errlen);
 }
 
@@ -71,13 +70,6 @@ static int run(PGconn *conn, const shop_stmt *s, int n, const char *const *p, in
         *rows = PQntuples(res) > 0 ? PQntuples(res) : atoi(PQcmdTuples(res));
     PQclear(res);
     return RPC_OK;
-}
-
-int order_async_mark_no_coupon(PGconn *conn, int64_t order_id, char *msg, size_t msglen)
-{
-    char a[24];
-    const char *p[] = {shop_db_i64(a, order_id)};
-    return run(conn, &st_no_coupon, 1, p, NULL, msg, msglen);
 }
 
 /* A transition of one order by a statement that returns its id; *changed

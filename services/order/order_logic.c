@@ -168,12 +168,9 @@ static int run_order(PGconn *conn, const shop_stmt *stmt, int n, const char *con
     return RPC_OK;
 }
 
-int order_place(PGconn *conn, const order_place_args *a, shop_order *out, int *duplicate, char *msg,
-                size_t msglen)
+int order_place_check(const order_place_args *a, char *msg, size_t msglen)
 {
-    *duplicate = 0;
-    const char *rid = a->request_id != NULL ? a->request_id : "";
-    if (strlen(rid) > ORDER_REQUEST_ID_MAX) {
+    if (a->request_id != NULL && strlen(a->request_id) > ORDER_REQUEST_ID_MAX) {
         snprintf(msg, msglen, "request_id is longer than %d bytes", ORDER_REQUEST_ID_MAX);
         return RPC_INVALID_ARGUMENT;
     }
@@ -183,6 +180,17 @@ int order_place(PGconn *conn, const order_place_args *a, shop_order *out, int *d
                  (long long)a->user_id, (long long)a->goods_id, (int)a->count);
         return RPC_INVALID_ARGUMENT;
     }
+    return RPC_OK;
+}
+
+int order_place(PGconn *conn, const order_place_args *a, shop_order *out, int *duplicate, char *msg,
+                size_t msglen)
+{
+    *duplicate = 0;
+    const char *rid = a->request_id != NULL ? a->request_id : "";
+    int st = order_place_check(a, msg, msglen);
+    if (st != RPC_OK)
+        return st;
     char b[24], c[24], d[24], e[24], f[24];
     const char *params[] = {rid,
                             shop_db_i64(b, a->user_id),
@@ -191,7 +199,7 @@ int order_place(PGconn *conn, const order_place_args *a, shop_order *out, int *d
                             shop_db_i64(e, a->coupon_id),
                             shop_db_i64(f, a->pay_window_ms)};
     int found = 0;
-    int st = run_order(conn, &st_place, 6, params, out, &found, msg, msglen);
+    st = run_order(conn, &st_place, 6, params, out, &found, msg, msglen);
     if (st != RPC_OK || found)
         return st;
     /* The request_id exists: the conflict check waited for it to commit. */

@@ -70,6 +70,9 @@ int order_logic_prepare(PGconn *conn, char *err, size_t errlen);
 
 /* Inserts the order PENDING with pay_by = now + pay window. A repeated
  * request_id inserts nothing and returns the first order with *duplicate. */
+/* RPC_OK when `a` is a valid order, else INVALID_ARGUMENT with `msg`. */
+int order_place_check(const order_place_args *a, char *msg, size_t msglen);
+
 int order_place(PGconn *conn, const order_place_args *args, shop_order *out, int *duplicate,
                 char *msg, size_t msglen);
 
