@@ -18,6 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How long published outbox rows (and inbox slots) are kept: a week, far
+ * longer than any redelivery or resend window. */
+#define SVC_OUTBOX_RETENTION_DEFAULT_MS (7LL * 24 * 3600 * 1000)
+
 /* Appends one event to the outbox on `conn` (inside the caller's
  * transaction). delay_ms > 0: handed to mq-delayd, due delay_ms after the
  * row was written. Returns an rpc_status with `msg` filled when not OK. */
@@ -30,6 +34,17 @@ int64_t svc_outbox_now_us(void);
 /* Unpublished rows (for tests and stats); -1 on error. */
 int64_t svc_outbox_backlog(PGconn *conn);
 
+/* Parks row `id`: its destination refused it for good (INVALID_ARGUMENT),
+ * so the relay stops sending it and goes on with the rows after it. The row
+ * stays, unpublished, with failed_at and the error, for an operator (clear
+ * failed_at to send it again). 0, or -1 on a database error. */
+int svc_outbox_park(PGconn *conn, int64_t id, const char *error);
+
+/* Deletes up to `limit` published outbox rows older than retention_ms, and
+ * with `inbox` up to `limit` inbox slots as old, oldest first. Returns the
+ * rows deleted, or -1 on a database error. */
+int64_t svc_outbox_trim(PGconn *conn, int64_t retention_ms, int inbox, int limit);
+
 typedef struct svc_relay_cfg {
     const char *name;      /* for logs and message ids: "order", "stock", "coupon" */
     const char *conninfo;  /* the service's database */
@@ -37,6 +52,8 @@ typedef struct svc_relay_cfg {
     const char *delay_url; /* mq-delayd (NULL: no delayed rows expected) */
     int batch;             /* rows per round; 0: 256 */
     int idle_ms;           /* poll interval when idle and not kicked; 0: 50 */
+    int64_t retention_ms;  /* published rows kept this long; 0: 7 days; < 0: forever */
+    int trim_inbox;        /* the inbox (order service) is trimmed with the same retention */
     int dup_publish;       /* test switch: publish every broker row twice */
 } svc_relay_cfg;
 

@@ -42,6 +42,12 @@ typedef struct row {
     int64_t delay_ms; /* 0: broker; >0: mq-delayd, what remains of the delay */
 } row;
 
+/* Why the row after the acknowledged prefix was not sent. */
+typedef struct send_failure {
+    rpc_status status;
+    char message[256];
+} send_failure;
+
 static uint64_t fnv64(uint64_t h, const char *s)
 {
     for (; *s != '\0'; s++)
@@ -136,7 +142,7 @@ static int mark(svc_relay *r, const row *rows, size_t n)
 
 /* Sends rows[0..n) (all for the broker); returns how many from the start
  * were acknowledged. */
-static size_t send_broker(svc_relay *r, const row *rows, size_t n)
+static size_t send_broker(svc_relay *r, const row *rows, size_t n, send_failure *f)
 {
     int dup = r->cfg.dup_publish ? 2 : 1;
     mq_message *m = calloc(n * (size_t)dup, sizeof *m);
@@ -156,10 +162,12 @@ static size_t send_broker(svc_relay *r, const row *rows, size_t n)
     size_t ok = 0;
     while (ok < n && res[ok * (size_t)dup].status == RPC_OK)
         ok++;
-    if (ok < n)
+    if (ok < n) {
+        f->status = res[ok * (size_t)dup].status;
+        snprintf(f->message, sizeof f->message, "%s", res[ok * (size_t)dup].message);
         shop_warn("relay send failed relay=%s topic=%s status=%s error=\"%s\"", r->name,
-                  rows[ok].topic, rpc_status_name(res[ok * (size_t)dup].status),
-                  res[ok * (size_t)dup].message);
+                  rows[ok].topic, rpc_status_name(f->status), f->message);
+    }
     free(m);
     free(o);
     free(res);
@@ -167,7 +175,7 @@ static size_t send_broker(svc_relay *r, const row *rows, size_t n)
     return ok;
 }
 
-static size_t send_delayed(svc_relay *r, const row *rows, size_t n)
+static size_t send_delayed(svc_relay *r, const row *rows, size_t n, send_failure *f)
 {
     char err[256] = "no --delay-url configured";
     if (r->delay == NULL && r->delay_url[0] != '\0' &&
@@ -175,6 +183,7 @@ static size_t send_delayed(svc_relay *r, const row *rows, size_t n)
         r->delay = NULL;
     if (r->delay == NULL) {
         shop_warn("relay delay queue unavailable relay=%s error=\"%s\"", r->name, err);
+        f->status = RPC_UNAVAILABLE;
         return 0;
     }
     mq_delay_msg *m = calloc(n, sizeof *m);
@@ -183,12 +192,20 @@ static size_t send_delayed(svc_relay *r, const row *rows, size_t n)
         m[i] = (mq_delay_msg){rows[i].topic, rows[i].key,      rows[i].body,
                               rows[i].len,   rows[i].delay_ms, 0};
     size_t ok = 0;
-    if (mq_delay_send_batch(r->delay, m, n, res, err, sizeof err) == RPC_OK)
+    f->status = mq_delay_send_batch(r->delay, m, n, res, err, sizeof err);
+    if (f->status == RPC_OK) {
         while (ok < n && res[ok].status == RPC_OK)
             ok++;
+        if (ok < n) {
+            f->status = (rpc_status)res[ok].status;
+            snprintf(err, sizeof err, "mq-delayd refused the message (%s)",
+                     rpc_status_name(f->status));
+        }
+    }
+    snprintf(f->message, sizeof f->message, "%s", err);
     if (ok < n)
         shop_warn("relay delayed send failed relay=%s topic=%s status=%s error=\"%s\"", r->name,
-                  rows[ok].topic, rpc_status_name(ok < n ? res[ok].status : 0), err);
+                  rows[ok].topic, rpc_status_name(f->status), err);
     free(m);
     free(res);
     return ok;
@@ -212,7 +229,8 @@ static int round_once(svc_relay *r, int delayed)
                      "SELECT id, topic, COALESCE(msg_key, ''), body,"
                      " CASE WHEN delay_ms = 0 THEN 0 ELSE GREATEST(1, delay_ms -"
                      "   (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint) END"
-                     " FROM outbox WHERE published_at IS NULL AND (delay_ms > 0) = $2::bool"
+                     " FROM outbox WHERE published_at IS NULL AND failed_at IS NULL"
+                     " AND (delay_ms > 0) = $2::bool"
                      " ORDER BY id LIMIT $1::int",
                      2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -230,8 +248,21 @@ static int round_once(svc_relay *r, int delayed)
             PQunescapeBytea((const unsigned char *)PQgetvalue(res, (int)i, 3), &rows[i].len);
         rows[i].delay_ms = strtoll(PQgetvalue(res, (int)i, 4), NULL, 10);
     }
-    size_t ok = n == 0 ? 0 : delayed ? send_delayed(r, rows, n) : send_broker(r, rows, n);
+    send_failure f = {RPC_OK, ""};
+    size_t ok = n == 0 ? 0 : delayed ? send_delayed(r, rows, n, &f) : send_broker(r, rows, n, &f);
     int failed = mark(r, rows, ok) != 0 || ok < n;
+    if (!failed || f.status != RPC_INVALID_ARGUMENT || ok >= n)
+        goto done;
+    /* Refused for good: no retry can send it, and waiting for it would hold
+     * up every row after it. Park it (kept, with the error) and go on. */
+    if (svc_outbox_park(r->conn, rows[ok].id, f.message) == 0) {
+        shop_error("relay parked a row its destination refuses relay=%s id=%lld topic=%s "
+                   "error=\"%s\" hint=\"fix it, then clear outbox.failed_at to resend\"",
+                   r->name, (long long)rows[ok].id, rows[ok].topic, f.message);
+        svc_relay_kick(r); /* the rows after it: next round, at once */
+        failed = 0;
+    }
+done:
     for (size_t i = 0; i < n; i++)
         PQfreemem(rows[i].body);
     free(rows);
@@ -239,17 +270,45 @@ static int round_once(svc_relay *r, int delayed)
     return failed ? -1 : (int)ok;
 }
 
+#define TRIM_EVERY_MS 60000
+#define TRIM_BATCH 1000
+#define TRIM_MAX_BATCHES 20 /* per minute: 20,000 rows of each table */
+
+/* Deletes what the retention no longer keeps, a bounded amount per call. */
+static void trim(svc_relay *r)
+{
+    if (r->cfg.retention_ms < 0)
+        return;
+    int64_t total = 0, n = TRIM_BATCH;
+    for (int i = 0; i < TRIM_MAX_BATCHES && n >= TRIM_BATCH; i++) {
+        n = svc_outbox_trim(r->conn, r->cfg.retention_ms, r->cfg.trim_inbox, TRIM_BATCH);
+        if (n < 0) {
+            shop_warn("relay trim failed relay=%s error=\"%s\"", r->name, PQerrorMessage(r->conn));
+            return;
+        }
+        total += n;
+    }
+    if (total > 0)
+        shop_info("relay trimmed relay=%s rows=%lld retention_ms=%lld", r->name, (long long)total,
+                  (long long)r->cfg.retention_ms);
+}
+
 static void *relay_main(void *arg)
 {
     svc_relay *r = arg;
     int backoff[2] = {0, 0};      /* per kind: broker rows, delayed rows */
     int64_t retry_at[2] = {0, 0}; /* shop_now_ms() */
+    int64_t trim_at = 0;
     while (!stopping(r)) {
         int64_t now = shop_now_ms();
         int busy = 0, wait = r->cfg.idle_ms;
         if (connect_db(r) != 0) {
             wait_kick(r, 200);
             continue;
+        }
+        if (now >= trim_at) {
+            trim(r);
+            trim_at = now + TRIM_EVERY_MS;
         }
         for (int k = 0; k < 2; k++) {
             if (now < retry_at[k]) {
@@ -284,6 +343,8 @@ int svc_relay_start(const svc_relay_cfg *cfg, svc_relay **out, char *err, size_t
         r->cfg.batch = 256;
     if (r->cfg.idle_ms <= 0)
         r->cfg.idle_ms = 50;
+    if (r->cfg.retention_ms == 0)
+        r->cfg.retention_ms = SVC_OUTBOX_RETENTION_DEFAULT_MS;
     mq_producer_opts po = {.timeout_ms = 2000, .retries = -1};
     int st = mq_producer_open(cfg->mq_url, &po, &r->producer);
     if (st != RPC_OK) {

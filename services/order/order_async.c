@@ -268,7 +268,8 @@ int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, 
                         .conninfo = oa->conninfo,
                         .mq_url = cfg->mq_url,
                         .delay_url = oa->delay_url,
-                        .dup_publish = cfg->dup_publish};
+                        .dup_publish = cfg->dup_publish,
+                        .trim_inbox = 1};
     int st = svc_relay_start(&rc, &oa->relay, err, errlen);
     if (st != RPC_OK)
         goto fail;
