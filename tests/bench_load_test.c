@@ -123,3 +123,35 @@ Test(bench_load, a_bad_configuration_is_refused_with_a_reason)
     cr_assert_eq(shop_load_run(&cfg, &r, err, sizeof err), -1);
     cr_assert_not_null(strstr(err, "clients"), "%s", err);
 }
+
+static atomic_int followups, followups_of_failed;
+
+/* The bench's PayOrder: 30 ms after each accepted request. */
+static void slow_followup(void *ctx, int client, uint64_t seq, int64_t order_id)
+{
+    (void)ctx;
+    (void)client;
+    if (seq % 4 == 0 || order_id != (int64_t)seq + 1)
+        atomic_fetch_add(&followups_of_failed, 1);
+    atomic_fetch_add(&followups, 1);
+    shop_sleep_ms(30);
+}
+
+Test(bench_load, a_followup_runs_once_per_accepted_request_outside_its_latency)
+{
+    shop_load_config cfg = {.rate = 100,
+                            .duration_ms = 400,
+                            .clients = 8,
+                            .deadline_ms = 1000,
+                            .fn = quick_fn,
+                            .followup = slow_followup};
+    shop_load_result r;
+    char err[256];
+    cr_assert_eq(shop_load_run(&cfg, &r, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(r.offered, 40);
+    cr_assert_eq(atomic_load(&followups), 30, "one per accepted request");
+    cr_assert_eq(atomic_load(&followups_of_failed), 0);
+    /* quick_fn answers at once: the followup's 30 ms is not in the latency */
+    cr_assert_lt(shop_hist_percentile(r.latency_ok, 50.0), 30000);
+    shop_load_result_free(&r);
+}

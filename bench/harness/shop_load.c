@@ -97,6 +97,8 @@ static void *worker_main(void *arg)
         else
             code = cfg->fn(cfg->ctx, wa->client, seq, cfg->deadline_ms - late_ms, &order_id);
         book(run, seq, code, (shop_now_ns() - due) / 1000, order_id);
+        if (code == 0 && cfg->followup != NULL)
+            cfg->followup(cfg->ctx, wa->client, seq, order_id);
     }
     return NULL;
 }

@@ -21,6 +21,10 @@
 typedef int (*shop_load_fn)(void *ctx, int client, uint64_t seq, int64_t deadline_ms,
                             int64_t *order_id);
 
+/* What a client does after an accepted request's outcome is booked (the
+ * bench pays a share of its orders): not part of the request's latency. */
+typedef void (*shop_load_followup_fn)(void *ctx, int client, uint64_t seq, int64_t order_id);
+
 typedef struct shop_load_progress {
     int64_t elapsed_ms, duration_ms;
     int64_t done, ok, failed;
@@ -36,6 +40,7 @@ typedef struct shop_load_config {
     int clients;         /* worker threads */
     int64_t deadline_ms; /* per request, counted from its scheduled start */
     shop_load_fn fn;
+    shop_load_followup_fn followup; /* may be NULL; gets `ctx` too */
     void *ctx;
     shop_load_progress_fn progress; /* may be NULL */
     void *progress_ctx;
