@@ -210,7 +210,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: order-bench [--clients N] [--seconds S] [--warmup-ms MS] [--goods G]\n"
                  "                   [--users U] [--workers W] [--rounds R]\n\n"
-                 "Starts the sync stack on fresh bench_* databases and measures the raw\n"
+                 "Starts the sync stack on fresh bench<pid>_* databases and measures the raw\n"
                  "libpq baseline and sync PlaceOrder from N clients, S seconds each, in R\n"
                  "interleaved slices (each after a warm-up).\n"
                  "Defaults: 8 clients, 6 s, 4 rounds, 200 ms warm-up, 1000 goods, 200000 users\n"
@@ -274,7 +274,9 @@ int main(int argc, char **argv)
     so.stock = 100000000;
     so.users = o.users;
     so.workers = o.workers;
-    so.db_prefix = "bench_";
+    char db_prefix[32]; /* per run: two runs at once must not drop each other's databases */
+    snprintf(db_prefix, sizeof db_prefix, "bench%d_", (int)getpid());
+    so.db_prefix = db_prefix;
     so.log_dir = log_dir;
     shop_stack st;
     char err[1024];
