@@ -194,7 +194,7 @@ static int sp_connect(const echod *e)
     struct timeval tv = {.tv_sec = 5};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 48 /* REQ */, 0, 0};
-    cr_assert_eq(write(fd, hello, sizeof hello), (ssize_t)sizeof hello);
+    cr_assert_eq(send(fd, hello, sizeof hello, MSG_NOSIGNAL), (ssize_t)sizeof hello);
     uint8_t peer[8];
     size_t got = 0;
     while (got < sizeof peer) {
@@ -231,8 +231,8 @@ Test(rpc_overload, a_configured_size_limit_is_enforced_and_far_larger_frames_are
     int fd = sp_connect(&e);
     const uint8_t len_4mib[8] = {0, 0, 0, 0, 0, 0x40, 0, 4};
     const uint8_t id_and_start[8] = {0x80, 0, 0, 1, 0x0a, 0x10, 's', 'h'};
-    cr_assert_eq(write(fd, len_4mib, sizeof len_4mib), (ssize_t)sizeof len_4mib);
-    (void)!write(fd, id_and_start, sizeof id_and_start); /* may already fail: dropped */
+    cr_assert_eq(send(fd, len_4mib, sizeof len_4mib, MSG_NOSIGNAL), (ssize_t)sizeof len_4mib);
+    (void)!send(fd, id_and_start, sizeof id_and_start, MSG_NOSIGNAL); /* may fail: dropped */
     uint8_t buf[64];
     ssize_t n;
     while ((n = read(fd, buf, sizeof buf)) > 0) {
