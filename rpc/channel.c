@@ -138,10 +138,11 @@ rpc_status rpc_channel_open(rpc_channel **out, const char *urls, const rpc_chann
     return RPC_OK;
 }
 
-/* nng 1.5.2 can hang in nng_close when a request timed out just as its
- * reply arrived (see rpc/README.md). A stuck close must not hang the caller:
- * it runs on its own thread and is waited for at most `wait_ms`. Returns 0
- * once closed, -1 if it is still running (the thread then owns the job). */
+/* nng 1.5.2 can hang in nng_close, for one when its reaper thread got
+ * stuck after a connection dropped in the middle of a multi-write frame
+ * (see rpc/README.md). A stuck close must not hang the caller: it runs on its
+ * own thread and is waited for at most `wait_ms`. Returns 0 once closed, -1
+ * if it is still running (the thread then owns the job). */
 typedef struct close_job {
     nng_socket sock;
     pthread_mutex_t mu;
@@ -224,8 +225,8 @@ void rpc_channel_close(rpc_channel *ch)
     }
     if (close_socket_bounded(ch->sock, 2000) != 0) {
         /* Its pipe callbacks may still run: `ch` stays allocated. */
-        shop_warn("rpc channel: nng_close did not finish in 2000 ms (nng 1.5.2 race after a "
-                  "timed-out call); left to a background thread");
+        shop_warn("rpc channel: nng_close did not finish in 2000 ms (an nng 1.5.2 bug, see "
+                  "rpc/README.md); left to a background thread");
         return;
     }
     pthread_cond_destroy(&ch->cv);
