@@ -138,76 +138,6 @@ rpc_status rpc_channel_open(rpc_channel **out, const char *urls, const rpc_chann
     return RPC_OK;
 }
 
-/* nng 1.5.2 can hang in nng_close, for one when its reaper thread got
- * stuck after a connection dropped in the middle of a multi-write frame
- * (see rpc/README.md). A stuck close must not hang the caller: it runs on its
- * own thread and is waited for at most `wait_ms`. Returns 0 once closed, -1
- * if it is still running (the thread then owns the job). */
-typedef struct close_job {
-    nng_socket sock;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, abandoned;
-} close_job;
-
-static void close_job_free(close_job *j)
-{
-    pthread_cond_destroy(&j->cv);
-    pthread_mutex_destroy(&j->mu);
-    free(j);
-}
-
-static void *close_socket_main(void *arg)
-{
-    close_job *j = arg;
-    nng_close(j->sock);
-    pthread_mutex_lock(&j->mu);
-    j->done = 1;
-    int abandoned = j->abandoned;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    if (abandoned)
-        close_job_free(j);
-    return NULL;
-}
-
-static int close_socket_bounded(nng_socket sock, int wait_ms)
-{
-    close_job *j = calloc(1, sizeof *j);
-    pthread_t th;
-    if (j == NULL) {
-        nng_close(sock);
-        return 0;
-    }
-    j->sock = sock;
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&j->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (pthread_create(&th, NULL, close_socket_main, j) != 0) {
-        nng_close(sock);
-        close_job_free(j);
-        return 0;
-    }
-    int64_t ns = (shop_now_ms() + wait_ms) * 1000000;
-    struct timespec until = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
-    pthread_mutex_lock(&j->mu);
-    while (!j->done && pthread_cond_timedwait(&j->cv, &j->mu, &until) != ETIMEDOUT) {
-    }
-    int done = j->done;
-    j->abandoned = !done;
-    pthread_mutex_unlock(&j->mu);
-    if (!done) {
-        pthread_detach(th);
-        return -1;
-    }
-    pthread_join(th, NULL);
-    close_job_free(j);
-    return 0;
-}
-
 void rpc_channel_close(rpc_channel *ch)
 {
     if (ch == NULL)
@@ -223,7 +153,7 @@ void rpc_channel_close(rpc_channel *ch)
         ch->free_slots = sl->next;
         cslot_free(sl);
     }
-    if (close_socket_bounded(ch->sock, 2000) != 0) {
+    if (rpc__close_socket_bounded(ch->sock, 2000) != 0) {
         /* Its pipe callbacks may still run: `ch` stays allocated. */
         shop_warn("rpc channel: nng_close did not finish in 2000 ms (an nng 1.5.2 bug, see "
                   "rpc/README.md); left to a background thread");

@@ -84,7 +84,8 @@ struct rpc_server {
     int queued;
     int busy;
     bool started, stopping, closing;
-    bool shut; /* rpc_server_shutdown ran (owner thread only) */
+    bool shut;      /* rpc_server_shutdown ran (owner thread only) */
+    bool abandoned; /* its nng_close hung: left allocated (never freed) */
     pthread_t *threads;
     int n_threads;
     rpc_method *methods; /* sorted by name once started */
@@ -109,5 +110,12 @@ rpc_status rpc__add_builtins(rpc_server *s, rpc_error *err);
 /* Maps an nng error to a status. */
 rpc_status rpc__status_from_nng(int rv);
 void rpc__arena_free(rpc_ctx *ctx);
+
+/* nng_close on its own thread, waited for at most `wait_ms`: nng 1.5.2 can
+ * hang in nng_close once its reaper thread is stuck after a connection
+ * dropped mid-frame (rpc/README.md). Returns 0 once closed, -1 if the close
+ * is still running (then the socket's callbacks may still run: keep what
+ * they use allocated). */
+int rpc__close_socket_bounded(nng_socket sock, int wait_ms);
 
 #endif
