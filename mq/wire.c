@@ -84,6 +84,16 @@ static mq_link_slot *slot_get(mq_link *l)
     return s;
 }
 
+/* The aio first: freeing it waits for an expiry that nng 1.5.2 may still be
+ * running in req0's cancel routine, which uses the context (rpc/README.md,
+ * "Two nng 1.5.2 races"); only then is closing the context safe. */
+static void slot_discard(mq_link_slot *s)
+{
+    nng_aio_free(s->aio);
+    nng_ctx_close(s->ctx);
+    free(s);
+}
+
 static void slot_put(mq_link *l, mq_link_slot *s)
 {
     pthread_mutex_lock(&l->mu);
@@ -92,11 +102,8 @@ static void slot_put(mq_link *l, mq_link_slot *s)
         s = NULL;
     }
     pthread_mutex_unlock(&l->mu);
-    if (s) {
-        nng_ctx_close(s->ctx);
-        nng_aio_free(s->aio);
-        free(s);
-    }
+    if (s)
+        slot_discard(s);
 }
 
 /* Waits briefly for a first connection: a fresh link dials in the background. */
@@ -159,6 +166,10 @@ rpc_status mq_link_call(mq_link *l, const Shop__Mq__Request *req, int timeout_ms
         snprintf(err, errlen, "%s", (*out)->message ? (*out)->message : "");
     goto done;
 nngfail:
+    /* A timed-out or failed call's context is never reused. */
+    if (m)
+        nng_msg_free(m);
+    slot_discard(slot);
     if (rv == NNG_ETIMEDOUT && atomic_load(&l->pipes) > 0) {
         snprintf(err, errlen, "no reply from the broker within %d ms", timeout_ms);
         st = RPC_DEADLINE_EXCEEDED;
@@ -167,6 +178,7 @@ nngfail:
                  rv == NNG_ETIMEDOUT ? "connection lost" : nng_strerror(rv));
         st = RPC_UNAVAILABLE;
     }
+    return st;
 done:
     if (m)
         nng_msg_free(m);
