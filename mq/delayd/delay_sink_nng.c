@@ -17,12 +17,34 @@ typedef struct nng_sink {
     int timeout_ms;
 } nng_sink;
 
+/* After a failed or timed-out request the context is replaced, never reused:
+ * nng 1.5.2's expiry thread may still be using it in req0's cancel routine
+ * (rpc/README.md). Freeing the aio first waits for that expiry. */
+static void renew(nng_sink *ns)
+{
+    if (ns->aio) {
+        nng_aio_free(ns->aio);
+        ns->aio = NULL;
+    }
+    nng_ctx_close(ns->ctx);
+    if (nng_ctx_open(&ns->ctx, ns->sock) != 0 || nng_aio_alloc(&ns->aio, NULL, NULL) != 0) {
+        ns->aio = NULL; /* the next delivery reports UNAVAILABLE and tries again */
+    }
+}
+
 static int deliver_one(delay_sink *s, const delay_out *m, char *err, size_t errlen)
 {
     nng_sink *ns = (nng_sink *)s;
     Shop__Mq__Delay__Delivery d = SHOP__MQ__DELAY__DELIVERY__INIT;
     nng_msg *msg = NULL;
     int rv, st;
+    if (ns->aio == NULL) {
+        renew(ns);
+        if (ns->aio == NULL) {
+            snprintf(err, errlen, "sink: cannot open a context");
+            return RPC_UNAVAILABLE;
+        }
+    }
     d.topic = (char *)m->topic;
     d.key = (char *)m->key;
     d.body.data = (uint8_t *)m->body;
@@ -41,12 +63,14 @@ static int deliver_one(delay_sink *s, const delay_out *m, char *err, size_t errl
     if ((rv = nng_aio_result(ns->aio)) != 0) {
         nng_msg_free(msg);
         snprintf(err, errlen, "sink unreachable: %s", nng_strerror(rv));
+        renew(ns);
         return RPC_UNAVAILABLE;
     }
     nng_ctx_recv(ns->ctx, ns->aio);
     nng_aio_wait(ns->aio);
     if ((rv = nng_aio_result(ns->aio)) != 0) {
         snprintf(err, errlen, "no ack from sink: %s", nng_strerror(rv));
+        renew(ns);
         return RPC_UNAVAILABLE;
     }
     msg = nng_aio_get_msg(ns->aio);
