@@ -4,17 +4,15 @@
  * retention period). Deletes go oldest first in primary-key order, a bounded
  * batch per call, so a call costs an index range scan and never a table
  * scan, and never holds locks for long. */
-#include <stdio.h>
 #include <stdlib.h>
 
-#include "rpc/status.h"
+#include "services/common/svc_db.h"
 #include "services/common/svc_outbox.h"
 
 int svc_outbox_park(PGconn *conn, int64_t id, const char *error)
 {
     char a[24];
-    snprintf(a, sizeof a, "%lld", (long long)id);
-    const char *params[] = {a, error != NULL ? error : ""};
+    const char *params[] = {shop_db_i64(a, id), error != NULL ? error : ""};
     PGresult *res = PQexecParams(conn,
                                  "UPDATE outbox SET failed_at = clock_timestamp(),"
                                  " last_error = $2::text WHERE id = $1::bigint",
@@ -28,9 +26,7 @@ int svc_outbox_park(PGconn *conn, int64_t id, const char *error)
 static int64_t delete_batch(PGconn *conn, const char *sql, int64_t retention_ms, int limit)
 {
     char a[24], b[24];
-    snprintf(a, sizeof a, "%lld", (long long)retention_ms);
-    snprintf(b, sizeof b, "%d", limit);
-    const char *params[] = {a, b};
+    const char *params[] = {shop_db_i64(a, retention_ms), shop_db_i64(b, limit)};
     PGresult *res = PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0);
     int64_t n = PQresultStatus(res) == PGRES_COMMAND_OK ? strtoll(PQcmdTuples(res), NULL, 10) : -1;
     PQclear(res);
