@@ -39,6 +39,12 @@ typedef struct rpc_metadata {
     const char *value;
 } rpc_metadata;
 
+/* True when an nng SP endpoint (any protocol) listens on ipv4:port (NULL:
+ * 127.0.0.1) and completes the SP handshake within timeout_ms. Use it to wait
+ * for a server to come up: a bare TCP connect that closes mid-handshake makes
+ * nng 1.5.2 pause accepting for 100 ms (see rpc/probe.c). */
+bool rpc_probe_tcp(const char *ipv4, int port, int timeout_ms);
+
 /* ---- server ------------------------------------------------------------ */
 
 typedef struct rpc_server rpc_server;

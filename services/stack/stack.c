@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "rpc/clock.h"
+#include "rpc/rpc.h"
 #include "services/coupon/coupon_logic.h"
 #include "services/pg/shop_pg.h"
 #include "services/stack/stack_async.h"
@@ -196,7 +197,7 @@ static int wait_ready(shop_stack *st, shop_stack_proc *p, char *err, size_t errl
                      p->log_path[0] ? "; see " : "", p->log_path);
             return -1;
         }
-        if (shop_stack_port_accepts(p->port))
+        if (rpc_probe_tcp(NULL, p->port, 500))
             return 0;
         shop_sleep_ms(10);
     }

@@ -1,4 +1,4 @@
-/* Loopback port helpers: a free port from the kernel, a connect probe. */
+/* Loopback port helpers: a free port from the kernel. */
 #include "services/stack/stack_net.h"
 
 #include <arpa/inet.h>
@@ -26,15 +26,4 @@ int shop_stack_free_port(void)
         port = ntohs(a.sin_port);
     close(fd);
     return port;
-}
-
-int shop_stack_port_accepts(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in a = loopback(port);
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
 }

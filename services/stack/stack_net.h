@@ -5,7 +5,4 @@
 /* A TCP port on 127.0.0.1 that is free right now, or -1. */
 int shop_stack_free_port(void);
 
-/* 1 when something accepts TCP connections on 127.0.0.1:port. */
-int shop_stack_port_accepts(int port);
-
 #endif

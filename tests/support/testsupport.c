@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "rpc/clock.h"
+#include "rpc/rpc.h"
 
 static void ts_fatal(const char *what, const char *err)
 {
@@ -131,17 +132,10 @@ int ts_wait_until(ts_proc *p, int (*ready)(void *arg), void *arg, int timeout_ms
     return -1;
 }
 
+/* The SP handshake, not a bare connect: see rpc_probe_tcp. */
 static int port_accepts(void *arg)
 {
-    int port = *(int *)arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
+    return rpc_probe_tcp(NULL, *(int *)arg, 500);
 }
 
 int ts_wait_port(ts_proc *p, int port, int timeout_ms)
