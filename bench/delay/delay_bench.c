@@ -23,6 +23,7 @@
 #include "mq.h"
 #include "mq/mq_delay.h"
 #include "rpc/clock.h"
+#include "rpc/spawn.h"
 #include "rpc/status.h"
 
 #define BODY 256
@@ -63,7 +64,7 @@ static void baseline(void)
     char path[PATH_MAX + 16];
     static char buf[1 << 16], rec[BODY];
     snprintf(path, sizeof path, "%s/baseline.dat", cfg.dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         perror("baseline");
         return;
@@ -105,14 +106,11 @@ static pid_t spawn_argv(const char *log_name, char *const argv[])
     char exe[PATH_MAX + 16], log[PATH_MAX + 64];
     snprintf(exe, sizeof exe, "%s/%s", bin_dir, argv[0]);
     snprintf(log, sizeof log, "%s/%s", cfg.dir, log_name);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 2);
-        dup2(fd, 1);
-        execv(exe, argv);
-        _exit(127);
-    }
+    char err[256];
+    shop_spawn_opts so = {.exec_path = exe, .log_path = log};
+    pid_t pid = shop_spawn(argv, &so, err, sizeof err);
+    if (pid < 0)
+        fprintf(stderr, "delay-bench: %s\n", err);
     return pid;
 }
 
@@ -164,7 +162,7 @@ static long rss_kb(pid_t pid)
     char path[64], line[256];
     long kb = -1;
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     while (f && fgets(line, sizeof line, f)) {
         if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) {
             break;

@@ -6,17 +6,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rpc/spawn.h"
+
 static FILE *open_in(const char *dir, const char *name, char *err, size_t errlen)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(path, "we");
     if (!f)
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
     return f;
@@ -120,22 +123,14 @@ static int write_script(const shop_bench_report *r, const char *dir, char *err, 
 /* Runs gnuplot in `dir`; its messages go to dir/gnuplot.log. */
 static int run_gnuplot(const char *dir, char *err, size_t errlen)
 {
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "fork: %s", strerror(errno));
+    char log[PATH_MAX];
+    snprintf(log, sizeof log, "%s/gnuplot.log", dir);
+    char *argv[] = {"gnuplot", "charts.gp", NULL};
+    shop_spawn_opts so = {
+        .log_path = log, .log_truncate = true, .stdin_null = true, .search_path = true, .cwd = dir};
+    pid_t pid = shop_spawn(argv, &so, err, errlen);
+    if (pid < 0)
         return -1;
-    }
-    if (pid == 0) {
-        if (chdir(dir) != 0)
-            _exit(126);
-        int fd = open("gnuplot.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execlp("gnuplot", "gnuplot", "charts.gp", (char *)NULL);
-        _exit(127);
-    }
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }

@@ -112,7 +112,7 @@ static void json_arch(FILE *f, const shop_bench_report *r, const shop_arch_resul
 
 int shop_report_write_json(const shop_bench_report *r, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(path, "we");
     if (!f) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -1;

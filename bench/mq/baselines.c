@@ -20,7 +20,7 @@
 
 int mqb_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
@@ -83,7 +83,7 @@ void mqb_fsync_round(const mqb_opts *o, long n, mqb_acc *a)
         size = (size_t)o->fsync_n * o->size;
         size = size > (64u << 20) ? size : (64u << 20);
         char *zeros = calloc(1, 1u << 20);
-        fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         for (size_t off = 0; fd >= 0 && zeros && off < size; off += 1u << 20)
             if (pwrite(fd, zeros, 1u << 20, (off_t)off) != 1 << 20)
                 fd = -1;

@@ -16,6 +16,7 @@
 #include "mq.h"
 #include "wire.h"
 #include "rpc/clock.h"
+#include "rpc/spawn.h"
 
 #define SERIAL_ROUNDS 10
 
@@ -36,17 +37,10 @@ static int broker_start(const mqb_opts *o, mqb_broker *b, const char *flush, con
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         return -1;
-    b->pid = fork();
-    if (b->pid == 0) {
-        int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            close(fd);
-        }
-        execl(bin, "mq-broker", "--url", b->url, "--pub-url", b->pub_url, "--data-dir", dir,
-              "--flush", flush, (char *)NULL);
-        _exit(127);
-    }
+    char *argv[] = {"mq-broker",  "--url", b->url,    "--pub-url",   b->pub_url,
+                    "--data-dir", dir,     "--flush", (char *)flush, NULL};
+    shop_spawn_opts so = {.exec_path = bin, .log_path = logp, .log_truncate = true};
+    b->pid = shop_spawn(argv, &so, cmd, sizeof cmd);
     /* Ready when a stats call answers. */
     mq_producer *p;
     mq_producer_opts po = {.timeout_ms = 200, .retries = -1};

@@ -17,6 +17,7 @@
 
 #include "bench.h"
 #include "rpc/clock.h"
+#include "rpc/spawn.h"
 #include "rpc_echo.rpc.h"
 
 static int our_call(void *target, int caller, const uint8_t *payload, size_t len)
@@ -35,7 +36,7 @@ static int our_call(void *target, int caller, const uint8_t *payload, size_t len
 
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
     int port = -1;
@@ -49,12 +50,10 @@ static int free_port(void)
 
 static pid_t spawn(char *const argv[])
 {
-    pid_t pid = fork();
-    if (pid == 0) {
-        execv(argv[0], argv);
-        perror(argv[0]);
-        _exit(127);
-    }
+    char err[256];
+    pid_t pid = shop_spawn(argv, NULL, err, sizeof err);
+    if (pid < 0)
+        fprintf(stderr, "rpc-bench: %s\n", err);
     return pid;
 }
 

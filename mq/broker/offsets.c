@@ -17,7 +17,7 @@ int bk_offsets_load(mq_broker *b, char *err, size_t errlen)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/offsets", b->o.data_dir);
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (!f) {
         if (errno == ENOENT)
             return 0;
@@ -86,7 +86,7 @@ int bk_offsets_write(const char *dir, const char *text)
     if (rc == 0)
         rc = rename(tmp, path);
     if (rc == 0) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
             fsync(dfd);
             close(dfd);

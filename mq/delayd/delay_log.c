@@ -240,7 +240,7 @@ static int roll(delay_log *l)
     if (rv != 0) {
         return rv;
     }
-    l->dirty_old_fd = dup(l->segs[l->n - 1].fd);
+    l->dirty_old_fd = fcntl(l->segs[l->n - 1].fd, F_DUPFD_CLOEXEC, 0);
     return delay_log_create_seg(l, l->segs[l->n - 1].no + 1);
 }
 

@@ -16,7 +16,7 @@
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = fopen(path, "rbe");
     if (f == NULL)
         return NULL;
     fseek(f, 0, SEEK_END);
@@ -195,7 +195,7 @@ static int emit_file(const char *outdir, const char *proto_path)
     char path_h[1024], path_c[1024];
     snprintf(path_h, sizeof path_h, "%s/%s.rpc.h", outdir, name);
     snprintf(path_c, sizeof path_c, "%s/%s.rpc.c", outdir, name);
-    FILE *h = fopen(path_h, "w"), *c = fopen(path_c, "w");
+    FILE *h = fopen(path_h, "we"), *c = fopen(path_c, "we");
     if (h == NULL || c == NULL) {
         fprintf(stderr, "rpc-stubgen: cannot write %s\n", path_h);
         if (h != NULL)
@@ -230,7 +230,7 @@ static int emit_registry(const char *outdir)
     char path_h[1024], path_c[1024];
     snprintf(path_h, sizeof path_h, "%s/rpc_services.h", outdir);
     snprintf(path_c, sizeof path_c, "%s/rpc_services.c", outdir);
-    FILE *h = fopen(path_h, "w"), *c = fopen(path_c, "w");
+    FILE *h = fopen(path_h, "we"), *c = fopen(path_c, "we");
     if (h == NULL || c == NULL) {
         if (h != NULL)
             fclose(h);

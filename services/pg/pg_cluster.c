@@ -119,7 +119,7 @@ static int mkdir_parents(const char *dir, char *err, size_t errlen)
 
 static int port_is_free(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return 0;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -131,7 +131,7 @@ static int port_is_free(int port)
 
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
@@ -147,7 +147,7 @@ static int free_port(void)
 
 static int read_int_file(const char *path)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (f == NULL)
         return -1;
     int v = -1;
@@ -164,7 +164,7 @@ static int pid_is_postgres(int pid)
         return 0;
     char path[64], comm[64] = "";
     snprintf(path, sizeof path, "/proc/%d/comm", pid);
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (f == NULL)
         return 0;
     if (fgets(comm, sizeof comm, f) == NULL)
@@ -178,7 +178,7 @@ static void read_pid_file(const cluster_paths *p, shop_pg_status *st)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/postmaster.pid", p->data);
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (f == NULL)
         return;
     char line[PATH_MAX];
@@ -232,7 +232,7 @@ static int append_config(const cluster_paths *p, char *err, size_t errlen)
 {
     char conf[PATH_MAX + 32];
     snprintf(conf, sizeof conf, "%s/postgresql.conf", p->data);
-    FILE *f = fopen(conf, "a");
+    FILE *f = fopen(conf, "ae");
     if (f == NULL) {
         snprintf(err, errlen, "open %s: %s", conf, strerror(errno));
         return -1;
@@ -303,7 +303,7 @@ static void clear_stale_pid_file(const cluster_paths *p)
 /* Whether the last few KiB of the server log mention `needle`. */
 static int log_tail_contains(const char *log, const char *needle)
 {
-    FILE *f = fopen(log, "r");
+    FILE *f = fopen(log, "re");
     if (f == NULL)
         return 0;
     char buf[4096];
@@ -346,7 +346,7 @@ static int cluster_start(shop_pg_status *st, char *err, size_t errlen)
         snprintf(err, errlen, "no free TCP port on 127.0.0.1");
         return -1;
     }
-    FILE *f = fopen(p.port, "w");
+    FILE *f = fopen(p.port, "we");
     if (f != NULL) {
         fprintf(f, "%d\n", port);
         fclose(f);

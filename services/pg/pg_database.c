@@ -175,7 +175,7 @@ static int name_cmp(const void *a, const void *b)
 
 static char *read_file(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = fopen(path, "rbe");
     if (f == NULL) {
         snprintf(err, errlen, "open %s: %s", path, strerror(errno));
         return NULL;

@@ -1,6 +1,8 @@
 /* Running PostgreSQL's programs as an unprivileged user when we are root. */
 #include "pg_user.h"
 
+#include "rpc/spawn.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -68,39 +70,25 @@ static int drop_privileges(void)
     return 0;
 }
 
+/* In the child: become the cluster user, or say why not. */
+static int become_pg_user(void *arg)
+{
+    (void)arg;
+    if (drop_privileges() == 0)
+        return 0;
+    dprintf(STDERR_FILENO, "cannot switch to user %s: %s\n", pg_user_name(), strerror(errno));
+    return -1;
+}
+
 int pg_user_run(char *const argv[], const char *log_path, char *err, size_t errlen)
 {
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "fork: %s", strerror(errno));
+    /* The log is opened as the cluster user, so it is its own; that user may
+     * not be allowed into our working directory. */
+    shop_spawn_opts so = {
+        .log_path = log_path, .stdin_null = true, .cwd = "/", .in_child = become_pg_user};
+    pid_t pid = shop_spawn(argv, &so, err, errlen);
+    if (pid < 0)
         return -1;
-    }
-    if (pid == 0) {
-        if (drop_privileges() != 0) {
-            fprintf(stderr, "cannot switch to user %s: %s\n", pg_user_name(), strerror(errno));
-            _exit(126);
-        }
-        /* Opened as the cluster user, so the log is its own. */
-        if (log_path != NULL) {
-            int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (fd >= 0) {
-                dup2(fd, STDOUT_FILENO);
-                dup2(fd, STDERR_FILENO);
-                close(fd);
-            }
-        }
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0) {
-            dup2(devnull, STDIN_FILENO);
-            close(devnull);
-        }
-        /* The cluster user may not be allowed into our working directory. */
-        if (chdir("/") != 0)
-            _exit(126);
-        execv(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
     int status;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {

@@ -49,7 +49,7 @@ static int resolve_db(const char *prefix, const char *given, const char *service
 /* Reads order ids, one per line; returns the count or -1. */
 static long read_acked(const char *path, int64_t **out)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (!f)
         return -1;
     size_t n = 0, cap = 0;

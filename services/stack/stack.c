@@ -16,6 +16,7 @@
 
 #include "rpc/clock.h"
 #include "rpc/rpc.h"
+#include "rpc/spawn.h"
 #include "services/coupon/coupon_logic.h"
 #include "services/pg/shop_pg.h"
 #include "services/stack/stack_async.h"
@@ -109,7 +110,7 @@ static void add_arg(char **argv, int *argc, char *buf, size_t buflen, const char
     argv[(*argc)++] = buf;
 }
 
-/* fork + exec of one daemon, its output in its log file (if any). */
+/* Starts one daemon, its output in its log file (if any). */
 static int spawn(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
 {
     char path[PATH_MAX], listen[96], db[160], pg[1100], stock[96], coupon[96], w[32], pw[48],
@@ -142,32 +143,12 @@ static int spawn(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s (build it with scripts/build.sh)", path, strerror(errno));
         return -1;
     }
-    /* PR_SET_PDEATHSIG fires when the forking *thread* ends, so it is only
-     * safe from the main thread (a fault scheduler may restart from its own). */
-    int from_main = (pid_t)syscall(SYS_gettid) == getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "fork: %s", strerror(errno));
+    /* SIGTERM when the stack's owner ends: a daemon never outlives it. */
+    shop_spawn_opts so = {.log_path = p->log_path[0] != '\0' ? p->log_path : NULL,
+                          .death_signal = SIGTERM};
+    pid_t pid = shop_spawn(argv, &so, err, errlen);
+    if (pid < 0)
         return -1;
-    }
-    if (pid == 0) {
-        if (from_main)
-            prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the stack's owner */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (p->log_path[0] != '\0') {
-            int fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (fd >= 0) {
-                dup2(fd, STDOUT_FILENO);
-                dup2(fd, STDERR_FILENO);
-                close(fd);
-            }
-        }
-        execv(path, argv);
-        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
-        _exit(127);
-    }
     p->pid = pid;
     p->paused = 0;
     return 0;

@@ -15,7 +15,7 @@ static struct sockaddr_in loopback(int port)
 
 int shop_stack_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     struct sockaddr_in a = loopback(0);

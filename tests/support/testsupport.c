@@ -18,6 +18,7 @@
 
 #include "rpc/clock.h"
 #include "rpc/rpc.h"
+#include "rpc/spawn.h"
 
 static void ts_fatal(const char *what, const char *err)
 {
@@ -73,27 +74,16 @@ int ts_spawn(ts_proc *p, char *const argv[])
     snprintf(p->name, sizeof p->name, "%s", argv[0]);
     snprintf(p->log_path, sizeof p->log_path, "/tmp/shopflow-test-%d-%s-%lld.log", (int)getpid(),
              argv[0], (long long)shop_now_us());
-    char path[512];
+    char path[512], err[256];
     ts_bin(argv[0], path, sizeof path);
-    /* A child forked from the main thread dies with the test process, so a
-     * failing test (its worker exits at the first failed assert) leaves no
-     * daemon behind. Not from other threads: the signal follows the thread. */
-    int main_thread = getpid() == (pid_t)syscall(SYS_gettid);
-    pid_t pid = fork();
-    if (pid < 0)
+    /* A daemon dies with the test process (from its main thread, see
+     * shop_spawn_opts), so a failing test leaves no daemon behind. */
+    shop_spawn_opts so = {
+        .exec_path = path, .log_path = p->log_path, .log_truncate = true, .death_signal = SIGKILL};
+    pid_t pid = shop_spawn(argv, &so, err, sizeof err);
+    if (pid < 0) {
+        fprintf(stderr, "test support: %s\n", err);
         return -1;
-    if (pid == 0) {
-        if (main_thread)
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
-        execv(path, argv);
-        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
-        _exit(127);
     }
     p->pid = pid;
     return 0;
@@ -175,7 +165,7 @@ done:
 
 void ts_dump_log(const ts_proc *p)
 {
-    FILE *f = fopen(p->log_path, "r");
+    FILE *f = fopen(p->log_path, "re");
     if (f == NULL)
         return;
     fprintf(stderr, "---- output of %s (%s) ----\n", p->name, p->log_path);
@@ -189,7 +179,7 @@ void ts_dump_log(const ts_proc *p)
 
 int ts_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
