@@ -75,8 +75,8 @@ static void up(world *w, const char *test)
     }
     snprintf(w->pub_url, sizeof w->pub_url, "tcp://127.0.0.1:%d", ts_free_port());
     for (int i = 0; i < 2; i++)
-        snprintf(w->dir[i], sizeof w->dir[i], "/tmp/shopflow-async-%d-%s-%d", (int)getpid(), test,
-                 i);
+        snprintf(w->dir[i], sizeof w->dir[i], "%s/shopflow-async-%d-%s-%d", ts_tmp_dir(),
+                 (int)getpid(), test, i);
     ts_pg_fresh_db(test, "stock", w->db[0], sizeof w->db[0]);
     ts_pg_fresh_db(test, "coupon", w->db[1], sizeof w->db[1]);
     ts_pg_fresh_db(test, "order", w->db[2], sizeof w->db[2]);

@@ -126,9 +126,10 @@ static inline void aw_up(aw *w, const char *test, int64_t window_ms, int64_t sto
     snprintf(w->mq_url, sizeof w->mq_url, "tcp://127.0.0.1:%d", w->mq_port);
     snprintf(w->pub_url, sizeof w->pub_url, "tcp://127.0.0.1:%d", ts_free_port());
     snprintf(w->delay_url, sizeof w->delay_url, "tcp://127.0.0.1:%d", w->delay_port);
-    snprintf(w->mq_dir, sizeof w->mq_dir, "/tmp/shopflow-async-%d-%s-mq", (int)getpid(), test);
-    snprintf(w->delay_dir, sizeof w->delay_dir, "/tmp/shopflow-async-%d-%s-delay", (int)getpid(),
+    snprintf(w->mq_dir, sizeof w->mq_dir, "%s/shopflow-async-%d-%s-mq", ts_tmp_dir(), (int)getpid(),
              test);
+    snprintf(w->delay_dir, sizeof w->delay_dir, "%s/shopflow-async-%d-%s-delay", ts_tmp_dir(),
+             (int)getpid(), test);
     for (int r = 0; r < AW_ROLES; r++)
         ts_pg_fresh_db(test, aw_roles[r], w->db[r], sizeof w->db[r]);
     w->conn[AW_ORDER] = aw_connect(w->db[AW_ORDER], order_async_prepare);

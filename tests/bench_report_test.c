@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "shop_report.h"
+#include "support/testsupport.h"
 
 /* "sync" fails every request due from 0.5 s to 1 s; "async" accepts all. */
 static int arch_fn(void *ctx, int client, uint64_t seq, int64_t deadline_ms, int64_t *order_id)
@@ -87,7 +88,7 @@ Test(bench_report, the_html_report_has_json_and_charts_drawn_by_gnuplot)
 {
     shop_bench_report *r = make_report();
     char dir[128], path[256], err[512];
-    snprintf(dir, sizeof dir, "/tmp/shopflow-bench-report-%d", (int)getpid());
+    snprintf(dir, sizeof dir, "%s/shopflow-bench-report-%d", ts_tmp_dir(), (int)getpid());
     int rc = shop_report_write_html(r, dir, err, sizeof err);
     cr_assert_eq(rc, 0, "%s", err);
     snprintf(path, sizeof path, "%s/report.json", dir);

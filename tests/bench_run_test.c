@@ -43,8 +43,8 @@ static int run_bench(const char *json, const char *report, const char **args)
 
 static void paths(const char *what, char *json, char *report)
 {
-    snprintf(json, 128, "/tmp/shopflow-bench-%s-%d.json", what, (int)getpid());
-    snprintf(report, 128, "/tmp/shopflow-bench-%s-%d", what, (int)getpid());
+    snprintf(json, 128, "%s/shopflow-bench-%s-%d.json", ts_tmp_dir(), what, (int)getpid());
+    snprintf(report, 128, "%s/shopflow-bench-%s-%d", ts_tmp_dir(), what, (int)getpid());
 }
 
 static void cleanup(const char *json, const char *report)

@@ -12,6 +12,7 @@
 #include "mq/mq_delay.h"
 #include "mq_testkit.h"
 #include "rpc/clock.h"
+#include "support/testsupport.h"
 
 enum { MAX_KEYS = 1000 };
 
@@ -77,7 +78,8 @@ static void setup(void)
     cr_assert_eq(mqt_broker_start(&broker, NULL), 0, "broker did not start");
     delayd_port = ts_free_port();
     snprintf(delayd_url, sizeof delayd_url, "tcp://127.0.0.1:%d", delayd_port);
-    snprintf(delayd_dir, sizeof delayd_dir, "/tmp/shopflow-delay-broker-%d", (int)getpid());
+    snprintf(delayd_dir, sizeof delayd_dir, "%s/shopflow-delay-broker-%d", ts_tmp_dir(),
+             (int)getpid());
     char *argv[] = {
         "mq-delayd", "--listen",          delayd_url,     "--data-dir", delayd_dir,
         "--broker",  broker.url,          "--segment-mb", "8",          "--max-backoff-ms",
@@ -174,8 +176,8 @@ Test(delay_broker, a_producer_send_with_a_delay_goes_through_mq_delayd_and_arriv
         mq_send_result r;
         snprintf(key, sizeof key, "%d", i);
         sent_at[i] = wall_us();
-        cr_assert_eq(mq_producer_send(p, "producer.delayed", key, key, strlen(key), &o, &r),
-                     RPC_OK, "%s", r.message);
+        cr_assert_eq(mq_producer_send(p, "producer.delayed", key, key, strlen(key), &o, &r), RPC_OK,
+                     "%s", r.message);
         cr_expect(strncmp(r.id, "delay-", 6) == 0, "id %s", r.id);
     }
     mq_producer_close(p);

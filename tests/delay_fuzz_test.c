@@ -12,6 +12,7 @@
 
 #include "delayd.h"
 #include "rpc/clock.h"
+#include "support/testsupport.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
@@ -76,7 +77,8 @@ Test(delay_fuzz, recovery_survives_corrupted_and_cut_segments, .timeout = 120)
     for (int round = 0; round < 30; round++) {
         delay_log *l = NULL;
         uint64_t id = 0;
-        snprintf(dir, sizeof dir, "/tmp/shopflow-delay-fuzz-%d-%d", (int)getpid(), round);
+        snprintf(dir, sizeof dir, "%s/shopflow-delay-fuzz-%d-%d", ts_tmp_dir(), (int)getpid(),
+                 round);
         cr_assert_eq(delay_log_open(dir, 1u << 20, &l, err, sizeof err), 0, "%s", err);
         cr_assert_eq(delay_log_recover(l, check_visit, NULL, err, sizeof err), 0, "%s", err);
         uint32_t seg = 0;

@@ -120,7 +120,7 @@ static void setup(void)
     }
     snprintf(W.url, sizeof W.url, "tcp://127.0.0.1:%d", W.port);
     snprintf(W.sink_url, sizeof W.sink_url, "tcp://127.0.0.1:%d", W.sink_port);
-    snprintf(W.dir, sizeof W.dir, "/tmp/shopflow-delay-%d-%lld", (int)getpid(),
+    snprintf(W.dir, sizeof W.dir, "%s/shopflow-delay-%d-%lld", ts_tmp_dir(), (int)getpid(),
              (long long)shop_now_us());
     cr_assert_eq(mq_delay_client_open(W.url, 5000, &W.client, err, sizeof err), RPC_OK, "%s", err);
 }

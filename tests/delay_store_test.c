@@ -11,6 +11,7 @@
 #include "delay_index.h"
 #include "delay_log.h"
 #include "rpc/clock.h"
+#include "support/testsupport.h"
 
 Test(delay_store, index_pops_in_due_order_and_finds_every_key_through_growth, .timeout = 30)
 {
@@ -106,7 +107,7 @@ Test(delay_store, log_reads_back_what_it_wrote_and_recovery_stops_at_a_torn_tail
     char dir[128], err[256], path[256];
     delay_log *l = NULL;
     uint64_t ids[100];
-    snprintf(dir, sizeof dir, "/tmp/shopflow-delay-store-%d-%lld", (int)getpid(),
+    snprintf(dir, sizeof dir, "%s/shopflow-delay-store-%d-%lld", ts_tmp_dir(), (int)getpid(),
              (long long)shop_now_us());
     cr_assert_eq(delay_log_open(dir, 8u << 20, &l, err, sizeof err), 0, "%s", err);
     cr_assert_eq(delay_log_recover(l, count_visit, NULL, err, sizeof err), 0, "%s", err);

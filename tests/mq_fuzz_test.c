@@ -14,6 +14,7 @@
 
 #include "broker.h"
 #include "mq.pb-c.h"
+#include "support/testsupport.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -32,7 +33,7 @@ typedef struct fz {
 
 static void fz_open(fz *f, const char *name)
 {
-    snprintf(f->dir, sizeof f->dir, "/tmp/shopflow-mq-fuzz-%s-%d", name, (int)getpid());
+    snprintf(f->dir, sizeof f->dir, "%s/shopflow-mq-fuzz-%s-%d", ts_tmp_dir(), name, (int)getpid());
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     cr_assert_eq(system(cmd), 0);

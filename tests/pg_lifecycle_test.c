@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "rpc/clock.h"
+#include "support/testsupport.h"
 #include "shop_pg.h"
 
 static char var_dir[256];
@@ -15,7 +16,7 @@ static char var_dir[256];
 static void own_cluster(void)
 {
     unsetenv("SHOPFLOW_PG");
-    snprintf(var_dir, sizeof var_dir, "/tmp/shopflow-pg-lifecycle-%d", (int)getpid());
+    snprintf(var_dir, sizeof var_dir, "%s/shopflow-pg-lifecycle-%d", ts_tmp_dir(), (int)getpid());
     setenv("SHOPFLOW_VAR", var_dir, 1);
 }
 

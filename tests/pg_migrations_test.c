@@ -40,7 +40,7 @@ static int count_rows(const char *dbname, const char *sql)
 Test(pg_migrations, each_file_is_applied_once_in_name_order, .timeout = 60)
 {
     ts_pg_up();
-    snprintf(sql_dir, sizeof sql_dir, "/tmp/shopflow-migrations-%d", (int)getpid());
+    snprintf(sql_dir, sizeof sql_dir, "%s/shopflow-migrations-%d", ts_tmp_dir(), (int)getpid());
     mkdir(sql_dir, 0755);
     write_file("002_fill.sql", "INSERT INTO t VALUES (2);");
     write_file("001_create.sql", "CREATE TABLE t (v int);");
@@ -61,7 +61,7 @@ Test(pg_migrations, each_file_is_applied_once_in_name_order, .timeout = 60)
 Test(pg_migrations, a_failing_migration_is_reported_and_rolled_back, .timeout = 60)
 {
     ts_pg_up();
-    snprintf(sql_dir, sizeof sql_dir, "/tmp/shopflow-migrations-bad-%d", (int)getpid());
+    snprintf(sql_dir, sizeof sql_dir, "%s/shopflow-migrations-bad-%d", ts_tmp_dir(), (int)getpid());
     mkdir(sql_dir, 0755);
     write_file("001_bad.sql", "CREATE TABLE ok_table (v int); SELEC broken;");
     char err[SHOP_PG_ERRLEN] = "";
@@ -69,8 +69,7 @@ Test(pg_migrations, a_failing_migration_is_reported_and_rolled_back, .timeout = 
     shop_pg_drop_database(NULL, db, err, sizeof err);
     cr_expect_neq(shop_pg_ensure_database(NULL, db, sql_dir, err, sizeof err), 0);
     cr_expect(strstr(err, "001_bad.sql") != NULL, "error does not name the file: %s", err);
-    cr_expect_eq(count_rows(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'ok_table'"),
-                 0);
+    cr_expect_eq(count_rows(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'ok_table'"), 0);
     shop_pg_drop_database(NULL, db, err, sizeof err);
 }
 

@@ -3,6 +3,7 @@
  * test-support daemon, and PostgreSQL's programs run as the cluster user. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,7 +30,7 @@ typedef struct leaky {
 
 static void leaky_open(leaky *l)
 {
-    snprintf(l->path, sizeof l->path, "/tmp/shopflow-fds-%d.lock", (int)getpid());
+    snprintf(l->path, sizeof l->path, "%s/shopflow-fds-%d.lock", ts_tmp_dir(), (int)getpid());
     l->file = open(l->path, O_RDWR | O_CREAT, 0600);
     cr_assert_geq(l->file, 0);
     cr_assert_eq(flock(l->file, LOCK_EX | LOCK_NB), 0);
@@ -136,7 +138,7 @@ Test(spawn_fds, a_test_support_daemon_holds_no_descriptor_of_its_parent)
     leaky l;
     leaky_open(&l);
     char dir[128], url[64], pub[64];
-    snprintf(dir, sizeof dir, "/tmp/shopflow-fds-broker-%d", (int)getpid());
+    snprintf(dir, sizeof dir, "%s/shopflow-fds-broker-%d", ts_tmp_dir(), (int)getpid());
     int port = ts_free_port();
     snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
     snprintf(pub, sizeof pub, "tcp://127.0.0.1:%d", ts_free_port());
@@ -157,9 +159,11 @@ Test(spawn_fds, postgresql_programs_run_as_the_cluster_user_inherit_nothing)
 {
     leaky l;
     leaky_open(&l);
-    char log[128], err[256];
-    snprintf(log, sizeof log, "/tmp/shopflow-fds-pg-%d.log", (int)getpid());
-    unlink(log);
+    char dir[128], log[160], err[256];
+    snprintf(dir, sizeof dir, "%s/shopflow-fds-pg-%d", ts_tmp_dir(), (int)getpid());
+    cr_assert_eq(mkdir(dir, 0755), 0, "%s: %s", dir, strerror(errno));
+    cr_assert_eq(pg_user_chown(dir, err, sizeof err), 0, "%s", err); /* its log is its own */
+    snprintf(log, sizeof log, "%s/fds.log", dir);
     /* pg_user_run starts pg_ctl (and so the postmaster) the same way. */
     char *argv[] = {"/bin/sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '", NULL};
     cr_assert_eq(pg_user_run(argv, log, err, sizeof err), 0, "%s", err);
@@ -169,6 +173,7 @@ Test(spawn_fds, postgresql_programs_run_as_the_cluster_user_inherit_nothing)
     cr_assert_not_null(fgets(out, sizeof out, f));
     fclose(f);
     unlink(log);
+    rmdir(dir);
     leaky_close(&l);
     /* ls itself has the directory open while it lists it. */
     cr_expect(strcmp(out, "0 1 2 ") == 0 || strcmp(out, "0 1 2 3 ") == 0, "descriptors: %s", out);

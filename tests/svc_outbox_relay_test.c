@@ -55,7 +55,7 @@ Test(svc_outbox_relay, a_row_the_broker_refuses_for_good_is_parked_and_the_rows_
     char url[64], pub[64], dir[160], sport[16];
     snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
     snprintf(pub, sizeof pub, "tcp://127.0.0.1:%d", ts_free_port());
-    snprintf(dir, sizeof dir, "/tmp/shopflow-relay-test-%d", (int)getpid());
+    snprintf(dir, sizeof dir, "%s/shopflow-relay-test-%d", ts_tmp_dir(), (int)getpid());
     snprintf(sport, sizeof sport, "%d", port);
     char *argv[] = {"mq-broker", "--url", url, "--pub-url", pub, "--data-dir", dir, NULL};
     ts_proc broker;

@@ -56,7 +56,8 @@ static inline void svc_up(svc_env *e, const char *name, shop_stack_opts o)
     memset(e, 0, sizeof *e);
     ts_pg_up();
     snprintf(e->prefix, sizeof e->prefix, "t_%s_", name);
-    snprintf(e->log_dir, sizeof e->log_dir, "/tmp/shopflow-svc-%d-%s", (int)getpid(), name);
+    snprintf(e->log_dir, sizeof e->log_dir, "%s/shopflow-svc-%d-%s", ts_tmp_dir(), (int)getpid(),
+             name);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", e->log_dir);
     cr_assert_eq(system(cmd), 0);

@@ -23,6 +23,7 @@
 #include "mq.h"
 #include "mq/mq_delay.h"
 #include "rpc/clock.h"
+#include "rpc/tmpdir.h"
 #include "rpc/spawn.h"
 #include "rpc/status.h"
 
@@ -96,7 +97,7 @@ static void baseline(void)
 
 typedef struct daemon {
     pid_t pid;
-    char url[64], sink_url[64], data[PATH_MAX + 16];
+    char url[128], sink_url[128], data[PATH_MAX + 16];
     const char *broker_url; /* when set, due messages go to mq-broker instead */
 } daemon_t;
 
@@ -376,7 +377,7 @@ static int parse(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     int ch;
-    snprintf(cfg.dir, sizeof cfg.dir, "/tmp/delay-bench-%d", (int)getpid());
+    snprintf(cfg.dir, sizeof cfg.dir, "%s/delay-bench-%d", shop_tmp_dir(), (int)getpid());
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'p':
@@ -416,16 +417,17 @@ static int parse(int argc, char **argv)
 static void setup_daemon(daemon_t *d, const char *name)
 {
     memset(d, 0, sizeof *d);
-    snprintf(d->url, sizeof d->url, "ipc:///tmp/delay-bench-%d-%s.sock", (int)getpid(), name);
-    snprintf(d->sink_url, sizeof d->sink_url, "ipc:///tmp/delay-bench-%d-%s-sink.sock",
+    snprintf(d->url, sizeof d->url, "ipc://%s/delay-bench-%d-%s.sock", shop_tmp_dir(),
              (int)getpid(), name);
+    snprintf(d->sink_url, sizeof d->sink_url, "ipc://%s/delay-bench-%d-%s-sink.sock",
+             shop_tmp_dir(), (int)getpid(), name);
     snprintf(d->data, sizeof d->data, "%s/%s", cfg.dir, name);
 }
 
 /* Lateness through mq-broker, measured at a real consumer of the topic. */
 static void lateness_via_broker(void)
 {
-    char burl[96], pub[96], bdir[PATH_MAX + 16], err[256], exe[PATH_MAX + 16];
+    char burl[128], pub[128], bdir[PATH_MAX + 16], err[256], exe[PATH_MAX + 16];
     const char *topics[] = {"late"};
     daemon_t d;
     mq_delay_client *c = NULL;
@@ -435,8 +437,9 @@ static void lateness_via_broker(void)
         printf("broker_lateness=skipped (no mq-broker next to delay-bench)\n");
         return;
     }
-    snprintf(burl, sizeof burl, "ipc:///tmp/delay-bench-%d-broker.sock", (int)getpid());
-    snprintf(pub, sizeof pub, "ipc:///tmp/delay-bench-%d-pub.sock", (int)getpid());
+    snprintf(burl, sizeof burl, "ipc://%s/delay-bench-%d-broker.sock", shop_tmp_dir(),
+             (int)getpid());
+    snprintf(pub, sizeof pub, "ipc://%s/delay-bench-%d-pub.sock", shop_tmp_dir(), (int)getpid());
     snprintf(bdir, sizeof bdir, "%s/broker", cfg.dir);
     char *argv[] = {"mq-broker", "--url", burl, "--pub-url", pub, "--data-dir", bdir, NULL};
     pid_t broker = spawn_argv("broker.log", argv);

@@ -15,6 +15,7 @@
 
 #include "bench_stats.h"
 #include "rpc/clock.h"
+#include "rpc/tmpdir.h"
 #include "services/coupon/coupon_logic.h"
 #include "services/order/order_logic.h"
 #include "services/pg/shop_pg.h"
@@ -267,7 +268,7 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     char log_dir[128];
-    snprintf(log_dir, sizeof log_dir, "/tmp/order-bench-%d", (int)getpid());
+    snprintf(log_dir, sizeof log_dir, "%s/order-bench-%d", shop_tmp_dir(), (int)getpid());
     mkdir(log_dir, 0755);
     shop_stack_opts so = shop_stack_defaults();
     so.goods = o.goods;

@@ -17,6 +17,7 @@
 
 #include "bench.h"
 #include "rpc/clock.h"
+#include "rpc/tmpdir.h"
 #include "rpc/spawn.h"
 #include "rpc_echo.rpc.h"
 
@@ -64,7 +65,8 @@ typedef struct urls {
 static void make_urls(urls *u, const char *who)
 {
     snprintf(u->tcp, sizeof u->tcp, "tcp://127.0.0.1:%d", free_port());
-    snprintf(u->ipc, sizeof u->ipc, "ipc:///tmp/shopflow-rpcbench-%d-%s.sock", (int)getpid(), who);
+    snprintf(u->ipc, sizeof u->ipc, "ipc://%s/shopflow-rpcbench-%d-%s.sock", shop_tmp_dir(),
+             (int)getpid(), who);
 }
 
 typedef struct opts {

@@ -18,7 +18,7 @@ void mqt_broker_init(mqt_broker *b, const char *name)
     while (b->pub_port == b->port);
     snprintf(b->url, sizeof b->url, "tcp://127.0.0.1:%d", b->port);
     snprintf(b->pub_url, sizeof b->pub_url, "tcp://127.0.0.1:%d", b->pub_port);
-    snprintf(b->dir, sizeof b->dir, "/tmp/shopflow-mq-%s-%d", name, (int)getpid());
+    snprintf(b->dir, sizeof b->dir, "%s/shopflow-mq-%s-%d", ts_tmp_dir(), name, (int)getpid());
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
     if (system(cmd) != 0)

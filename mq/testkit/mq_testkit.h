@@ -17,7 +17,7 @@ typedef struct mqt_broker {
     char url[64], pub_url[64], dir[256];
 } mqt_broker;
 
-/* Picks ports and a fresh data dir /tmp/shopflow-mq-<name>-<pid>. */
+/* Picks ports and a fresh data dir <ts_tmp_dir>/shopflow-mq-<name>-<pid>. */
 void mqt_broker_init(mqt_broker *b, const char *name);
 
 /* Starts mq-broker with test timings (ack timeout 1.5 s, consumer timeout

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "rpc/clock.h"
+#include "rpc/tmpdir.h"
 #include "rpc/rpc.h"
 #include "services/pg/shop_pg.h"
 #include "services/stack/shop_stack.h"
@@ -89,7 +90,7 @@ static int run(const char *arch, const bench_cfg *cfg)
     o.arch = arch;
     o.users = cfg->orders;
     o.db_prefix = strcmp(arch, "async") == 0 ? "bench_async_" : "bench_sync_";
-    o.log_dir = "/tmp";
+    o.log_dir = shop_tmp_dir();
     if (shop_stack_start(&st, &o, err, sizeof err) != 0) {
         fprintf(stderr, "async-bench: %s: %s\n", arch, err);
         return -1;

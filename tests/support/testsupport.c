@@ -5,13 +5,16 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,11 +22,40 @@
 #include "rpc/clock.h"
 #include "rpc/rpc.h"
 #include "rpc/spawn.h"
+#include "rpc/tmpdir.h"
 
 static void ts_fatal(const char *what, const char *err)
 {
     fprintf(stderr, "test support: %s: %s\n", what, err);
     abort();
+}
+
+static char tmp_dir[256];
+
+static void tmp_dir_make(void)
+{
+    const char *run = getenv("SHOP_TEST_TMPDIR");
+    if (run == NULL || run[0] != '/') {
+        snprintf(tmp_dir, sizeof tmp_dir, "%s", shop_tmp_dir());
+        return;
+    }
+    /* The binary's name: Criterion's workers run as "boxfort-worker". */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    const char *slash = strrchr(exe, '/');
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/%s", run, slash != NULL ? slash + 1 : "test");
+    if (mkdir(run, 0755) != 0 && errno != EEXIST)
+        ts_fatal(run, strerror(errno));
+    if (mkdir(tmp_dir, 0755) != 0 && errno != EEXIST)
+        ts_fatal(tmp_dir, strerror(errno));
+}
+
+const char *ts_tmp_dir(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, tmp_dir_make);
+    return tmp_dir;
 }
 
 void ts_pg_up(void)
@@ -72,8 +104,8 @@ int ts_spawn(ts_proc *p, char *const argv[])
 {
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", argv[0]);
-    snprintf(p->log_path, sizeof p->log_path, "/tmp/shopflow-test-%d-%s-%lld.log", (int)getpid(),
-             argv[0], (long long)shop_now_us());
+    snprintf(p->log_path, sizeof p->log_path, "%s/%s-%lld.log", ts_tmp_dir(), argv[0],
+             (long long)shop_now_us());
     char path[512], err[256];
     ts_bin(argv[0], path, sizeof path);
     /* A daemon dies with the test process (from its main thread, see

@@ -6,6 +6,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* This test binary's scratch directory, created on first use:
+ * $SHOP_TEST_TMPDIR/<binary> when scripts/test.sh runs the suite (removed
+ * after the binary passed, kept with its daemons' logs when it failed), else
+ * $TMPDIR or /tmp. Every file a test makes goes under it. */
+const char *ts_tmp_dir(void);
+
 /* Starts the private PostgreSQL if it is not running (CTest's fixture
  * normally has); aborts the test with a message if it cannot. */
 void ts_pg_up(void);

@@ -1,0 +1,10 @@
+/* $TMPDIR or /tmp (see tmpdir.h). */
+#include "rpc/tmpdir.h"
+
+#include <stdlib.h>
+
+const char *shop_tmp_dir(void)
+{
+    const char *dir = getenv("TMPDIR");
+    return dir != NULL && dir[0] == '/' ? dir : "/tmp";
+}
