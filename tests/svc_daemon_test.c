@@ -29,11 +29,13 @@ Test(svc_daemon, every_daemon_explains_its_flags_and_their_environment_variables
         cr_expect(strstr(out, "--listen") != NULL, "%s", out);
         cr_expect(strstr(out, "--workers") != NULL, "%s", out);
         cr_expect(strstr(out, "_LISTEN") != NULL, "%s", out);
+        cr_expect(strstr(out, "<PREFIX>") == NULL, "no placeholder left: %s", out);
     }
     char bin[512], cmd[600], out[8192];
     snprintf(cmd, sizeof cmd, "%s --help", ts_bin("shop-order", bin, sizeof bin));
     run_capture(cmd, out, sizeof out);
     cr_expect(strstr(out, "--pay-window-ms") != NULL, "%s", out);
+    cr_expect(strstr(out, "[$SHOP_ORDER_ARCH, default sync]") != NULL, "%s", out);
 }
 
 Test(svc_daemon, bad_flags_are_refused_with_a_message)

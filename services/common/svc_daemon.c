@@ -222,7 +222,7 @@ int shop_daemon_main(const shop_daemon_spec *spec, int argc, char **argv)
         fprintf(out, "usage: %s [OPTIONS]\n\n%s\n\n", spec->prog, spec->about);
         shop_daemon_usage(&d, out);
         if (spec->extra_usage != NULL)
-            spec->extra_usage(out);
+            spec->extra_usage(out, spec->env);
         free(opts);
         return c == SHOP_OPT_HELP ? 0 : 2;
     }

@@ -100,7 +100,7 @@ typedef struct shop_daemon_spec {
      * function taking them (returns 1 when consumed) and their help */
     const struct option *extra_opts;
     int (*extra_flag)(int opt, const char *arg);
-    void (*extra_usage)(FILE *out);
+    void (*extra_usage)(FILE *out, const char *env); /* env: the prefix above */
     /* registers handlers and starts the daemon's threads; 0 or -1 */
     int (*start)(shop_daemon *d);
     /* stops the daemon's threads after the drain (may be NULL) */

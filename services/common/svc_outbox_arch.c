@@ -26,11 +26,11 @@ int svc_arch_flag(int opt, const char *arg)
     return 1;
 }
 
-void svc_arch_usage(FILE *out)
+void svc_arch_usage(FILE *out, const char *env)
 {
+    fprintf(out, "      --arch sync|async  architecture [$%s_ARCH, default sync]\n", env);
     fprintf(
         out,
-        "      --arch sync|async  architecture [$<PREFIX>_ARCH, default sync]\n"
         "      --mq URL         async: broker requests [$MQ_URL, default " MQ_DEFAULT_URL "]\n"
         "      --mq-pub URL     async: broker deliveries [$MQ_PUB_URL, default " MQ_DEFAULT_PUB_URL
         "]\n"

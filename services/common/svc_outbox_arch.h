@@ -40,7 +40,7 @@ extern const struct option svc_arch_opts[];
 int svc_arch_flag(int opt, const char *arg);
 
 /* Help for --arch and the messaging flags. */
-void svc_arch_usage(FILE *out);
+void svc_arch_usage(FILE *out, const char *env);
 
 typedef struct svc_arch {
     int async; /* 1: --arch async */

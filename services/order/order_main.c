@@ -36,9 +36,9 @@ static int extra_flag(int opt, const char *arg)
     return 1;
 }
 
-static void extra_usage(FILE *out)
+static void extra_usage(FILE *out, const char *env)
 {
-    svc_arch_usage(out);
+    svc_arch_usage(out, env);
     fprintf(out, "      --pay-window-level N  async: the pay window as a delay level 1..18\n"
                  "      --stock URL      the stock service [$SHOP_ORDER_STOCK,\n"
                  "                       default tcp://127.0.0.1:7302]\n"

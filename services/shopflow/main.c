@@ -12,7 +12,8 @@ static const struct shopflow_command commands[] = {
     {"bench", "run the sync-vs-async benchmark under failure", cmd_bench},
     {"scenario", "run a named failure scenario and print PASS/FAIL", cmd_scenario},
     {"check", "check the cross-service invariants", cmd_check},
-    {"mq", "broker tools: mq stats | mq dlq GROUP", cmd_mq},
+    {"mq", "broker tools: mq stats | dlq GROUP | send TOPIC [BODY] | consume TOPIC --group G",
+     cmd_mq},
 };
 
 static void usage(FILE *out)
