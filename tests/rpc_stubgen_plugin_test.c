@@ -4,7 +4,7 @@
  * package, a file without services, a streaming method). */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +77,13 @@ static char *read_file(const char *dir, const char *rel)
         return strdup("");
     }
     return text;
+}
+
+static bool exists(const char *dir, const char *rel)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    return access(path, F_OK) == 0;
 }
 
 /* Runs argv (argv[0] looked up in PATH) in `dir`, its output in dir/run.log.
@@ -159,7 +166,7 @@ Test(rpc_stubgen_plugin, protoc_with_the_plugin_writes_stubs_for_two_services_an
     cr_expect(strncmp(strstr(refund, "o.idempotent ="), "o.idempotent = o.idempotent || false;",
                       37) == 0);
     /* Only the files named on the command line get stubs. */
-    cr_expect_null(read_file(dir, "out/common/money.rpc.h"));
+    cr_expect_not(exists(dir, "out/common/money.rpc.h"));
     free(h);
     free(c);
 }
@@ -204,7 +211,7 @@ Test(rpc_stubgen_plugin, a_streaming_method_fails_protoc_with_a_message_naming_i
     cr_assert_not_null(log);
     expect_contains(log, "acme/feed.proto: acme.feed.Feed/Watch is a streaming method", "output");
     expect_contains(log, "only unary methods are supported", "output");
-    cr_expect_null(read_file(dir, "out/acme/feed.rpc.h"), "nothing is written on an error");
+    cr_expect_not(exists(dir, "out/acme/feed.rpc.h"), "nothing is written on an error");
     free(log);
 }
 
