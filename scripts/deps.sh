@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libnng-dev libprotobuf-c-dev protobuf-c-compiler
+  protobuf-compiler libprotoc-dev # protoc and plugin.proto, for protoc-gen-shoprpc
   libpq-dev postgresql
   libcriterion-dev
   gnuplot-nox
