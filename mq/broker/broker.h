@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "mq.pb-c.h"
+#include "rpc/status.h"
 #include "store.h"
 
 #define BK_WINDOW (1u << 16) /* entries a queue tracks past its committed offset */
@@ -138,6 +139,15 @@ void bk_arena_free(bk_arena *a);
 /* requests.c: one request frame in, the packed reply out (NULL: no memory).
  * Untrusted bytes: anything that does not decode gets INVALID_ARGUMENT. */
 nng_msg *bk_handle(mq_broker *b, const uint8_t *data, size_t len);
+
+/* The status and message for a store failure (`err` a positive errno, `what`
+ * the store's message): ENOSPC and EDQUOT are RESOURCE_EXHAUSTED with
+ * "disk full: <what>", ENOMEM RESOURCE_EXHAUSTED, EMSGSIZE INVALID_ARGUMENT,
+ * anything else INTERNAL. */
+rpc_status bk_write_failure(int err, const char *what, char *out, size_t outlen);
+
+/* A reply carrying only a status and message (NULL: no memory). */
+nng_msg *bk_status_reply(rpc_status st, const char *message);
 
 /* stats.c: the stats and dlq requests */
 void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a);

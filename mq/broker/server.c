@@ -2,11 +2,13 @@
  * the broker lock (no hand-off on the hot path); a reply to a request that
  * wrote to the log waits for the syncer thread's next fdatasync (pipelined
  * group commit). The loop thread delivers, redelivers, persists offsets
- * and applies retention. */
+ * and applies retention. A failed write or fdatasync (a full disk) is
+ * answered, never acknowledged: see fail_unsynced. */
 #include "server.h"
 
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -54,21 +56,21 @@ static void send_reply(bk_ctx *c)
 
 static void fatal_io(const char *what)
 {
-    /* Not durable: answer nothing rather than a false OK; clients retry. */
-    shop_error("%s failed: exiting so that nothing unwritten is acknowledged", what);
+    /* flush=async only: the records are acknowledged already and after a
+     * failed fdatasync their pages may be gone; recovery decides. */
+    shop_error("%s failed: exiting so that recovery decides what is durable", what);
     exit(1);
 }
 
-static nng_msg *unavailable_reply(void)
+/* Replaces the reply of `c` with the store's failure. */
+static void reply_failure(bk_ctx *c, int err, const char *what)
 {
-    Shop__Mq__Reply rep = SHOP__MQ__REPLY__INIT;
-    rep.status = RPC_UNAVAILABLE;
-    rep.message = "the broker is shutting down";
-    nng_msg *m;
-    if (nng_msg_alloc(&m, shop__mq__reply__get_packed_size(&rep)) != 0)
-        return NULL;
-    shop__mq__reply__pack(&rep, nng_msg_body(m));
-    return m;
+    char msg[440];
+    rpc_status st = bk_write_failure(err ? err : EIO, *what ? what : "the log could not be written",
+                                     msg, sizeof msg);
+    if (c->reply)
+        nng_msg_free(c->reply);
+    c->reply = bk_status_reply(st, msg);
 }
 
 static void lead_syncs(bk_loop *l);
@@ -79,7 +81,7 @@ static void handle(bk_ctx *c, nng_msg *req)
     mq_broker *b = l->b;
     if (atomic_load(&l->draining)) {
         nng_msg_free(req);
-        c->reply = unavailable_reply();
+        c->reply = bk_status_reply(RPC_UNAVAILABLE, "the broker is shutting down");
         send_reply(c);
         return;
     }
@@ -87,9 +89,14 @@ static void handle(bk_ctx *c, nng_msg *req)
     b->appended = 0;
     c->reply = bk_handle(b, nng_msg_body(req), nng_msg_len(req));
     int wait = b->appended && b->o.flush_sync;
-    /* flush=sync: the syncer writes the staged batch with one pwrite. */
-    if (b->appended && !wait && mq_store_flush(b->store) != 0)
-        fatal_io("write to the log");
+    /* flush=sync: the syncer writes the staged batch with one pwrite.
+     * flush=async: a write that fails drops this request's records (the
+     * ones written before are acknowledged already) and says why. */
+    if (b->appended && !wait && mq_store_flush(b->store) != 0) {
+        char what[400];
+        int e = mq_store_abort(b->store, 1, what, sizeof what);
+        reply_failure(c, e, what);
+    }
     if (!wait)
         bk_dispatch(b); /* new records (flush=async), acks or a subscriber */
     int lead = 0;
@@ -151,6 +158,34 @@ static void durable_advance(mq_broker *b, uint64_t pos)
         ;
 }
 
+/* A write or fdatasync of the log failed (flush=sync, by the leader, with
+ * l->syncing set, so no other leader acknowledges meanwhile): every record
+ * past the last sync is dropped (mq_store_abort), and with it every reply
+ * still waiting, `h` and those queued since: all are answered with the
+ * failure ("disk full: ..." for ENOSPC), none acknowledged. The same ids can
+ * be sent again and are stored afresh once the disk has room. */
+static bk_ctx *fail_unsynced(bk_loop *l, bk_ctx *h)
+{
+    char what[400];
+    pthread_mutex_lock(&l->bmu);
+    int e = mq_store_abort(l->b->store, 0, what, sizeof what);
+    pthread_mutex_lock(&l->mu);
+    if (l->wait_head) {
+        bk_ctx **tail = &h;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = l->wait_head;
+    }
+    l->wait_head = l->wait_tail = NULL;
+    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->bmu);
+    size_t n = 0;
+    for (bk_ctx *c = h; c; c = c->next, n++)
+        reply_failure(c, e, what);
+    shop_error("unsynced requests refused requests=%zu err=\"%s\"", n, what);
+    return h;
+}
+
 /* The leader of group commit (leader/follower): whoever queues a reply
  * while no sync runs writes everything staged with one pwrite, takes every
  * waiting reply and runs fdatasync; then it gives up the lead at once, so
@@ -162,21 +197,23 @@ static void lead_syncs(bk_loop *l)
     mq_broker *b = l->b;
     for (;;) {
         pthread_mutex_lock(&l->bmu);
-        if (mq_store_flush(b->store) != 0)
-            fatal_io("write to the log");
+        int rc = mq_store_flush(b->store);
         uint64_t pos = mq_store_position(b->store);
         pthread_mutex_lock(&l->mu);
         bk_ctx *h = l->wait_head;
         l->wait_head = l->wait_tail = NULL;
         pthread_mutex_unlock(&l->mu);
         pthread_mutex_unlock(&l->bmu);
-        if (h && mq_store_sync(b->store) != 0)
-            fatal_io("fdatasync");
+        if (rc == 0 && h)
+            rc = mq_store_sync(b->store);
+        if (rc != 0)
+            h = fail_unsynced(l, h);
         pthread_mutex_lock(&l->mu);
         l->syncing = 0;
         pthread_mutex_unlock(&l->mu);
         if (h) {
-            durable_advance(b, pos);
+            if (rc == 0)
+                durable_advance(b, pos);
             for (bk_ctx *c = h, *next; c; c = next) {
                 next = c->next;
                 send_reply(c);
@@ -193,6 +230,17 @@ static void lead_syncs(bk_loop *l)
         if (!again)
             return;
     }
+}
+
+/* flush=async: a failed fdatasync of acknowledged records is fatal, unless
+ * the failure was a write that handle() has answered and aborted already. */
+static void async_sync_failed(bk_loop *l)
+{
+    pthread_mutex_lock(&l->bmu);
+    int broken = mq_store_broken(l->b->store);
+    pthread_mutex_unlock(&l->bmu);
+    if (broken)
+        fatal_io("fdatasync");
 }
 
 /* flush=async: syncs on a timer. flush=sync: a backstop leader (and the
@@ -215,7 +263,7 @@ static void *syncer_main(void *arg)
         if (lead)
             lead_syncs(l);
         else if (!b->o.flush_sync && mq_store_sync(b->store) != 0)
-            fatal_io("fdatasync");
+            async_sync_failed(l);
         pthread_mutex_lock(&l->mu);
         if (closing && !l->wait_head && !l->syncing)
             break;
@@ -244,21 +292,49 @@ static int open_sockets(mq_broker *b, char *err, size_t errlen)
     return 0;
 }
 
-/* Saves the offsets without holding the broker lock across the fsyncs. */
+/* Saves the offsets without holding the broker lock across the fsyncs.
+ * When the log cannot be synced or the file written (a full disk), the
+ * offsets stay dirty for the next try; a broken log is aborted by the next
+ * group-commit leader (flush=sync). */
 static void save_offsets(bk_loop *l)
 {
     mq_broker *b = l->b;
     pthread_mutex_lock(&l->bmu);
     char *text = bk_offsets_snapshot(b);
-    if (mq_store_flush(b->store) != 0)
-        fatal_io("write to the log");
+    int rc = mq_store_flush(b->store);
     pthread_mutex_unlock(&l->bmu);
     if (!text)
         return;
-    if (mq_store_sync(b->store) != 0)
-        fatal_io("fdatasync");
-    bk_offsets_write(b->o.data_dir, text);
+    if (rc == 0)
+        rc = mq_store_sync(b->store);
+    if (rc != 0 && !b->o.flush_sync)
+        async_sync_failed(l);
+    if (rc == 0)
+        rc = bk_offsets_write(b->o.data_dir, text);
     free(text);
+    if (rc != 0) {
+        pthread_mutex_lock(&l->bmu);
+        b->offsets_dirty = 1;
+        pthread_mutex_unlock(&l->bmu);
+    }
+}
+
+/* flush=sync: a failure seen outside group commit (a roll, a read, the
+ * offsets) is aborted by a leader even when no reply waits. */
+static void lead_if_broken(bk_loop *l)
+{
+    pthread_mutex_lock(&l->bmu);
+    int broken = l->b->o.flush_sync && mq_store_broken(l->b->store);
+    pthread_mutex_unlock(&l->bmu);
+    if (!broken)
+        return;
+    pthread_mutex_lock(&l->mu);
+    int lead = !l->syncing;
+    if (lead)
+        l->syncing = 1;
+    pthread_mutex_unlock(&l->mu);
+    if (lead)
+        lead_syncs(l);
 }
 
 static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
@@ -284,6 +360,7 @@ static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
         }
         int save = b->offsets_dirty && now - last_save >= 200;
         pthread_mutex_unlock(&l->bmu);
+        lead_if_broken(l);
         if (save) {
             save_offsets(l);
             last_save = now;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,40 @@ void mq_store_seg_path(const mq_store *s, uint32_t no, const char *suffix, char 
     snprintf(out, n, "%s/%010u.seg%s", s->dir, no, suffix);
 }
 
+static uint64_t pos64(uint32_t seg, size_t off)
+{
+    return (uint64_t)seg << 32 | off;
+}
+
+/* Makes the store broken with errno `e` (the first failure wins) and
+ * leaves errno set to e. */
+static void store_fail(mq_store *s, int e, const char *fmt, ...)
+{
+    pthread_mutex_lock(&s->err_mu);
+    if (!atomic_load(&s->broken)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->broken_msg, sizeof s->broken_msg, fmt, ap);
+        va_end(ap);
+        atomic_store(&s->broken, e);
+        shop_error("log write failed, nothing past the last sync is acknowledged err=\"%s\"",
+                   s->broken_msg);
+    }
+    pthread_mutex_unlock(&s->err_mu);
+    errno = e;
+}
+
+/* The broken store's errno and message (for an append refused meanwhile). */
+static int broken_error(mq_store *s, char *msg, size_t msglen)
+{
+    pthread_mutex_lock(&s->err_mu);
+    int e = atomic_load(&s->broken);
+    if (msglen)
+        snprintf(msg, msglen, "%s", e ? s->broken_msg : "");
+    pthread_mutex_unlock(&s->err_mu);
+    return e;
+}
+
 static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -97,7 +132,9 @@ mq_seg *mq_store_seg_push(mq_store *s)
     return g;
 }
 
-/* Creates segment `no` zero-filled under a temporary name, then renames it. */
+/* Creates segment `no` zero-filled under a temporary name, then renames it.
+ * A failed creation leaves no partial file behind (it would hold the space
+ * a full disk needs back). */
 int mq_store_seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
 {
     char tmp[600], path[600];
@@ -106,27 +143,31 @@ int mq_store_seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
     int fd = mq_spare_take(s->spare, path);
     if (fd >= 0) {
         if (fsync_dir(s->dir) != 0) {
-            snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
+            int e = errno;
+            snprintf(err, errlen, "cannot create segment %s: %s", path, strerror(e));
             close(fd);
-            return -1;
+            return -e;
         }
     } else if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
                mq_zero_fill(fd, 0, s->opts.segment_bytes) != 0 || rename(tmp, path) != 0 ||
                fsync_dir(s->dir) != 0) {
-        snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
-        if (fd >= 0)
+        int e = errno ? errno : EIO;
+        snprintf(err, errlen, "cannot create segment %s: %s", path, strerror(e));
+        if (fd >= 0) {
             close(fd);
-        return -1;
+            unlink(tmp);
+        }
+        return -e;
     }
     mq_seg *g = mq_store_seg_push(s);
     if (!g) {
         close(fd);
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return -ENOMEM;
     }
     g->no = no;
     g->fd = fd;
-    return mq_store_seg_map(g, err, errlen);
+    return mq_store_seg_map(g, err, errlen) == 0 ? 0 : -EIO;
 }
 
 static void topic_free(mq_topic *t)
@@ -217,6 +258,7 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
     snprintf(s->dir, sizeof s->dir, "%s", opts->dir);
     s->opts.dir = s->dir;
     pthread_mutex_init(&s->sync_mu, NULL);
+    pthread_mutex_init(&s->err_mu, NULL);
     /* mkdir -p: the default var/mq may be the first thing under var/. */
     for (char *slash = strchr(s->dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
         *slash = '\0';
@@ -232,6 +274,9 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
         mq_store_close(s);
         return -1;
     }
+    s->synced = mq_store_position(s); /* recovery synced what it kept */
+    atomic_store(&s->written, s->synced);
+    s->tried = s->pos;
     s->spare = mq_spare_start(s->dir, s->opts.segment_bytes);
     *out = s;
     return 0;
@@ -253,6 +298,7 @@ void mq_store_close(mq_store *s)
     for (size_t i = 0; i < s->ntopics; i++)
         topic_free(s->topics[i]);
     pthread_mutex_destroy(&s->sync_mu);
+    pthread_mutex_destroy(&s->err_mu);
     free(s->segs);
     free(s->topics);
     free(s->wbuf);
@@ -263,54 +309,120 @@ void mq_store_close(mq_store *s)
 int mq_store_sync(mq_store *s)
 {
     pthread_mutex_lock(&s->sync_mu);
+    uint64_t upto = atomic_load(&s->written);
+    mq_seg *g = &s->segs[s->nsegs - 1];
     int64_t t0 = shop_now_ns();
-    int rc = fdatasync(s->segs[s->nsegs - 1].fd);
+    int rc = fdatasync(g->fd), e = errno;
     s->sync_ns += (uint64_t)(shop_now_ns() - t0);
     s->syncs++;
+    if (rc != 0) {
+        char path[600];
+        mq_store_seg_path(s, g->no, "", path, sizeof path);
+        store_fail(s, e, "cannot sync segment %s: %s", path, strerror(e));
+    } else if ((e = atomic_load(&s->broken)) != 0) {
+        rc = -1; /* a failure before this sync: it vouches for nothing */
+    } else if (upto > s->synced) {
+        s->synced = upto;
+    }
+    pthread_mutex_unlock(&s->sync_mu);
+    errno = e;
+    return rc;
+}
+
+/* Syncs the full segment and starts the next one. A failed creation (a full
+ * disk) leaves the store as it was, the old segment synced to its end. */
+static int store_roll(mq_store *s, char *err, size_t errlen)
+{
+    uint32_t next = s->segs[s->nsegs - 1].no + 1;
+    if (mq_store_flush(s) != 0 || mq_store_sync(s) != 0) {
+        int e = errno;
+        broken_error(s, err, errlen);
+        return -e;
+    }
+    pthread_mutex_lock(&s->sync_mu);
+    int rc = mq_store_seg_create(s, next, err, errlen);
+    if (rc == 0) {
+        s->pos = s->wpos = s->tried = 0;
+        s->synced = pos64(next, 0);
+        atomic_store(&s->written, s->synced);
+    }
     pthread_mutex_unlock(&s->sync_mu);
     return rc;
 }
 
-/* Syncs the full segment and starts the next one. */
-static int store_roll(mq_store *s, char *err, size_t errlen)
+/* Zeroes and syncs the range an abort left behind; until that succeeds,
+ * nothing is appended after it. */
+static int store_repair(mq_store *s, char *err, size_t errlen)
 {
-    uint32_t next = s->segs[s->nsegs - 1].no + 1;
-    if (mq_store_flush(s) != 0 || fdatasync(s->segs[s->nsegs - 1].fd) != 0) {
-        snprintf(err, errlen, "fdatasync: %s", strerror(errno));
-        return -1;
+    static const uint8_t zeros[1 << 16];
+    mq_seg *g = &s->segs[s->nsegs - 1];
+    for (size_t at = s->zero_from; at < s->zero_to;) {
+        size_t n = s->zero_to - at < sizeof zeros ? s->zero_to - at : sizeof zeros;
+        ssize_t w = pwrite(g->fd, zeros, n, (off_t)at);
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            char path[600];
+            mq_store_seg_path(s, g->no, "", path, sizeof path);
+            snprintf(err, errlen, "cannot clear the unsynced tail of segment %s: %s", path,
+                     strerror(e));
+            return -e;
+        }
+        at += (size_t)w;
     }
     pthread_mutex_lock(&s->sync_mu);
-    int rc = mq_store_seg_create(s, next, err, errlen);
+    int rc = fdatasync(g->fd), e = errno;
     pthread_mutex_unlock(&s->sync_mu);
-    if (rc == 0)
-        s->pos = s->wpos = 0;
-    return rc;
+    if (rc != 0) {
+        char path[600];
+        mq_store_seg_path(s, g->no, "", path, sizeof path);
+        snprintf(err, errlen, "cannot sync the cleared tail of segment %s: %s", path, strerror(e));
+        return -e;
+    }
+    shop_info("unsynced tail cleared segment=%u from=%zu to=%zu", g->no, s->zero_from, s->zero_to);
+    s->zero_from = s->zero_to = 0;
+    return 0;
+}
+
+/* May an append go ahead? Not while broken, nor before an abort's range is
+ * cleared. */
+static int store_writable(mq_store *s, char *err, size_t errlen)
+{
+    int e = broken_error(s, err, errlen);
+    if (e)
+        return -e;
+    if (s->zero_to > s->zero_from)
+        return store_repair(s, err, errlen);
+    return 0;
 }
 
 int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *err, size_t errlen)
 {
+    int rc = store_writable(s, err, errlen);
+    if (rc != 0)
+        return rc;
     mq_topic *t = mq_store_topic(s, rec->topic, 1);
     if (!t) {
         snprintf(err, errlen, "out of memory for topic");
-        return -1;
+        return -ENOMEM;
     }
     rec->offset = t->end;
     rec->timestamp_ms = shop_wall_ms();
     size_t len = shop__mq__record__get_packed_size(rec);
     if (len > MQ_RECORD_MAX || len + MQ_RECORD_HEADER > s->opts.segment_bytes) {
         snprintf(err, errlen, "record of %zu bytes exceeds the limit", len);
-        return -1;
+        return -EMSGSIZE;
     }
     size_t need = len + MQ_RECORD_HEADER;
     mq_seg *g = &s->segs[s->nsegs - 1];
     if (s->pos + need > g->size) {
-        if (store_roll(s, err, errlen) != 0)
-            return -1;
+        if ((rc = store_roll(s, err, errlen)) != 0)
+            return rc;
         g = &s->segs[s->nsegs - 1];
     }
     if (s->pos - s->wpos + need > MQ_WBUF_MAX && s->pos > s->wpos && mq_store_flush(s) != 0) {
-        snprintf(err, errlen, "write segment %u: %s", g->no, strerror(errno));
-        return -1;
+        rc = -errno;
+        broken_error(s, err, errlen);
+        return rc;
     }
     size_t used = s->pos - s->wpos;
     if (used + need > s->wbuf_cap) {
@@ -318,7 +430,7 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
         uint8_t *b = realloc(s->wbuf, cap);
         if (!b) {
             snprintf(err, errlen, "out of memory");
-            return -1;
+            return -ENOMEM;
         }
         s->wbuf = b;
         s->wbuf_cap = cap;
@@ -330,7 +442,7 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
     memcpy(out + 4, &crc, 4);
     if (mq_store_topic_index(t, rec->offset, g->no, (uint32_t)s->pos) != 0) {
         snprintf(err, errlen, "out of memory for the index");
-        return -1;
+        return -ENOMEM;
     }
     s->pos += len + MQ_RECORD_HEADER;
     g->last_ts = rec->timestamp_ms;
@@ -349,18 +461,91 @@ static mq_seg *seg_find(mq_store *s, uint32_t no)
 
 int mq_store_flush(mq_store *s)
 {
+    int e = atomic_load(&s->broken);
+    if (e) {
+        errno = e;
+        return -1;
+    }
     if (s->pos == s->wpos)
         return 0;
     mq_seg *g = &s->segs[s->nsegs - 1];
-    size_t n = s->pos - s->wpos;
-    ssize_t w = pwrite(g->fd, s->wbuf, n, (off_t)s->wpos);
-    if (w != (ssize_t)n) {
-        if (w >= 0)
-            errno = EIO;
-        return -1;
+    size_t n = s->pos - s->wpos, done = 0;
+    if (s->pos > s->tried)
+        s->tried = s->pos;
+    while (done < n) {
+        ssize_t w = pwrite(g->fd, s->wbuf + done, n - done, (off_t)(s->wpos + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) { /* a short write is retried once more to learn why */
+            e = w < 0 ? errno : EIO;
+            char path[600];
+            mq_store_seg_path(s, g->no, "", path, sizeof path);
+            store_fail(s, e, "cannot append to segment %s: %s", path, strerror(e));
+            return -1;
+        }
+        done += (size_t)w;
     }
     s->wpos = s->pos;
+    atomic_store(&s->written, pos64(g->no, s->wpos));
     return 0;
+}
+
+/* Forgets the recent ids of `topic` at offsets from `from` on. */
+static void dedup_forget(mq_store *s, const char *topic, uint64_t from)
+{
+    uint64_t th = hash_str(topic);
+    for (size_t i = 0; i < DEDUP_SLOTS; i++) {
+        dedup_slot *d = &s->dedup[i];
+        if (d->id_hash && d->topic_hash == th && d->offset >= from)
+            *d = (dedup_slot){0};
+    }
+}
+
+int mq_store_broken(mq_store *s)
+{
+    return atomic_load(&s->broken);
+}
+
+int mq_store_abort(mq_store *s, int keep_written, char *msg, size_t msglen)
+{
+    int e = broken_error(s, msg, msglen);
+    mq_seg *g = &s->segs[s->nsegs - 1];
+    pthread_mutex_lock(&s->sync_mu);
+    uint64_t synced = s->synced;
+    pthread_mutex_unlock(&s->sync_mu);
+    /* A roll syncs the old segment to its end, so synced is in the active one. */
+    size_t to = keep_written ? s->wpos : synced >> 32 == g->no ? (size_t)(uint32_t)synced : 0;
+    if (to > s->wpos)
+        to = s->wpos;
+    uint64_t cut = pos64(g->no, to);
+    for (size_t i = 0; i < s->ntopics; i++) {
+        mq_topic *t = s->topics[i];
+        uint64_t end = t->end;
+        while (t->end > t->start) {
+            uint64_t at = mq_store_record_position(t, t->end - 1);
+            if (at == UINT64_MAX || at < cut)
+                break;
+            t->end--;
+        }
+        if (t->end < end) {
+            shop_warn("unsynced records dropped topic=%s offsets=%llu..%llu", t->name,
+                      (unsigned long long)t->end, (unsigned long long)end - 1);
+            dedup_forget(s, t->name, t->end);
+        }
+    }
+    size_t dirty = s->tried > s->wpos ? s->tried : s->wpos;
+    if (dirty > to) {
+        if (s->zero_to <= s->zero_from || to < s->zero_from)
+            s->zero_from = to;
+        if (dirty > s->zero_to)
+            s->zero_to = dirty;
+    }
+    s->pos = s->wpos = s->tried = to;
+    atomic_store(&s->written, cut);
+    pthread_mutex_lock(&s->err_mu);
+    atomic_store(&s->broken, 0);
+    pthread_mutex_unlock(&s->err_mu);
+    return e;
 }
 
 int mq_store_read(mq_store *s, const mq_topic *t, uint64_t offset, const uint8_t **data,

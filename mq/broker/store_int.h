@@ -4,6 +4,7 @@
 #define SHOP_MQ_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "spare.h"
 #include "store.h"
@@ -38,13 +39,24 @@ struct mq_store {
     pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
     mq_spare *spare;         /* the next segment, prepared in the background */
     uint64_t syncs, sync_ns; /* under sync_mu */
+    /* Durability. Positions are (segment << 32 | offset), as mq_store_position. */
+    _Atomic uint64_t written; /* end of what pwrite has written */
+    uint64_t synced;          /* under sync_mu: everything below is durable */
+    size_t tried;             /* end of what pwrite was asked to write in the active segment */
+    /* Write failures (see mq_store_abort): errno of the first failed write or
+     * sync since the last abort, 0 when none, and its message (under err_mu). */
+    _Atomic int broken;
+    pthread_mutex_t err_mu;
+    char broken_msg[400];
+    size_t zero_from, zero_to; /* active-segment range to zero and sync before the next append */
 };
 
 void mq_store_dedup_put(mq_store *s, const char *topic, const char *id, uint64_t off);
 void mq_store_seg_path(const mq_store *s, uint32_t no, const char *suffix, char *out, size_t n);
 int mq_store_seg_map(mq_seg *g, char *err, size_t errlen);
 mq_seg *mq_store_seg_push(mq_store *s);
-/* Creates segment `no` (from the spare when ready) and appends it to the table. */
+/* Creates segment `no` (from the spare when ready) and appends it to the table.
+ * Returns 0 or -errno (err says what could not be written). */
 int mq_store_seg_create(mq_store *s, uint32_t no, char *err, size_t errlen);
 /* Records entry `off` of `t`; offsets below t->end are ignored, a jump
  * leaves "missing" entries (corrupt records skipped by recovery). */
