@@ -23,6 +23,7 @@ typedef struct bk_ctx {
     nng_ctx ctx;
     nng_aio *aio;
     nng_msg *reply;
+    uint64_t end_pos; /* while waiting: the log position after its records */
     int sending;
     struct bk_ctx *next;
     struct bk_loop *loop;
@@ -94,13 +95,15 @@ static void handle(bk_ctx *c, nng_msg *req)
      * ones written before are acknowledged already) and says why. */
     if (b->appended && !wait && mq_store_flush(b->store) != 0) {
         char what[400];
-        int e = mq_store_abort(b->store, 1, what, sizeof what);
+        uint64_t kept;
+        int e = mq_store_abort(b->store, 1, &kept, what, sizeof what);
         reply_failure(c, e, what);
     }
     if (!wait)
         bk_dispatch(b); /* new records (flush=async), acks or a subscriber */
     int lead = 0;
     if (wait) {
+        c->end_pos = mq_store_position(b->store);
         pthread_mutex_lock(&l->mu);
         c->next = NULL;
         if (l->wait_tail)
@@ -160,15 +163,17 @@ static void durable_advance(mq_broker *b, uint64_t pos)
 
 /* A write or fdatasync of the log failed (flush=sync, by the leader, with
  * l->syncing set, so no other leader acknowledges meanwhile): every record
- * past the last sync is dropped (mq_store_abort), and with it every reply
- * still waiting, `h` and those queued since: all are answered with the
- * failure ("disk full: ..." for ENOSPC), none acknowledged. The same ids can
- * be sent again and are stored afresh once the disk has room. */
-static bk_ctx *fail_unsynced(bk_loop *l, bk_ctx *h)
+ * past the last sync is dropped (mq_store_abort), and with it the replies
+ * still waiting for them, in `h` and queued since: they are answered with
+ * the failure ("disk full: ..." for ENOSPC), not acknowledged. A waiting
+ * reply whose records were all synced already (by a roll) keeps its answer.
+ * The same ids can be sent again and are stored afresh once there is room.
+ * Returns all the replies; *pos: the durable position. */
+static bk_ctx *fail_unsynced(bk_loop *l, bk_ctx *h, uint64_t *pos)
 {
     char what[400];
     pthread_mutex_lock(&l->bmu);
-    int e = mq_store_abort(l->b->store, 0, what, sizeof what);
+    int e = mq_store_abort(l->b->store, 0, pos, what, sizeof what);
     pthread_mutex_lock(&l->mu);
     if (l->wait_head) {
         bk_ctx **tail = &h;
@@ -180,8 +185,11 @@ static bk_ctx *fail_unsynced(bk_loop *l, bk_ctx *h)
     pthread_mutex_unlock(&l->mu);
     pthread_mutex_unlock(&l->bmu);
     size_t n = 0;
-    for (bk_ctx *c = h; c; c = c->next, n++)
-        reply_failure(c, e, what);
+    for (bk_ctx *c = h; c; c = c->next)
+        if (c->end_pos > *pos) {
+            reply_failure(c, e, what);
+            n++;
+        }
     shop_error("unsynced requests refused requests=%zu err=\"%s\"", n, what);
     return h;
 }
@@ -207,13 +215,12 @@ static void lead_syncs(bk_loop *l)
         if (rc == 0 && h)
             rc = mq_store_sync(b->store);
         if (rc != 0)
-            h = fail_unsynced(l, h);
+            h = fail_unsynced(l, h, &pos);
         pthread_mutex_lock(&l->mu);
         l->syncing = 0;
         pthread_mutex_unlock(&l->mu);
         if (h) {
-            if (rc == 0)
-                durable_advance(b, pos);
+            durable_advance(b, pos);
             for (bk_ctx *c = h, *next; c; c = next) {
                 next = c->next;
                 send_reply(c);

@@ -506,7 +506,7 @@ int mq_store_broken(mq_store *s)
     return atomic_load(&s->broken);
 }
 
-int mq_store_abort(mq_store *s, int keep_written, char *msg, size_t msglen)
+int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, size_t msglen)
 {
     int e = broken_error(s, msg, msglen);
     mq_seg *g = &s->segs[s->nsegs - 1];
@@ -518,6 +518,7 @@ int mq_store_abort(mq_store *s, int keep_written, char *msg, size_t msglen)
     if (to > s->wpos)
         to = s->wpos;
     uint64_t cut = pos64(g->no, to);
+    *kept = cut;
     for (size_t i = 0; i < s->ntopics; i++) {
         mq_topic *t = s->topics[i];
         uint64_t end = t->end;

@@ -84,9 +84,10 @@ int mq_store_sync(mq_store *s);
  * range they occupied is zeroed and synced before the next append (retried
  * by every append while that fails, e.g. while the disk stays full), so that
  * recovery never finds a half or unacknowledged record there. Returns the
- * failure's errno (0 if the store was not broken) and its message. */
+ * failure's errno (0 if the store was not broken) and its message; *kept is
+ * the position every kept record starts below (durable under flush=sync). */
 int mq_store_broken(mq_store *s);
-int mq_store_abort(mq_store *s, int keep_written, char *msg, size_t msglen);
+int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, size_t msglen);
 
 /* The topic called `name`, or NULL (created when `create`). */
 mq_topic *mq_store_topic(mq_store *s, const char *name, int create);
