@@ -37,7 +37,6 @@ int delay_log_open(const char *dir, size_t seg_size, delay_log **out, char *err,
     }
     snprintf(l->dir, sizeof l->dir, "%s", dir);
     l->seg_size = seg_size;
-    l->dirty_old_fd = -1;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->spare_cv, NULL);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
@@ -72,9 +71,6 @@ void delay_log_close(delay_log *l)
     pthread_cond_destroy(&l->spare_cv);
     for (size_t i = 0; i < l->n; i++) {
         close(l->segs[i].fd);
-    }
-    if (l->dirty_old_fd >= 0) {
-        close(l->dirty_old_fd);
     }
     close(l->dirfd);
     pthread_mutex_destroy(&l->mu);
@@ -197,6 +193,15 @@ fail:
     return rv;
 }
 
+/* Says what could not be written to segment `no`; returns -e. */
+static int log_failed(delay_log *l, int e, const char *what, uint32_t no)
+{
+    char path[PATH_MAX + 32];
+    delay_log_seg_path(l, no, path, sizeof path);
+    snprintf(l->error, sizeof l->error, "%s %s: %s", what, path, strerror(e));
+    return -e;
+}
+
 static int write_buf(delay_log *l)
 {
     if (l->buf_len == 0) {
@@ -204,13 +209,17 @@ static int write_buf(delay_log *l)
     }
     int fd = l->segs[l->n - 1].fd;
     size_t done = 0;
+    if (l->buf_off + l->buf_len > l->tried_end) {
+        l->tried_end = l->buf_off + l->buf_len;
+    }
     while (done < l->buf_len) {
         ssize_t w = pwrite(fd, l->buf + done, l->buf_len - done, (off_t)(l->buf_off + done));
         if (w < 0 && errno == EINTR) {
             continue;
         }
-        if (w <= 0) {
-            return w < 0 ? -errno : -EIO;
+        if (w <= 0) { /* a short write is retried once more to learn why */
+            l->broken = w < 0 ? errno : EIO;
+            return log_failed(l, l->broken, "cannot append to segment", l->segs[l->n - 1].no);
         }
         done += (size_t)w;
     }
@@ -219,37 +228,59 @@ static int write_buf(delay_log *l)
     return 0;
 }
 
-/* Writes the buffer and syncs the segment left by a roll, if any. */
-static int flush_rolled(delay_log *l)
-{
-    int rv = write_buf(l);
-    if (rv != 0 || l->dirty_old_fd < 0) {
-        return rv;
-    }
-    if (fdatasync(l->dirty_old_fd) != 0) {
-        return -errno;
-    }
-    close(l->dirty_old_fd);
-    l->dirty_old_fd = -1;
-    return 0;
-}
-
+/* Syncs the full segment (so older segments are always durable) and starts
+ * the next one. A failed creation (a full disk) leaves the log as it was. */
 static int roll(delay_log *l)
 {
-    int rv = flush_rolled(l);
+    int rv = delay_log_sync(l);
     if (rv != 0) {
         return rv;
     }
-    l->dirty_old_fd = dup(l->segs[l->n - 1].fd);
-    return delay_log_create_seg(l, l->segs[l->n - 1].no + 1);
+    uint32_t next = l->segs[l->n - 1].no + 1;
+    if ((rv = delay_log_create_seg(l, next)) != 0) {
+        return log_failed(l, -rv, "cannot create segment", next);
+    }
+    l->synced_off = l->tried_end = 0;
+    return 0;
+}
+
+/* Zeroes and syncs what a rewind dropped; nothing is appended before. */
+static int repair(delay_log *l)
+{
+    static const uint8_t zeros[1 << 16];
+    const seg *s = &l->segs[l->n - 1];
+    for (uint64_t at = l->zero_from; at < l->zero_to;) {
+        size_t n = l->zero_to - at < sizeof zeros ? (size_t)(l->zero_to - at) : sizeof zeros;
+        ssize_t w = pwrite(s->fd, zeros, n, (off_t)at);
+        if (w <= 0) {
+            return log_failed(l, w < 0 ? errno : EIO, "cannot clear the unsynced tail of segment",
+                              s->no);
+        }
+        at += (uint64_t)w;
+    }
+    if (fdatasync(s->fd) != 0) {
+        return log_failed(l, errno, "cannot sync the cleared tail of segment", s->no);
+    }
+    shop_info("unsynced tail cleared segment=%u from=%llu to=%llu", s->no,
+              (unsigned long long)l->zero_from, (unsigned long long)l->zero_to);
+    l->zero_from = l->zero_to = 0;
+    return 0;
 }
 
 int delay_log_append(delay_log *l, const uint8_t *payload, uint32_t len, uint64_t *id)
 {
     size_t need = DELAY_LOG_HEADER + (size_t)len;
     int rv;
+    if (l->broken) {
+        return -l->broken;
+    }
     if (need > l->seg_size) {
+        snprintf(l->error, sizeof l->error, "a record of %zu bytes does not fit in a segment",
+                 need);
         return -EMSGSIZE;
+    }
+    if (l->zero_to > l->zero_from && (rv = repair(l)) != 0) {
+        return rv;
     }
     if (l->buf_off + l->buf_len + need > l->seg_size && (rv = roll(l)) != 0) {
         return rv;
@@ -261,6 +292,7 @@ int delay_log_append(delay_log *l, const uint8_t *payload, uint32_t len, uint64_
         }
         uint8_t *b = realloc(l->buf, cap);
         if (!b) {
+            snprintf(l->error, sizeof l->error, "out of memory");
             return -ENOMEM;
         }
         l->buf = b;
@@ -278,11 +310,54 @@ int delay_log_append(delay_log *l, const uint8_t *payload, uint32_t len, uint64_
 
 int delay_log_sync(delay_log *l)
 {
-    int rv = flush_rolled(l);
+    if (l->broken) {
+        return -l->broken;
+    }
+    int rv = write_buf(l);
     if (rv != 0) {
         return rv;
     }
-    return fdatasync(l->segs[l->n - 1].fd) == 0 ? 0 : -errno;
+    if (fdatasync(l->segs[l->n - 1].fd) != 0) {
+        l->broken = errno;
+        return log_failed(l, l->broken, "cannot sync segment", l->segs[l->n - 1].no);
+    }
+    l->synced_off = l->buf_off;
+    return 0;
+}
+
+int delay_log_durable(const delay_log *l, uint64_t id)
+{
+    uint32_t active = l->segs[l->n - 1].no;
+    return DELAY_ID_SEG(id) < active ||
+           (DELAY_ID_SEG(id) == active && DELAY_ID_OFF(id) < l->synced_off);
+}
+
+int delay_log_rewind(delay_log *l)
+{
+    int e = l->broken;
+    if (!e) {
+        return 0;
+    }
+    uint64_t dirty = l->tried_end > l->buf_off ? l->tried_end : l->buf_off;
+    if (dirty > l->synced_off) {
+        if (l->zero_to <= l->zero_from || l->synced_off < l->zero_from) {
+            l->zero_from = l->synced_off;
+        }
+        if (dirty > l->zero_to) {
+            l->zero_to = dirty;
+        }
+    }
+    shop_warn("unsynced records dropped segment=%u from=%llu to=%llu", l->segs[l->n - 1].no,
+              (unsigned long long)l->synced_off, (unsigned long long)(l->buf_off + l->buf_len));
+    l->buf_off = l->tried_end = l->synced_off;
+    l->buf_len = 0;
+    l->broken = 0;
+    return e;
+}
+
+const char *delay_log_error(const delay_log *l)
+{
+    return l->error;
 }
 
 static seg *find_seg(delay_log *l, uint32_t no)
