@@ -84,6 +84,12 @@ typedef struct bk_consumer {
     size_t nout, out_bytes;
 } bk_consumer;
 
+/* A retry or dead-letter copy a failed write dropped (see retry.c). */
+typedef struct bk_orphan {
+    uint8_t *rec; /* the packed Record */
+    size_t len;
+} bk_orphan;
+
 typedef struct mq_broker {
     mq_broker_opts o;
     mq_store *store;
@@ -97,6 +103,8 @@ typedef struct mq_broker {
      * delivered (flush=sync); set by the syncer thread. */
     _Atomic uint64_t durable;
     int offsets_dirty;
+    bk_orphan *orphans; /* offsets are not saved while any waits */
+    size_t norphans, orphans_cap;
 } mq_broker;
 
 /* groups.c */
@@ -120,6 +128,13 @@ int bk_delivery_fill(mq_broker *b, bk_queue *q, uint64_t off, Shop__Mq__Delivery
 int bk_reconsume_later(mq_broker *b, bk_queue *q, uint64_t off, char *err, size_t errlen);
 int bk_redrive(mq_broker *b, bk_group *g, uint64_t *count, char *err, size_t errlen);
 int64_t bk_retry_delay_ms(const mq_broker *b, unsigned times);
+/* The store's drop hook (arg: the broker): keeps the retry and dead-letter
+ * copies a failed write dropped, as their originals are acknowledged. */
+void bk_orphans_keep(void *arg, const mq_topic *t, const uint8_t *rec, size_t len);
+/* Appends the kept copies again; returns how many (the caller syncs them).
+ * Those that cannot be written yet stay. */
+size_t bk_orphans_restore(mq_broker *b);
+void bk_orphans_free(mq_broker *b);
 
 /* offsets.c */
 int bk_offsets_load(mq_broker *b, char *err, size_t errlen);

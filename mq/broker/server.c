@@ -307,6 +307,10 @@ static void save_offsets(bk_loop *l)
 {
     mq_broker *b = l->b;
     pthread_mutex_lock(&l->bmu);
+    if (b->norphans > 0) { /* their originals are acked: the offsets wait */
+        pthread_mutex_unlock(&l->bmu);
+        return;
+    }
     char *text = bk_offsets_snapshot(b);
     int rc = mq_store_flush(b->store);
     pthread_mutex_unlock(&l->bmu);
@@ -344,10 +348,24 @@ static void lead_if_broken(bk_loop *l)
         lead_syncs(l);
 }
 
+/* Stores again the retry copies a failed write dropped, and syncs them
+ * (no reply waits for them, so no group commit would). */
+static void restore_orphans(bk_loop *l)
+{
+    mq_broker *b = l->b;
+    pthread_mutex_lock(&l->bmu);
+    size_t n = mq_store_broken(b->store) ? 0 : bk_orphans_restore(b);
+    int rc = n > 0 ? mq_store_flush(b->store) : -1;
+    uint64_t pos = mq_store_position(b->store);
+    pthread_mutex_unlock(&l->bmu);
+    if (rc == 0 && mq_store_sync(b->store) == 0 && b->o.flush_sync)
+        durable_advance(b, pos);
+}
+
 static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
 {
     mq_broker *b = l->b;
-    int64_t last_tick = 0, last_save = 0, last_retention = 0;
+    int64_t last_tick = 0, last_save = 0, last_retention = 0, last_restore = 0;
     while (!*stop) {
         pthread_mutex_lock(&l->mu);
         struct timespec ts;
@@ -366,8 +384,13 @@ static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
             last_retention = now;
         }
         int save = b->offsets_dirty && now - last_save >= 200;
+        int restore = b->norphans > 0 && now - last_restore >= 200;
         pthread_mutex_unlock(&l->bmu);
         lead_if_broken(l);
+        if (restore) {
+            restore_orphans(l);
+            last_restore = now;
+        }
         if (save) {
             save_offsets(l);
             last_save = now;
@@ -421,6 +444,7 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
         shop_error("startup failed err=\"%s\"", ctxs ? err : "out of memory");
         goto done;
     }
+    mq_store_on_drop(b.store, bk_orphans_keep, &b);
     opened = 1; /* from here on, the sockets are closed by drain() */
     if (open_sockets(&b, err, sizeof err) != 0) {
         shop_error("startup failed err=\"%s\"", err);
@@ -467,6 +491,7 @@ done:
         shop_info("stopped");
     }
     bk_groups_free(&b);
+    bk_orphans_free(&b);
     mq_store_close(b.store);
     free(ctxs);
     pthread_cond_destroy(&l.cv);

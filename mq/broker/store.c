@@ -501,6 +501,29 @@ static void dedup_forget(mq_store *s, const char *topic, uint64_t from)
     }
 }
 
+void mq_store_on_drop(mq_store *s, mq_store_drop_fn fn, void *arg)
+{
+    s->on_drop = fn;
+    s->on_drop_arg = arg;
+}
+
+/* Hands the records of `t` from offset `from` on (all at or past the
+ * active segment's position `to`) to the drop hook: written ones from the
+ * mapping, staged ones from the write buffer. */
+static void report_dropped(mq_store *s, const mq_topic *t, uint64_t from)
+{
+    const mq_seg *g = &s->segs[s->nsegs - 1];
+    for (uint64_t off = from; s->on_drop && off < t->end; off++) {
+        mq_index_entry e = t->idx[off - t->idx_base];
+        if (e.seg != g->no)
+            continue;
+        const uint8_t *rec = e.pos >= s->wpos ? s->wbuf + (e.pos - s->wpos) : g->map + e.pos;
+        uint32_t len;
+        memcpy(&len, rec, 4);
+        s->on_drop(s->on_drop_arg, t, rec + MQ_RECORD_HEADER, len);
+    }
+}
+
 int mq_store_broken(mq_store *s)
 {
     return atomic_load(&s->broken);
@@ -521,13 +544,15 @@ int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, siz
     *kept = cut;
     for (size_t i = 0; i < s->ntopics; i++) {
         mq_topic *t = s->topics[i];
-        uint64_t end = t->end;
-        while (t->end > t->start) {
-            uint64_t at = mq_store_record_position(t, t->end - 1);
+        uint64_t end = t->end, keep = t->end;
+        while (keep > t->start) {
+            uint64_t at = mq_store_record_position(t, keep - 1);
             if (at == UINT64_MAX || at < cut)
                 break;
-            t->end--;
+            keep--;
         }
+        report_dropped(s, t, keep);
+        t->end = keep;
         if (t->end < end) {
             shop_warn("unsynced records dropped topic=%s offsets=%llu..%llu", t->name,
                       (unsigned long long)t->end, (unsigned long long)end - 1);

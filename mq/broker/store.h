@@ -89,6 +89,12 @@ int mq_store_sync(mq_store *s);
 int mq_store_broken(mq_store *s);
 int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, size_t msglen);
 
+/* Called by mq_store_abort for every record it drops (the packed Record, its
+ * topic), before it is gone: the broker keeps the retry and dead-letter copies
+ * it made for consumers, whose originals count as acknowledged already. */
+typedef void (*mq_store_drop_fn)(void *arg, const mq_topic *t, const uint8_t *rec, size_t len);
+void mq_store_on_drop(mq_store *s, mq_store_drop_fn fn, void *arg);
+
 /* The topic called `name`, or NULL (created when `create`). */
 mq_topic *mq_store_topic(mq_store *s, const char *name, int create);
 size_t mq_store_topic_count(mq_store *s);

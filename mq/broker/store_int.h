@@ -49,6 +49,8 @@ struct mq_store {
     pthread_mutex_t err_mu;
     char broken_msg[400];
     size_t zero_from, zero_to; /* active-segment range to zero and sync before the next append */
+    mq_store_drop_fn on_drop;
+    void *on_drop_arg;
 };
 
 void mq_store_dedup_put(mq_store *s, const char *topic, const char *id, uint64_t off);
