@@ -247,6 +247,41 @@ Test(mq_diskfull,
     expect_consumed("after-restart", 9);
 }
 
+Test(mq_diskfull, a_retry_copy_that_a_failed_write_drops_is_stored_again_once_there_is_room,
+     .fini = down)
+{
+    broker_up();
+    mq_send_result r;
+    cr_assert_eq(send_one(0, 3000, &r), RPC_OK, "%s", r.message);
+    char seg[300];
+    snprintf(seg, sizeof seg, "%s/0000000001.seg", broker.dir);
+    punch_tail(seg);
+    fill_disk();
+
+    /* RECONSUME_LATER acks the original and writes a retry copy, which
+     * reaches into the hole: the write fails and the copy is dropped. */
+    mqt_collector k = {.reconsume_later = 1};
+    cr_assert_eq(mqt_collector_start(&k, &broker, "retrying", "orders", 1), 0);
+    cr_assert_eq(mqt_collector_wait(&k, 1, 10000), 0);
+    shop_sleep_ms(1000);
+    pthread_mutex_lock(&k.mu);
+    uint32_t seen = k.count[0];
+    pthread_mutex_unlock(&k.mu);
+    cr_assert_eq(seen, 1, "delivered %u times while the disk was full", seen);
+
+    /* Room again: the kept copy is stored and the message comes back. */
+    free_disk();
+    int64_t until = shop_now_ms() + 10000;
+    while (shop_now_ms() < until && seen < 2) {
+        shop_sleep_ms(50);
+        pthread_mutex_lock(&k.mu);
+        seen = k.count[0];
+        pthread_mutex_unlock(&k.mu);
+    }
+    mqt_collector_stop(&k);
+    cr_assert(seen >= 2, "the retry copy was lost: delivered %u times", seen);
+}
+
 static int delayd_port;
 static char delayd_url[64];
 
