@@ -184,8 +184,6 @@ size_t bk_orphans_restore(mq_broker *b)
     }
     memmove(b->orphans, b->orphans + done, (b->norphans - done) * sizeof *b->orphans);
     b->norphans -= done;
-    if (done > 0)
-        shop_info("retry copies stored again count=%zu waiting=%zu", done, b->norphans);
     return done;
 }
 

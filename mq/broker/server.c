@@ -358,8 +358,11 @@ static void restore_orphans(bk_loop *l)
     int rc = n > 0 ? mq_store_flush(b->store) : -1;
     uint64_t pos = mq_store_position(b->store);
     pthread_mutex_unlock(&l->bmu);
-    if (rc == 0 && mq_store_sync(b->store) == 0 && b->o.flush_sync)
+    if (rc != 0 || mq_store_sync(b->store) != 0)
+        return; /* dropped again and kept: the next try is a second later */
+    if (b->o.flush_sync)
         durable_advance(b, pos);
+    shop_info("retry copies stored again count=%zu", n);
 }
 
 static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
@@ -384,7 +387,7 @@ static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
             last_retention = now;
         }
         int save = b->offsets_dirty && now - last_save >= 200;
-        int restore = b->norphans > 0 && now - last_restore >= 200;
+        int restore = b->norphans > 0 && now - last_restore >= 1000;
         pthread_mutex_unlock(&l->bmu);
         lead_if_broken(l);
         if (restore) {
