@@ -3,6 +3,7 @@
  * trimmed by retention; recovery lives in recover.c. */
 #include "store.h"
 #include "mq/crc32c.h"
+#include "mq/segclear.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -350,33 +351,20 @@ static int store_roll(mq_store *s, char *err, size_t errlen)
     return rc;
 }
 
-/* Zeroes and syncs the range an abort left behind; until that succeeds,
- * nothing is appended after it. */
+/* Clears (zeroes, durably) the range an abort left behind; until that
+ * succeeds, nothing is appended after it. */
 static int store_repair(mq_store *s, char *err, size_t errlen)
 {
-    static const uint8_t zeros[1 << 16];
     mq_seg *g = &s->segs[s->nsegs - 1];
-    for (size_t at = s->zero_from; at < s->zero_to;) {
-        size_t n = s->zero_to - at < sizeof zeros ? s->zero_to - at : sizeof zeros;
-        ssize_t w = pwrite(g->fd, zeros, n, (off_t)at);
-        if (w <= 0) {
-            int e = w < 0 ? errno : EIO;
-            char path[600];
-            mq_store_seg_path(s, g->no, "", path, sizeof path);
-            snprintf(err, errlen, "cannot clear the unsynced tail of segment %s: %s", path,
-                     strerror(e));
-            return -e;
-        }
-        at += (size_t)w;
-    }
     pthread_mutex_lock(&s->sync_mu);
-    int rc = fdatasync(g->fd), e = errno;
+    int rc = mq_segment_clear(g->fd, s->zero_from, s->zero_to);
     pthread_mutex_unlock(&s->sync_mu);
     if (rc != 0) {
         char path[600];
         mq_store_seg_path(s, g->no, "", path, sizeof path);
-        snprintf(err, errlen, "cannot sync the cleared tail of segment %s: %s", path, strerror(e));
-        return -e;
+        snprintf(err, errlen, "cannot clear the unsynced tail of segment %s: %s", path,
+                 strerror(-rc));
+        return rc;
     }
     shop_info("unsynced tail cleared segment=%u from=%zu to=%zu", g->no, s->zero_from, s->zero_to);
     s->zero_from = s->zero_to = 0;
@@ -571,6 +559,11 @@ int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, siz
     pthread_mutex_lock(&s->err_mu);
     atomic_store(&s->broken, 0);
     pthread_mutex_unlock(&s->err_mu);
+    /* At once, so that a restart finds no refused record either; punching
+     * needs no space. If it fails, the next append tries again. */
+    char unused[400];
+    if (s->zero_to > s->zero_from)
+        store_repair(s, unused, sizeof unused);
     return e;
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "mq/crc32c.h"
+#include "mq/segclear.h"
 #include "rpc/log.h"
 
 #include "delay_log_int.h"
@@ -244,22 +245,14 @@ static int roll(delay_log *l)
     return 0;
 }
 
-/* Zeroes and syncs what a rewind dropped; nothing is appended before. */
+/* Clears (zeroes, durably) what a rewind dropped; nothing is appended
+ * before. */
 static int repair(delay_log *l)
 {
-    static const uint8_t zeros[1 << 16];
     const seg *s = &l->segs[l->n - 1];
-    for (uint64_t at = l->zero_from; at < l->zero_to;) {
-        size_t n = l->zero_to - at < sizeof zeros ? (size_t)(l->zero_to - at) : sizeof zeros;
-        ssize_t w = pwrite(s->fd, zeros, n, (off_t)at);
-        if (w <= 0) {
-            return log_failed(l, w < 0 ? errno : EIO, "cannot clear the unsynced tail of segment",
-                              s->no);
-        }
-        at += (uint64_t)w;
-    }
-    if (fdatasync(s->fd) != 0) {
-        return log_failed(l, errno, "cannot sync the cleared tail of segment", s->no);
+    int rv = mq_segment_clear(s->fd, l->zero_from, l->zero_to);
+    if (rv != 0) {
+        return log_failed(l, -rv, "cannot clear the unsynced tail of segment", s->no);
     }
     shop_info("unsynced tail cleared segment=%u from=%llu to=%llu", s->no,
               (unsigned long long)l->zero_from, (unsigned long long)l->zero_to);
@@ -352,6 +345,11 @@ int delay_log_rewind(delay_log *l)
     l->buf_off = l->tried_end = l->synced_off;
     l->buf_len = 0;
     l->broken = 0;
+    /* At once, so that a restart finds no refused record either; punching
+     * needs no space. If it fails, the next append tries again. */
+    if (l->zero_to > l->zero_from) {
+        repair(l);
+    }
     return e;
 }
 
