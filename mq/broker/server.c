@@ -190,7 +190,8 @@ static bk_ctx *fail_unsynced(bk_loop *l, bk_ctx *h, uint64_t *pos)
             reply_failure(c, e, what);
             n++;
         }
-    shop_error("unsynced requests refused requests=%zu err=\"%s\"", n, what);
+    if (n > 0)
+        shop_error("unsynced requests refused requests=%zu err=\"%s\"", n, what);
     return h;
 }
 
