@@ -402,6 +402,16 @@ Test(mq_diskfull, mq_delayd_on_a_full_disk_refuses_delayed_sends_serves_stats_an
 
     cr_assert_eq(delayd_pending(c), acked, "stats while full");
 
+    /* A restart while the disk is still full: up, stats answer, sends refused. */
+    mq_delay_client_close(c);
+    ts_stop(&delayd, SIGKILL, 5000);
+    delayd.pid = 0;
+    delayd_start();
+    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &c, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(delayd_pending(c), acked, "stats after a restart on a full disk");
+    expect_disk_full(delay_send(c, "refused", 16384, &r, err, sizeof err), err,
+                     "cannot create segment");
+
     free_disk();
     st = delay_send(c, "again", 16384, &r, err, sizeof err);
     cr_assert_eq(st, RPC_OK, "%s: %s", rpc_status_name(st), err);

@@ -183,7 +183,16 @@ int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err,
         uint64_t count = scan_seg(nos[i], fd, visit, arg);
         shop_debug("segment scanned segment=%u records=%llu", nos[i], (unsigned long long)count);
     }
-    if ((rv = delay_log_create_seg(l, n ? nos[n - 1] + 1 : 1)) != 0) {
+    rv = delay_log_create_seg(l, n ? nos[n - 1] + 1 : 1);
+    if ((rv == -ENOSPC || rv == -EDQUOT) && n > 0) {
+        /* A full disk: start anyway, for stats and due deliveries, on the
+         * last segment closed for appends (its end taken as written), so the
+         * first send rolls, and is refused while there is no room. */
+        shop_warn("disk full: no new segment, sends refused until there is room dir=%s", l->dir);
+        l->buf_off = l->synced_off = l->tried_end = l->seg_size;
+        rv = 0;
+    }
+    if (rv != 0) {
         snprintf(err, errlen, "cannot create a segment in %s: %s", l->dir, strerror(-rv));
     } else if (pthread_create(&l->spare_thread, NULL, delay_log_spare_main, l) == 0) {
         l->spare_started = 1;
