@@ -1,15 +1,14 @@
 /* The commit log: preallocated, zero-filled segment files written with
  * pwrite (so fdatasync has no metadata to journal), read through mmap,
- * trimmed by retention; recovery lives in recover.c. */
+ * trimmed by retention; recovery lives in recover.c, write failures in
+ * store_fail.c. */
 #include "store.h"
 #include "mq/crc32c.h"
-#include "mq/segclear.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,40 +53,6 @@ int mq_store_find_id(mq_store *s, const char *topic, const char *id, uint64_t *o
 void mq_store_seg_path(const mq_store *s, uint32_t no, const char *suffix, char *out, size_t n)
 {
     snprintf(out, n, "%s/%010u.seg%s", s->dir, no, suffix);
-}
-
-static uint64_t pos64(uint32_t seg, size_t off)
-{
-    return (uint64_t)seg << 32 | off;
-}
-
-/* Makes the store broken with errno `e` (the first failure wins) and
- * leaves errno set to e. */
-static void store_fail(mq_store *s, int e, const char *fmt, ...)
-{
-    pthread_mutex_lock(&s->err_mu);
-    if (!atomic_load(&s->broken)) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(s->broken_msg, sizeof s->broken_msg, fmt, ap);
-        va_end(ap);
-        atomic_store(&s->broken, e);
-        shop_error("log write failed, nothing past the last sync is acknowledged err=\"%s\"",
-                   s->broken_msg);
-    }
-    pthread_mutex_unlock(&s->err_mu);
-    errno = e;
-}
-
-/* The broken store's errno and message (for an append refused meanwhile). */
-static int broken_error(mq_store *s, char *msg, size_t msglen)
-{
-    pthread_mutex_lock(&s->err_mu);
-    int e = atomic_load(&s->broken);
-    if (msglen)
-        snprintf(msg, msglen, "%s", e ? s->broken_msg : "");
-    pthread_mutex_unlock(&s->err_mu);
-    return e;
 }
 
 static int fsync_dir(const char *dir)
@@ -319,7 +284,7 @@ int mq_store_sync(mq_store *s)
     if (rc != 0) {
         char path[600];
         mq_store_seg_path(s, g->no, "", path, sizeof path);
-        store_fail(s, e, "cannot sync segment %s: %s", path, strerror(e));
+        mq_store_fail(s, e, "cannot sync segment %s: %s", path, strerror(e));
     } else if ((e = atomic_load(&s->broken)) != 0) {
         rc = -1; /* a failure before this sync: it vouches for nothing */
     } else if (upto > s->synced) {
@@ -337,55 +302,23 @@ static int store_roll(mq_store *s, char *err, size_t errlen)
     uint32_t next = s->segs[s->nsegs - 1].no + 1;
     if (mq_store_flush(s) != 0 || mq_store_sync(s) != 0) {
         int e = errno;
-        broken_error(s, err, errlen);
+        mq_store_broken_error(s, err, errlen);
         return -e;
     }
     pthread_mutex_lock(&s->sync_mu);
     int rc = mq_store_seg_create(s, next, err, errlen);
     if (rc == 0) {
         s->pos = s->wpos = s->tried = 0;
-        s->synced = pos64(next, 0);
+        s->synced = mq_pos(next, 0);
         atomic_store(&s->written, s->synced);
     }
     pthread_mutex_unlock(&s->sync_mu);
     return rc;
 }
 
-/* Clears (zeroes, durably) the range an abort left behind; until that
- * succeeds, nothing is appended after it. */
-static int store_repair(mq_store *s, char *err, size_t errlen)
-{
-    mq_seg *g = &s->segs[s->nsegs - 1];
-    pthread_mutex_lock(&s->sync_mu);
-    int rc = mq_segment_clear(g->fd, s->zero_from, s->zero_to);
-    pthread_mutex_unlock(&s->sync_mu);
-    if (rc != 0) {
-        char path[600];
-        mq_store_seg_path(s, g->no, "", path, sizeof path);
-        snprintf(err, errlen, "cannot clear the unsynced tail of segment %s: %s", path,
-                 strerror(-rc));
-        return rc;
-    }
-    shop_info("unsynced tail cleared segment=%u from=%zu to=%zu", g->no, s->zero_from, s->zero_to);
-    s->zero_from = s->zero_to = 0;
-    return 0;
-}
-
-/* May an append go ahead? Not while broken, nor before an abort's range is
- * cleared. */
-static int store_writable(mq_store *s, char *err, size_t errlen)
-{
-    int e = broken_error(s, err, errlen);
-    if (e)
-        return -e;
-    if (s->zero_to > s->zero_from)
-        return store_repair(s, err, errlen);
-    return 0;
-}
-
 int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *err, size_t errlen)
 {
-    int rc = store_writable(s, err, errlen);
+    int rc = mq_store_writable(s, err, errlen);
     if (rc != 0)
         return rc;
     mq_topic *t = mq_store_topic(s, rec->topic, 1);
@@ -409,7 +342,7 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
     }
     if (s->pos - s->wpos + need > MQ_WBUF_MAX && s->pos > s->wpos && mq_store_flush(s) != 0) {
         rc = -errno;
-        broken_error(s, err, errlen);
+        mq_store_broken_error(s, err, errlen);
         return rc;
     }
     size_t used = s->pos - s->wpos;
@@ -468,18 +401,17 @@ int mq_store_flush(mq_store *s)
             e = w < 0 ? errno : EIO;
             char path[600];
             mq_store_seg_path(s, g->no, "", path, sizeof path);
-            store_fail(s, e, "cannot append to segment %s: %s", path, strerror(e));
+            mq_store_fail(s, e, "cannot append to segment %s: %s", path, strerror(e));
             return -1;
         }
         done += (size_t)w;
     }
     s->wpos = s->pos;
-    atomic_store(&s->written, pos64(g->no, s->wpos));
+    atomic_store(&s->written, mq_pos(g->no, s->wpos));
     return 0;
 }
 
-/* Forgets the recent ids of `topic` at offsets from `from` on. */
-static void dedup_forget(mq_store *s, const char *topic, uint64_t from)
+void mq_store_dedup_forget(mq_store *s, const char *topic, uint64_t from)
 {
     uint64_t th = hash_str(topic);
     for (size_t i = 0; i < DEDUP_SLOTS; i++) {
@@ -487,84 +419,6 @@ static void dedup_forget(mq_store *s, const char *topic, uint64_t from)
         if (d->id_hash && d->topic_hash == th && d->offset >= from)
             *d = (dedup_slot){0};
     }
-}
-
-void mq_store_on_drop(mq_store *s, mq_store_drop_fn fn, void *arg)
-{
-    s->on_drop = fn;
-    s->on_drop_arg = arg;
-}
-
-/* Hands the records of `t` from offset `from` on (all at or past the
- * active segment's position `to`) to the drop hook: written ones from the
- * mapping, staged ones from the write buffer. */
-static void report_dropped(mq_store *s, const mq_topic *t, uint64_t from)
-{
-    const mq_seg *g = &s->segs[s->nsegs - 1];
-    for (uint64_t off = from; s->on_drop && off < t->end; off++) {
-        mq_index_entry e = t->idx[off - t->idx_base];
-        if (e.seg != g->no)
-            continue;
-        const uint8_t *rec = e.pos >= s->wpos ? s->wbuf + (e.pos - s->wpos) : g->map + e.pos;
-        uint32_t len;
-        memcpy(&len, rec, 4);
-        s->on_drop(s->on_drop_arg, t, rec + MQ_RECORD_HEADER, len);
-    }
-}
-
-int mq_store_broken(mq_store *s)
-{
-    return atomic_load(&s->broken);
-}
-
-int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, size_t msglen)
-{
-    int e = broken_error(s, msg, msglen);
-    mq_seg *g = &s->segs[s->nsegs - 1];
-    pthread_mutex_lock(&s->sync_mu);
-    uint64_t synced = s->synced;
-    pthread_mutex_unlock(&s->sync_mu);
-    /* A roll syncs the old segment to its end, so synced is in the active one. */
-    size_t to = keep_written ? s->wpos : synced >> 32 == g->no ? (size_t)(uint32_t)synced : 0;
-    if (to > s->wpos)
-        to = s->wpos;
-    uint64_t cut = pos64(g->no, to);
-    *kept = cut;
-    for (size_t i = 0; i < s->ntopics; i++) {
-        mq_topic *t = s->topics[i];
-        uint64_t end = t->end, keep = t->end;
-        while (keep > t->start) {
-            uint64_t at = mq_store_record_position(t, keep - 1);
-            if (at == UINT64_MAX || at < cut)
-                break;
-            keep--;
-        }
-        report_dropped(s, t, keep);
-        t->end = keep;
-        if (t->end < end) {
-            shop_warn("unsynced records dropped topic=%s offsets=%llu..%llu", t->name,
-                      (unsigned long long)t->end, (unsigned long long)end - 1);
-            dedup_forget(s, t->name, t->end);
-        }
-    }
-    size_t dirty = s->tried > s->wpos ? s->tried : s->wpos;
-    if (dirty > to) {
-        if (s->zero_to <= s->zero_from || to < s->zero_from)
-            s->zero_from = to;
-        if (dirty > s->zero_to)
-            s->zero_to = dirty;
-    }
-    s->pos = s->wpos = s->tried = to;
-    atomic_store(&s->written, cut);
-    pthread_mutex_lock(&s->err_mu);
-    atomic_store(&s->broken, 0);
-    pthread_mutex_unlock(&s->err_mu);
-    /* At once, so that a restart finds no refused record either; punching
-     * needs no space. If it fails, the next append tries again. */
-    char unused[400];
-    if (s->zero_to > s->zero_from)
-        store_repair(s, unused, sizeof unused);
-    return e;
 }
 
 int mq_store_read(mq_store *s, const mq_topic *t, uint64_t offset, const uint8_t **data,

@@ -64,6 +64,24 @@ int mq_store_seg_create(mq_store *s, uint32_t no, char *err, size_t errlen);
  * leaves "missing" entries (corrupt records skipped by recovery). */
 int mq_store_topic_index(mq_topic *t, uint64_t off, uint32_t seg, uint32_t pos);
 
+/* Forgets the recent ids of `topic` at offsets from `from` on. */
+void mq_store_dedup_forget(mq_store *s, const char *topic, uint64_t from);
+
+/* A log position (as mq_store_position). */
+static inline uint64_t mq_pos(uint32_t seg, size_t off)
+{
+    return (uint64_t)seg << 32 | off;
+}
+
+/* store_fail.c. Makes the store broken with errno `e` (the first failure
+ * wins; fmt says what could not be written) and leaves errno set to e. */
+void mq_store_fail(mq_store *s, int e, const char *fmt, ...);
+/* The broken store's errno (0: not broken) and its message. */
+int mq_store_broken_error(mq_store *s, char *msg, size_t msglen);
+/* May an append go ahead? Not while broken, nor before an abort's range is
+ * cleared (tried here). 0 or -errno with err. */
+int mq_store_writable(mq_store *s, char *err, size_t errlen);
+
 /* recover.c: scans every segment, rebuilds the index, cuts a torn tail. */
 int mq_store_recover(mq_store *s, char *err, size_t errlen);
 
