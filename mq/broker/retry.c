@@ -164,7 +164,9 @@ void bk_orphans_keep(void *arg, const mq_topic *t, const uint8_t *rec, size_t le
         return;
     }
     memcpy(copy, rec, len);
-    b->orphans[b->norphans++] = (bk_orphan){copy, len};
+    b->orphans[b->norphans].rec = copy;
+    b->orphans[b->norphans].len = len;
+    b->norphans++;
 }
 
 size_t bk_orphans_restore(mq_broker *b)

@@ -142,8 +142,9 @@ int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, siz
     pthread_mutex_unlock(&s->err_mu);
     /* At once, so that a restart finds no refused record either; punching
      * needs no space. If it fails, the next append tries again. */
-    char unused[400];
-    if (s->zero_to > s->zero_from)
+    if (s->zero_to > s->zero_from) {
+        char unused[400];
         store_repair(s, unused, sizeof unused);
+    }
     return e;
 }
