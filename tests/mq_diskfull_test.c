@@ -3,7 +3,8 @@
  * the rest of it. A send is refused with RESOURCE_EXHAUSTED "disk full: ...",
  * reads keep working, sends are taken again once the filler is gone (no
  * restart), and everything acknowledged is there after a kill -9. Needs
- * mount(2) (root or CAP_SYS_ADMIN); skipped without it. */
+ * mount(2) (root or CAP_SYS_ADMIN); skipped without it. A failing fdatasync,
+ * which tmpfs cannot produce, is injected (tests/support/failsync.c). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,9 @@
 static char mnt[64];
 static mqt_broker broker;
 static ts_proc delayd;
+static char delayd_dir[128];
 static mq_producer *producer;
+static char failsync_flag[128]; /* while this file exists, syncs fail */
 
 /* Mounts an 8 MiB tmpfs on a fresh temporary directory, or skips. */
 static void disk_up(void)
@@ -52,6 +55,17 @@ static void down(void)
     if (delayd.pid > 0)
         ts_stop(&delayd, SIGKILL, 5000);
     delayd.pid = 0;
+    if (broker.dir[0])
+        mqt_broker_cleanup(&broker);
+    broker.dir[0] = '\0';
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", delayd_dir);
+    if (delayd_dir[0] && system(cmd) != 0)
+        fprintf(stderr, "cannot clean %s\n", delayd_dir);
+    delayd_dir[0] = '\0';
+    if (failsync_flag[0])
+        unlink(failsync_flag);
+    failsync_flag[0] = '\0';
     if (mnt[0]) {
         if (umount2(mnt, MNT_DETACH) != 0)
             fprintf(stderr, "umount %s: %s\n", mnt, strerror(errno));
@@ -199,6 +213,21 @@ Test(mq_diskfull,
     expect_consumed("after-restart", total);
 }
 
+/* The refused message `i` sent again is stored at offset i (no offset was
+ * used up by the refusal), and after a kill -9 exactly [0, i] are there. */
+static void expect_stored_at_its_offset(uint64_t i, size_t len)
+{
+    mq_send_result r;
+    cr_assert_eq(send_one(i, len, &r), RPC_OK, "%s", r.message);
+    cr_assert_eq(r.offset, i, "offsets advanced past the refused send: %llu",
+                 (unsigned long long)r.offset);
+    cr_assert_eq(r.duplicate, 0);
+    mqt_broker_stop(&broker, SIGKILL);
+    const char *extra[] = {"--segment-bytes", "1048576", NULL};
+    cr_assert_eq(mqt_broker_start(&broker, extra), 0, "broker did not restart");
+    expect_consumed("after-restart", i + 1);
+}
+
 /* The segment's unused tail made a hole again, so that the next append's
  * pwrite (in group commit) needs blocks the full disk does not have. */
 static void punch_tail(const char *seg)
@@ -264,14 +293,7 @@ Test(mq_diskfull,
     expect_consumed("restarted-full", 8);
 
     free_disk();
-    cr_assert_eq(send_one(8, 8192, &r), RPC_OK, "%s", r.message);
-    cr_assert_eq(r.offset, 8, "offsets advanced past the refused send: %llu",
-                 (unsigned long long)r.offset);
-    cr_assert_eq(r.duplicate, 0);
-
-    mqt_broker_stop(&broker, SIGKILL);
-    cr_assert_eq(mqt_broker_start(&broker, extra), 0, "broker did not restart");
-    expect_consumed("after-restart", 9);
+    expect_stored_at_its_offset(8, 8192);
 }
 
 Test(mq_diskfull, a_retry_copy_that_a_failed_write_drops_is_stored_again_once_there_is_room,
@@ -314,11 +336,11 @@ static char delayd_url[64];
 
 static void delayd_start(void)
 {
-    char dir[128], sink[64];
-    snprintf(dir, sizeof dir, "%s/delayd", mnt);
+    char sink[64];
     snprintf(sink, sizeof sink, "tcp://127.0.0.1:%d", ts_free_port());
-    char *argv[] = {"mq-delayd", "--listen",     delayd_url, "--data-dir",       dir,   "--sink",
-                    sink,        "--segment-mb", "1",        "--max-backoff-ms", "100", NULL};
+    char *argv[] = {"mq-delayd", "--listen",         delayd_url, "--data-dir",
+                    delayd_dir,  "--sink",           sink,       "--segment-mb",
+                    "1",         "--max-backoff-ms", "100",      NULL};
     cr_assert_eq(ts_spawn(&delayd, argv), 0);
     cr_assert_eq(ts_wait_port(&delayd, delayd_port, 10000), 0, "mq-delayd did not come up");
 }
@@ -339,9 +361,10 @@ static mq_delay_client *delayd_up(void)
     disk_up();
     delayd_port = ts_free_port();
     snprintf(delayd_url, sizeof delayd_url, "tcp://127.0.0.1:%d", delayd_port);
+    snprintf(delayd_dir, sizeof delayd_dir, "%s/delayd", mnt);
     delayd_start();
-    char ready[128];
-    snprintf(ready, sizeof ready, "%s/delayd/spare.dlog.ready", mnt);
+    char ready[160];
+    snprintf(ready, sizeof ready, "%s/spare.dlog.ready", delayd_dir);
     wait_file(ready, SEGMENT);
     mq_delay_client *c;
     char err[256] = "";
@@ -428,8 +451,8 @@ Test(mq_diskfull, mq_delayd_refuses_a_send_whose_write_fails_and_stores_it_once_
     char err[256];
     for (int i = 0; i < 8; i++)
         cr_assert_eq(delay_send(c, "before", 1024, &r, err, sizeof err), RPC_OK, "%s", err);
-    char seg[128];
-    snprintf(seg, sizeof seg, "%s/delayd/0000000001.dlog", mnt);
+    char seg[160];
+    snprintf(seg, sizeof seg, "%s/0000000001.dlog", delayd_dir);
     punch_tail(seg);
     fill_disk();
 
@@ -443,4 +466,99 @@ Test(mq_diskfull, mq_delayd_refuses_a_send_whose_write_fails_and_stores_it_once_
     cr_assert_eq(delayd_pending(c), 9);
     mq_delay_client_close(c);
     expect_pending_after_restart(9);
+}
+
+/* The daemons started next preload the failing sync (LD_PRELOAD; ASan then
+ * must not insist on coming first); `on` = 0 undoes it for later children. */
+static void failsync_env(int on)
+{
+    static char asan_saved[512];
+    static int had_asan;
+    if (on) {
+        char lib[512], asan[600];
+        ts_bin("libshopfailsync.so", lib, sizeof lib);
+        snprintf(failsync_flag, sizeof failsync_flag, "/tmp/shopflow-failsync-%d", (int)getpid());
+        const char *old = getenv("ASAN_OPTIONS");
+        had_asan = old != NULL;
+        snprintf(asan_saved, sizeof asan_saved, "%s", old ? old : "");
+        snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0", asan_saved,
+                 had_asan && *asan_saved ? ":" : "");
+        setenv("LD_PRELOAD", lib, 1);
+        setenv("SHOP_FAIL_SYNC_IF", failsync_flag, 1);
+        setenv("ASAN_OPTIONS", asan, 1);
+        return;
+    }
+    unsetenv("LD_PRELOAD");
+    unsetenv("SHOP_FAIL_SYNC_IF");
+    if (had_asan)
+        setenv("ASAN_OPTIONS", asan_saved, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+}
+
+static void failsync(int on)
+{
+    if (on) {
+        int fd = open(failsync_flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        cr_assert(fd >= 0, "%s: %s", failsync_flag, strerror(errno));
+        close(fd);
+    } else {
+        cr_assert_eq(unlink(failsync_flag), 0);
+    }
+}
+
+Test(mq_diskfull, a_failed_fdatasync_refuses_what_it_covered_and_the_log_goes_back_to_the_last_sync,
+     .fini = down)
+{
+    mqt_broker_init(&broker, "syncfail");
+    failsync_env(1);
+    const char *extra[] = {"--segment-bytes", "1048576", NULL};
+    int started = mqt_broker_start(&broker, extra);
+    failsync_env(0);
+    cr_assert_eq(started, 0, "broker did not start");
+    cr_assert_eq(mq_producer_open(broker.url, NULL, &producer), RPC_OK);
+    mq_send_result r;
+    for (uint64_t i = 0; i < 5; i++)
+        cr_assert_eq(send_one(i, 1024, &r), RPC_OK, "%s", r.message);
+
+    /* Written, not synced: refused, and dropped back to the last sync. */
+    failsync(1);
+    expect_disk_full(send_one(5, 1024, &r), r.message, "cannot sync segment");
+    /* The dropped range cannot be made durable either: nothing is appended. */
+    expect_disk_full(send_one(5, 1024, &r), r.message, "cannot clear the unsynced tail");
+    expect_stats(5);
+    expect_consumed("while-failing", 5);
+
+    failsync(0);
+    expect_stored_at_its_offset(5, 1024);
+}
+
+Test(mq_diskfull, mq_delayd_refuses_a_send_whose_fdatasync_fails_and_takes_it_once_syncs_work,
+     .fini = down)
+{
+    delayd_port = ts_free_port();
+    snprintf(delayd_url, sizeof delayd_url, "tcp://127.0.0.1:%d", delayd_port);
+    snprintf(delayd_dir, sizeof delayd_dir, "/tmp/shopflow-syncfail-delayd-%d", (int)getpid());
+    failsync_env(1);
+    delayd_start();
+    failsync_env(0);
+    mq_delay_client *c;
+    char err[256] = "";
+    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &c, err, sizeof err), RPC_OK, "%s", err);
+    mq_delay_result r = {0};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(delay_send(c, "before", 1024, &r, err, sizeof err), RPC_OK, "%s", err);
+
+    failsync(1);
+    expect_disk_full(delay_send(c, "refused", 1024, &r, err, sizeof err), err,
+                     "cannot sync segment");
+    expect_disk_full(delay_send(c, "refused", 1024, &r, err, sizeof err), err,
+                     "cannot clear the unsynced tail");
+    cr_assert_eq(delayd_pending(c), 3, "stats while syncs fail");
+
+    failsync(0);
+    cr_assert_eq(delay_send(c, "refused", 1024, &r, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(delayd_pending(c), 4);
+    mq_delay_client_close(c);
+    expect_pending_after_restart(4);
 }
