@@ -23,7 +23,7 @@ void mq_store_fail(mq_store *s, int e, const char *fmt, ...)
         vsnprintf(s->broken_msg, sizeof s->broken_msg, fmt, ap);
         va_end(ap);
         atomic_store(&s->broken, e);
-        shop_error("log write failed, nothing past the last sync is acknowledged err=\"%s\"",
+        shop_error("log write failed, what it covered is refused, not acknowledged err=\"%s\"",
                    s->broken_msg);
     }
     pthread_mutex_unlock(&s->err_mu);
