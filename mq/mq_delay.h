@@ -47,7 +47,8 @@ typedef struct mq_delay_msg {
 typedef struct mq_delay_result {
     int status; /* rpc_status of this message */
     uint64_t id;
-    int64_t due_us; /* wall clock, microseconds since the epoch */
+    int64_t due_us;  /* wall clock, microseconds since the epoch */
+    char error[256]; /* why, when status is not OK ("disk full: ..."), as mq-delayd said */
 } mq_delay_result;
 
 /* Sends one delayed message; returns when it is durable (or refused). */

@@ -77,9 +77,9 @@ void mq_delay_route_send(mq_delay_route *route, const mq_message *msgs, const si
         r->status = (rpc_status)dr[i].status;
         r->offset = 0;
         snprintf(r->id, sizeof r->id, "delay-%llu", (unsigned long long)dr[i].id);
-        if (r->status != RPC_OK)
-            snprintf(r->message, sizeof r->message, "mq-delayd refused the delayed send: %s",
-                     rpc_status_name(r->status));
+        if (r->status != RPC_OK) /* mq-delayd's own words ("disk full: ..."), unchanged */
+            snprintf(r->message, sizeof r->message, "%s",
+                     dr[i].error[0] ? dr[i].error : rpc_status_name(r->status));
     }
 done:
     free(dm);

@@ -91,24 +91,6 @@ Test(mq_delivery, a_consumer_down_while_5000_messages_are_sent_gets_all_of_them_
     mq_producer_close(p);
 }
 
-static int run_cli(const char *const *args, char *out, size_t outlen)
-{
-    char cmd[1024] = "";
-    char bin[512];
-    ts_bin("shopflow", bin, sizeof bin);
-    snprintf(cmd, sizeof cmd, "'%s'", bin);
-    for (int i = 0; args[i]; i++) {
-        strncat(cmd, " '", sizeof cmd - strlen(cmd) - 1);
-        strncat(cmd, args[i], sizeof cmd - strlen(cmd) - 1);
-        strncat(cmd, "'", sizeof cmd - strlen(cmd) - 1);
-    }
-    FILE *f = popen(cmd, "r");
-    cr_assert_not_null(f);
-    size_t n = fread(out, 1, outlen - 1, f);
-    out[n] = '\0';
-    return pclose(f);
-}
-
 Test(mq_delivery, reconsume_later_sixteen_times_ends_in_the_dlq_and_redrive_brings_it_back,
      .init = up, .fini = down)
 {
@@ -122,7 +104,7 @@ Test(mq_delivery, reconsume_later_sixteen_times_ends_in_the_dlq_and_redrive_brin
     const char *dlq[] = {"mq", "dlq", "picky", "--url", broker.url, NULL};
     int64_t until = shop_now_ms() + 20000;
     while (shop_now_ms() < until) {
-        cr_assert_eq(run_cli(dlq, out, sizeof out), 0);
+        cr_assert_eq(mqt_cli(dlq, out, sizeof out), 0);
         if (strstr(out, "total=1"))
             break;
         shop_sleep_ms(100);
@@ -135,7 +117,7 @@ Test(mq_delivery, reconsume_later_sixteen_times_ends_in_the_dlq_and_redrive_brin
     pthread_mutex_unlock(&k.mu);
 
     const char *stats[] = {"mq", "stats", "--url", broker.url, NULL};
-    cr_assert_eq(run_cli(stats, out, sizeof out), 0);
+    cr_assert_eq(mqt_cli(stats, out, sizeof out), 0);
     cr_assert(strstr(out, "%DLQ%picky"), "%s", out);
 
     /* Re-driven, it comes back to the group once more. */
@@ -143,10 +125,10 @@ Test(mq_delivery, reconsume_later_sixteen_times_ends_in_the_dlq_and_redrive_brin
     mqt_collector again = {0};
     cr_assert_eq(mqt_collector_start(&again, &broker, "picky", "orders", 1), 0);
     const char *redrive[] = {"mq", "dlq", "picky", "--redrive", "--url", broker.url, NULL};
-    cr_assert_eq(run_cli(redrive, out, sizeof out), 0);
+    cr_assert_eq(mqt_cli(redrive, out, sizeof out), 0);
     cr_assert(strstr(out, "redriven=1"), "%s", out);
     cr_assert_eq(mqt_collector_wait(&again, 1, 10000), 0);
-    cr_assert_eq(run_cli(dlq, out, sizeof out), 0);
+    cr_assert_eq(mqt_cli(dlq, out, sizeof out), 0);
     cr_assert(strstr(out, "total=0"), "%s", out);
     mqt_collector_stop(&again);
     mq_producer_close(p);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "mq.pb-c.h"
+#include "rpc/status.h"
 #include "store.h"
 
 #define BK_WINDOW (1u << 16) /* entries a queue tracks past its committed offset */
@@ -83,6 +84,12 @@ typedef struct bk_consumer {
     size_t nout, out_bytes;
 } bk_consumer;
 
+/* A retry or dead-letter copy a failed write dropped (see retry.c). */
+typedef struct bk_orphan {
+    uint8_t *rec; /* the packed Record */
+    size_t len;
+} bk_orphan;
+
 typedef struct mq_broker {
     mq_broker_opts o;
     mq_store *store;
@@ -96,6 +103,8 @@ typedef struct mq_broker {
      * delivered (flush=sync); set by the syncer thread. */
     _Atomic uint64_t durable;
     int offsets_dirty;
+    bk_orphan *orphans; /* offsets are not saved while any waits */
+    size_t norphans, orphans_cap;
 } mq_broker;
 
 /* groups.c */
@@ -119,6 +128,13 @@ int bk_delivery_fill(mq_broker *b, bk_queue *q, uint64_t off, Shop__Mq__Delivery
 int bk_reconsume_later(mq_broker *b, bk_queue *q, uint64_t off, char *err, size_t errlen);
 int bk_redrive(mq_broker *b, bk_group *g, uint64_t *count, char *err, size_t errlen);
 int64_t bk_retry_delay_ms(const mq_broker *b, unsigned times);
+/* The store's drop hook (arg: the broker): keeps the retry and dead-letter
+ * copies a failed write dropped, as their originals are acknowledged. */
+void bk_orphans_keep(void *arg, const mq_topic *t, const uint8_t *rec, size_t len);
+/* Appends the kept copies again; returns how many (the caller syncs them).
+ * Those that cannot be written yet stay. */
+size_t bk_orphans_restore(mq_broker *b);
+void bk_orphans_free(mq_broker *b);
 
 /* offsets.c */
 int bk_offsets_load(mq_broker *b, char *err, size_t errlen);
@@ -138,6 +154,15 @@ void bk_arena_free(bk_arena *a);
 /* requests.c: one request frame in, the packed reply out (NULL: no memory).
  * Untrusted bytes: anything that does not decode gets INVALID_ARGUMENT. */
 nng_msg *bk_handle(mq_broker *b, const uint8_t *data, size_t len);
+
+/* The status and message for a store failure (`err` a positive errno, `what`
+ * the store's message): ENOSPC and EDQUOT are RESOURCE_EXHAUSTED with
+ * "disk full: <what>", ENOMEM RESOURCE_EXHAUSTED, EMSGSIZE INVALID_ARGUMENT,
+ * anything else INTERNAL. */
+rpc_status bk_write_failure(int err, const char *what, char *out, size_t outlen);
+
+/* A reply carrying only a status and message (NULL: no memory). */
+nng_msg *bk_status_reply(rpc_status st, const char *message);
 
 /* stats.c: the stats and dlq requests */
 void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a);

@@ -92,7 +92,10 @@ int bk_offsets_write(const char *dir, const char *text)
             close(dfd);
         }
     }
-    if (rc != 0)
-        shop_error("offsets save failed path=%s err=%s", path, strerror(errno));
+    if (rc != 0) {
+        int e = errno;
+        unlink(tmp); /* a partial file would hold space a full disk needs */
+        shop_error("offsets save failed path=%s err=%s", path, strerror(e));
+    }
     return rc;
 }

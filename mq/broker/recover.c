@@ -51,13 +51,23 @@ static size_t seg_scan(mq_store *s, mq_seg *g, int *corrupt)
     return pos;
 }
 
-/* Cuts a torn or corrupt tail: everything from `pos` is zeroed again. */
+/* Cuts a torn or corrupt tail: everything from `pos` is zeroed again. On a
+ * full disk the rest is left a hole of the right size (it reads as zeros;
+ * appends allocate it later), so that the broker still starts. */
 static int seg_truncate(mq_store *s, mq_seg *g, size_t pos, char *err, size_t errlen)
 {
     munmap(g->map, g->size);
     g->map = NULL;
     size_t size = g->size > s->opts.segment_bytes ? g->size : s->opts.segment_bytes;
-    if (ftruncate(g->fd, (off_t)pos) != 0 || mq_zero_fill(g->fd, pos, size) != 0) {
+    int rc = ftruncate(g->fd, (off_t)pos);
+    if (rc == 0 && mq_zero_fill(g->fd, pos, size) != 0) {
+        rc = -1;
+        if (errno == ENOSPC || errno == EDQUOT) {
+            shop_warn("disk full: segment %u tail left unallocated from=%zu", g->no, pos);
+            rc = ftruncate(g->fd, (off_t)size) == 0 && fsync(g->fd) == 0 ? 0 : -1;
+        }
+    }
+    if (rc != 0) {
         snprintf(err, errlen, "truncate segment %u: %s", g->no, strerror(errno));
         return -1;
     }

@@ -3,6 +3,7 @@
  * bad one gets INVALID_ARGUMENT with a reason; nothing here aborts. */
 #include "broker.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,13 +88,16 @@ static void handle_send(mq_broker *b, const Shop__Mq__SendRequest *req, Shop__Mq
         rec.body = m->body;
         rec.n_properties = m->n_properties;
         rec.properties = m->properties;
-        char err[256];
-        if (mq_store_append(b->store, &rec, &r->offset, err, sizeof err) != 0) {
-            shop_error("append failed topic=%s err=%s", m->topic, err);
-            r->status = RPC_INTERNAL;
-            char *msg = bk_alloc(a, strlen(err) + 1);
-            if (msg)
-                r->message = strcpy(msg, err);
+        char err[400], msg[440];
+        int rc = mq_store_append(b->store, &rec, &r->offset, err, sizeof err);
+        if (rc != 0) {
+            r->status = bk_write_failure(-rc, err, msg, sizeof msg);
+            r->offset = 0;
+            shop_error("append failed topic=%s status=%s err=\"%s\"", m->topic,
+                       rpc_status_name(r->status), msg);
+            char *copy = bk_alloc(a, strlen(msg) + 1);
+            if (copy)
+                r->message = strcpy(copy, msg);
             continue;
         }
         b->appended = 1;
@@ -312,6 +316,30 @@ static void dispatch_request(mq_broker *b, const Shop__Mq__Request *req, Shop__M
     default:
         reply_fail(rep, RPC_UNIMPLEMENTED, "empty or unknown request", a);
     }
+}
+
+rpc_status bk_write_failure(int err, const char *what, char *out, size_t outlen)
+{
+    if (err == ENOSPC || err == EDQUOT) {
+        snprintf(out, outlen, "disk full: %s", what);
+        return RPC_RESOURCE_EXHAUSTED;
+    }
+    snprintf(out, outlen, "%s", what);
+    if (err == ENOMEM)
+        return RPC_RESOURCE_EXHAUSTED;
+    return err == EMSGSIZE ? RPC_INVALID_ARGUMENT : RPC_INTERNAL;
+}
+
+nng_msg *bk_status_reply(rpc_status st, const char *message)
+{
+    Shop__Mq__Reply rep = SHOP__MQ__REPLY__INIT;
+    rep.status = st;
+    rep.message = (char *)message;
+    nng_msg *m;
+    if (nng_msg_alloc(&m, shop__mq__reply__get_packed_size(&rep)) != 0)
+        return NULL;
+    shop__mq__reply__pack(&rep, nng_msg_body(m));
+    return m;
 }
 
 nng_msg *bk_handle(mq_broker *b, const uint8_t *data, size_t len)

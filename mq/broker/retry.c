@@ -1,7 +1,9 @@
 /* RECONSUME_LATER: the message is stored again in the group's %RETRY% topic
  * with its due time (RocketMQ's delay levels 3.., scaled by --retry-scale),
  * or in %DLQ%<group> after max_reconsume; then the original counts as acked.
- * Re-driving moves dead letters back into the retry topic, due at once. */
+ * Re-driving moves dead letters back into the retry topic, due at once.
+ * A copy that a failed write drops (a full disk) is kept in memory and
+ * stored again once the log takes writes: its original is acked already. */
 #include "broker.h"
 
 #include <stdio.h>
@@ -138,4 +140,63 @@ int bk_redrive(mq_broker *b, bk_group *g, uint64_t *count, char *err, size_t err
         b->offsets_dirty = 1;
     }
     return 0;
+}
+
+void bk_orphans_keep(void *arg, const mq_topic *t, const uint8_t *rec, size_t len)
+{
+    mq_broker *b = arg;
+    if (strncmp(t->name, BK_RETRY_PREFIX, strlen(BK_RETRY_PREFIX)) != 0 &&
+        strncmp(t->name, BK_DLQ_PREFIX, strlen(BK_DLQ_PREFIX)) != 0)
+        return; /* a producer's message: its send is refused */
+    if (b->norphans == b->orphans_cap) {
+        size_t cap = b->orphans_cap ? 2 * b->orphans_cap : 16;
+        bk_orphan *n = realloc(b->orphans, cap * sizeof *n);
+        if (!n) {
+            shop_error("retry copy lost (out of memory) topic=%s", t->name);
+            return;
+        }
+        b->orphans = n;
+        b->orphans_cap = cap;
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) {
+        shop_error("retry copy lost (out of memory) topic=%s", t->name);
+        return;
+    }
+    memcpy(copy, rec, len);
+    b->orphans[b->norphans].rec = copy;
+    b->orphans[b->norphans].len = len;
+    b->norphans++;
+}
+
+size_t bk_orphans_restore(mq_broker *b)
+{
+    size_t done = 0;
+    for (; done < b->norphans; done++) {
+        bk_orphan *o = &b->orphans[done];
+        Shop__Mq__Record *r = shop__mq__record__unpack(NULL, o->len, o->rec);
+        char err[400];
+        uint64_t off;
+        int rc = r ? mq_store_append(b->store, r, &off, err, sizeof err) : 0;
+        if (r)
+            shop__mq__record__free_unpacked(r, NULL);
+        if (rc != 0)
+            break; /* still no room: later */
+        free(o->rec);
+    }
+    memmove(b->orphans, b->orphans + done, (b->norphans - done) * sizeof *b->orphans);
+    b->norphans -= done;
+    return done;
+}
+
+void bk_orphans_free(mq_broker *b)
+{
+    if (b->norphans > 0)
+        shop_error("retry copies not stored at shutdown count=%zu (their offsets were not saved)",
+                   b->norphans);
+    for (size_t i = 0; i < b->norphans; i++)
+        free(b->orphans[i].rec);
+    free(b->orphans);
+    b->orphans = NULL;
+    b->norphans = b->orphans_cap = 0;
 }

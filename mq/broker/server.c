@@ -2,11 +2,13 @@
  * the broker lock (no hand-off on the hot path); a reply to a request that
  * wrote to the log waits for the syncer thread's next fdatasync (pipelined
  * group commit). The loop thread delivers, redelivers, persists offsets
- * and applies retention. */
+ * and applies retention. A failed write or fdatasync (a full disk) is
+ * answered, never acknowledged: see fail_unsynced. */
 #include "server.h"
 
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@ typedef struct bk_ctx {
     nng_ctx ctx;
     nng_aio *aio;
     nng_msg *reply;
+    uint64_t end_pos; /* while waiting: the log position after its records */
     int sending;
     struct bk_ctx *next;
     struct bk_loop *loop;
@@ -54,21 +57,21 @@ static void send_reply(bk_ctx *c)
 
 static void fatal_io(const char *what)
 {
-    /* Not durable: answer nothing rather than a false OK; clients retry. */
-    shop_error("%s failed: exiting so that nothing unwritten is acknowledged", what);
+    /* flush=async only: the records are acknowledged already and after a
+     * failed fdatasync their pages may be gone; recovery decides. */
+    shop_error("%s failed: exiting so that recovery decides what is durable", what);
     exit(1);
 }
 
-static nng_msg *unavailable_reply(void)
+/* Replaces the reply of `c` with the store's failure. */
+static void reply_failure(bk_ctx *c, int err, const char *what)
 {
-    Shop__Mq__Reply rep = SHOP__MQ__REPLY__INIT;
-    rep.status = RPC_UNAVAILABLE;
-    rep.message = "the broker is shutting down";
-    nng_msg *m;
-    if (nng_msg_alloc(&m, shop__mq__reply__get_packed_size(&rep)) != 0)
-        return NULL;
-    shop__mq__reply__pack(&rep, nng_msg_body(m));
-    return m;
+    char msg[440];
+    rpc_status st = bk_write_failure(err ? err : EIO, *what ? what : "the log could not be written",
+                                     msg, sizeof msg);
+    if (c->reply)
+        nng_msg_free(c->reply);
+    c->reply = bk_status_reply(st, msg);
 }
 
 static void lead_syncs(bk_loop *l);
@@ -79,7 +82,7 @@ static void handle(bk_ctx *c, nng_msg *req)
     mq_broker *b = l->b;
     if (atomic_load(&l->draining)) {
         nng_msg_free(req);
-        c->reply = unavailable_reply();
+        c->reply = bk_status_reply(RPC_UNAVAILABLE, "the broker is shutting down");
         send_reply(c);
         return;
     }
@@ -87,13 +90,20 @@ static void handle(bk_ctx *c, nng_msg *req)
     b->appended = 0;
     c->reply = bk_handle(b, nng_msg_body(req), nng_msg_len(req));
     int wait = b->appended && b->o.flush_sync;
-    /* flush=sync: the syncer writes the staged batch with one pwrite. */
-    if (b->appended && !wait && mq_store_flush(b->store) != 0)
-        fatal_io("write to the log");
+    /* flush=sync: the syncer writes the staged batch with one pwrite.
+     * flush=async: a write that fails drops this request's records (the
+     * ones written before are acknowledged already) and says why. */
+    if (b->appended && !wait && mq_store_flush(b->store) != 0) {
+        char what[400];
+        uint64_t kept;
+        int e = mq_store_abort(b->store, 1, &kept, what, sizeof what);
+        reply_failure(c, e, what);
+    }
     if (!wait)
         bk_dispatch(b); /* new records (flush=async), acks or a subscriber */
     int lead = 0;
     if (wait) {
+        c->end_pos = mq_store_position(b->store);
         pthread_mutex_lock(&l->mu);
         c->next = NULL;
         if (l->wait_tail)
@@ -151,6 +161,40 @@ static void durable_advance(mq_broker *b, uint64_t pos)
         ;
 }
 
+/* A write or fdatasync of the log failed (flush=sync, by the leader, with
+ * l->syncing set, so no other leader acknowledges meanwhile): every record
+ * past the last sync is dropped (mq_store_abort), and with it the replies
+ * still waiting for them, in `h` and queued since: they are answered with
+ * the failure ("disk full: ..." for ENOSPC), not acknowledged. A waiting
+ * reply whose records were all synced already (by a roll) keeps its answer.
+ * The same ids can be sent again and are stored afresh once there is room.
+ * Returns all the replies; *pos: the durable position. */
+static bk_ctx *fail_unsynced(bk_loop *l, bk_ctx *h, uint64_t *pos)
+{
+    char what[400];
+    pthread_mutex_lock(&l->bmu);
+    int e = mq_store_abort(l->b->store, 0, pos, what, sizeof what);
+    pthread_mutex_lock(&l->mu);
+    if (l->wait_head) {
+        bk_ctx **tail = &h;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = l->wait_head;
+    }
+    l->wait_head = l->wait_tail = NULL;
+    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->bmu);
+    size_t n = 0;
+    for (bk_ctx *c = h; c; c = c->next)
+        if (c->end_pos > *pos) {
+            reply_failure(c, e, what);
+            n++;
+        }
+    if (n > 0)
+        shop_error("unsynced requests refused requests=%zu err=\"%s\"", n, what);
+    return h;
+}
+
 /* The leader of group commit (leader/follower): whoever queues a reply
  * while no sync runs writes everything staged with one pwrite, takes every
  * waiting reply and runs fdatasync; then it gives up the lead at once, so
@@ -162,16 +206,17 @@ static void lead_syncs(bk_loop *l)
     mq_broker *b = l->b;
     for (;;) {
         pthread_mutex_lock(&l->bmu);
-        if (mq_store_flush(b->store) != 0)
-            fatal_io("write to the log");
+        int rc = mq_store_flush(b->store);
         uint64_t pos = mq_store_position(b->store);
         pthread_mutex_lock(&l->mu);
         bk_ctx *h = l->wait_head;
         l->wait_head = l->wait_tail = NULL;
         pthread_mutex_unlock(&l->mu);
         pthread_mutex_unlock(&l->bmu);
-        if (h && mq_store_sync(b->store) != 0)
-            fatal_io("fdatasync");
+        if (rc == 0 && h)
+            rc = mq_store_sync(b->store);
+        if (rc != 0)
+            h = fail_unsynced(l, h, &pos);
         pthread_mutex_lock(&l->mu);
         l->syncing = 0;
         pthread_mutex_unlock(&l->mu);
@@ -195,6 +240,17 @@ static void lead_syncs(bk_loop *l)
     }
 }
 
+/* flush=async: a failed fdatasync of acknowledged records is fatal, unless
+ * the failure was a write that handle() has answered and aborted already. */
+static void async_sync_failed(bk_loop *l)
+{
+    pthread_mutex_lock(&l->bmu);
+    int broken = mq_store_broken(l->b->store);
+    pthread_mutex_unlock(&l->bmu);
+    if (broken)
+        fatal_io("fdatasync");
+}
+
 /* flush=async: syncs on a timer. flush=sync: a backstop leader (and the
  * drain at shutdown). */
 static void *syncer_main(void *arg)
@@ -215,7 +271,7 @@ static void *syncer_main(void *arg)
         if (lead)
             lead_syncs(l);
         else if (!b->o.flush_sync && mq_store_sync(b->store) != 0)
-            fatal_io("fdatasync");
+            async_sync_failed(l);
         pthread_mutex_lock(&l->mu);
         if (closing && !l->wait_head && !l->syncing)
             break;
@@ -244,27 +300,76 @@ static int open_sockets(mq_broker *b, char *err, size_t errlen)
     return 0;
 }
 
-/* Saves the offsets without holding the broker lock across the fsyncs. */
+/* Saves the offsets without holding the broker lock across the fsyncs.
+ * When the log cannot be synced or the file written (a full disk), the
+ * offsets stay dirty for the next try; a broken log is aborted by the next
+ * group-commit leader (flush=sync). */
 static void save_offsets(bk_loop *l)
 {
     mq_broker *b = l->b;
     pthread_mutex_lock(&l->bmu);
+    if (b->norphans > 0) { /* their originals are acked: the offsets wait */
+        pthread_mutex_unlock(&l->bmu);
+        return;
+    }
     char *text = bk_offsets_snapshot(b);
-    if (mq_store_flush(b->store) != 0)
-        fatal_io("write to the log");
+    int rc = mq_store_flush(b->store);
     pthread_mutex_unlock(&l->bmu);
     if (!text)
         return;
-    if (mq_store_sync(b->store) != 0)
-        fatal_io("fdatasync");
-    bk_offsets_write(b->o.data_dir, text);
+    if (rc == 0)
+        rc = mq_store_sync(b->store);
+    if (rc != 0 && !b->o.flush_sync)
+        async_sync_failed(l);
+    if (rc == 0)
+        rc = bk_offsets_write(b->o.data_dir, text);
     free(text);
+    if (rc != 0) {
+        pthread_mutex_lock(&l->bmu);
+        b->offsets_dirty = 1;
+        pthread_mutex_unlock(&l->bmu);
+    }
+}
+
+/* flush=sync: a failure seen outside group commit (a roll, a read, the
+ * offsets) is aborted by a leader even when no reply waits. */
+static void lead_if_broken(bk_loop *l)
+{
+    pthread_mutex_lock(&l->bmu);
+    int broken = l->b->o.flush_sync && mq_store_broken(l->b->store);
+    pthread_mutex_unlock(&l->bmu);
+    if (!broken)
+        return;
+    pthread_mutex_lock(&l->mu);
+    int lead = !l->syncing;
+    if (lead)
+        l->syncing = 1;
+    pthread_mutex_unlock(&l->mu);
+    if (lead)
+        lead_syncs(l);
+}
+
+/* Stores again the retry copies a failed write dropped, and syncs them
+ * (no reply waits for them, so no group commit would). */
+static void restore_orphans(bk_loop *l)
+{
+    mq_broker *b = l->b;
+    pthread_mutex_lock(&l->bmu);
+    size_t n = mq_store_broken(b->store) ? 0 : bk_orphans_restore(b);
+    int rc = n > 0 ? mq_store_flush(b->store) : -1;
+    uint64_t pos = mq_store_position(b->store);
+    pthread_mutex_unlock(&l->bmu);
+    if (rc != 0 || mq_store_sync(b->store) != 0)
+        return; /* dropped again and kept: the next try is a second later */
+    if (b->o.flush_sync)
+        durable_advance(b, pos);
+    shop_info("retry copies stored again count=%zu", n);
 }
 
 static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
 {
     mq_broker *b = l->b;
-    int64_t last_tick = 0, last_save = 0, last_retention = 0;
+    int64_t last_tick = 0, last_save = 0, last_retention = 0, last_restore = 0;
     while (!*stop) {
         pthread_mutex_lock(&l->mu);
         struct timespec ts;
@@ -283,7 +388,13 @@ static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
             last_retention = now;
         }
         int save = b->offsets_dirty && now - last_save >= 200;
+        int restore = b->norphans > 0 && now - last_restore >= 1000;
         pthread_mutex_unlock(&l->bmu);
+        lead_if_broken(l);
+        if (restore) {
+            restore_orphans(l);
+            last_restore = now;
+        }
         if (save) {
             save_offsets(l);
             last_save = now;
@@ -337,6 +448,7 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
         shop_error("startup failed err=\"%s\"", ctxs ? err : "out of memory");
         goto done;
     }
+    mq_store_on_drop(b.store, bk_orphans_keep, &b);
     opened = 1; /* from here on, the sockets are closed by drain() */
     if (open_sockets(&b, err, sizeof err) != 0) {
         shop_error("startup failed err=\"%s\"", err);
@@ -383,6 +495,7 @@ done:
         shop_info("stopped");
     }
     bk_groups_free(&b);
+    bk_orphans_free(&b);
     mq_store_close(b.store);
     free(ctxs);
     pthread_cond_destroy(&l.cv);

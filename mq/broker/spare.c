@@ -44,9 +44,11 @@ static void *spare_main(void *arg)
         int ok = fd >= 0 && mq_zero_fill(fd, 0, sp->size) == 0;
         if (fd >= 0)
             close(fd);
+        if (!ok) /* a partial spare would hold space a full disk needs */
+            unlink(sp->path);
         pthread_mutex_lock(&sp->mu);
         sp->ready = ok;
-        if (!ok) /* a full disk: try again later, rolls still work without */
+        if (!ok) /* a full disk: try again at the next roll, which works without */
             pthread_cond_wait(&sp->cv, &sp->mu);
     }
     pthread_mutex_unlock(&sp->mu);

@@ -1,6 +1,7 @@
 /* The commit log: preallocated, zero-filled segment files written with
  * pwrite (so fdatasync has no metadata to journal), read through mmap,
- * trimmed by retention; recovery lives in recover.c. */
+ * trimmed by retention; recovery lives in recover.c, write failures in
+ * store_fail.c. */
 #include "store.h"
 #include "mq/crc32c.h"
 
@@ -97,7 +98,9 @@ mq_seg *mq_store_seg_push(mq_store *s)
     return g;
 }
 
-/* Creates segment `no` zero-filled under a temporary name, then renames it. */
+/* Creates segment `no` zero-filled under a temporary name, then renames it.
+ * A failed creation leaves no partial file behind (it would hold the space
+ * a full disk needs back). */
 int mq_store_seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
 {
     char tmp[600], path[600];
@@ -106,27 +109,31 @@ int mq_store_seg_create(mq_store *s, uint32_t no, char *err, size_t errlen)
     int fd = mq_spare_take(s->spare, path);
     if (fd >= 0) {
         if (fsync_dir(s->dir) != 0) {
-            snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
+            int e = errno;
+            snprintf(err, errlen, "cannot create segment %s: %s", path, strerror(e));
             close(fd);
-            return -1;
+            return -e;
         }
     } else if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
                mq_zero_fill(fd, 0, s->opts.segment_bytes) != 0 || rename(tmp, path) != 0 ||
                fsync_dir(s->dir) != 0) {
-        snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
-        if (fd >= 0)
+        int e = errno ? errno : EIO;
+        snprintf(err, errlen, "cannot create segment %s: %s", path, strerror(e));
+        if (fd >= 0) {
             close(fd);
-        return -1;
+            unlink(tmp);
+        }
+        return -e;
     }
     mq_seg *g = mq_store_seg_push(s);
     if (!g) {
         close(fd);
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return -ENOMEM;
     }
     g->no = no;
     g->fd = fd;
-    return mq_store_seg_map(g, err, errlen);
+    return mq_store_seg_map(g, err, errlen) == 0 ? 0 : -EIO;
 }
 
 static void topic_free(mq_topic *t)
@@ -217,6 +224,7 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
     snprintf(s->dir, sizeof s->dir, "%s", opts->dir);
     s->opts.dir = s->dir;
     pthread_mutex_init(&s->sync_mu, NULL);
+    pthread_mutex_init(&s->err_mu, NULL);
     /* mkdir -p: the default var/mq may be the first thing under var/. */
     for (char *slash = strchr(s->dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
         *slash = '\0';
@@ -232,6 +240,9 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
         mq_store_close(s);
         return -1;
     }
+    s->synced = mq_store_position(s); /* recovery synced what it kept */
+    atomic_store(&s->written, s->synced);
+    s->tried = s->pos;
     s->spare = mq_spare_start(s->dir, s->opts.segment_bytes);
     *out = s;
     return 0;
@@ -253,6 +264,7 @@ void mq_store_close(mq_store *s)
     for (size_t i = 0; i < s->ntopics; i++)
         topic_free(s->topics[i]);
     pthread_mutex_destroy(&s->sync_mu);
+    pthread_mutex_destroy(&s->err_mu);
     free(s->segs);
     free(s->topics);
     free(s->wbuf);
@@ -263,54 +275,75 @@ void mq_store_close(mq_store *s)
 int mq_store_sync(mq_store *s)
 {
     pthread_mutex_lock(&s->sync_mu);
+    uint64_t upto = atomic_load(&s->written);
+    mq_seg *g = &s->segs[s->nsegs - 1];
     int64_t t0 = shop_now_ns();
-    int rc = fdatasync(s->segs[s->nsegs - 1].fd);
+    int rc = fdatasync(g->fd), e = errno;
     s->sync_ns += (uint64_t)(shop_now_ns() - t0);
     s->syncs++;
+    if (rc != 0) {
+        char path[600];
+        mq_store_seg_path(s, g->no, "", path, sizeof path);
+        mq_store_fail(s, e, "cannot sync segment %s: %s", path, strerror(e));
+    } else if ((e = atomic_load(&s->broken)) != 0) {
+        rc = -1; /* a failure before this sync: it vouches for nothing */
+    } else if (upto > s->synced) {
+        s->synced = upto;
+    }
     pthread_mutex_unlock(&s->sync_mu);
+    errno = e;
     return rc;
 }
 
-/* Syncs the full segment and starts the next one. */
+/* Syncs the full segment and starts the next one. A failed creation (a full
+ * disk) leaves the store as it was, the old segment synced to its end. */
 static int store_roll(mq_store *s, char *err, size_t errlen)
 {
     uint32_t next = s->segs[s->nsegs - 1].no + 1;
-    if (mq_store_flush(s) != 0 || fdatasync(s->segs[s->nsegs - 1].fd) != 0) {
-        snprintf(err, errlen, "fdatasync: %s", strerror(errno));
-        return -1;
+    if (mq_store_flush(s) != 0 || mq_store_sync(s) != 0) {
+        int e = errno;
+        mq_store_broken_error(s, err, errlen);
+        return -e;
     }
     pthread_mutex_lock(&s->sync_mu);
     int rc = mq_store_seg_create(s, next, err, errlen);
+    if (rc == 0) {
+        s->pos = s->wpos = s->tried = 0;
+        s->synced = mq_pos(next, 0);
+        atomic_store(&s->written, s->synced);
+    }
     pthread_mutex_unlock(&s->sync_mu);
-    if (rc == 0)
-        s->pos = s->wpos = 0;
     return rc;
 }
 
 int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *err, size_t errlen)
 {
+    int rc = mq_store_writable(s, err, errlen);
+    if (rc != 0)
+        return rc;
     mq_topic *t = mq_store_topic(s, rec->topic, 1);
     if (!t) {
         snprintf(err, errlen, "out of memory for topic");
-        return -1;
+        return -ENOMEM;
     }
     rec->offset = t->end;
     rec->timestamp_ms = shop_wall_ms();
     size_t len = shop__mq__record__get_packed_size(rec);
     if (len > MQ_RECORD_MAX || len + MQ_RECORD_HEADER > s->opts.segment_bytes) {
         snprintf(err, errlen, "record of %zu bytes exceeds the limit", len);
-        return -1;
+        return -EMSGSIZE;
     }
     size_t need = len + MQ_RECORD_HEADER;
     mq_seg *g = &s->segs[s->nsegs - 1];
     if (s->pos + need > g->size) {
-        if (store_roll(s, err, errlen) != 0)
-            return -1;
+        if ((rc = store_roll(s, err, errlen)) != 0)
+            return rc;
         g = &s->segs[s->nsegs - 1];
     }
     if (s->pos - s->wpos + need > MQ_WBUF_MAX && s->pos > s->wpos && mq_store_flush(s) != 0) {
-        snprintf(err, errlen, "write segment %u: %s", g->no, strerror(errno));
-        return -1;
+        rc = -errno;
+        mq_store_broken_error(s, err, errlen);
+        return rc;
     }
     size_t used = s->pos - s->wpos;
     if (used + need > s->wbuf_cap) {
@@ -318,7 +351,7 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
         uint8_t *b = realloc(s->wbuf, cap);
         if (!b) {
             snprintf(err, errlen, "out of memory");
-            return -1;
+            return -ENOMEM;
         }
         s->wbuf = b;
         s->wbuf_cap = cap;
@@ -330,7 +363,7 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
     memcpy(out + 4, &crc, 4);
     if (mq_store_topic_index(t, rec->offset, g->no, (uint32_t)s->pos) != 0) {
         snprintf(err, errlen, "out of memory for the index");
-        return -1;
+        return -ENOMEM;
     }
     s->pos += len + MQ_RECORD_HEADER;
     g->last_ts = rec->timestamp_ms;
@@ -349,18 +382,43 @@ static mq_seg *seg_find(mq_store *s, uint32_t no)
 
 int mq_store_flush(mq_store *s)
 {
+    int e = atomic_load(&s->broken);
+    if (e) {
+        errno = e;
+        return -1;
+    }
     if (s->pos == s->wpos)
         return 0;
     mq_seg *g = &s->segs[s->nsegs - 1];
-    size_t n = s->pos - s->wpos;
-    ssize_t w = pwrite(g->fd, s->wbuf, n, (off_t)s->wpos);
-    if (w != (ssize_t)n) {
-        if (w >= 0)
-            errno = EIO;
-        return -1;
+    size_t n = s->pos - s->wpos, done = 0;
+    if (s->pos > s->tried)
+        s->tried = s->pos;
+    while (done < n) {
+        ssize_t w = pwrite(g->fd, s->wbuf + done, n - done, (off_t)(s->wpos + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) { /* a short write is retried once more to learn why */
+            e = w < 0 ? errno : EIO;
+            char path[600];
+            mq_store_seg_path(s, g->no, "", path, sizeof path);
+            mq_store_fail(s, e, "cannot append to segment %s: %s", path, strerror(e));
+            return -1;
+        }
+        done += (size_t)w;
     }
     s->wpos = s->pos;
+    atomic_store(&s->written, mq_pos(g->no, s->wpos));
     return 0;
+}
+
+void mq_store_dedup_forget(mq_store *s, const char *topic, uint64_t from)
+{
+    uint64_t th = hash_str(topic);
+    for (size_t i = 0; i < DEDUP_SLOTS; i++) {
+        dedup_slot *d = &s->dedup[i];
+        if (d->id_hash && d->topic_hash == th && d->offset >= from)
+            *d = (dedup_slot){0};
+    }
 }
 
 int mq_store_read(mq_store *s, const mq_topic *t, uint64_t offset, const uint8_t **data,

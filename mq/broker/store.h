@@ -49,7 +49,10 @@ void mq_store_close(mq_store *s);
 /* Appends `rec` to topic rec->topic (created on first use); sets rec->offset
  * and rec->timestamp_ms. Staged in memory: mq_store_flush writes the staged
  * records with one pwrite (reads flush by themselves), mq_store_sync makes
- * written records durable. */
+ * written records durable. Returns 0 or -errno: -ENOSPC / -EDQUOT (disk full),
+ * -EIO and others from the file system, -EMSGSIZE, -ENOMEM; err says what
+ * could not be written ("cannot create segment PATH: No space left on
+ * device"). While the store is broken (below) it fails at once. */
 int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *err, size_t errlen);
 
 /* The log position after the last append, (segment << 32 | offset): every
@@ -63,8 +66,34 @@ uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset);
  * errno when the write fails: the broker must not acknowledge them. */
 int mq_store_flush(mq_store *s);
 
-/* fdatasync of everything written so far. Safe from another thread. */
+/* fdatasync of everything written so far. Safe from another thread. -1 with
+ * errno when it fails, or when another write or sync failed since the last
+ * mq_store_abort: after a failed fdatasync the kernel may have dropped the
+ * dirty pages and a later fdatasync can succeed without them (PostgreSQL's
+ * "fsyncgate"), so no later sync vouches for anything until the abort. */
 int mq_store_sync(mq_store *s);
+
+/* Write failures. A failed pwrite or fdatasync makes the store "broken":
+ * flush, sync and append fail at once with that errno until the owner of the
+ * pending replies calls mq_store_abort, answers all of them with the failure
+ * and never acknowledges them. The abort drops every record past the last
+ * synced position (keep_written: past the last written one, for flush=async
+ * where written records are already acknowledged) from the topic indexes and
+ * the recent-id table, so their offsets are handed out again and a resend of
+ * the same id is stored afresh, and rewinds the append position. The file
+ * range they occupied is zeroed and synced before the next append (retried
+ * by every append while that fails, e.g. while the disk stays full), so that
+ * recovery never finds a half or unacknowledged record there. Returns the
+ * failure's errno (0 if the store was not broken) and its message; *kept is
+ * the position every kept record starts below (durable under flush=sync). */
+int mq_store_broken(mq_store *s);
+int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, size_t msglen);
+
+/* Called by mq_store_abort for every record it drops (the packed Record, its
+ * topic), before it is gone: the broker keeps the retry and dead-letter copies
+ * it made for consumers, whose originals count as acknowledged already. */
+typedef void (*mq_store_drop_fn)(void *arg, const mq_topic *t, const uint8_t *rec, size_t len);
+void mq_store_on_drop(mq_store *s, mq_store_drop_fn fn, void *arg);
 
 /* The topic called `name`, or NULL (created when `create`). */
 mq_topic *mq_store_topic(mq_store *s, const char *name, int create);

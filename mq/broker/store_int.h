@@ -4,6 +4,7 @@
 #define SHOP_MQ_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "spare.h"
 #include "store.h"
@@ -38,17 +39,48 @@ struct mq_store {
     pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
     mq_spare *spare;         /* the next segment, prepared in the background */
     uint64_t syncs, sync_ns; /* under sync_mu */
+    /* Durability. Positions are (segment << 32 | offset), as mq_store_position. */
+    _Atomic uint64_t written; /* end of what pwrite has written */
+    uint64_t synced;          /* under sync_mu: everything below is durable */
+    size_t tried;             /* end of what pwrite was asked to write in the active segment */
+    /* Write failures (see mq_store_abort): errno of the first failed write or
+     * sync since the last abort, 0 when none, and its message (under err_mu). */
+    _Atomic int broken;
+    pthread_mutex_t err_mu;
+    char broken_msg[400];
+    size_t zero_from, zero_to; /* active-segment range to zero and sync before the next append */
+    mq_store_drop_fn on_drop;
+    void *on_drop_arg;
 };
 
 void mq_store_dedup_put(mq_store *s, const char *topic, const char *id, uint64_t off);
 void mq_store_seg_path(const mq_store *s, uint32_t no, const char *suffix, char *out, size_t n);
 int mq_store_seg_map(mq_seg *g, char *err, size_t errlen);
 mq_seg *mq_store_seg_push(mq_store *s);
-/* Creates segment `no` (from the spare when ready) and appends it to the table. */
+/* Creates segment `no` (from the spare when ready) and appends it to the table.
+ * Returns 0 or -errno (err says what could not be written). */
 int mq_store_seg_create(mq_store *s, uint32_t no, char *err, size_t errlen);
 /* Records entry `off` of `t`; offsets below t->end are ignored, a jump
  * leaves "missing" entries (corrupt records skipped by recovery). */
 int mq_store_topic_index(mq_topic *t, uint64_t off, uint32_t seg, uint32_t pos);
+
+/* Forgets the recent ids of `topic` at offsets from `from` on. */
+void mq_store_dedup_forget(mq_store *s, const char *topic, uint64_t from);
+
+/* A log position (as mq_store_position). */
+static inline uint64_t mq_pos(uint32_t seg, size_t off)
+{
+    return (uint64_t)seg << 32 | off;
+}
+
+/* store_fail.c. Makes the store broken with errno `e` (the first failure
+ * wins; fmt says what could not be written) and leaves errno set to e. */
+void mq_store_fail(mq_store *s, int e, const char *fmt, ...);
+/* The broken store's errno (0: not broken) and its message. */
+int mq_store_broken_error(mq_store *s, char *msg, size_t msglen);
+/* May an append go ahead? Not while broken, nor before an abort's range is
+ * cleared (tried here). 0 or -errno with err. */
+int mq_store_writable(mq_store *s, char *err, size_t errlen);
 
 /* recover.c: scans every segment, rebuilds the index, cuts a torn tail. */
 int mq_store_recover(mq_store *s, char *err, size_t errlen);

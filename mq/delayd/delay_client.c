@@ -3,6 +3,7 @@
  * repeated behind the caller's back). */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,6 +176,8 @@ int mq_delay_send_batch(mq_delay_client *c, const mq_delay_msg *msgs, size_t n,
         results[i].status = reply->results[i]->status;
         results[i].id = reply->results[i]->id;
         results[i].due_us = reply->results[i]->due_us;
+        snprintf(results[i].error, sizeof results[i].error, "%s",
+                 results[i].status != RPC_OK ? reply->results[i]->error : "");
         if (results[i].status != RPC_OK && err && errlen && !err[0]) {
             set_err(err, errlen, reply->results[i]->error, NULL);
         }

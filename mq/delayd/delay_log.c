@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "mq/crc32c.h"
+#include "mq/segclear.h"
 #include "rpc/log.h"
 
 #include "delay_log_int.h"
@@ -37,7 +38,6 @@ int delay_log_open(const char *dir, size_t seg_size, delay_log **out, char *err,
     }
     snprintf(l->dir, sizeof l->dir, "%s", dir);
     l->seg_size = seg_size;
-    l->dirty_old_fd = -1;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->spare_cv, NULL);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
@@ -72,9 +72,6 @@ void delay_log_close(delay_log *l)
     pthread_cond_destroy(&l->spare_cv);
     for (size_t i = 0; i < l->n; i++) {
         close(l->segs[i].fd);
-    }
-    if (l->dirty_old_fd >= 0) {
-        close(l->dirty_old_fd);
     }
     close(l->dirfd);
     pthread_mutex_destroy(&l->mu);
@@ -186,7 +183,16 @@ int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err,
         uint64_t count = scan_seg(nos[i], fd, visit, arg);
         shop_debug("segment scanned segment=%u records=%llu", nos[i], (unsigned long long)count);
     }
-    if ((rv = delay_log_create_seg(l, n ? nos[n - 1] + 1 : 1)) != 0) {
+    rv = delay_log_create_seg(l, n ? nos[n - 1] + 1 : 1);
+    if ((rv == -ENOSPC || rv == -EDQUOT) && n > 0) {
+        /* A full disk: start anyway, for stats and due deliveries, on the
+         * last segment closed for appends (its end taken as written), so the
+         * first send rolls, and is refused while there is no room. */
+        shop_warn("disk full: no new segment, sends refused until there is room dir=%s", l->dir);
+        l->buf_off = l->synced_off = l->tried_end = l->seg_size;
+        rv = 0;
+    }
+    if (rv != 0) {
         snprintf(err, errlen, "cannot create a segment in %s: %s", l->dir, strerror(-rv));
     } else if (pthread_create(&l->spare_thread, NULL, delay_log_spare_main, l) == 0) {
         l->spare_started = 1;
@@ -197,6 +203,15 @@ fail:
     return rv;
 }
 
+/* Says what could not be written to segment `no`; returns -e. */
+static int log_failed(delay_log *l, int e, const char *what, uint32_t no)
+{
+    char path[PATH_MAX + 32];
+    delay_log_seg_path(l, no, path, sizeof path);
+    snprintf(l->error, sizeof l->error, "%s %s: %s", what, path, strerror(e));
+    return -e;
+}
+
 static int write_buf(delay_log *l)
 {
     if (l->buf_len == 0) {
@@ -204,13 +219,17 @@ static int write_buf(delay_log *l)
     }
     int fd = l->segs[l->n - 1].fd;
     size_t done = 0;
+    if (l->buf_off + l->buf_len > l->tried_end) {
+        l->tried_end = l->buf_off + l->buf_len;
+    }
     while (done < l->buf_len) {
         ssize_t w = pwrite(fd, l->buf + done, l->buf_len - done, (off_t)(l->buf_off + done));
         if (w < 0 && errno == EINTR) {
             continue;
         }
-        if (w <= 0) {
-            return w < 0 ? -errno : -EIO;
+        if (w <= 0) { /* a short write is retried once more to learn why */
+            l->broken = w < 0 ? errno : EIO;
+            return log_failed(l, l->broken, "cannot append to segment", l->segs[l->n - 1].no);
         }
         done += (size_t)w;
     }
@@ -219,37 +238,51 @@ static int write_buf(delay_log *l)
     return 0;
 }
 
-/* Writes the buffer and syncs the segment left by a roll, if any. */
-static int flush_rolled(delay_log *l)
-{
-    int rv = write_buf(l);
-    if (rv != 0 || l->dirty_old_fd < 0) {
-        return rv;
-    }
-    if (fdatasync(l->dirty_old_fd) != 0) {
-        return -errno;
-    }
-    close(l->dirty_old_fd);
-    l->dirty_old_fd = -1;
-    return 0;
-}
-
+/* Syncs the full segment (so older segments are always durable) and starts
+ * the next one. A failed creation (a full disk) leaves the log as it was. */
 static int roll(delay_log *l)
 {
-    int rv = flush_rolled(l);
+    int rv = delay_log_sync(l);
     if (rv != 0) {
         return rv;
     }
-    l->dirty_old_fd = fcntl(l->segs[l->n - 1].fd, F_DUPFD_CLOEXEC, 0);
-    return delay_log_create_seg(l, l->segs[l->n - 1].no + 1);
+    uint32_t next = l->segs[l->n - 1].no + 1;
+    if ((rv = delay_log_create_seg(l, next)) != 0) {
+        return log_failed(l, -rv, "cannot create segment", next);
+    }
+    l->synced_off = l->tried_end = 0;
+    return 0;
+}
+
+/* Clears (zeroes, durably) what a rewind dropped; nothing is appended
+ * before. */
+static int repair(delay_log *l)
+{
+    const seg *s = &l->segs[l->n - 1];
+    int rv = mq_segment_clear(s->fd, l->zero_from, l->zero_to);
+    if (rv != 0) {
+        return log_failed(l, -rv, "cannot clear the unsynced tail of segment", s->no);
+    }
+    shop_info("unsynced tail cleared segment=%u from=%llu to=%llu", s->no,
+              (unsigned long long)l->zero_from, (unsigned long long)l->zero_to);
+    l->zero_from = l->zero_to = 0;
+    return 0;
 }
 
 int delay_log_append(delay_log *l, const uint8_t *payload, uint32_t len, uint64_t *id)
 {
     size_t need = DELAY_LOG_HEADER + (size_t)len;
     int rv;
+    if (l->broken) {
+        return -l->broken;
+    }
     if (need > l->seg_size) {
+        snprintf(l->error, sizeof l->error, "a record of %zu bytes does not fit in a segment",
+                 need);
         return -EMSGSIZE;
+    }
+    if (l->zero_to > l->zero_from && (rv = repair(l)) != 0) {
+        return rv;
     }
     if (l->buf_off + l->buf_len + need > l->seg_size && (rv = roll(l)) != 0) {
         return rv;
@@ -261,6 +294,7 @@ int delay_log_append(delay_log *l, const uint8_t *payload, uint32_t len, uint64_
         }
         uint8_t *b = realloc(l->buf, cap);
         if (!b) {
+            snprintf(l->error, sizeof l->error, "out of memory");
             return -ENOMEM;
         }
         l->buf = b;
@@ -278,11 +312,59 @@ int delay_log_append(delay_log *l, const uint8_t *payload, uint32_t len, uint64_
 
 int delay_log_sync(delay_log *l)
 {
-    int rv = flush_rolled(l);
+    if (l->broken) {
+        return -l->broken;
+    }
+    int rv = write_buf(l);
     if (rv != 0) {
         return rv;
     }
-    return fdatasync(l->segs[l->n - 1].fd) == 0 ? 0 : -errno;
+    if (fdatasync(l->segs[l->n - 1].fd) != 0) {
+        l->broken = errno;
+        return log_failed(l, l->broken, "cannot sync segment", l->segs[l->n - 1].no);
+    }
+    l->synced_off = l->buf_off;
+    return 0;
+}
+
+int delay_log_durable(const delay_log *l, uint64_t id)
+{
+    uint32_t active = l->segs[l->n - 1].no;
+    return DELAY_ID_SEG(id) < active ||
+           (DELAY_ID_SEG(id) == active && DELAY_ID_OFF(id) < l->synced_off);
+}
+
+int delay_log_rewind(delay_log *l)
+{
+    int e = l->broken;
+    if (!e) {
+        return 0;
+    }
+    uint64_t dirty = l->tried_end > l->buf_off ? l->tried_end : l->buf_off;
+    if (dirty > l->synced_off) {
+        if (l->zero_to <= l->zero_from || l->synced_off < l->zero_from) {
+            l->zero_from = l->synced_off;
+        }
+        if (dirty > l->zero_to) {
+            l->zero_to = dirty;
+        }
+    }
+    shop_warn("unsynced records dropped segment=%u from=%llu to=%llu", l->segs[l->n - 1].no,
+              (unsigned long long)l->synced_off, (unsigned long long)(l->buf_off + l->buf_len));
+    l->buf_off = l->tried_end = l->synced_off;
+    l->buf_len = 0;
+    l->broken = 0;
+    /* At once, so that a restart finds no refused record either; punching
+     * needs no space. If it fails, the next append tries again. */
+    if (l->zero_to > l->zero_from) {
+        repair(l);
+    }
+    return e;
+}
+
+const char *delay_log_error(const delay_log *l)
+{
+    return l->error;
 }
 
 static seg *find_seg(delay_log *l, uint32_t no)

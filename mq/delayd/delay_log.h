@@ -26,10 +26,31 @@ void delay_log_close(delay_log *l);
 typedef void (*delay_log_visit)(void *arg, uint64_t id, const uint8_t *payload, uint32_t len);
 int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err, size_t errlen);
 
-/* Writer thread only: buffers one record and returns its id. */
+/* Writer thread only: buffers one record and returns its id. Returns 0 or
+ * -errno: -ENOSPC / -EDQUOT when the disk is full (a segment could not be
+ * created, a write failed), -EIO..., -EMSGSIZE, -ENOMEM; delay_log_error then
+ * says what could not be written. Fails at once while the log is broken. */
 int delay_log_append(delay_log *l, const uint8_t *payload, uint32_t len, uint64_t *id);
-/* Writer thread only: writes the buffered records and fdatasyncs. */
+/* Writer thread only: writes the buffered records and fdatasyncs. 0 or
+ * -errno; a failed write or fdatasync leaves the log broken (below). */
 int delay_log_sync(delay_log *l);
+
+/* Write failures (writer thread only). After a failed pwrite or fdatasync
+ * the log is broken: append and sync fail with that errno and no later
+ * fdatasync vouches for anything (after a failed one the kernel may have
+ * dropped the dirty pages: PostgreSQL's "fsyncgate"). The writer answers
+ * what it staged by delay_log_durable (a record is durable when it lies
+ * below the last successful sync: in an older segment, as a roll syncs the
+ * old one, or below the active segment's synced offset), then calls
+ * delay_log_rewind: everything past the last sync is dropped, its ids are
+ * handed out again, and the range is zeroed and synced before the next
+ * append (retried by every append while that fails, e.g. while the disk
+ * stays full), so recovery never finds a half or unacknowledged record. */
+int delay_log_durable(const delay_log *l, uint64_t id);
+int delay_log_rewind(delay_log *l);
+/* What the last failed append or sync could not write ("cannot create
+ * segment PATH: No space left on device"). */
+const char *delay_log_error(const delay_log *l);
 
 /* Reads a record back (payload malloc'd, CRC checked). Returns 0 or -errno. */
 int delay_log_read(delay_log *l, uint64_t id, uint8_t **payload, uint32_t *len);

@@ -28,7 +28,12 @@ struct delay_log {
     uint8_t *buf;
     size_t buf_len, buf_cap;
     uint64_t buf_off; /* offset in the active segment where buf starts */
-    int dirty_old_fd; /* a rolled-over segment still to be synced, or -1 */
+    /* durability and write failures (see delay_log_rewind) */
+    uint64_t synced_off;         /* the active segment is durable below this offset */
+    uint64_t tried_end;          /* end of what pwrite was asked to write in the active segment */
+    uint64_t zero_from, zero_to; /* a range to zero and sync before the next append */
+    int broken;                  /* errno of a failed write or sync not yet rewound, 0: none */
+    char error[PATH_MAX + 96];   /* what the last failure could not write */
     /* spare segment preparation (under mu) */
     pthread_t spare_thread;
     pthread_cond_t spare_cv;

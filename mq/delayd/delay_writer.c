@@ -1,7 +1,10 @@
 /* The writer thread: the only appender to the log. It takes every queued
  * job at once, appends their records, makes them durable with one
- * fdatasync (group commit), then updates the index and answers. */
+ * fdatasync (group commit), then updates the index and answers. A record
+ * that is not durable after the sync (a full disk: "disk full: ...") is
+ * refused, never acknowledged, and dropped from the log (delay_log_rewind). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +34,9 @@ struct delayd_job {
     const char *error;
     uint32_t cancelled;
     uint64_t *cancel_ids;
+    delay_entry *cancel_saved; /* the cancelled entries, put back if their mark is lost */
+    uint64_t *mark_ids;        /* their CANCELLED marks (UINT64_MAX: not appended) */
+    char *failure;             /* the message of a failed append or sync (malloc'd) */
 };
 
 static void push(delayd *d, delayd_job *j)
@@ -123,9 +129,35 @@ static int append_rec(delayd *d, const uint8_t *p, uint32_t len, uint64_t *id)
 {
     int rv = delay_log_append(d->log, p, len, id);
     if (rv != 0) {
-        shop_error("log append failed err=%s", strerror(-rv));
+        shop_error("log append failed err=\"%s\"", delay_log_error(d->log));
     }
     return rv;
+}
+
+/* The status for a log failure `rv` (-errno): RESOURCE_EXHAUSTED with
+ * "disk full: <what could not be written>" for ENOSPC and EDQUOT, INTERNAL
+ * for other I/O errors. The message is kept with the job until answered. */
+static int failure(delayd *d, delayd_job *j, int rv, const char **msg)
+{
+    int e = -rv, st = RPC_INTERNAL;
+    const char *prefix = "";
+    if (e == ENOSPC || e == EDQUOT) {
+        st = RPC_RESOURCE_EXHAUSTED;
+        prefix = "disk full: ";
+    } else if (e == ENOMEM) {
+        st = RPC_RESOURCE_EXHAUSTED;
+    } else if (e == EMSGSIZE) {
+        st = RPC_INVALID_ARGUMENT;
+    }
+    if (!j->failure) {
+        const char *what = delay_log_error(d->log);
+        size_t n = strlen(prefix) + strlen(what) + 1;
+        if ((j->failure = malloc(n)) != NULL) {
+            snprintf(j->failure, n, "%s%s", prefix, what);
+        }
+    }
+    *msg = j->failure ? j->failure : "cannot write to the delay log";
+    return st;
 }
 
 /* Appends the SEND records of one request; results carry per-message status. */
@@ -180,9 +212,11 @@ static void stage_send(delayd *d, delayd_job *j, int64_t now_us, uint8_t **scrat
         }
         j->khash[i] = delay_key_hash(j->topics[i], rec.key, rec.key_len);
         delay_rec_send_encode(&rec, *scratch);
-        if (append_rec(d, *scratch, (uint32_t)len, &r->id) != 0) {
-            r->status = RPC_INTERNAL;
-            r->error = "cannot append to the delay log";
+        int rv = append_rec(d, *scratch, (uint32_t)len, &r->id);
+        if (rv != 0) {
+            const char *msg;
+            r->status = failure(d, j, rv, &msg);
+            r->error = (char *)msg;
             continue;
         }
         r->due_us = rec.due_us;
@@ -220,7 +254,9 @@ static void stage_cancel(delayd *d, delayd_job *j)
         return;
     }
     j->cancel_ids = calloc(CANCEL_MAX, sizeof *j->cancel_ids);
-    if (!j->cancel_ids) {
+    j->cancel_saved = calloc(CANCEL_MAX, sizeof *j->cancel_saved);
+    j->mark_ids = calloc(CANCEL_MAX, sizeof *j->mark_ids);
+    if (!j->cancel_ids || !j->cancel_saved || !j->mark_ids) {
         j->status = RPC_RESOURCE_EXHAUSTED;
         j->error = "out of memory";
         return;
@@ -240,6 +276,7 @@ static void stage_cancel(delayd *d, delayd_job *j)
         delay_entry *e = &d->ix.e[found[i]];
         uint64_t id = DELAY_ID(e->seg, e->off);
         if (record_matches(d, id, cr->topic, cr->key)) {
+            j->cancel_saved[j->cancelled] = *e;
             delay_index_remove(&d->ix, found[i]);
             j->cancel_ids[j->cancelled++] = id;
             d->cancelled++;
@@ -248,11 +285,11 @@ static void stage_cancel(delayd *d, delayd_job *j)
     pthread_mutex_unlock(&d->mu);
     for (uint32_t i = 0; i < j->cancelled; i++) {
         uint8_t mark[9];
-        uint64_t unused;
         delay_rec_mark_encode(DELAY_REC_CANCELLED, j->cancel_ids[i], mark);
-        if (append_rec(d, mark, sizeof mark, &unused) != 0) {
-            j->status = RPC_INTERNAL;
-            j->error = "cannot append to the delay log";
+        int rv = append_rec(d, mark, sizeof mark, &j->mark_ids[i]);
+        if (rv != 0) {
+            j->mark_ids[i] = UINT64_MAX;
+            j->status = failure(d, j, rv, &j->error);
         }
     }
     if (j->status == RPC_OK && j->cancelled == 0) {
@@ -261,16 +298,57 @@ static void stage_cancel(delayd *d, delayd_job *j)
     }
 }
 
+/* After the sync of a cancel: a message whose mark is durable is released,
+ * one whose mark was lost is pending again (the cancel is then refused). */
+static void settle_cancel(delayd *d, delayd_job *j, int sync_rv)
+{
+    uint32_t lost = 0;
+    for (uint32_t i = 0; i < j->cancelled; i++) {
+        if (j->mark_ids[i] != UINT64_MAX && delay_log_durable(d->log, j->mark_ids[i])) {
+            delay_log_ref(d->log, DELAY_ID_SEG(j->cancel_ids[i]), -1);
+            continue;
+        }
+        const delay_entry *e = &j->cancel_saved[i];
+        pthread_mutex_lock(&d->mu);
+        if (delay_index_add(&d->ix, e->due_us, e->seg, e->off, e->topic, e->khash) != 0) {
+            shop_error("index full, message waits for a restart id=%llu",
+                       (unsigned long long)j->cancel_ids[i]);
+        }
+        d->cancelled--;
+        pthread_cond_signal(&d->timer_cv);
+        pthread_mutex_unlock(&d->mu);
+        lost++;
+    }
+    if (lost > 0 && j->status == RPC_OK) {
+        j->status = failure(d, j, sync_rv ? sync_rv : -EIO, &j->error);
+    }
+    if (lost > 0) {
+        j->cancelled = 0; /* refused: the caller cancels again */
+    }
+}
+
+/* After the sync of a send: a message not durable is refused. */
+static void settle_send(delayd *d, delayd_job *j, int sync_rv)
+{
+    if (j->status != RPC_OK) {
+        return;
+    }
+    for (size_t i = 0; i < j->req->send->n_messages; i++) {
+        Shop__Mq__Delay__SendResult *r = &j->results[i];
+        if (r->status == RPC_OK && !delay_log_durable(d->log, r->id)) {
+            const char *msg;
+            r->status = failure(d, j, sync_rv ? sync_rv : -EIO, &msg);
+            r->error = (char *)msg;
+            r->id = 0;
+            r->due_us = 0;
+        }
+    }
+}
+
 /* After the sync: index the new messages, release cancelled ones. */
 static void commit(delayd *d, delayd_job *j)
 {
-    if (j->status != RPC_OK && j->status != RPC_NOT_FOUND) {
-        return;
-    }
-    if (j->req->op_case == SHOP__MQ__DELAY__REQUEST__OP_CANCEL) {
-        for (uint32_t i = 0; i < j->cancelled; i++) {
-            delay_log_ref(d->log, DELAY_ID_SEG(j->cancel_ids[i]), -1);
-        }
+    if (j->status != RPC_OK || j->req->op_case == SHOP__MQ__DELAY__REQUEST__OP_CANCEL) {
         return;
     }
     int64_t before = INT64_MAX;
@@ -324,6 +402,9 @@ static void free_job(delayd_job *j)
     free(j->topics);
     free(j->khash);
     free(j->cancel_ids);
+    free(j->cancel_saved);
+    free(j->mark_ids);
+    free(j->failure);
     free(j);
 }
 
@@ -335,6 +416,7 @@ static int run_batch(delayd *d, delayd_job *list, uint8_t **scratch, size_t *cap
 {
     int64_t now_us = delayd_wall_us();
     int appended = 0, marks = 0;
+    delay_log_rewind(d->log); /* a failure outside a batch (marks, relocation) */
     for (delayd_job *j = list; j; j = j->next) {
         if (j->kind == JOB_MARK) {
             uint8_t mark[9];
@@ -351,20 +433,23 @@ static int run_batch(delayd *d, delayd_job *list, uint8_t **scratch, size_t *cap
     }
     int rv = appended ? delay_log_sync(d->log) : 0;
     if (rv != 0) {
-        shop_error("fdatasync failed, requests refused err=%s", strerror(-rv));
+        shop_error("log write failed, what is not durable is refused err=\"%s\"",
+                   delay_log_error(d->log));
     }
     for (delayd_job *j = list, *next; j; j = next) {
         next = j->next;
         if (j->kind == JOB_REQUEST) {
-            if (rv != 0) {
-                j->status = RPC_INTERNAL;
-                j->error = "the delay log could not be synced";
+            if (j->req->op_case == SHOP__MQ__DELAY__REQUEST__OP_CANCEL) {
+                settle_cancel(d, j, rv);
+            } else {
+                settle_send(d, j, rv);
             }
             commit(d, j);
             answer(j);
         }
         free_job(j);
     }
+    delay_log_rewind(d->log); /* drops what was refused; its ids are free again */
     delayd_relocate_head(d);
     int removed = delay_log_compact(d->log);
     if (removed > 0) {
@@ -407,8 +492,9 @@ static void *writer_main(void *arg)
         }
         if (lazy_since) {
             int rv = delay_log_sync(d->log);
-            if (rv != 0) {
-                shop_error("fdatasync of delivered marks failed err=%s", strerror(-rv));
+            if (rv != 0) { /* a lost mark only means a duplicate after a restart */
+                shop_error("sync of delivered marks failed err=\"%s\"", delay_log_error(d->log));
+                delay_log_rewind(d->log);
             }
             lazy_since = 0;
         }

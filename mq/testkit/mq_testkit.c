@@ -67,6 +67,26 @@ void mqt_broker_cleanup(mqt_broker *b)
         fprintf(stderr, "cannot clean %s\n", b->dir);
 }
 
+int mqt_cli(const char *const *args, char *out, size_t outlen)
+{
+    char cmd[1024] = "";
+    char bin[512];
+    ts_bin("shopflow", bin, sizeof bin);
+    snprintf(cmd, sizeof cmd, "'%s'", bin);
+    for (int i = 0; args[i]; i++) {
+        strncat(cmd, " '", sizeof cmd - strlen(cmd) - 1);
+        strncat(cmd, args[i], sizeof cmd - strlen(cmd) - 1);
+        strncat(cmd, "'", sizeof cmd - strlen(cmd) - 1);
+    }
+    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(out, 1, outlen - 1, f);
+    out[n] = '\0';
+    return pclose(f);
+}
+
 static uint8_t body_byte(uint64_t i, size_t k)
 {
     return (uint8_t)((i * 2654435761u + k * 40503u) >> 7);

@@ -31,6 +31,10 @@ int mqt_broker_stop(mqt_broker *b, int sig);
 /* Stops it if running and deletes the data dir. */
 void mqt_broker_cleanup(mqt_broker *b);
 
+/* Runs `shopflow ARGS...` (args NULL-terminated), its stdout and stderr into
+ * out; returns the exit code (as from pclose). */
+int mqt_cli(const char *const *args, char *out, size_t outlen);
+
 /* A body of `len` (>= 16) bytes that encodes index `i` and can be checked. */
 void mqt_body(uint64_t i, uint8_t *out, size_t len);
 /* The index encoded in a body, or -1 when the body is corrupt. */

@@ -198,8 +198,8 @@ static size_t send_delayed(svc_relay *r, const row *rows, size_t n, send_failure
             ok++;
         if (ok < n) {
             f->status = (rpc_status)res[ok].status;
-            snprintf(err, sizeof err, "mq-delayd refused the message (%s)",
-                     rpc_status_name(f->status));
+            snprintf(err, sizeof err, "mq-delayd refused the message (%s): %s",
+                     rpc_status_name(f->status), res[ok].error);
         }
     }
     snprintf(f->message, sizeof f->message, "%s", err);
