@@ -23,17 +23,17 @@
 
 #define SEGMENT (1u << 20)
 
-static char mnt[64];
+static char mnt[160];
 static mqt_broker broker;
 static ts_proc delayd;
-static char delayd_dir[128];
+static char delayd_dir[256];
 static mq_producer *producer;
-static char failsync_flag[128]; /* while this file exists, syncs fail */
+static char failsync_flag[256]; /* while this file exists, syncs fail */
 
 /* Mounts an 8 MiB tmpfs on a fresh temporary directory, or skips. */
 static void disk_up(void)
 {
-    snprintf(mnt, sizeof mnt, "/tmp/shopflow-diskfull-XXXXXX");
+    snprintf(mnt, sizeof mnt, "%s/shopflow-diskfull-XXXXXX", ts_tmp_dir());
     cr_assert_not_null(mkdtemp(mnt), "mkdtemp: %s", strerror(errno));
     if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=0755") != 0) {
         int e = errno;
@@ -78,7 +78,7 @@ static void down(void)
 static void fill_disk(void)
 {
     static char chunk[1 << 16];
-    char path[128];
+    char path[256];
     snprintf(path, sizeof path, "%s/filler", mnt);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
@@ -97,7 +97,7 @@ static void fill_disk(void)
 
 static void free_disk(void)
 {
-    char path[128];
+    char path[256];
     snprintf(path, sizeof path, "%s/filler", mnt);
     cr_assert_eq(unlink(path), 0, "unlink %s: %s", path, strerror(errno));
 }
@@ -363,7 +363,7 @@ static mq_delay_client *delayd_up(void)
     snprintf(delayd_url, sizeof delayd_url, "tcp://127.0.0.1:%d", delayd_port);
     snprintf(delayd_dir, sizeof delayd_dir, "%s/delayd", mnt);
     delayd_start();
-    char ready[160];
+    char ready[320];
     snprintf(ready, sizeof ready, "%s/spare.dlog.ready", delayd_dir);
     wait_file(ready, SEGMENT);
     mq_delay_client *c;
@@ -477,7 +477,8 @@ static void failsync_env(int on)
     if (on) {
         char lib[512], asan[600];
         ts_bin("libshopfailsync.so", lib, sizeof lib);
-        snprintf(failsync_flag, sizeof failsync_flag, "/tmp/shopflow-failsync-%d", (int)getpid());
+        snprintf(failsync_flag, sizeof failsync_flag, "%s/shopflow-failsync-%d", ts_tmp_dir(),
+                 (int)getpid());
         const char *old = getenv("ASAN_OPTIONS");
         had_asan = old != NULL;
         snprintf(asan_saved, sizeof asan_saved, "%s", old ? old : "");
@@ -538,7 +539,8 @@ Test(mq_diskfull, mq_delayd_refuses_a_send_whose_fdatasync_fails_and_takes_it_on
 {
     delayd_port = ts_free_port();
     snprintf(delayd_url, sizeof delayd_url, "tcp://127.0.0.1:%d", delayd_port);
-    snprintf(delayd_dir, sizeof delayd_dir, "/tmp/shopflow-syncfail-delayd-%d", (int)getpid());
+    snprintf(delayd_dir, sizeof delayd_dir, "%s/shopflow-syncfail-delayd-%d", ts_tmp_dir(),
+             (int)getpid());
     failsync_env(1);
     delayd_start();
     failsync_env(0);
