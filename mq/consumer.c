@@ -2,8 +2,8 @@
  * runs the handler per message, sends acks in batches over REQ, heartbeats,
  * and repairs PUB/SUB drops: a jump in the batch sequence, or a heartbeat
  * that reports batches never seen, makes it pull those batches. */
-#include "mq.h"
-#include "wire.h"
+#include "mq/mq.h"
+#include "mq/wire.h"
 
 #include <nng/protocol/pubsub0/sub.h>
 #include <pthread.h>
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 
 #define RPC_TIMEOUT_MS 3000
 

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 
 #define MQ_DEFAULT_URL "tcp://127.0.0.1:7701"     /* requests: send, ack, stats */
 #define MQ_DEFAULT_PUB_URL "tcp://127.0.0.1:7702" /* deliveries */
@@ -26,9 +26,9 @@
 typedef struct mq_producer mq_producer;
 
 typedef struct mq_producer_opts {
-    int timeout_ms;       /* per attempt; 0: 5000 */
-    int retries;          /* extra attempts on UNAVAILABLE/DEADLINE_EXCEEDED; <0: none, 0: 3 */
-    int retry_backoff_ms; /* first backoff, doubled per attempt; 0: 50 */
+    int timeout_ms;        /* per attempt; 0: 5000 */
+    int retries;           /* extra attempts on UNAVAILABLE/DEADLINE_EXCEEDED; <0: none, 0: 3 */
+    int retry_backoff_ms;  /* first backoff, doubled per attempt; 0: 50 */
     const char *delay_url; /* mq-delayd, for delayed sends; NULL: $MQ_DELAY_URL or
                               tcp://127.0.0.1:7250 */
 } mq_producer_opts;

@@ -1,8 +1,8 @@
 /* The producer: packs messages into one SendRequest, retries UNAVAILABLE and
  * DEADLINE_EXCEEDED with the same message ids (the broker recognises them). */
-#include "mq.h"
-#include "producer_delay.h"
-#include "wire.h"
+#include "mq/mq.h"
+#include "mq/producer_delay.h"
+#include "mq/wire.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 
 struct mq_producer {
     mq_link link;

@@ -2,7 +2,7 @@
  * acknowledges only once they are durable and hands each to the broker when
  * due. Properties do not travel on this path (mq-delayd stores topic, key and
  * body). */
-#include "producer_delay.h"
+#include "mq/producer_delay.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,8 +6,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#include "mq.h"
-#include "mq_delay.h"
+#include "mq/mq.h"
+#include "mq/mq_delay.h"
 
 typedef struct mq_delay_route {
     pthread_mutex_t mu; /* the delay client is used by one sender at a time */

@@ -1,13 +1,13 @@
 /* REQ/REP round trips to the broker: one nng context per call so a link is
  * shared safely by threads; connection state from pipe events. */
-#include "wire.h"
+#include "mq/wire.h"
 
 #include <nng/protocol/reqrep0/req.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 
 static void link_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {

@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 
 #include "mq.pb-c.h"
-#include "rpc/status.h"
+#include "base/status.h"
 
 #include <pthread.h>
 

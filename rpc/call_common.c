@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "rpc/channel_internal.h"
-#include "rpc/clock.h"
+#include "base/clock.h"
 
 int64_t rpc__call_deadline(rpc_channel *ch, const rpc_call_opts *opts)
 {

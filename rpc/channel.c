@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "rpc/channel_internal.h"
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 
 #include <nng/protocol/reqrep0/req.h>
 

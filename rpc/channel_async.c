@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "rpc/channel_internal.h"
-#include "rpc/clock.h"
+#include "base/clock.h"
 
 enum { ST_SEND, ST_RECV, ST_SLEEP };
 

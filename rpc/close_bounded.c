@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "rpc/internal.h"
 
 /* nng 1.5.2 can hang in nng_close, for one when its reaper thread got

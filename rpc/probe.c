@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "rpc/rpc.h"
 
 #define SP_HEADER_LEN 8

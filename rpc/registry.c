@@ -44,7 +44,10 @@ rpc_status rpc_server_add_service(rpc_server *s, const ProtobufCServiceDescripto
         m->desc = &svc->methods[i];
         m->fn = handlers != NULL ? handlers[i] : NULL;
         m->impl = impl;
-        rpc__stats_init(&m->stats);
+        if (rpc__stats_init(&m->stats) != 0) {
+            free(m->name);
+            return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+        }
         s->n_methods++;
     }
     return RPC_OK;

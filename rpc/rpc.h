@@ -18,7 +18,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 
 #define RPC_DEFAULT_MAX_MSG (4u * 1024u * 1024u)
 #define RPC_DEFAULT_TIMEOUT_MS 5000

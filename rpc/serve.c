@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "rpc/internal.h"
-#include "rpc/log.h"
+#include "base/log.h"
 
 nng_msg *rpc__reply_status(uint64_t call_id, rpc_status code, const char *message)
 {

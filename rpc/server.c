@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "rpc/internal.h"
-#include "rpc/log.h"
+#include "base/log.h"
 
 #include <nng/protocol/reqrep0/rep.h>
 

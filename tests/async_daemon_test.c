@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include "mq/mq_delay.h"
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "rpc/rpc.h"
 #include "services/coupon/coupon_logic.h"
 #include "services/stock/stock_logic.h"
 #include "shop_order.rpc.h"
-#include "testsupport.h"
+#include "tests/support/testsupport.h"
 
 enum { BROKER, DELAYD, STOCK, COUPON, ORDER, NPROCS };
 

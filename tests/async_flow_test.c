@@ -1,6 +1,6 @@
 /* The async order flow with real processes: confirm then pay, a member
  * rejecting, unpaid orders closed by the delayed timeout, pay racing it. */
-#include "async_world.h"
+#include "tests/async_world.h"
 
 TestSuite(async_flow, .fini = aw_fini);
 

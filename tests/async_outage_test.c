@@ -1,7 +1,7 @@
 /* The async architecture under failures, with real processes: a member
  * service down while orders keep coming, the broker down, and a consumer
  * killed between its commit and its ack. */
-#include "async_world.h"
+#include "tests/async_world.h"
 
 TestSuite(async_outage, .fini = aw_fini);
 

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "services/pg/shop_pg.h"
 #include "shop_order.rpc.h"
-#include "support/testsupport.h"
+#include "tests/support/testsupport.h"
 
 static int printed_ready(void *arg)
 {

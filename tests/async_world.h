@@ -17,12 +17,12 @@
 #include <unistd.h>
 
 #include "mq/mq_delay.h"
-#include "rpc/clock.h"
-#include "rpc/status.h"
+#include "base/clock.h"
+#include "base/status.h"
 #include "services/coupon/coupon_logic.h"
 #include "services/order/order_async.h"
 #include "services/stock/stock_logic.h"
-#include "testsupport.h"
+#include "tests/support/testsupport.h"
 
 enum { AW_ORDER, AW_STOCK, AW_COUPON, AW_ROLES };
 

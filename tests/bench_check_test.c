@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shop_check.h"
-#include "testsupport.h"
+#include "bench/harness/shop_check.h"
+#include "tests/support/testsupport.h"
 
 static char order_ci[1024], stock_ci[1024], coupon_ci[1024];
 static PGconn *odb, *sdb, *cdb;

@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "shop_fault.h"
+#include "bench/harness/shop_fault.h"
 
 static shop_fault_plan plan;
 static char err[SHOP_FAULT_ERRLEN];

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "shop_hist.h"
+#include "base/hist.h"
 
 static int cmp_i64(const void *a, const void *b)
 {

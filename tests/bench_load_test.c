@@ -5,8 +5,8 @@
 #include <criterion/criterion.h>
 #include <stdatomic.h>
 
-#include "rpc/clock.h"
-#include "shop_load.h"
+#include "base/clock.h"
+#include "bench/harness/shop_load.h"
 
 /* Every fourth request is UNAVAILABLE; the rest are accepted as order seq+1. */
 static int quick_fn(void *ctx, int client, uint64_t seq, int64_t deadline_ms, int64_t *order_id)

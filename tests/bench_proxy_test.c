@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rpc/clock.h"
-#include "shop_proxy.h"
-#include "testsupport.h"
+#include "base/clock.h"
+#include "bench/harness/shop_proxy.h"
+#include "tests/support/testsupport.h"
 
 static nng_socket rep_sock, req_sock;
 static pthread_t echo_thread;

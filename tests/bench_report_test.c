@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "shop_report.h"
-#include "support/testsupport.h"
+#include "bench/harness/shop_report.h"
+#include "tests/support/testsupport.h"
 
 /* "sync" fails every request due from 0.5 s to 1 s; "async" accepts all. */
 static int arch_fn(void *ctx, int client, uint64_t seq, int64_t deadline_ms, int64_t *order_id)

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "testsupport.h"
+#include "tests/support/testsupport.h"
 
 static char *slurp(const char *path)
 {

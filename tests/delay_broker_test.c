@@ -10,9 +10,9 @@
 #include <time.h>
 
 #include "mq/mq_delay.h"
-#include "mq_testkit.h"
-#include "rpc/clock.h"
-#include "support/testsupport.h"
+#include "tests/support/mq_testkit.h"
+#include "base/clock.h"
+#include "tests/support/testsupport.h"
 
 enum { MAX_KEYS = 1000 };
 

@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "delayd.h"
-#include "rpc/clock.h"
-#include "support/testsupport.h"
+#include "mq/delayd/delayd.h"
+#include "base/clock.h"
+#include "tests/support/testsupport.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 

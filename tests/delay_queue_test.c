@@ -15,9 +15,9 @@
 
 #include "mq/mq_delay.h"
 #include "mq_delay.pb-c.h"
-#include "rpc/clock.h"
-#include "rpc/status.h"
-#include "testsupport.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "tests/support/testsupport.h"
 
 typedef struct arrival {
     int64_t at_us, due_us;

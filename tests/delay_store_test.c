@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "delay_index.h"
-#include "delay_log.h"
-#include "rpc/clock.h"
-#include "support/testsupport.h"
+#include "mq/delayd/delay_index.h"
+#include "mq/delayd/delay_log.h"
+#include "base/clock.h"
+#include "tests/support/testsupport.h"
 
 Test(delay_store, index_pops_in_due_order_and_finds_every_key_through_growth, .timeout = 30)
 {

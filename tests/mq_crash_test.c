@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mq_testkit.h"
-#include "rpc/clock.h"
+#include "tests/support/mq_testkit.h"
+#include "base/clock.h"
 
 #define N_MSGS 10000
 #define N_THREADS 4

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mq_testkit.h"
-#include "rpc/clock.h"
+#include "tests/support/mq_testkit.h"
+#include "base/clock.h"
 
 static mqt_broker broker;
 

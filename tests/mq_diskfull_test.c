@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "mq/mq_delay.h"
-#include "mq/testkit/mq_testkit.h"
-#include "rpc/clock.h"
+#include "tests/support/mq_testkit.h"
+#include "base/clock.h"
 
 #define SEGMENT (1u << 20)
 

@@ -4,8 +4,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "mq_testkit.h"
-#include "rpc/clock.h"
+#include "tests/support/mq_testkit.h"
+#include "base/clock.h"
 
 static mqt_broker broker;
 static atomic_long bulk_seen, urgent_seen, bulk_when_urgent_done;

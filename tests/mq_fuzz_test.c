@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include "mq/broker/broker.h"
 #include "mq.pb-c.h"
-#include "support/testsupport.h"
+#include "tests/support/testsupport.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "mq.pb-c.h"
-#include "mq_testkit.h"
-#include "rpc/clock.h"
+#include "tests/support/mq_testkit.h"
+#include "base/clock.h"
 
 static mqt_broker broker;
 

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mq.h"
-#include "testsupport.h"
+#include "mq/mq.h"
+#include "tests/support/testsupport.h"
 
 Test(mq_producer, a_delayed_send_with_no_mq_delayd_listening_is_unavailable_and_says_so)
 {

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mq_testkit.h"
-#include "rpc/clock.h"
+#include "tests/support/mq_testkit.h"
+#include "base/clock.h"
 
 static mqt_broker broker;
 

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "mq.pb-c.h"
-#include "mq_testkit.h"
-#include "rpc/clock.h"
+#include "tests/support/mq_testkit.h"
+#include "base/clock.h"
 
 static mqt_broker broker;
 

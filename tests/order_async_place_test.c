@@ -5,12 +5,12 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 #include "services/common/svc_outbox.h"
 #include "services/order/order_async.h"
 #include "services/order/order_ids.h"
 #include "shop_events.pb-c.h"
-#include "testsupport.h"
+#include "tests/support/testsupport.h"
 
 static char conninfo[1024];
 

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
-#include "support/testsupport.h"
-#include "shop_pg.h"
+#include "base/clock.h"
+#include "tests/support/testsupport.h"
+#include "services/pg/shop_pg.h"
 
 static char var_dir[256];
 

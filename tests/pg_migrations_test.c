@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "shop_pg.h"
-#include "testsupport.h"
+#include "services/pg/shop_pg.h"
+#include "tests/support/testsupport.h"
 
 static char sql_dir[256];
 

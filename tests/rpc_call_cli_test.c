@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
-#include "rpc_support.h"
+#include "tests/rpc_support.h"
 
 static echod srv;
 

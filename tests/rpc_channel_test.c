@@ -5,9 +5,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "rpc_admin.rpc.h"
-#include "rpc_support.h"
+#include "tests/rpc_support.h"
 
 /* A channel to a port where nothing listens. */
 static rpc_channel *dead_channel(echod *e, const rpc_channel_opts *o)

@@ -8,7 +8,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "rpc.pb-c.h"
-#include "rpc_support.h"
+#include "tests/rpc_support.h"
 
 static echod srv;
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "rpc/internal.h"
 #include "rpc_echo.rpc.h"
 

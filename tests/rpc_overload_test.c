@@ -10,10 +10,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "health.rpc.h"
 #include "rpc_admin.rpc.h"
-#include "rpc_support.h"
+#include "tests/rpc_support.h"
 
 typedef struct bg_call {
     rpc_channel *ch;

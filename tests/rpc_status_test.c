@@ -2,10 +2,10 @@
  * over real sockets. */
 #include <signal.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "health.rpc.h"
 #include "rpc_admin.rpc.h"
-#include "rpc_support.h"
+#include "tests/rpc_support.h"
 
 static echod srv;
 

@@ -12,8 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
-#include "rpc/spawn.h"
+#include "base/clock.h"
+#include "base/spawn.h"
 #include "tests/support/testsupport.h"
 
 static const char money_proto[] = "syntax = \"proto3\";\n"

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "rpc_echo.rpc.h"
-#include "support/testsupport.h"
+#include "tests/support/testsupport.h"
 
 typedef struct echod {
     ts_proc proc;

@@ -16,10 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
-#include "rpc/spawn.h"
+#include "base/clock.h"
+#include "base/spawn.h"
 #include "services/pg/pg_user.h"
-#include "svc_support.h"
+#include "tests/svc_support.h"
 
 /* A file and a socket a careless caller would hand down: no O_CLOEXEC, and
  * the file locked, like the lock file of the issue that found this. */

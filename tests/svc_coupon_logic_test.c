@@ -4,9 +4,9 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 #include "services/coupon/coupon_logic.h"
-#include "testsupport.h"
+#include "tests/support/testsupport.h"
 
 static PGconn *open_coupon_db(const char *test)
 {

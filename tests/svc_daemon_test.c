@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "support/testsupport.h"
+#include "tests/support/testsupport.h"
 
 static int run_capture(const char *cmdline, char *out, size_t outlen)
 {

@@ -5,10 +5,10 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "rpc/clock.h"
-#include "rpc/status.h"
+#include "base/clock.h"
+#include "base/status.h"
 #include "services/order/order_logic.h"
-#include "testsupport.h"
+#include "tests/support/testsupport.h"
 
 static char conninfo[1024];
 

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
-#include "rpc/status.h"
+#include "base/clock.h"
+#include "base/status.h"
 #include "services/common/svc_outbox.h"
-#include "testsupport.h"
+#include "tests/support/testsupport.h"
 
 static char conninfo[1024];
 

@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 #include "services/common/svc_pool.h"
 #include "services/stock/stock_logic.h"
-#include "support/testsupport.h"
+#include "tests/support/testsupport.h"
 
 static shop_pool *open_pool(const char *test, int size, char *conninfo, size_t len)
 {

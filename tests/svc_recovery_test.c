@@ -2,7 +2,7 @@
  * orders survive a SIGKILL of the order service. */
 #include <pthread.h>
 
-#include "svc_support.h"
+#include "tests/svc_support.h"
 
 Test(svc_recovery, owed_restores_survive_an_order_service_crash_and_are_delivered_later)
 {

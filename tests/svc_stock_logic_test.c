@@ -5,9 +5,9 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 #include "services/stock/stock_logic.h"
-#include "testsupport.h"
+#include "tests/support/testsupport.h"
 
 static PGconn *open_stock_db(const char *test)
 {

@@ -10,13 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "services/pg/shop_pg.h"
 #include "services/stack/shop_stack.h"
 #include "shop_coupon.rpc.h"
 #include "shop_order.rpc.h"
 #include "shop_stock.rpc.h"
-#include "support/testsupport.h"
+#include "tests/support/testsupport.h"
 
 typedef struct svc_env {
     shop_stack st;

@@ -3,7 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include "svc_support.h"
+#include "tests/svc_support.h"
 
 #define PRICE 1999
 #define DISCOUNT 300

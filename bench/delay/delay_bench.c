@@ -20,12 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mq.h"
+#include "mq/mq.h"
 #include "mq/mq_delay.h"
-#include "rpc/clock.h"
-#include "rpc/tmpdir.h"
-#include "rpc/spawn.h"
-#include "rpc/status.h"
+#include "base/clock.h"
+#include "base/hist.h"
+#include "base/tmpdir.h"
+#include "base/spawn.h"
+#include "base/status.h"
 
 #define BODY 256
 
@@ -45,15 +46,10 @@ static int64_t wall_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* Percentile q (0..1) of a histogram of the project's kind (base/hist.h). */
+static int64_t pct(const shop_hist *h, double q)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int64_t pct(const int64_t *sorted, size_t n, double p)
-{
-    return n ? sorted[(size_t)((double)(n - 1) * p)] : 0;
+    return shop_hist_percentile(h, q * 100.0);
 }
 
 /* ---- 1. raw baseline ---- */
@@ -61,7 +57,8 @@ static int64_t pct(const int64_t *sorted, size_t n, double p)
 static void baseline(void)
 {
     enum { N = 2000 };
-    static int64_t lat[N];
+    static shop_hist lat;
+    shop_hist_reset(&lat);
     char path[PATH_MAX + 16];
     static char buf[1 << 16], rec[BODY];
     snprintf(path, sizeof path, "%s/baseline.dat", cfg.dir);
@@ -82,14 +79,13 @@ static void baseline(void)
         if (pwrite(fd, rec, sizeof rec, (off_t)i * BODY) != (ssize_t)sizeof rec || fdatasync(fd)) {
             perror("baseline write");
         }
-        lat[i] = shop_now_us() - s;
+        shop_hist_record(&lat, shop_now_us() - s);
     }
     int64_t total = shop_now_us() - t0;
     close(fd);
     unlink(path);
-    qsort(lat, N, sizeof *lat, cmp_i64);
-    printf("baseline_write_fdatasync_p50_us=%lld\n", (long long)pct(lat, N, 0.5));
-    printf("baseline_write_fdatasync_p99_us=%lld\n", (long long)pct(lat, N, 0.99));
+    printf("baseline_write_fdatasync_p50_us=%lld\n", (long long)pct(&lat, 0.5));
+    printf("baseline_write_fdatasync_p99_us=%lld\n", (long long)pct(&lat, 0.99));
     printf("baseline_durable_appends_per_s=%.0f\n", N / (total / 1e6));
 }
 
@@ -333,30 +329,28 @@ static void measure_lateness(mq_delay_client *c, const char *label)
     mq_delay_stats st;
     if (mq_delay_get_stats(c, &st, err, sizeof err) == RPC_OK) {
         printf("%s_delayd_dispatch_p50_us=%lld %s_delayd_dispatch_p99_us=%lld "
-               "(last %llu, as mq-delayd sees it)\n",
+               "(%llu since it started, as mq-delayd sees it)\n",
                label, (long long)st.lateness_p50_us, label, (long long)st.lateness_p99_us,
                (unsigned long long)st.lateness_samples);
         mq_delay_stats_free(&st);
     }
     pthread_mutex_lock(&lat.mu);
-    int64_t *late = calloc(lat.total ? lat.total : 1, sizeof *late);
-    size_t m = 0, early = 0;
+    shop_hist *late = malloc(sizeof *late); /* early arrivals count as 0 here */
+    size_t early = 0;
+    if (late != NULL)
+        shop_hist_reset(late);
     for (size_t i = 0; late && i < lat.total; i++) {
         if (lat.seen[i]) {
-            late[m++] = lat.seen[i] - lat.due[i];
+            shop_hist_record(late, lat.seen[i] - lat.due[i]);
             early += lat.seen[i] < lat.due[i];
         }
     }
     printf("%s_rate_per_s=%d %s_messages=%zu received=%zu duplicates=%zu early=%zu\n", label,
            cfg.rate, label, lat.total, lat.received, lat.dups, early);
     pthread_mutex_unlock(&lat.mu);
-    if (late && m) {
-        qsort(late, m, sizeof *late, cmp_i64);
-    }
     printf("%s_p50_us=%lld %s_p99_us=%lld %s_max_us=%lld\n", label,
-           (long long)(late ? pct(late, m, 0.5) : 0), label,
-           (long long)(late ? pct(late, m, 0.99) : 0), label,
-           (long long)(late && m ? late[m - 1] : 0));
+           (long long)(late ? pct(late, 0.5) : 0), label, (long long)(late ? pct(late, 0.99) : 0),
+           label, (long long)(late && late->count ? late->max : 0));
     fflush(stdout);
     free(late);
 }

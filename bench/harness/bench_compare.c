@@ -1,6 +1,6 @@
 /* Runs the architectures one after the other under the same configuration
  * and fault plan (never at once: they would share the two cores). */
-#include "shop_bench.h"
+#include "bench/harness/shop_bench.h"
 
 #include <stdio.h>
 #include <string.h>

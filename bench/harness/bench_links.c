@@ -5,15 +5,15 @@
  * their faults too; on one that does not, they are reported in the note and
  * otherwise ignored. Link proxies for members work by restarting the order
  * service towards them; broker/delayd links are not proxied. */
-#include "bench_links.h"
+#include "bench/harness/bench_links.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 
 enum ev_kind { EV_KILL, EV_RESTART, EV_STOP, EV_CONT, EV_LINK_ON, EV_LINK_OFF };
 

@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 #include "services/stack/shop_stack.h"
-#include "shop_fault.h"
-#include "shop_proxy.h"
+#include "bench/harness/shop_fault.h"
+#include "bench/harness/shop_proxy.h"
 
 typedef struct bench_links {
     shop_stack *st;

@@ -4,8 +4,8 @@
  * runs, heal, wait (bounded) until every invariant holds and nothing is
  * PENDING, then the final check and the accept-to-confirm lag from
  * order_db's timeline. */
-#include "shop_bench.h"
-#include "bench_links.h"
+#include "bench/harness/shop_bench.h"
+#include "bench/harness/bench_links.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "rpc/rpc.h"
 #include "services/pg/shop_pg.h"
 #include "shop_order.rpc.h"

@@ -1,8 +1,8 @@
 /* Reads the checker's rows from order_db, stock_db and coupon_db, each in
  * one REPEATABLE READ snapshot. Only OK rows of the member logs count: a
  * rejected or voided deduct changed nothing. */
-#include "check_data.h"
-#include "shop_check.h"
+#include "bench/harness/check_data.h"
+#include "bench/harness/shop_check.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

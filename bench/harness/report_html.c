@@ -2,7 +2,7 @@
  * three SVG charts (latency and throughput per second with the fault
  * windows shaded, latency CDFs), and index.html showing the table and the
  * charts. Everything is local files: the report is viewable offline. */
-#include "shop_report.h"
+#include "bench/harness/shop_report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rpc/spawn.h"
+#include "base/spawn.h"
 
 static FILE *open_in(const char *dir, const char *name, char *err, size_t errlen)
 {

@@ -2,12 +2,12 @@
  * the faults and the invariant results. Hand-written (the values are
  * numbers and fixed ASCII names; the only free text, notes and violation
  * details, is escaped). */
-#include "shop_report.h"
+#include "bench/harness/shop_report.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 
 static void json_string(FILE *f, const char *s)
 {

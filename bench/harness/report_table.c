@@ -1,11 +1,11 @@
 /* The terminal table: one row per figure, one column per architecture,
  * errors broken down by status for every status any column saw. */
-#include "shop_report.h"
+#include "bench/harness/shop_report.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 
 double shop_report_accepted_pct(const shop_arch_result *a)
 {

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shop_fault.h"
-#include "shop_report.h"
+#include "bench/harness/shop_fault.h"
+#include "bench/harness/shop_report.h"
 
 typedef struct shop_bench_config {
     double rate;                 /* PlaceOrder per second */

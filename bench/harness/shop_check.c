@@ -2,8 +2,8 @@
  * violations with the order id first, so a user can look the order up with
  * `shopflow call ... GetOrder`. Live = CONFIRMED or PAID; dead = CANCELLED or
  * CLOSED; PENDING orders are in flight and only the stale rule applies. */
-#include "shop_check.h"
-#include "check_data.h"
+#include "bench/harness/shop_check.h"
+#include "bench/harness/check_data.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

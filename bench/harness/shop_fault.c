@@ -4,7 +4,7 @@
  *           | 'delay=' MS '@' T '-' T | 'drop=' P '@' T '-' T
  *   T      := number ('ms' | 's' | 'm')
  * Errors quote the offending part so a user can fix the command line. */
-#include "shop_fault.h"
+#include "bench/harness/shop_fault.h"
 
 #include <errno.h>
 #include <stdio.h>

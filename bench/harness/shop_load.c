@@ -3,7 +3,7 @@
  * the due time. Outcomes are booked under one mutex: at the rates a 2-core
  * machine sustains here (thousands per second) it is never contended enough
  * to matter next to an RPC. */
-#include "shop_load.h"
+#include "bench/harness/shop_load.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 
 #define MAX_DURATION_MS (900 * 1000)
 

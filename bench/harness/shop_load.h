@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shop_hist.h"
+#include "base/hist.h"
 
 #define SHOP_LOAD_CODES 17 /* gRPC status codes 0..16 */
 

@@ -5,7 +5,7 @@
  * lost request, never a corrupt stream). The 8-byte SP header is always
  * passed on. Invariant: a direction's queue is FIFO with non-decreasing
  * release times. */
-#include "shop_proxy.h"
+#include "bench/harness/shop_proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,8 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 
 #define SP_HEADER_LEN 8
 #define MAX_FRAME (64u << 20) /* larger frames close the connection */

@@ -9,10 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "shop_check.h"
-#include "shop_fault.h"
-#include "shop_hist.h"
-#include "shop_load.h"
+#include "bench/harness/shop_check.h"
+#include "bench/harness/shop_fault.h"
+#include "base/hist.h"
+#include "bench/harness/shop_load.h"
 
 typedef struct shop_arch_result {
     char arch[16];          /* "sync" or "async" */

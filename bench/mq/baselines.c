@@ -2,7 +2,7 @@
  * run, interleaved with the broker cases, on the same disk and transport:
  * pwrite+fdatasync into a preallocated, synced file; an nng REQ/REP echo
  * with 1 and with N clients against an asynchronous echo server. */
-#include "bench.h"
+#include "bench/mq/bench.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 
 int mqb_free_port(void)
 {
@@ -35,15 +35,20 @@ int mqb_free_port(void)
 
 void mqb_acc_add(mqb_acc *a, double us)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? 2 * a->cap : 4096;
-        double *n = realloc(a->lat, cap * sizeof *n);
-        if (!n)
+    if (a->lat_ns == NULL) {
+        if ((a->lat_ns = malloc(sizeof *a->lat_ns)) == NULL)
             return;
-        a->lat = n;
-        a->cap = cap;
+        shop_hist_reset(a->lat_ns);
     }
-    a->lat[a->n++] = us;
+    shop_hist_record(a->lat_ns, (int64_t)(us * 1e3 + 0.5));
+    a->n++;
+}
+
+void mqb_acc_free(mqb_acc *a)
+{
+    free(a->lat_ns);
+    a->lat_ns = NULL;
+    a->n = 0;
 }
 
 double mqb_acc_rate(const mqb_acc *a)
@@ -56,19 +61,12 @@ double mqb_acc_mean_us(const mqb_acc *a)
     return a->count > 0 ? a->secs * 1e6 / (double)a->count : 0;
 }
 
-static int cmp_double(const void *a, const void *b)
+double mqb_percentile(const mqb_acc *a, double p)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-double mqb_percentile(mqb_acc *a, double p)
-{
-    if (a->n == 0)
+    if (a->lat_ns == NULL || a->n == 0)
         return 0;
-    qsort(a->lat, a->n, sizeof *a->lat, cmp_double);
-    size_t i = (size_t)(p / 100.0 * (double)(a->n - 1) + 0.5);
-    return a->lat[i < a->n ? i : a->n - 1];
+    int64_t ns = p >= 100.0 ? a->lat_ns->max : shop_hist_percentile(a->lat_ns, p);
+    return (double)ns / 1e3;
 }
 
 /* One file for all rounds, made like a broker segment: 64 MiB (or more)

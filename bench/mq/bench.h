@@ -2,6 +2,7 @@
 #ifndef SHOP_MQ_BENCH_H
 #define SHOP_MQ_BENCH_H
 
+#include "base/hist.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,17 +16,18 @@ typedef struct mqb_opts {
 
 /* Samples of one measured thing, accumulated over the interleaved rounds. */
 typedef struct mqb_acc {
-    double *lat; /* microseconds */
-    size_t n, cap;
-    long count;  /* operations */
-    double secs; /* time spent in them */
+    shop_hist *lat_ns; /* the project's histogram; allocated by the first add */
+    size_t n;          /* latency samples */
+    long count;        /* operations */
+    double secs;       /* time spent in them */
 } mqb_acc;
 
 void mqb_acc_add(mqb_acc *a, double us);
 double mqb_acc_rate(const mqb_acc *a);
 double mqb_acc_mean_us(const mqb_acc *a);
-/* Sorts the samples; p in [0, 100]. */
-double mqb_percentile(mqb_acc *a, double p);
+/* Microseconds at percentile p in [0, 100] (100: the exact maximum). */
+double mqb_percentile(const mqb_acc *a, double p);
+void mqb_acc_free(mqb_acc *a);
 
 /* A free TCP port on 127.0.0.1. */
 int mqb_free_port(void);

@@ -1,6 +1,6 @@
 /* The broker cases: mq-broker runs as a child process on the same disk as
  * the fsync baseline; producers and consumers use the public mq.h API. */
-#include "bench.h"
+#include "bench/mq/bench.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -13,10 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mq.h"
-#include "wire.h"
-#include "rpc/clock.h"
-#include "rpc/spawn.h"
+#include "mq/mq.h"
+#include "mq/wire.h"
+#include "base/clock.h"
+#include "base/spawn.h"
 
 #define SERIAL_ROUNDS 10
 
@@ -136,8 +136,7 @@ static void run_senders(const mqb_opts *o, const char *url, const char *topic, i
 
 typedef struct latency_state {
     pthread_mutex_t mu;
-    double *lat;
-    size_t n, cap;
+    mqb_acc acc;
     atomic_long seen;
 } latency_state;
 
@@ -148,8 +147,7 @@ static mq_consume_result on_latency(const mq_msg *m, void *arg)
     if (m->len >= 8) {
         memcpy(&sent, m->body, 8);
         pthread_mutex_lock(&s->mu);
-        if (s->n < s->cap)
-            s->lat[s->n++] = (double)(shop_now_ns() - sent) / 1e3;
+        mqb_acc_add(&s->acc, (double)(shop_now_ns() - sent) / 1e3);
         pthread_mutex_unlock(&s->mu);
     }
     atomic_fetch_add(&s->seen, 1);
@@ -174,9 +172,8 @@ static mq_consumer *consumer(const mqb_broker *b, const char *group, const char 
 /* Paced sends at o->rate for o->seconds; latency from send to handler. */
 static void case_latency(const mqb_opts *o, const mqb_broker *b)
 {
-    latency_state s = {.cap = (size_t)o->rate * (size_t)o->seconds + 16};
+    latency_state s = {0};
     pthread_mutex_init(&s.mu, NULL);
-    s.lat = calloc(s.cap, sizeof *s.lat);
     mq_consumer *c = consumer(b, "bench-latency", "bench-latency", &s);
     shop_sleep_ms(300);
     mq_producer *p;
@@ -199,15 +196,14 @@ static void case_latency(const mqb_opts *o, const mqb_broker *b)
         shop_sleep_ms(5);
     mq_consumer_close(c);
     mq_producer_close(p);
-    mqb_acc acc = {.lat = s.lat, .n = s.n, .cap = s.cap};
-    double p50 = mqb_percentile(&acc, 50), p99 = mqb_percentile(&acc, 99),
-           max = mqb_percentile(&acc, 100);
+    double p50 = mqb_percentile(&s.acc, 50), p99 = mqb_percentile(&s.acc, 99),
+           max = mqb_percentile(&s.acc, 100);
     printf("case=async_latency rate=%d n=%ld received=%zu p50_us=%.0f p99_us=%.0f max_us=%.0f "
            "target_p99_us=2000 pass=%s\n",
-           o->rate, n, s.n, p50, p99, max, p99 < 2000 && (long)s.n == n ? "yes" : "no");
+           o->rate, n, s.acc.n, p50, p99, max, p99 < 2000 && (long)s.acc.n == n ? "yes" : "no");
     fflush(stdout);
     free(body);
-    free(s.lat);
+    mqb_acc_free(&s.acc);
 }
 
 static void case_backlog_consume(const mqb_opts *o, const mqb_broker *b, long backlog)
@@ -310,8 +306,11 @@ static int sync_cases(const mqb_opts *o)
            n2 > n1 ? (double)(us2 - us1) / (double)(n2 - n1) : 0.0, failedN,
            rN / echoN >= 0.6 ? "yes" : "no");
     fflush(stdout);
-    free(fs.lat);
-    free(e1.lat);
+    mqb_acc_free(&fs);
+    mqb_acc_free(&e1);
+    mqb_acc_free(&eN);
+    mqb_acc_free(&s1);
+    mqb_acc_free(&sN);
     return 0;
 }
 
@@ -329,6 +328,7 @@ static int async_cases(const mqb_opts *o)
            "failed=%ld pass=%s\n",
            n, o->async_batch, ra, failed, ra >= 150000 ? "yes" : "no");
     fflush(stdout);
+    mqb_acc_free(&a);
     case_backlog_consume(o, &b, n);
     broker_stop(&b);
     return 0;

@@ -1,7 +1,7 @@
 /* mq-bench: prints one key=value line per case: the baselines first
  * (fdatasync, nng echo with 1 and N clients), then the broker cases read
  * as ratios against them. */
-#include "bench.h"
+#include "bench/mq/bench.h"
 
 #include <getopt.h>
 #include <libgen.h>

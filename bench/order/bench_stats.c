@@ -1,48 +1,47 @@
-/* Latency samples and percentiles. */
-#include "bench_stats.h"
+/* Latency samples and percentiles, on the project's histogram. */
+#include "bench/order/bench_stats.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+static int ensure_hist(bench_samples *s)
+{
+    if (s->hist != NULL)
+        return 0;
+    if ((s->hist = malloc(sizeof *s->hist)) == NULL)
+        return -1;
+    shop_hist_reset(s->hist);
+    return 0;
+}
+
 void bench_samples_add(bench_samples *s, int64_t us)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 4096;
-        int64_t *p = realloc(s->us, cap * sizeof *p);
-        if (p == NULL)
-            return; /* drop the sample rather than the run */
-        s->us = p;
-        s->cap = cap;
-    }
-    s->us[s->n++] = us;
+    if (ensure_hist(s) != 0)
+        return; /* drop the sample rather than the run */
+    shop_hist_record(s->hist, us);
+    s->n++;
 }
 
 void bench_samples_merge(bench_samples *into, const bench_samples *from)
 {
-    for (size_t i = 0; i < from->n; i++)
-        bench_samples_add(into, from->us[i]);
+    if (from->hist != NULL && ensure_hist(into) == 0) {
+        shop_hist_merge(into->hist, from->hist);
+        into->n += from->n;
+    }
     into->errors += from->errors;
     for (int i = 0; i < 17; i++)
         into->by_status[i] += from->by_status[i];
 }
 
-static int cmp_i64(const void *a, const void *b)
+int64_t bench_samples_pct(const bench_samples *s, double p)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-int64_t bench_samples_pct(bench_samples *s, double p)
-{
-    if (s->n == 0)
+    if (s->hist == NULL || s->n == 0)
         return 0;
-    qsort(s->us, s->n, sizeof *s->us, cmp_i64);
-    size_t i = (size_t)(p / 100.0 * (double)(s->n - 1) + 0.5);
-    return s->us[i < s->n ? i : s->n - 1];
+    return p >= 100.0 ? s->hist->max : shop_hist_percentile(s->hist, p);
 }
 
 void bench_samples_free(bench_samples *s)
 {
-    free(s->us);
+    free(s->hist);
     memset(s, 0, sizeof *s);
 }

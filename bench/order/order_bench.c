@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bench_stats.h"
-#include "rpc/clock.h"
-#include "rpc/tmpdir.h"
+#include "bench/order/bench_stats.h"
+#include "base/clock.h"
+#include "base/tmpdir.h"
 #include "services/coupon/coupon_logic.h"
 #include "services/order/order_logic.h"
 #include "services/pg/shop_pg.h"

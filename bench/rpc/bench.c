@@ -15,10 +15,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench.h"
-#include "rpc/clock.h"
-#include "rpc/tmpdir.h"
-#include "rpc/spawn.h"
+#include "bench/rpc/bench.h"
+#include "base/clock.h"
+#include "base/tmpdir.h"
+#include "base/spawn.h"
 #include "rpc_echo.rpc.h"
 
 static int our_call(void *target, int caller, const uint8_t *payload, size_t len)

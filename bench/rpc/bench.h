@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/hist.h"
+
 /* One call of `len` payload bytes; returns 0 when the echo came back intact. */
 typedef int (*bench_call_fn)(void *target, int caller, const uint8_t *payload, size_t len);
 
@@ -13,14 +15,14 @@ typedef struct bench_result {
     uint64_t calls;
     uint64_t errors;
     double seconds;
-    int64_t *lat_us; /* one per call, `calls` of them, sorted by bench_run */
+    shop_hist *lat_us; /* every call's latency (base/hist.h), made by bench_run */
 } bench_result;
 
 /* Runs `callers` threads calling for `ms`, appending to `r`. */
 void bench_run(bench_call_fn fn, void *target, int callers, size_t payload, int ms,
                bench_result *r);
-/* Percentile q of the latencies (sorts them). */
-int64_t bench_percentile(bench_result *r, double q);
+/* Percentile q (0..1) of the latencies in microseconds. */
+int64_t bench_percentile(const bench_result *r, double q);
 void bench_result_free(bench_result *r);
 
 /* Raw nng REQ/REP echo: a server (async contexts echoing in the callback)

@@ -1,11 +1,11 @@
 /* Closed-loop load: N caller threads call back to back for a fixed time and
- * record every call's latency. */
+ * record every call's latency in a histogram per caller. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench.h"
-#include "rpc/clock.h"
+#include "bench/rpc/bench.h"
+#include "base/clock.h"
 
 typedef struct caller {
     bench_call_fn fn;
@@ -13,8 +13,7 @@ typedef struct caller {
     int id;
     size_t payload;
     int64_t until_us;
-    int64_t *lat;
-    size_t n, cap;
+    shop_hist lat; /* microseconds */
     uint64_t errors;
     pthread_t t;
 } caller;
@@ -35,11 +34,7 @@ static void *caller_main(void *arg)
             c->errors++;
             continue;
         }
-        if (c->n == c->cap) {
-            c->cap = c->cap ? c->cap * 2 : 4096;
-            c->lat = realloc(c->lat, c->cap * sizeof *c->lat);
-        }
-        c->lat[c->n++] = dt;
+        shop_hist_record(&c->lat, dt);
     }
     free(buf);
     return NULL;
@@ -55,33 +50,25 @@ void bench_run(bench_call_fn fn, void *target, int callers, size_t payload, int 
                          .id = i,
                          .payload = payload,
                          .until_us = start + (int64_t)ms * 1000};
+        shop_hist_reset(&cs[i].lat);
         pthread_create(&cs[i].t, NULL, caller_main, &cs[i]);
     }
+    if (r->lat_us == NULL && (r->lat_us = malloc(sizeof *r->lat_us)) != NULL)
+        shop_hist_reset(r->lat_us);
     for (int i = 0; i < callers; i++) {
         pthread_join(cs[i].t, NULL);
-        r->lat_us = realloc(r->lat_us, (r->calls + cs[i].n) * sizeof *r->lat_us);
-        memcpy(r->lat_us + r->calls, cs[i].lat, cs[i].n * sizeof *cs[i].lat);
-        r->calls += cs[i].n;
+        if (r->lat_us != NULL)
+            shop_hist_merge(r->lat_us, &cs[i].lat);
+        r->calls += (uint64_t)cs[i].lat.count;
         r->errors += cs[i].errors;
-        free(cs[i].lat);
     }
     r->seconds += (double)(shop_now_us() - start) / 1e6;
     free(cs);
 }
 
-static int cmp_i64(const void *a, const void *b)
+int64_t bench_percentile(const bench_result *r, double q)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-int64_t bench_percentile(bench_result *r, double q)
-{
-    if (r->calls == 0)
-        return 0;
-    qsort(r->lat_us, r->calls, sizeof *r->lat_us, cmp_i64);
-    size_t i = (size_t)(q * (double)(r->calls - 1));
-    return r->lat_us[i];
+    return r->lat_us != NULL ? shop_hist_percentile(r->lat_us, q * 100.0) : 0;
 }
 
 void bench_result_free(bench_result *r)

@@ -10,7 +10,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
-#include "bench.h"
+#include "bench/rpc/bench.h"
 
 #define RAW_CTXS 64
 

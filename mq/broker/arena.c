@@ -1,5 +1,5 @@
 /* A list of allocations freed together once a reply has been packed. */
-#include "broker.h"
+#include "mq/broker/broker.h"
 
 #include <stdlib.h>
 

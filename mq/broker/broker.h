@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #include "mq.pb-c.h"
-#include "rpc/status.h"
-#include "store.h"
+#include "base/status.h"
+#include "mq/broker/store.h"
 
 #define BK_WINDOW (1u << 16) /* entries a queue tracks past its committed offset */
 #define BK_BATCH_MAX 256     /* records per PUB/SUB message */

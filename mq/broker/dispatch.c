@@ -2,13 +2,13 @@
  * round-robin chunks, publishes them in batches over PUB/SUB, and on every
  * tick redelivers what timed out, releases retries that are due and drops
  * consumers that stopped heartbeating. */
-#include "broker.h"
+#include "mq/broker/broker.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 
 #define BK_CHUNK 64 /* messages to one consumer before moving to the next */
 

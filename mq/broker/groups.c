@@ -1,12 +1,12 @@
 /* Consumer groups, their per-topic queues (delivery windows) and the
  * connected consumers. A queue's base is the group's committed offset. */
-#include "broker.h"
+#include "mq/broker/broker.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 
 bk_group *bk_group_get(mq_broker *b, const char *name, int create)
 {

@@ -1,6 +1,6 @@
 /* mq-broker: the durable topic log with consumer groups. Flags with
  * environment fallbacks; SIGTERM/SIGINT drain and exit 0. */
-#include "server.h"
+#include "mq/broker/server.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mq.h"
-#include "rpc/log.h"
+#include "mq/mq.h"
+#include "base/log.h"
 
 static volatile sig_atomic_t stop_flag;
 

@@ -2,7 +2,7 @@
  * replaced atomically (write, fdatasync, rename, fsync of the directory).
  * The log is synced before each write, so a committed offset never covers a
  * retry or dead-letter copy that is not yet durable. */
-#include "broker.h"
+#include "mq/broker/broker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rpc/log.h"
+#include "base/log.h"
 
 int bk_offsets_load(mq_broker *b, char *err, size_t errlen)
 {

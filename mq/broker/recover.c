@@ -2,7 +2,7 @@
  * decoded; the index and the recent-id table are rebuilt; a torn or corrupt
  * tail of the last segment is cut, a corrupt record elsewhere ends the scan
  * of its segment and is logged, never served. */
-#include "store_int.h"
+#include "mq/broker/store_int.h"
 #include "mq/crc32c.h"
 
 #include <dirent.h>
@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "rpc/log.h"
+#include "base/log.h"
 
 /* Scans one segment; returns the end of its valid records. */
 static size_t seg_scan(mq_store *s, mq_seg *g, int *corrupt)

@@ -1,16 +1,16 @@
 /* The broker's request handlers: send, subscribe, heartbeat, ack, pull,
  * stats, dlq. Every frame is untrusted: it is decoded and validated, and a
  * bad one gets INVALID_ARGUMENT with a reason; nothing here aborts. */
-#include "broker.h"
+#include "mq/broker/broker.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
-#include "rpc/status.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/status.h"
 
 #define BK_BODY_MAX (4u << 20)
 

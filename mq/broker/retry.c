@@ -4,14 +4,14 @@
  * Re-driving moves dead letters back into the retry topic, due at once.
  * A copy that a failed write drops (a full disk) is kept in memory and
  * stored again once the log takes writes: its original is acked already. */
-#include "broker.h"
+#include "mq/broker/broker.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 
 /* RocketMQ's 18 delay levels in seconds. */
 static const int64_t delay_levels_s[] = {1,   5,   10,  30,  60,  120,  180,  240,  300,

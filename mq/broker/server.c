@@ -4,7 +4,7 @@
  * group commit). The loop thread delivers, redelivers, persists offsets
  * and applies retention. A failed write or fdatasync (a full disk) is
  * answered, never acknowledged: see fail_unsynced. */
-#include "server.h"
+#include "mq/broker/server.h"
 
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
-#include "rpc/status.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/status.h"
 
 typedef struct bk_ctx {
     nng_ctx ctx;

@@ -6,7 +6,7 @@
 
 #include <signal.h>
 
-#include "broker.h"
+#include "mq/broker/broker.h"
 
 /* Opens the store, recovers it, listens, and runs until *stop is set; then
  * drains, syncs, saves offsets. Returns the process exit code. */

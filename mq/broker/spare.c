@@ -1,5 +1,5 @@
 /* A background thread that keeps one preallocated segment file ready. */
-#include "spare.h"
+#include "mq/broker/spare.h"
 
 #include <fcntl.h>
 #include <pthread.h>

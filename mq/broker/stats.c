@@ -1,11 +1,11 @@
 /* The stats and dlq requests: per topic and per group figures, and listing
  * or re-driving a group's dead letters. */
-#include "broker.h"
+#include "mq/broker/broker.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 
 static uint64_t group_consumers(mq_broker *b, bk_group *g)
 {

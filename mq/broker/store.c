@@ -2,7 +2,7 @@
  * pwrite (so fdatasync has no metadata to journal), read through mmap,
  * trimmed by retention; recovery lives in recover.c, write failures in
  * store_fail.c. */
-#include "store.h"
+#include "mq/broker/store.h"
 #include "mq/crc32c.h"
 
 #include <dirent.h>
@@ -16,10 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 
-#include "store_int.h"
+#include "mq/broker/store_int.h"
 
 static uint64_t hash_str(const char *s)
 {

@@ -1,7 +1,7 @@
 /* The store's write failures: a failed pwrite or fdatasync makes it broken
  * until the abort drops every record past the last sync, hands the dropped
  * ones to the broker's hook and clears their file range (see store.h). */
-#include "store.h"
+#include "mq/broker/store.h"
 #include "mq/segclear.h"
 
 #include <errno.h>
@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rpc/log.h"
+#include "base/log.h"
 
-#include "store_int.h"
+#include "mq/broker/store_int.h"
 
 void mq_store_fail(mq_store *s, int e, const char *fmt, ...)
 {

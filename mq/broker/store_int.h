@@ -6,8 +6,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "spare.h"
-#include "store.h"
+#include "mq/broker/spare.h"
+#include "mq/broker/store.h"
 
 #define DEDUP_SLOTS (1u << 18)
 #define MQ_WBUF_MAX (1u << 20)

@@ -9,7 +9,7 @@
 
 #include "mq/mq_delay.h"
 #include "mq_delay.pb-c.h"
-#include "rpc/status.h"
+#include "base/status.h"
 
 struct mq_delay_client {
     nng_socket sock;

@@ -2,7 +2,7 @@
  * nothing: a payload that passed its CRC is still checked field by field. */
 #include <string.h>
 
-#include "delayd.h"
+#include "mq/delayd/delayd.h"
 
 size_t delay_rec_send_size(const delay_send_rec *r)
 {

@@ -1,5 +1,5 @@
 /* Slab, heap and key hash of the delay index (see delay_index.h). */
-#include "delay_index.h"
+#include "mq/delayd/delay_index.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * pending message, because the delivered/cancelled marks it holds may refer
  * to records of older segments. A restart always opens a new segment, so a
  * torn tail left by a crash is never appended after. */
-#include "delay_log.h"
+#include "mq/delayd/delay_log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,9 +21,9 @@
 
 #include "mq/crc32c.h"
 #include "mq/segclear.h"
-#include "rpc/log.h"
+#include "base/log.h"
 
-#include "delay_log_int.h"
+#include "mq/delayd/delay_log_int.h"
 
 void delay_log_seg_path(const delay_log *l, uint32_t no, char *out, size_t outlen)
 {

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "delay_log.h"
+#include "mq/delayd/delay_log.h"
 
 typedef struct seg {
     uint32_t no;

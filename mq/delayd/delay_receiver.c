@@ -9,7 +9,7 @@
 
 #include "mq/mq_delay.h"
 #include "mq_delay.pb-c.h"
-#include "rpc/status.h"
+#include "base/status.h"
 
 #define RECEIVER_CTXS 8
 

@@ -4,8 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "delayd.h"
-#include "rpc/log.h"
+#include "mq/delayd/delayd.h"
+#include "base/log.h"
 
 int64_t delayd_wall_us(void)
 {

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delayd.h"
-#include "rpc/log.h"
+#include "mq/delayd/delayd.h"
+#include "base/log.h"
 
 #define RELOCATE_MAX 4096   /* pending messages worth copying */
 #define RELOCATE_MIN_SEGS 3 /* head, something, active */

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "delay_log_int.h"
+#include "mq/delayd/delay_log_int.h"
 
 /* Makes `path` a zero-filled, synced file of seg_size bytes (written as tmp,
  * then renamed) so that later appends into it journal no metadata. Returns

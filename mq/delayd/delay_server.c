@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delayd.h"
+#include "mq/delayd/delayd.h"
 #include "mq_delay.pb-c.h"
-#include "rpc/log.h"
-#include "rpc/status.h"
+#include "base/log.h"
+#include "base/status.h"
 
 struct delayd_srv_ctx {
     delayd *d;
@@ -42,18 +42,11 @@ static void reply_status(delayd_srv_ctx *sc, int status, const char *error)
     delayd_server_reply(sc, &rep);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void reply_stats(delayd_srv_ctx *sc)
 {
     delayd *d = sc->d;
     Shop__Mq__Delay__Reply rep = SHOP__MQ__DELAY__REPLY__INIT;
     Shop__Mq__Delay__Stats st = SHOP__MQ__DELAY__STATS__INIT;
-    static int64_t late[DELAYD_LATENESS_RING]; /* only under d->mu */
     pthread_mutex_lock(&d->mu);
     delay_index_topic_stats(&d->ix);
     uint32_t nt = d->ix.n_topics;
@@ -80,14 +73,12 @@ static void reply_stats(delayd_srv_ctx *sc)
     st.delivered = d->delivered;
     st.cancelled = d->cancelled;
     st.sink_failures = d->sink_failures;
-    st.lateness_samples = d->late_n;
-    memcpy(late, d->late, d->late_n * sizeof *late);
-    uint32_t n = d->late_n;
-    qsort(late, n, sizeof *late, cmp_i64);
-    if (n) {
-        st.lateness_p50_us = late[(n - 1) / 2];
-        st.lateness_p99_us = late[(size_t)((n - 1) * 0.99)];
-        st.lateness_max_us = late[n - 1];
+    const shop_hist *late = &d->lateness_us;
+    st.lateness_samples = (uint64_t)late->count;
+    if (late->count > 0) {
+        st.lateness_p50_us = shop_hist_percentile(late, 50);
+        st.lateness_p99_us = shop_hist_percentile(late, 99);
+        st.lateness_max_us = late->max;
     }
     pthread_mutex_unlock(&d->mu);
     st.segments = delay_log_segments(d->log);

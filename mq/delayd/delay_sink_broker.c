@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "delay_sink.h"
-#include "mq.h"
-#include "rpc/status.h"
+#include "mq/delayd/delay_sink.h"
+#include "mq/mq.h"
+#include "base/status.h"
 
 typedef struct broker_sink {
     delay_sink base;

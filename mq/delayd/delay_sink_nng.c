@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "delay_sink.h"
+#include "mq/delayd/delay_sink.h"
 #include "mq_delay.pb-c.h"
-#include "rpc/status.h"
+#include "base/status.h"
 
 typedef struct nng_sink {
     delay_sink base;

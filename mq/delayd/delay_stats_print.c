@@ -4,8 +4,8 @@
 #include <stdlib.h>
 
 #include "mq/mq_delay.h"
-#include "rpc/clock.h"
-#include "rpc/status.h"
+#include "base/clock.h"
+#include "base/status.h"
 
 static void print_due(FILE *out, int64_t due_us, int64_t now_us)
 {
@@ -46,7 +46,9 @@ int mq_delay_print_stats(const char *url, FILE *out)
             "  delivered=%" PRIu64 " cancelled=%" PRIu64 " sink_failures=%" PRIu64
             " segments=%" PRIu64 "\n",
             s.delivered, s.cancelled, s.sink_failures, s.segments);
-    fprintf(out, "  lateness over last %" PRIu64 " deliveries: p50=%.3fms p99=%.3fms max=%.3fms\n",
+    fprintf(out,
+            "  lateness over %" PRIu64
+            " deliveries since start: p50=%.3fms p99=%.3fms max=%.3fms\n",
             s.lateness_samples, s.lateness_p50_us / 1e3, s.lateness_p99_us / 1e3,
             s.lateness_max_us / 1e3);
     mq_delay_stats_free(&s);

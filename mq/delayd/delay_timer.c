@@ -8,10 +8,10 @@
 #include <sys/prctl.h>
 #include <time.h>
 
-#include "delayd.h"
+#include "mq/delayd/delayd.h"
 #include "mq/mq_delay.h"
-#include "rpc/log.h"
-#include "rpc/status.h"
+#include "base/log.h"
+#include "base/status.h"
 
 static struct timespec abs_us(int64_t us)
 {
@@ -28,11 +28,7 @@ static void wait_until(delayd *d, int64_t until_us)
 
 static void note_lateness(delayd *d, int64_t late_us)
 {
-    d->late[d->late_pos] = late_us;
-    d->late_pos = (d->late_pos + 1) % DELAYD_LATENESS_RING;
-    if (d->late_n < DELAYD_LATENESS_RING) {
-        d->late_n++;
-    }
+    shop_hist_record(&d->lateness_us, late_us);
 }
 
 #define TIMER_BATCH 128

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "delayd.h"
+#include "mq/delayd/delayd.h"
 #include "mq/mq_delay.h"
 #include "mq_delay.pb-c.h"
-#include "rpc/log.h"
-#include "rpc/status.h"
+#include "base/log.h"
+#include "base/status.h"
 
 #define CANCEL_MAX 1024
 #define MARK_SYNC_US 20000

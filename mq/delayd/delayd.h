@@ -8,11 +8,11 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "delay_index.h"
-#include "delay_log.h"
-#include "delay_sink.h"
+#include "base/hist.h"
+#include "mq/delayd/delay_index.h"
+#include "mq/delayd/delay_log.h"
+#include "mq/delayd/delay_sink.h"
 
-#define DELAYD_LATENESS_RING 4096
 #define DELAYD_SERVER_CTXS 64
 
 typedef struct delayd_config {
@@ -38,8 +38,7 @@ typedef struct delayd {
     pthread_cond_t timer_cv;
     delay_index ix;
     uint64_t delivered, cancelled, sink_failures;
-    int64_t late[DELAYD_LATENESS_RING];
-    uint32_t late_n, late_pos;
+    shop_hist lateness_us; /* dispatch time - due time, since start */
     int timer_stop;
     pthread_t timer_thread;
 

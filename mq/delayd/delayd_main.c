@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delayd.h"
-#include "mq.h"
+#include "mq/delayd/delayd.h"
+#include "mq/mq.h"
 #include "mq/mq_delay.h"
-#include "rpc/log.h"
+#include "base/log.h"
 
 static void usage(FILE *out)
 {
@@ -116,6 +116,7 @@ int main(int argc, char **argv)
     int code = 1;
     sigset_t sigs;
     memset(&d, 0, sizeof d);
+    shop_hist_reset(&d.lateness_us);
     shop_log_init("mq-delayd");
     if (parse_args(argc, argv, &d.cfg) != 0) {
         return 2;

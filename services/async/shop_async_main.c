@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "mq/mq_delay.h"
-#include "rpc/log.h"
-#include "rpc/status.h"
+#include "base/log.h"
+#include "base/status.h"
 #include "services/common/svc_flags.h"
 #include "services/common/svc_signal.h"
 #include "services/coupon/coupon_consumer.h"

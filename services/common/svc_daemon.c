@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rpc/log.h"
+#include "base/log.h"
 #include "services/common/svc_flags.h"
 #include "services/common/svc_signal.h"
 #include "services/pg/shop_pg.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 
 int shop_db_prepare(PGconn *conn, const shop_stmt *stmts, size_t n, char *err, size_t errlen)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 
 int svc_outbox_add(PGconn *conn, const char *topic, const char *key, const void *body, size_t len,
                    int64_t delay_ms, char *msg, size_t msglen)

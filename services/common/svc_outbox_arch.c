@@ -8,8 +8,8 @@
 
 #include "mq/mq.h"
 #include "mq/mq_delay.h"
-#include "rpc/log.h"
-#include "rpc/status.h"
+#include "base/log.h"
+#include "base/status.h"
 #include "services/common/svc_flags.h"
 
 const struct option svc_arch_opts[] = {

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
-#include "rpc/status.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/status.h"
 
 #define SVC_CONSUMER_MAX_INSTANCES 16
 

@@ -16,8 +16,8 @@
 
 #include "mq/mq.h"
 #include "mq/mq_delay.h"
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 #include "services/common/svc_outbox.h"
 
 struct svc_relay {

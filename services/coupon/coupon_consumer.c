@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 #include "services/coupon/coupon_logic.h"
 #include "shop_events.pb-c.h"
 

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 #include "services/common/svc_db.h"
 
 static const shop_stmt st_use = {

@@ -12,8 +12,8 @@
 #include "services/common/svc_db.h"
 #include "services/order/order_ids.h"
 #include "services/order/order_timeout_cancel.h"
-#include "rpc/log.h"
-#include "rpc/status.h"
+#include "base/log.h"
+#include "base/status.h"
 #include "shop_events.pb-c.h"
 
 #define ORDER_ID_BLOCK 64

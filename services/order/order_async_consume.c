@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 #include "services/common/svc_db.h"
 #include "services/order/order_async.h"
 #include "services/order/order_ids.h"

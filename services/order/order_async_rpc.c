@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "mq/mq_delay.h"
-#include "rpc/log.h"
+#include "base/log.h"
 #include "services/common/svc_outbox_arch.h"
 #include "services/order/order_async.h"
 

@@ -7,8 +7,8 @@
  *   in order_db until delivered, across restarts. */
 #include <stdio.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 #include "services/order/order_svc.h"
 #include "shop_coupon.rpc.h"
 #include "shop_stock.rpc.h"

@@ -4,7 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 #include "services/common/svc_db.h"
 
 #define BLOCK_MAX 1024

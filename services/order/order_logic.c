@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/status.h"
+#include "base/status.h"
 #include "services/common/svc_db.h"
 
 #define US(col) "COALESCE((extract(epoch FROM " col ") * 1000000)::bigint, 0)"

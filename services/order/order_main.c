@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 #include "services/common/svc_outbox_arch.h"
 #include "services/order/order_async.h"
 #include "services/order/order_async_rpc.h"

@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "rpc/clock.h"
-#include "rpc/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 #include "services/order/order_svc.h"
 #include "shop_coupon.rpc.h"
 #include "shop_stock.rpc.h"

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 
 #include "mq/mq_delay.h"
-#include "rpc/clock.h"
-#include "rpc/log.h"
-#include "rpc/status.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/status.h"
 
 #define CANCEL_QUEUE_CAP 4096
 

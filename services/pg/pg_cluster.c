@@ -2,8 +2,8 @@
  * unix socket plus a free port on 127.0.0.1 (fsync on), stop, status, reset.
  * State lives in files, never in a daemon of ours: postmaster.pid says whether
  * it runs, var/pg/port remembers the port for the next start. */
-#include "shop_pg.h"
-#include "pg_user.h"
+#include "services/pg/shop_pg.h"
+#include "services/pg/pg_user.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,18 +20,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 
 #ifndef SHOP_SOURCE_DIR
 #define SHOP_SOURCE_DIR "."
 #endif
 
 typedef struct cluster_paths {
-    char pg[PATH_MAX];      /* var/pg */
-    char data[PATH_MAX];    /* var/pg/data */
-    char run[PATH_MAX];     /* unix socket directory */
-    char log[PATH_MAX];     /* server log */
-    char port[PATH_MAX];    /* remembered port */
+    char pg[PATH_MAX];   /* var/pg */
+    char data[PATH_MAX]; /* var/pg/data */
+    char run[PATH_MAX];  /* unix socket directory */
+    char log[PATH_MAX];  /* server log */
+    char port[PATH_MAX]; /* remembered port */
 } cluster_paths;
 
 /* The parent of `path` that exists, for the reachability check below. */
@@ -259,13 +259,12 @@ static int cluster_initdb(const cluster_paths *p, char *err, size_t errlen)
         return -1;
     if (mkdir_owned(p->data, err, errlen) != 0)
         return -1;
-    char *argv[] = {initdb, "-D", (char *)p->data, "-U", "shopflow", "--auth=trust",
-                    "-E", "UTF8", "--no-locale", "--no-sync", NULL};
+    char *argv[] = {initdb, "-D",   (char *)p->data, "-U",        "shopflow", "--auth=trust",
+                    "-E",   "UTF8", "--no-locale",   "--no-sync", NULL};
     char rc_err[SHOP_PG_ERRLEN] = "";
     int rc = pg_user_run(argv, p->log, rc_err, sizeof rc_err);
     if (rc != 0) {
-        snprintf(err, errlen, "initdb failed (%s); see %s", rc < 0 ? rc_err : "exit code",
-                 p->log);
+        snprintf(err, errlen, "initdb failed (%s); see %s", rc < 0 ? rc_err : "exit code", p->log);
         return -1;
     }
     return append_config(p, err, errlen);
@@ -278,13 +277,13 @@ static int cluster_pg_ctl_start(const cluster_paths *p, int port, char *err, siz
         return -1;
     char opts[64];
     snprintf(opts, sizeof opts, "-p %d", port);
-    char *argv[] = {pg_ctl, "-D", (char *)p->data, "-l", (char *)p->log, "-w",
-                    "-t", "60", "-o", opts, "start", NULL};
+    char *argv[] = {pg_ctl, "-D", (char *)p->data, "-l", (char *)p->log, "-w", "-t", "60",
+                    "-o",   opts, "start",         NULL};
     char rc_err[SHOP_PG_ERRLEN] = "";
     int rc = pg_user_run(argv, p->log, rc_err, sizeof rc_err);
     if (rc != 0)
-        snprintf(err, errlen, "pg_ctl start failed (%s); see %s",
-                 rc < 0 ? rc_err : "non-zero exit", p->log);
+        snprintf(err, errlen, "pg_ctl start failed (%s); see %s", rc < 0 ? rc_err : "non-zero exit",
+                 p->log);
     return rc == 0 ? 0 : -1;
 }
 

@@ -1,7 +1,7 @@
 /* Databases on the configured server: connection strings, creation, and
  * versioned migrations (services/<svc>/sql/NNN_name.sql, each applied once in
  * its own transaction, serialised by an advisory lock). */
-#include "shop_pg.h"
+#include "services/pg/shop_pg.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,8 +46,7 @@ int shop_pg_base_url(char *out, size_t outlen, char *err, size_t errlen)
 }
 
 /* Appends key='value' with libpq's quoting rules. */
-static int conninfo_append(char *out, size_t outlen, size_t *pos, const char *key,
-                           const char *val)
+static int conninfo_append(char *out, size_t outlen, size_t *pos, const char *key, const char *val)
 {
     int n = snprintf(out + *pos, outlen - *pos, "%s%s='", *pos > 0 ? " " : "", key);
     if (n < 0 || (size_t)n >= outlen - *pos)
@@ -149,8 +148,8 @@ static int valid_dbname(const char *name)
 
 /* CREATE/DROP DATABASE take an identifier, not a parameter: the name is
  * checked against [a-z0-9_] and quoted by libpq. */
-static int database_ddl(const char *base, const char *verb, const char *dbname,
-                        const char *suffix, const char *ok_state, char *err, size_t errlen)
+static int database_ddl(const char *base, const char *verb, const char *dbname, const char *suffix,
+                        const char *ok_state, char *err, size_t errlen)
 {
     if (!valid_dbname(dbname)) {
         snprintf(err, errlen, "bad database name '%s' (use a-z, 0-9, _)", dbname);
@@ -206,8 +205,7 @@ static int apply_migration(PGconn *conn, const char *dir, const char *file, char
     const char *params[] = {file};
     int rc = exec_params(conn, "BEGIN", 0, NULL, NULL, err, errlen);
     if (rc == 0)
-        rc = exec_params(conn, "SELECT pg_advisory_xact_lock(5201314)", 0, NULL, NULL, err,
-                         errlen);
+        rc = exec_params(conn, "SELECT pg_advisory_xact_lock(5201314)", 0, NULL, NULL, err, errlen);
     PGresult *res = NULL;
     if (rc == 0) {
         res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
@@ -264,8 +262,8 @@ static int migrate(PGconn *conn, const char *sql_dir, char *err, size_t errlen)
     return rc;
 }
 
-int shop_pg_ensure_database(const char *base, const char *dbname, const char *sql_dir,
-                            char *err, size_t errlen)
+int shop_pg_ensure_database(const char *base, const char *dbname, const char *sql_dir, char *err,
+                            size_t errlen)
 {
     /* 42P04: created meanwhile by a concurrent caller. */
     if (database_ddl(base, "CREATE DATABASE", dbname, "", "42P04", err, errlen) != 0) {

@@ -1,7 +1,7 @@
 /* Running PostgreSQL's programs as an unprivileged user when we are root. */
-#include "pg_user.h"
+#include "services/pg/pg_user.h"
 
-#include "rpc/spawn.h"
+#include "base/spawn.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -15,10 +15,10 @@
 const char *shop_pg_var_dir(void);
 
 typedef struct shop_pg_status {
-    int running;       /* 1 when the server answers */
-    int external;      /* 1 when SHOPFLOW_PG points elsewhere */
-    int pid;           /* postmaster pid (private cluster), 0 if unknown */
-    int port;          /* TCP port on 127.0.0.1 */
+    int running;  /* 1 when the server answers */
+    int external; /* 1 when SHOPFLOW_PG points elsewhere */
+    int pid;      /* postmaster pid (private cluster), 0 if unknown */
+    int port;     /* TCP port on 127.0.0.1 */
     char socket_dir[512];
     char data_dir[512];
 } shop_pg_status;
@@ -48,8 +48,8 @@ int shop_pg_conninfo(const char *base, const char *dbname, char *out, size_t out
 
 /* Creates database `dbname` if missing and applies the versioned SQL files of
  * `sql_dir` (NNN_name.sql, in name order, each once, each in a transaction). */
-int shop_pg_ensure_database(const char *base, const char *dbname, const char *sql_dir,
-                            char *err, size_t errlen);
+int shop_pg_ensure_database(const char *base, const char *dbname, const char *sql_dir, char *err,
+                            size_t errlen);
 
 /* Drops database `dbname` if it exists (closing other sessions first). */
 int shop_pg_drop_database(const char *base, const char *dbname, char *err, size_t errlen);
@@ -59,6 +59,6 @@ int shop_pg_drop_database(const char *base, const char *dbname, char *err, size_
 void shop_pg_sql_dir(const char *service, char *out, size_t outlen);
 
 /* The three services and their databases. */
-extern const char *const shop_pg_services[3];  /* "order", "stock", "coupon" */
+extern const char *const shop_pg_services[3]; /* "order", "stock", "coupon" */
 
 #endif

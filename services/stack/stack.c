@@ -14,9 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "rpc/rpc.h"
-#include "rpc/spawn.h"
+#include "base/spawn.h"
 #include "services/coupon/coupon_logic.h"
 #include "services/pg/shop_pg.h"
 #include "services/stack/stack_async.h"

@@ -1,5 +1,5 @@
 /* shop-stock: the goods/stock daemon: RPC, and with --arch async the order.* consumer. */
-#include "rpc/log.h"
+#include "base/log.h"
 #include "services/common/svc_daemon.h"
 #include "services/common/svc_outbox_arch.h"
 #include "services/stock/stock_consumer.h"

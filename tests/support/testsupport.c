@@ -1,6 +1,6 @@
 /* Test support: private PostgreSQL databases and daemons as children. */
-#include "testsupport.h"
-#include "shop_pg.h"
+#include "tests/support/testsupport.h"
+#include "services/pg/shop_pg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,10 +19,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 #include "rpc/rpc.h"
-#include "rpc/spawn.h"
-#include "rpc/tmpdir.h"
+#include "base/spawn.h"
+#include "base/tmpdir.h"
 
 static void ts_fatal(const char *what, const char *err)
 {

@@ -1,6 +1,6 @@
 /* shopflow mq: the broker from the command line: stats, dlq (list and
  * re-drive dead letters), send and consume (for scripts and tests). */
-#include "commands.h"
+#include "tools/shopflow/commands.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mq.h"
-#include "mq_delay.h"
-#include "rpc/clock.h"
-#include "wire.h"
+#include "mq/mq.h"
+#include "mq/mq_delay.h"
+#include "base/clock.h"
+#include "mq/wire.h"
 
 static void mq_usage(FILE *out)
 {

@@ -1,6 +1,6 @@
 /* gRPC's 17 status codes, shared by rpc/, mq/ and the services. */
-#ifndef SHOP_RPC_STATUS_H
-#define SHOP_RPC_STATUS_H
+#ifndef SHOP_BASE_STATUS_H
+#define SHOP_BASE_STATUS_H
 
 typedef enum rpc_status {
     RPC_OK = 0,

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc/clock.h"
-#include "rpc/tmpdir.h"
+#include "base/clock.h"
+#include "base/tmpdir.h"
 #include "rpc/rpc.h"
 #include "services/pg/shop_pg.h"
 #include "services/stack/shop_stack.h"

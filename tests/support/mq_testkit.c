@@ -1,5 +1,5 @@
 /* Test kit: brokers as child processes, checkable bodies, collectors. */
-#include "mq_testkit.h"
+#include "tests/support/mq_testkit.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rpc/clock.h"
+#include "base/clock.h"
 
 void mqt_broker_init(mqt_broker *b, const char *name)
 {

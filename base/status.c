@@ -1,5 +1,5 @@
 /* Names of gRPC's status codes. */
-#include "status.h"
+#include "base/status.h"
 
 #include <string.h>
 

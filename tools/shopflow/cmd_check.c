@@ -1,9 +1,9 @@
 /* shopflow check: the cross-service invariants over order_db, stock_db and
  * coupon_db (bench/harness/shop_check.h). Exit 0 when every rule holds, 1 on
  * violations, 2 on usage errors, 4 when a database cannot be read. */
-#include "commands.h"
-#include "shop_check.h"
-#include "shop_pg.h"
+#include "tools/shopflow/commands.h"
+#include "bench/harness/shop_check.h"
+#include "services/pg/shop_pg.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -6,8 +6,8 @@
  * descriptor of the parent is closed between fork and exec, whatever its
  * close-on-exec flag, so a lock file or socket held by the caller is never
  * held on by a daemon that outlives it. */
-#ifndef SHOP_RPC_SPAWN_H
-#define SHOP_RPC_SPAWN_H
+#ifndef SHOP_BASE_SPAWN_H
+#define SHOP_BASE_SPAWN_H
 
 #include <stdbool.h>
 #include <stddef.h>

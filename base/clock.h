@@ -1,6 +1,6 @@
 /* Monotonic and wall clocks in the units the project uses. */
-#ifndef SHOP_RPC_CLOCK_H
-#define SHOP_RPC_CLOCK_H
+#ifndef SHOP_BASE_CLOCK_H
+#define SHOP_BASE_CLOCK_H
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 /* fork + exec with only the three standard descriptors (see spawn.h). */
-#include "rpc/spawn.h"
+#include "base/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>

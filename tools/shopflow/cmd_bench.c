@@ -3,8 +3,8 @@
  * With no flags (`make bench`): sync and async (async left out, and said so,
  * while it is not built), the coupon service killed for the middle third of
  * a 45 s run, report in var/bench/report. */
-#include "commands.h"
-#include "shop_bench.h"
+#include "tools/shopflow/commands.h"
+#include "bench/harness/shop_bench.h"
 
 #include <getopt.h>
 #include <stdio.h>

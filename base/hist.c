@@ -2,7 +2,7 @@
  * bucket; above, v's top SUB_BITS+1 bits select the bucket, so a bucket's
  * width is at most 2^-SUB_BITS of its lower bound and its midpoint is within
  * 2^-(SUB_BITS+1) of every value in it. */
-#include "shop_hist.h"
+#include "base/hist.h"
 
 #include <math.h>
 #include <string.h>

@@ -2,8 +2,8 @@
  * style of HdrHistogram): every recorded value is reported back within
  * SHOP_HIST_REL_ERROR of itself, percentiles included. Fixed memory, O(1)
  * record, exact count/min/max/mean, and merge for per-thread histograms. */
-#ifndef SHOP_HIST_H
-#define SHOP_HIST_H
+#ifndef SHOP_BASE_HIST_H
+#define SHOP_BASE_HIST_H
 
 #include <stdint.h>
 

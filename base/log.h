@@ -1,6 +1,6 @@
 /* One log line per event on stderr: `time level component msg key=value ...`. */
-#ifndef SHOP_RPC_LOG_H
-#define SHOP_RPC_LOG_H
+#ifndef SHOP_BASE_LOG_H
+#define SHOP_BASE_LOG_H
 
 typedef enum shop_log_level {
     SHOP_LOG_DEBUG,

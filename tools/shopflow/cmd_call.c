@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
+#include "tools/shopflow/commands.h"
 #include "rpc/rpc.h"
 #include "rpc/text.h"
 #include "rpc_admin.rpc.h"

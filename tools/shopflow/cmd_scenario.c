@@ -4,8 +4,8 @@
  * the fault window, convergence, invariant violations). Scenarios that need
  * the async architecture (broker, delay queue, redelivery) say SKIP while it
  * is not built. */
-#include "commands.h"
-#include "shop_bench.h"
+#include "tools/shopflow/commands.h"
+#include "bench/harness/shop_bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>

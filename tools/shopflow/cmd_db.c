@@ -1,25 +1,24 @@
 /* shopflow db: the embedded PostgreSQL (start|stop|status|url|reset). */
-#include "commands.h"
-#include "shop_pg.h"
+#include "tools/shopflow/commands.h"
+#include "services/pg/shop_pg.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static void db_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: shopflow db start|stop|status|url [DBNAME]|reset\n\n"
-            "  start    create the private cluster under var/pg on first use, start it,\n"
-            "           create order_db, stock_db, coupon_db and apply their migrations\n"
-            "  stop     stop the private cluster\n"
-            "  status   say whether it runs, its pid, port and socket\n"
-            "  url      print the server URL (or DBNAME's libpq conninfo)\n"
-            "  reset    stop it and delete its data\n\n"
-            "environment:\n"
-            "  SHOPFLOW_PG        use this server (libpq URL) instead of the private one\n"
-            "  SHOPFLOW_VAR       where var/ lives (default: the source tree's var/)\n"
-            "  SHOPFLOW_PG_USER   the unprivileged user to run postgres as when root "
-            "(default postgres)\n");
+    fprintf(out, "usage: shopflow db start|stop|status|url [DBNAME]|reset\n\n"
+                 "  start    create the private cluster under var/pg on first use, start it,\n"
+                 "           create order_db, stock_db, coupon_db and apply their migrations\n"
+                 "  stop     stop the private cluster\n"
+                 "  status   say whether it runs, its pid, port and socket\n"
+                 "  url      print the server URL (or DBNAME's libpq conninfo)\n"
+                 "  reset    stop it and delete its data\n\n"
+                 "environment:\n"
+                 "  SHOPFLOW_PG        use this server (libpq URL) instead of the private one\n"
+                 "  SHOPFLOW_VAR       where var/ lives (default: the source tree's var/)\n"
+                 "  SHOPFLOW_PG_USER   the unprivileged user to run postgres as when root "
+                 "(default postgres)\n");
 }
 
 static int db_fail(const char *what, const char *err)

@@ -1,5 +1,5 @@
 /* Clock helpers over clock_gettime/nanosleep. */
-#include "clock.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <time.h>

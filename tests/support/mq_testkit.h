@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mq.h"
-#include "testsupport.h"
+#include "mq/mq.h"
+#include "tests/support/testsupport.h"
 
 typedef struct mqt_broker {
     ts_proc p;

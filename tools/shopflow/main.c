@@ -1,6 +1,6 @@
 /* shopflow: the user's tool. Dispatches `shopflow COMMAND ...` to one file per
  * command (cmd_<name>.c). */
-#include "commands.h"
+#include "tools/shopflow/commands.h"
 
 #include <stdio.h>
 #include <string.h>

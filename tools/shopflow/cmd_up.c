@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "commands.h"
+#include "tools/shopflow/commands.h"
 #include "services/stack/shop_stack.h"
 
 static void usage(FILE *out)

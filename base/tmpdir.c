@@ -1,5 +1,5 @@
 /* $TMPDIR or /tmp (see tmpdir.h). */
-#include "rpc/tmpdir.h"
+#include "base/tmpdir.h"
 
 #include <stdlib.h>
 
