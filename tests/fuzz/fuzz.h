@@ -43,8 +43,10 @@ void fuzz_write_file(const char *dir, const char *file, const uint8_t *data, siz
  * as frames, written as <dir>/0000000001<suffix>, ...; empty ones skipped.
  * Both stores frame records as u32 length | u32 CRC32C | payload: flag bit
  * 0 rewrites every framed record's CRC to match its payload, so that the
- * fuzzer gets past the checksum to the record decoders. */
-void fuzz_write_segments(const char *dir, const char *suffix, const uint8_t *data, size_t len);
+ * fuzzer gets past the checksum to the record decoders. Returns the frames
+ * after the third segment. */
+fuzz_frames fuzz_write_segments(const char *dir, const char *suffix, const uint8_t *data,
+                                size_t len);
 
 /* Quiets the project's event log (recovery warns on every torn record). */
 void fuzz_quiet_logs(void);

@@ -115,12 +115,14 @@ static void fix_crcs(uint8_t *seg, size_t size)
     }
 }
 
-void fuzz_write_segments(const char *dir, const char *suffix, const uint8_t *data, size_t len)
+fuzz_frames fuzz_write_segments(const char *dir, const char *suffix, const uint8_t *data,
+                                size_t len)
 {
+    fuzz_frames f = {data, 0};
     if (len < 1)
-        return;
+        return f;
     int fix = data[0] & 1;
-    fuzz_frames f = {data + 1, len - 1};
+    f = (fuzz_frames){data + 1, len - 1};
     const uint8_t *seg;
     size_t slen;
     for (uint32_t no = 1; no <= 3 && fuzz_next_frame(&f, &seg, &slen); no++) {
@@ -137,4 +139,5 @@ void fuzz_write_segments(const char *dir, const char *suffix, const uint8_t *dat
         fuzz_write_file(dir, name, copy, slen);
         free(copy);
     }
+    return f;
 }

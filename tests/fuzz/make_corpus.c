@@ -458,6 +458,17 @@ static void broker_corpus(void)
     put_u8(&b, 0);
     put_frame(&b, &seg);
     save(t, "retry-dlq-gap-zeros", &b);
+    /* Three segment frames (empty ones are skipped), then the offsets file. */
+    buf none = {0}, offsets = {0};
+    static const char text[] = "g\torders\t1\ng\t%RETRY%g\t0\nother\tpayments\t99\nbad line\n";
+    put(&offsets, text, strlen(text));
+    put_u8(&b, 0);
+    put_frame(&b, &seg);
+    put_frame(&b, &none);
+    put_frame(&b, &none);
+    put_frame(&b, &offsets);
+    save(t, "segment-and-offsets", &b);
+    free(offsets.p);
     free(seg.p);
 }
 
