@@ -13,9 +13,9 @@ bench:
 asan:
 	scripts/test.sh --asan
 
-# libFuzzer runs (clang): FUZZ_SECONDS=N per target, default 60.
+# libFuzzer runs (clang): `make fuzz FUZZ_SECONDS=N` per target, default 60.
 fuzz:
-	scripts/fuzz.sh
+	FUZZ_SECONDS="$(FUZZ_SECONDS)" scripts/fuzz.sh
 
 clean:
 	-build/bin/shopflow db stop 2>/dev/null
