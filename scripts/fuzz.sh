@@ -19,7 +19,7 @@ empty=0
 only=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --seconds) seconds="$2"; shift 2 ;;
+    --seconds) seconds="${2:-}"; shift $(($# > 1 ? 2 : 1)) ;;
     --seconds=*) seconds="${1#--seconds=}"; shift ;;
     --empty) empty=1; shift ;;
     -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
@@ -50,8 +50,13 @@ if [ ${#only[@]} -gt 0 ]; then
 fi
 
 dir=build-fuzz
-cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOP_FUZZ=ON >/dev/null
-cmake --build "$dir" -j2 --target fuzz-targets >/dev/null
+mkdir -p "$dir"
+if ! { cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+         -DSHOP_FUZZ=ON && cmake --build "$dir" -j2 --target fuzz-targets; } >"$dir/build.log" 2>&1; then
+  tail -n 40 "$dir/build.log" >&2
+  echo "fuzz: FAILED: the fuzz build failed (whole log: $dir/build.log)" >&2
+  exit 1
+fi
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
