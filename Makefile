@@ -1,5 +1,5 @@
 # Thin wrapper over scripts/ and CMake; the scripts do the work.
-.PHONY: all test bench asan clean format
+.PHONY: all test bench asan fuzz clean format
 
 all:
 	scripts/build.sh
@@ -13,9 +13,13 @@ bench:
 asan:
 	scripts/test.sh --asan
 
+# libFuzzer runs (clang): `make fuzz FUZZ_SECONDS=N` per target, default 60.
+fuzz:
+	FUZZ_SECONDS="$(FUZZ_SECONDS)" scripts/fuzz.sh
+
 clean:
 	-build/bin/shopflow db stop 2>/dev/null
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 format:
 	find proto rpc mq services bench tests -name '*.[ch]' | xargs clang-format -i

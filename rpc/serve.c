@@ -171,7 +171,8 @@ const char *rpc_ctx_metadata(const rpc_ctx *ctx, const char *key)
             continue;
         /* Values travel as bytes; hand back a terminated copy. */
         char *v = rpc_ctx_alloc((rpc_ctx *)ctx, md->value.len + 1);
-        memcpy(v, md->value.data, md->value.len);
+        if (md->value.len > 0) /* an empty value has no data pointer */
+            memcpy(v, md->value.data, md->value.len);
         return v;
     }
     return NULL;

@@ -52,11 +52,47 @@ static void mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
         *(protobuf_c_boolean *)FIELD_PTR(m, f->quantifier_offset) = 1;
 }
 
+/* The members of a oneof share one storage: before another member is set,
+ * what the member set so far owns is freed and the storage cleared, or it
+ * would leak, or be taken for the new member's type (a number read as a
+ * string pointer and freed). */
+static void oneof_switch(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    uint32_t *which = FIELD_PTR(m, f->quantifier_offset);
+    if (*which == 0 || *which == f->id)
+        return;
+    const ProtobufCFieldDescriptor *old =
+        protobuf_c_message_descriptor_get_field(m->descriptor, *which);
+    void *v = FIELD_PTR(m, f->offset);
+    size_t sz = scalar_size(f->type);
+    if (old != NULL) {
+        if (old->type == PROTOBUF_C_TYPE_STRING) {
+            char *str = *(char **)v;
+            if (str != NULL && str != (char *)old->default_value && str != protobuf_c_empty_string)
+                free(str);
+        } else if (old->type == PROTOBUF_C_TYPE_BYTES) {
+            ProtobufCBinaryData *b = v;
+            if (b->data != NULL &&
+                (old->default_value == NULL ||
+                 b->data != ((const ProtobufCBinaryData *)old->default_value)->data))
+                free(b->data);
+        } else if (old->type == PROTOBUF_C_TYPE_MESSAGE && *(ProtobufCMessage **)v != NULL) {
+            protobuf_c_message_free_unpacked(*(ProtobufCMessage **)v, NULL);
+        }
+        if (scalar_size(old->type) > sz)
+            sz = scalar_size(old->type);
+    }
+    memset(v, 0, sz);
+    *which = 0;
+}
+
 /* Address of the value to write: the field itself, or a new element (index
  * -1 appends) of a repeated field. */
 static void *slot_for(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, long index)
 {
     if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+            oneof_switch(m, f);
         mark_present(m, f);
         return FIELD_PTR(m, f->offset);
     }
@@ -223,6 +259,12 @@ int rpc_text_assign(ProtobufCMessage *m, const char *assignment, char *err, size
             return -1;
         }
         if (next == NULL) {
+            /* Before slot_for: a repeated message must not get an empty element. */
+            if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                snprintf(err, errlen, "field '%s' is a message: assign its fields (%s.NAME=...)",
+                         part, part);
+                return -1;
+            }
             void *dst = slot_for(cur, f, index);
             if (dst == NULL) {
                 snprintf(err, errlen, "field '%s': index %ld skips elements", part, index);

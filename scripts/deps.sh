@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages shopflow needs, only those missing; quiet when
-# everything is present. Uses sudo when not root.
+# everything is present. Uses sudo when not root. Usage: scripts/deps.sh [--fuzz]
+# --fuzz adds clang and its sanitizer/libFuzzer runtime (scripts/fuzz.sh).
+# Exits non-zero when a package is missing and cannot be installed.
 set -euo pipefail
 
 packages=(
@@ -11,6 +13,10 @@ packages=(
   libcriterion-dev
   gnuplot-nox
 )
+if [ "${1:-}" = "--fuzz" ]; then
+  # Debian 12: clang 14; libFuzzer and the ASan/UBSan runtimes are in libclang-rt-14-dev.
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

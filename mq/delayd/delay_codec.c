@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "mq/delayd/delayd.h"
+#include "mq/mq_delay.h"
 
 size_t delay_rec_send_size(const delay_send_rec *r)
 {
@@ -59,5 +60,13 @@ int delay_rec_decode(const uint8_t *p, uint32_t len, delay_send_rec *send, uint6
     send->topic = (const char *)p + DELAY_SEND_HDR;
     send->key = send->topic + send->topic_len;
     send->body = (const uint8_t *)send->key + send->key_len;
+    /* The writer only logs what it validated: a topic of 1..200 characters and
+     * a key of at most 255, neither with a NUL (both are C strings once in
+     * the index, and a NUL would make a topic that never matches its name). */
+    if (send->topic_len == 0 || send->topic_len > MQ_DELAY_MAX_TOPIC ||
+        send->key_len > MQ_DELAY_MAX_KEY || memchr(send->topic, '\0', send->topic_len) ||
+        memchr(send->key, '\0', send->key_len)) {
+        return -1;
+    }
     return DELAY_REC_SEND;
 }
