@@ -29,7 +29,9 @@ void shop_log_set_level(shop_log_level level)
 
 static void log_level_from_env(void)
 {
-    const char *env = getenv("SHOP_LOG_LEVEL");
+    const char *env = getenv("SHOPFLOW_LOG_LEVEL");
+    if (env == NULL)
+        env = getenv("SHOP_LOG_LEVEL"); /* the name before the one scheme */
     log_level_from_env_done = 1;
     if (env == NULL)
         return;

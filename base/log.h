@@ -12,7 +12,7 @@ typedef enum shop_log_level {
 /* Sets the component name printed on every line (e.g. "shop-stock"). */
 void shop_log_init(const char *component);
 
-/* Lines below this level are dropped. Default INFO; SHOP_LOG_LEVEL=debug|info|warn|error. */
+/* Lines below this level are dropped. Default INFO; SHOPFLOW_LOG_LEVEL=debug|info|warn|error. */
 void shop_log_set_level(shop_log_level level);
 
 /* `fmt` carries the message and its key=value pairs: "listening url=%s". */

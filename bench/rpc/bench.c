@@ -221,7 +221,7 @@ int main(int argc, char **argv)
     char *our_argv[] = {echod,    "--listen",  ours.tcp, "--listen",
                         ours.ipc, "--workers", workers,  NULL};
     char *raw_argv[] = {self, "--serve-raw", raw.tcp, raw.ipc, NULL};
-    setenv("SHOP_LOG_LEVEL", "warn", 1);
+    setenv("SHOPFLOW_LOG_LEVEL", "warn", 1);
     pid_t our_pid = spawn(our_argv), raw_pid = spawn(raw_argv);
     int rc = 1;
     if (wait_ready(ours.tcp) != 0 || wait_ready(ours.ipc) != 0 || wait_ready(raw.tcp) != 0 ||

@@ -21,21 +21,21 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: shop-async order|stock|coupon [options]\n"
-            "Runs the async side of one service: its outbox relay and its consumer.\n\n"
-            "  --pg CONNINFO         the service database (SHOP_ASYNC_PG; default: the\n"
-            "                        configured server's <service>_db, created and migrated)\n"
-            "  --mq URL              broker requests (MQ_URL, default " MQ_DEFAULT_URL ")\n"
-            "  --mq-pub URL          broker deliveries (MQ_PUB_URL, default " MQ_DEFAULT_PUB_URL
-            ")\n"
-            "  --delay URL           mq-delayd (MQ_DELAY_URL, default " MQ_DELAY_URL_DEFAULT ")\n"
-            "  --pay-window-ms N     order: pay window (SHOP_PAY_WINDOW_MS, default 1800000)\n"
-            "  --dup-publish         test switch: publish every event twice\n"
-            "  --dup-deliver         test switch: handle every delivery twice\n"
-            "  --crash-after-commits N  test switch: exit 99 after the N-th commit, before\n"
-            "                        its ack (SHOP_ASYNC_CRASH_AFTER_COMMITS)\n"
-            "  --help                this text\n");
+    fprintf(
+        out,
+        "usage: shop-async order|stock|coupon [options]\n"
+        "Runs the async side of one service: its outbox relay and its consumer.\n\n"
+        "  --pg CONNINFO         the service database (SHOP_ASYNC_PG; default: the\n"
+        "                        configured server's <service>_db, created and migrated)\n"
+        "  --mq URL              broker requests (MQ_URL, default " MQ_DEFAULT_URL ")\n"
+        "  --mq-pub URL          broker deliveries (MQ_PUB_URL, default " MQ_DEFAULT_PUB_URL ")\n"
+        "  --delay URL           mq-delayd (MQ_DELAY_URL, default " MQ_DELAY_URL_DEFAULT ")\n"
+        "  --pay-window-ms N     order: pay window (SHOP_ASYNC_PAY_WINDOW_MS, default 1800000)\n"
+        "  --dup-publish         test switch: publish every event twice\n"
+        "  --dup-deliver         test switch: handle every delivery twice\n"
+        "  --crash-after-commits N  test switch: exit 99 after the N-th commit, before\n"
+        "                        its ack (SHOP_ASYNC_CRASH_AFTER_COMMITS)\n"
+        "  --help                this text\n");
 }
 
 typedef struct opts {
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (shop_flag_i64("shop-async", "--pay-window-ms", o.window, "SHOP_PAY_WINDOW_MS",
+    if (shop_flag_i64("shop-async", "--pay-window-ms", o.window, "SHOP_ASYNC_PAY_WINDOW_MS",
                       ORDER_PAY_WINDOW_DEFAULT_MS, 1, 40LL * 24 * 3600 * 1000, &window) != 0 ||
         shop_flag_i64("shop-async", "--crash-after-commits", o.crash,
                       "SHOP_ASYNC_CRASH_AFTER_COMMITS", 0, 0, 1000000000, &crash) != 0)
