@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "rpc/internal.h"
 #include "rpc_echo.rpc.h"
+#include "base/version.h"
 
 static rpc_status echo(rpc_ctx *ctx, const Shop__Rpctest__EchoRequest *req,
                        Shop__Rpctest__EchoReply *reply, void *user)
@@ -93,6 +94,8 @@ static int run_file(FILE *f)
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "rpc-fuzz-frame"))
+        return 0;
     int rc = 0;
     if (argc < 2)
         rc = run_file(stdin);

@@ -1,6 +1,7 @@
 /* shopflow: the user's tool. Dispatches `shopflow COMMAND ...` to one file per
  * command (cmd_<name>.c). */
 #include "tools/shopflow/commands.h"
+#include "base/version.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +27,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "shopflow"))
+        return 0;
     if (argc < 2) {
         usage(stderr);
         return 2;
