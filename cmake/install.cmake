@@ -76,6 +76,7 @@ function(shop_public_library name)
           ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
   # pkg-config: relocatable, the prefix is found from the .pc file's folder.
   file(RELATIVE_PATH pc_to_prefix /P/${CMAKE_INSTALL_LIBDIR}/pkgconfig /P)
+  string(REGEX REPLACE "/$" "" pc_to_prefix ${pc_to_prefix})
   configure_file(${CMAKE_SOURCE_DIR}/cmake/${name}.pc.in ${CMAKE_BINARY_DIR}/pkgconfig/${name}.pc @ONLY)
   install(FILES ${CMAKE_BINARY_DIR}/pkgconfig/${name}.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
   foreach(proto ${arg_PROTOS})
