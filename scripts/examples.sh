@@ -40,7 +40,11 @@ free_port() {
 stop() {
   kill "$1"
   wait "$1" || fail "process $1 exited with status $? after SIGTERM"
-  pids=("${pids[@]/$1/}")
+  local left=() pid
+  for pid in "${pids[@]}"; do
+    [ "$pid" = "$1" ] || left+=("$pid")
+  done
+  pids=("${left[@]}")
 }
 
 prefix=$work/prefix
