@@ -22,7 +22,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: shopflow COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n`shopflow COMMAND --help` describes each command.\n");
+    fprintf(out, "\n`shopflow COMMAND --help` describes each command; `shopflow --version` "
+                 "prints the version.\n");
 }
 
 int main(int argc, char **argv)
