@@ -6,7 +6,7 @@
  * batches over nng PUB/SUB, and acknowledge over REQ/REP; the broker
  * redelivers whatever is not acknowledged, so delivery is at least once.
  *
- * Every call returns an rpc_status code (rpc/status.h); a message for the user
+ * Every call returns an rpc_status code (base/status.h); a message for the user
  * goes into the result or error buffer. */
 #ifndef SHOP_MQ_H
 #define SHOP_MQ_H

@@ -4,10 +4,10 @@
  * (the build generates typed wrappers, see "<name>.rpc.h" for each proto),
  * listens on tcp://, ipc:// or inproc:// URLs and runs handlers on a worker
  * pool. A channel dials one or more servers and makes calls that always carry
- * a deadline. Every function returns a gRPC status (rpc/status.h); failures
+ * a deadline. Every function returns a gRPC status (base/status.h); failures
  * come with a message in an rpc_error the caller may pass (or NULL).
  *
- * Times are milliseconds on the monotonic clock of rpc/clock.h (shop_now_ms).
+ * Times are milliseconds on the monotonic clock of base/clock.h (shop_now_ms).
  */
 #ifndef SHOP_RPC_RPC_H
 #define SHOP_RPC_RPC_H

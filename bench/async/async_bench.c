@@ -18,6 +18,7 @@
 #include "services/pg/shop_pg.h"
 #include "services/stack/shop_stack.h"
 #include "shop_order.rpc.h"
+#include "base/version.h"
 
 typedef struct bench_cfg {
     int orders, clients, rate;
@@ -159,6 +160,8 @@ static int run(const char *arch, const bench_cfg *cfg)
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "async-bench"))
+        return 0;
     bench_cfg cfg = {.orders = 2000, .clients = 4, .rate = 500};
     static const struct option opts[] = {{"orders", required_argument, NULL, 'n'},
                                          {"clients", required_argument, NULL, 'c'},

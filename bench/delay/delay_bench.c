@@ -27,6 +27,7 @@
 #include "base/tmpdir.h"
 #include "base/spawn.h"
 #include "base/status.h"
+#include "base/version.h"
 
 #define BODY 256
 
@@ -475,6 +476,8 @@ static void lateness_via_broker(void)
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "delay-bench"))
+        return 0;
     char self[PATH_MAX], err[256], cmd[PATH_MAX + 32];
     daemon_t d;
     mq_delay_client *c = NULL;

@@ -2,6 +2,8 @@
  * (fdatasync, nng echo with 1 and N clients), then the broker cases read
  * as ratios against them. */
 #include "bench/mq/bench.h"
+#include "base/paths.h"
+#include "base/version.h"
 
 #include <getopt.h>
 #include <libgen.h>
@@ -28,6 +30,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "mq-bench"))
+        return 0;
     mqb_opts o = {.fsync_n = 2000,
                   .echo_n = 5000,
                   .sync_n = 3000,
@@ -38,7 +42,7 @@ int main(int argc, char **argv)
                   .rate = 5000,
                   .rounds = 3,
                   .size = 256};
-    snprintf(o.dir, sizeof o.dir, "%s/var/mq-bench", SHOP_SOURCE_DIR);
+    snprintf(o.dir, sizeof o.dir, "%s/mq-bench", shop_default_var_dir());
     char self[512];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';

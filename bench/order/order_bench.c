@@ -22,6 +22,7 @@
 #include "services/stack/shop_stack.h"
 #include "services/stock/stock_logic.h"
 #include "shop_order.rpc.h"
+#include "base/version.h"
 
 typedef struct bench_opts {
     int clients;
@@ -262,6 +263,8 @@ static int parse(int argc, char **argv, bench_opts *o)
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "order-bench"))
+        return 0;
     bench_opts o = {
         .clients = 8, .seconds = 6, .warmup_ms = 200, .goods = 1000, .users = 200000, .rounds = 4};
     int rc = parse(argc, argv, &o);

@@ -20,6 +20,7 @@
 #include "base/tmpdir.h"
 #include "base/spawn.h"
 #include "rpc_echo.rpc.h"
+#include "base/version.h"
 
 static int our_call(void *target, int caller, const uint8_t *payload, size_t len)
 {
@@ -201,6 +202,8 @@ static int wait_ready(const char *url)
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "rpc-bench"))
+        return 0;
     if (argc == 4 && strcmp(argv[1], "--serve-raw") == 0)
         return raw_server_main(argv[2], argv[3]);
     opts o;

@@ -10,6 +10,8 @@
 
 #include "mq/mq.h"
 #include "base/log.h"
+#include "base/paths.h"
+#include "base/version.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -42,7 +44,8 @@ static void usage(FILE *out)
             "  --retry-scale X         scale the retry backoff levels (tests: 0.0001) "
             "[MQ_RETRY_SCALE, 1]\n"
             "  --max-inflight N        per consumer unless it asks [MQ_MAX_INFLIGHT, 4096]\n"
-            "  --help\n");
+            "  --help\n"
+            "  --version\n");
 }
 
 static const char *env_or(const char *name, const char *fallback)
@@ -64,10 +67,12 @@ static int parse_flush(const char *v, int *sync)
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "mq-broker"))
+        return 0;
     shop_log_init("mq-broker");
     static char default_dir[600];
     snprintf(default_dir, sizeof default_dir, "%s/mq",
-             env_or("SHOPFLOW_VAR", SHOP_SOURCE_DIR "/var"));
+             env_or("SHOPFLOW_VAR", shop_default_var_dir()));
     mq_broker_opts o = {
         .url = env_or("MQ_URL", MQ_DEFAULT_URL),
         .pub_url = env_or("MQ_PUB_URL", MQ_DEFAULT_PUB_URL),

@@ -11,6 +11,8 @@
 #include "mq/mq.h"
 #include "mq/mq_delay.h"
 #include "base/log.h"
+#include "base/paths.h"
+#include "base/version.h"
 
 static void usage(FILE *out)
 {
@@ -19,7 +21,7 @@ static void usage(FILE *out)
             "The durable delay queue: holds delayed messages on disk and hands each to\n"
             "the sink when due (never early, at least once).\n\n"
             "  --listen URL        requests (MQ_DELAYD_LISTEN, default %s)\n"
-            "  --data-dir DIR      log segments (MQ_DELAYD_DATA, default %s/var/delayd)\n"
+            "  --data-dir DIR      log segments (MQ_DELAYD_DATA, default %s/delayd)\n"
             "  --broker URL        mq-broker that due messages are sent to (MQ_DELAYD_BROKER,\n"
             "                      else MQ_URL, else %s)\n"
             "  --sink URL          instead of the broker, an mq_delay_receiver endpoint that\n"
@@ -30,8 +32,9 @@ static void usage(FILE *out)
             "  --sink-timeout-ms N wait for the sink's ack (MQ_DELAYD_SINK_TIMEOUT_MS, 2000)\n"
             "  --max-backoff-ms N  longest retry pause while the sink is down\n"
             "                      (MQ_DELAYD_MAX_BACKOFF_MS, 1000)\n"
-            "  --help              this text\n",
-            MQ_DELAY_URL_DEFAULT, SHOP_SOURCE_DIR, MQ_DEFAULT_URL);
+            "  --help              this text\n"
+            "  --version           print the version\n",
+            MQ_DELAY_URL_DEFAULT, shop_default_var_dir(), MQ_DEFAULT_URL);
 }
 
 static const char *env_or(const char *name, const char *def)
@@ -55,7 +58,7 @@ static int parse_args(int argc, char **argv, delayd_config *c)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    snprintf(data_dir, sizeof data_dir, "%s/var/delayd", SHOP_SOURCE_DIR);
+    snprintf(data_dir, sizeof data_dir, "%s/delayd", shop_default_var_dir());
     c->listen_url = env_or("MQ_DELAYD_LISTEN", MQ_DELAY_URL_DEFAULT);
     c->data_dir = env_or("MQ_DELAYD_DATA", data_dir);
     c->sink_url = env_or("MQ_DELAYD_SINK", NULL);
@@ -111,6 +114,8 @@ static int parse_args(int argc, char **argv, delayd_config *c)
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "mq-delayd"))
+        return 0;
     delayd d;
     char err[512] = "";
     int code = 1;

@@ -12,8 +12,7 @@
 #include <unistd.h>
 
 #include "rpc/stubgen/stubgen.h"
-
-#define SHOPRPC_PLUGIN_VERSION "1.0"
+#include "base/version.h"
 
 typedef Google__Protobuf__Compiler__CodeGeneratorResponse response;
 typedef Google__Protobuf__Compiler__CodeGeneratorResponse__File response_file;
@@ -166,7 +165,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-        printf("protoc-gen-shoprpc %s (shopflow; protobuf-c %s)\n", SHOPRPC_PLUGIN_VERSION,
+        printf("protoc-gen-shoprpc (shopflow) %s, protobuf-c %s\n", SHOPFLOW_VERSION,
                protobuf_c_version());
         return 0;
     }

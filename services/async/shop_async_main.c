@@ -18,6 +18,7 @@
 #include "services/order/order_async.h"
 #include "services/pg/shop_pg.h"
 #include "services/stock/stock_consumer.h"
+#include "base/version.h"
 
 static void usage(FILE *out)
 {
@@ -120,6 +121,8 @@ static int database(const opts *o, char *out, int outlen)
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "shop-async"))
+        return 0;
     opts o = {0};
     char conninfo[1024], err[512];
     int64_t window = 0, crash = 0;

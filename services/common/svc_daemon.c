@@ -10,6 +10,7 @@
 #include "services/common/svc_flags.h"
 #include "services/common/svc_signal.h"
 #include "services/pg/shop_pg.h"
+#include "base/version.h"
 
 void shop_daemon_defaults(shop_daemon *d, const char *prog, const char *service,
                           const char *env_prefix, const char *default_listen)
@@ -63,7 +64,8 @@ void shop_daemon_usage(const shop_daemon *d, FILE *out)
             "                       from services/%s/sql at start\n"
             "      --drain-ms MS    on SIGTERM, how long running calls may finish\n"
             "                       [$%s_DRAIN_MS, default 5000]\n"
-            "  -h, --help           this help\n",
+            "  -h, --help           this help\n"
+            "      --version        print the version\n",
             e, d->default_listen, e, e, e, d->service, d->service, e);
 }
 
@@ -207,6 +209,8 @@ static struct option *all_options(const shop_daemon_spec *spec)
 
 int shop_daemon_main(const shop_daemon_spec *spec, int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, spec->prog))
+        return 0;
     static shop_daemon d;
     shop_daemon_defaults(&d, spec->prog, spec->service, spec->env, spec->default_listen);
     d.spec = spec;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/paths.h"
 
 #ifndef SHOP_SOURCE_DIR
 #define SHOP_SOURCE_DIR "."
@@ -58,7 +59,7 @@ const char *shop_pg_var_dir(void)
         snprintf(dir, sizeof dir, "%s/pg", var);
         return dir;
     }
-    snprintf(dir, sizeof dir, "%s/var/pg", SHOP_SOURCE_DIR);
+    snprintf(dir, sizeof dir, "%s/pg", shop_default_var_dir());
     /* As root the cluster runs as an unprivileged user, who may not be let
      * through the folders above the source tree (a clone under /root): then
      * the cluster lives under /var/tmp, keyed by the source path. */

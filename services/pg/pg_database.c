@@ -3,6 +3,8 @@
  * its own transaction, serialised by an advisory lock). */
 #include "services/pg/shop_pg.h"
 
+#include "base/paths.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <libpq-fe.h>
@@ -20,8 +22,11 @@ const char *const shop_pg_services[3] = {"order", "stock", "coupon"};
 void shop_pg_sql_dir(const char *service, char *out, size_t outlen)
 {
     const char *root = getenv("SHOPFLOW_SQL_DIR");
+    const char *share = shop_share_dir();
     if (root != NULL && root[0] != '\0')
         snprintf(out, outlen, "%s/%s", root, service);
+    else if (share != NULL)
+        snprintf(out, outlen, "%s/sql/%s", share, service);
     else
         snprintf(out, outlen, "%s/services/%s/sql", SHOP_SOURCE_DIR, service);
 }

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "rpc/rpc.h"
 #include "rpc_echo.rpc.h"
+#include "base/version.h"
 
 static atomic_uint_fast64_t sleep_served;
 
@@ -101,6 +102,8 @@ static long env_long(const char *name, long def)
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "rpc-echod"))
+        return 0;
     static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
                                              {"workers", required_argument, NULL, 'w'},
                                              {"queue", required_argument, NULL, 'q'},

@@ -5,6 +5,7 @@
  * a 45 s run, report in var/bench/report. */
 #include "tools/shopflow/commands.h"
 #include "bench/harness/shop_bench.h"
+#include "base/paths.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -44,7 +45,7 @@ static void bench_usage(FILE *out)
 static const char *var_dir(char *buf, size_t len)
 {
     const char *env = getenv("SHOPFLOW_VAR");
-    snprintf(buf, len, "%s", env && *env ? env : SHOP_SOURCE_DIR "/var");
+    snprintf(buf, len, "%s", env && *env ? env : shop_default_var_dir());
     return buf;
 }
 

@@ -6,6 +6,7 @@
  * is not built. */
 #include "tools/shopflow/commands.h"
 #include "bench/harness/shop_bench.h"
+#include "base/paths.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +114,7 @@ static int run_one(const scenario *sc, double rate, int64_t duration_ms)
     cfg.duration_ms = duration_ms;
     cfg.converge_timeout_ms = 30000;
     const char *env = getenv("SHOPFLOW_VAR");
-    snprintf(log_dir, sizeof log_dir, "%s/bench/logs", env && *env ? env : SHOP_SOURCE_DIR "/var");
+    snprintf(log_dir, sizeof log_dir, "%s/bench/logs", env && *env ? env : shop_default_var_dir());
     cfg.log_dir = log_dir;
     int64_t from = duration_ms / 3, to = 2 * duration_ms / 3;
     if (sc->order_timeout) {

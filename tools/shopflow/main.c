@@ -1,6 +1,7 @@
 /* shopflow: the user's tool. Dispatches `shopflow COMMAND ...` to one file per
  * command (cmd_<name>.c). */
 #include "tools/shopflow/commands.h"
+#include "base/version.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,11 +22,14 @@ static void usage(FILE *out)
     fprintf(out, "usage: shopflow COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n`shopflow COMMAND --help` describes each command.\n");
+    fprintf(out, "\n`shopflow COMMAND --help` describes each command; `shopflow --version` "
+                 "prints the version.\n");
 }
 
 int main(int argc, char **argv)
 {
+    if (shop_version_asked(argc, argv, "shopflow"))
+        return 0;
     if (argc < 2) {
         usage(stderr);
         return 2;
