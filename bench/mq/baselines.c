@@ -41,14 +41,17 @@ void mqb_acc_add(mqb_acc *a, double us)
         shop_hist_reset(a->lat_ns);
     }
     shop_hist_record(a->lat_ns, (int64_t)(us * 1e3 + 0.5));
-    a->n++;
 }
 
 void mqb_acc_free(mqb_acc *a)
 {
     free(a->lat_ns);
     a->lat_ns = NULL;
-    a->n = 0;
+}
+
+long mqb_acc_samples(const mqb_acc *a)
+{
+    return a->lat_ns != NULL ? (long)a->lat_ns->count : 0;
 }
 
 double mqb_acc_rate(const mqb_acc *a)
@@ -63,7 +66,7 @@ double mqb_acc_mean_us(const mqb_acc *a)
 
 double mqb_percentile(const mqb_acc *a, double p)
 {
-    if (a->lat_ns == NULL || a->n == 0)
+    if (mqb_acc_samples(a) == 0)
         return 0;
     int64_t ns = p >= 100.0 ? a->lat_ns->max : shop_hist_percentile(a->lat_ns, p);
     return (double)ns / 1e3;

@@ -17,13 +17,14 @@ typedef struct mqb_opts {
 /* Samples of one measured thing, accumulated over the interleaved rounds. */
 typedef struct mqb_acc {
     shop_hist *lat_ns; /* the project's histogram; allocated by the first add */
-    size_t n;          /* latency samples */
     long count;        /* operations */
     double secs;       /* time spent in them */
 } mqb_acc;
 
 void mqb_acc_add(mqb_acc *a, double us);
 double mqb_acc_rate(const mqb_acc *a);
+/* Latency samples recorded. */
+long mqb_acc_samples(const mqb_acc *a);
 double mqb_acc_mean_us(const mqb_acc *a);
 /* Microseconds at percentile p in [0, 100] (100: the exact maximum). */
 double mqb_percentile(const mqb_acc *a, double p);

@@ -198,9 +198,10 @@ static void case_latency(const mqb_opts *o, const mqb_broker *b)
     mq_producer_close(p);
     double p50 = mqb_percentile(&s.acc, 50), p99 = mqb_percentile(&s.acc, 99),
            max = mqb_percentile(&s.acc, 100);
-    printf("case=async_latency rate=%d n=%ld received=%zu p50_us=%.0f p99_us=%.0f max_us=%.0f "
+    printf("case=async_latency rate=%d n=%ld received=%ld p50_us=%.0f p99_us=%.0f max_us=%.0f "
            "target_p99_us=2000 pass=%s\n",
-           o->rate, n, s.acc.n, p50, p99, max, p99 < 2000 && (long)s.acc.n == n ? "yes" : "no");
+           o->rate, n, mqb_acc_samples(&s.acc), p50, p99, max,
+           p99 < 2000 && mqb_acc_samples(&s.acc) == n ? "yes" : "no");
     fflush(stdout);
     free(body);
     mqb_acc_free(&s.acc);

@@ -19,23 +19,25 @@ void bench_samples_add(bench_samples *s, int64_t us)
     if (ensure_hist(s) != 0)
         return; /* drop the sample rather than the run */
     shop_hist_record(s->hist, us);
-    s->n++;
 }
 
 void bench_samples_merge(bench_samples *into, const bench_samples *from)
 {
-    if (from->hist != NULL && ensure_hist(into) == 0) {
+    if (from->hist != NULL && ensure_hist(into) == 0)
         shop_hist_merge(into->hist, from->hist);
-        into->n += from->n;
-    }
     into->errors += from->errors;
     for (int i = 0; i < 17; i++)
         into->by_status[i] += from->by_status[i];
 }
 
+int64_t bench_samples_count(const bench_samples *s)
+{
+    return s->hist != NULL ? s->hist->count : 0;
+}
+
 int64_t bench_samples_pct(const bench_samples *s, double p)
 {
-    if (s->hist == NULL || s->n == 0)
+    if (bench_samples_count(s) == 0)
         return 0;
     return p >= 100.0 ? s->hist->max : shop_hist_percentile(s->hist, p);
 }

@@ -192,8 +192,8 @@ typedef struct phase_result {
 
 static phase_result report(const char *name, bench_samples *all, int64_t measured_ms)
 {
-    phase_result r = {.orders = (int64_t)all->n, .errors = all->errors};
-    r.per_s = measured_ms > 0 ? (double)all->n * 1000.0 / (double)measured_ms : 0;
+    phase_result r = {.orders = bench_samples_count(all), .errors = all->errors};
+    r.per_s = measured_ms > 0 ? (double)r.orders * 1000.0 / (double)measured_ms : 0;
     r.p50 = bench_samples_pct(all, 50);
     r.p99 = bench_samples_pct(all, 99);
     r.max = bench_samples_pct(all, 100);
