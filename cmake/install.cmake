@@ -91,7 +91,7 @@ shop_public_library(shoprpc FROM shopbase shoprpc PROTOS rpc health rpc_admin
 shop_public_library(shopmq FROM shopmq mqdelay PROTOS mq mq_delay
                     PUBLIC shoprpc PRIVATE PkgConfig::PROTOBUFC nng::nng Threads::Threads)
 
-install(FILES base/status.h base/clock.h ${SHOP_VERSION_INCLUDE_DIR}/base/version.h
+install(FILES base/status.h base/error.h base/clock.h ${SHOP_VERSION_INCLUDE_DIR}/base/version.h
         DESTINATION ${SHOP_INSTALL_INCLUDEDIR}/base)
 install(FILES rpc/rpc.h DESTINATION ${SHOP_INSTALL_INCLUDEDIR}/rpc)
 install(FILES mq/mq.h mq/mq_delay.h DESTINATION ${SHOP_INSTALL_INCLUDEDIR}/mq)

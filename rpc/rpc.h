@@ -18,21 +18,19 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "base/error.h"
 #include "base/status.h"
 
 #define RPC_DEFAULT_MAX_MSG (4u * 1024u * 1024u)
 #define RPC_DEFAULT_TIMEOUT_MS 5000
 
-/* A status and the message that explains it (truncated to fit). */
-typedef struct rpc_error {
-    rpc_status code;
-    char message[256];
-    int attempts; /* client: how many times the call was sent */
-} rpc_error;
+/* A status and the message that explains it: base/error.h's shop_error under
+ * the RPC library's name (attempts: on the client, how many times the call
+ * was sent). */
+typedef shop_error rpc_error;
 
-/* Sets err (if not NULL) and returns code. */
-rpc_status rpc_error_set(rpc_error *err, rpc_status code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Sets err (if not NULL) and returns code: shop_error_set. */
+#define rpc_error_set shop_error_set
 
 typedef struct rpc_metadata {
     const char *key;

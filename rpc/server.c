@@ -149,18 +149,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-rpc_status rpc_error_set(rpc_error *err, rpc_status code, const char *fmt, ...)
-{
-    if (err == NULL)
-        return code;
-    err->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 rpc_status rpc__status_from_nng(int rv)
 {
     switch (rv) {
