@@ -128,9 +128,12 @@ static int run_gnuplot(const char *dir, char *err, size_t errlen)
     char *argv[] = {"gnuplot", "charts.gp", NULL};
     shop_spawn_opts so = {
         .log_path = log, .log_truncate = true, .stdin_null = true, .search_path = true, .cwd = dir};
-    pid_t pid = shop_spawn(argv, &so, err, errlen);
-    if (pid < 0)
+    pid_t pid = 0;
+    shop_error spawn_err = {0};
+    if (shop_spawn(argv, &so, &pid, &spawn_err) != RPC_OK) {
+        snprintf(err, errlen, "%s", spawn_err.message);
         return -1;
+    }
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
