@@ -64,17 +64,17 @@ static void child_main(char *const argv[], const shop_spawn_opts *o, bool from_m
     _exit(127);
 }
 
-pid_t shop_spawn(char *const argv[], const shop_spawn_opts *opts, char *err, size_t errlen)
+rpc_status shop_spawn(char *const argv[], const shop_spawn_opts *opts, pid_t *pid_out,
+                      shop_error *err)
 {
     static const shop_spawn_opts defaults = {0};
     const shop_spawn_opts *o = opts != NULL ? opts : &defaults;
     bool from_main = (pid_t)syscall(SYS_gettid) == getpid();
     pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "fork %s: %s", argv[0], strerror(errno));
-        return -1;
-    }
+    if (pid < 0)
+        return shop_error_errno(err, errno, "fork %s", argv[0]);
     if (pid == 0)
         child_main(argv, o, from_main);
-    return pid;
+    *pid_out = pid;
+    return RPC_OK;
 }

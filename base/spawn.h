@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "base/error.h"
+
 typedef struct shop_spawn_opts {
     const char *exec_path; /* the file to run; NULL: argv[0] */
     /* stdout and stderr go to this file (created 0644), NULL: inherited. */
@@ -31,10 +33,10 @@ typedef struct shop_spawn_opts {
     void *in_child_arg;
 } shop_spawn_opts;
 
-/* Starts exec_path (or argv[0]) with argv (opts may be NULL). Returns the child's pid, or
- * -1 with a message in err. An exec that fails is reported on the child's
- * stderr (the log) and the child exits 127. */
-pid_t shop_spawn(char *const argv[], const shop_spawn_opts *opts, char *err, size_t errlen);
+/* Starts exec_path (or argv[0]) with argv (opts may be NULL) and puts the
+ * child's pid in *pid. Fails only when fork does; an exec that fails is
+ * reported on the child's stderr (the log) and the child exits 127. */
+rpc_status shop_spawn(char *const argv[], const shop_spawn_opts *opts, pid_t *pid, shop_error *err);
 
 /* Closes every descriptor from `lowest` up (close_range, or a loop where the
  * kernel has none). For a child between fork and exec. */

@@ -113,8 +113,8 @@ static void *slot_for(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, lo
     return slot;
 }
 
-static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *dst, char *err,
-                        size_t errlen)
+static rpc_status parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *dst,
+                               shop_error *err)
 {
     char *end = NULL;
     errno = 0;
@@ -126,7 +126,7 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *
         if (*v == '\0' || *end != '\0' || errno != 0 || x < INT32_MIN || x > INT32_MAX)
             goto bad;
         *(int32_t *)dst = (int32_t)x;
-        return 0;
+        return RPC_OK;
     }
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
@@ -135,7 +135,7 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *
         if (*v == '\0' || *end != '\0' || errno != 0)
             goto bad;
         *(int64_t *)dst = x;
-        return 0;
+        return RPC_OK;
     }
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32: {
@@ -143,7 +143,7 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *
         if (*v == '\0' || *v == '-' || *end != '\0' || errno != 0 || x > UINT32_MAX)
             goto bad;
         *(uint32_t *)dst = (uint32_t)x;
-        return 0;
+        return RPC_OK;
     }
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64: {
@@ -151,7 +151,7 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *
         if (*v == '\0' || *v == '-' || *end != '\0' || errno != 0)
             goto bad;
         *(uint64_t *)dst = x;
-        return 0;
+        return RPC_OK;
     }
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE: {
@@ -162,7 +162,7 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *
             *(float *)dst = (float)x;
         else
             *(double *)dst = x;
-        return 0;
+        return RPC_OK;
     }
     case PROTOBUF_C_TYPE_BOOL:
         if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
@@ -171,7 +171,7 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *
             *(protobuf_c_boolean *)dst = 0;
         else
             goto bad;
-        return 0;
+        return RPC_OK;
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumDescriptor *ed = f->descriptor;
         const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, v);
@@ -179,13 +179,13 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *
             long x = strtol(v, &end, 0);
             if (*v == '\0' || *end != '\0' ||
                 (ev = protobuf_c_enum_descriptor_get_value(ed, (int)x)) == NULL) {
-                snprintf(err, errlen, "field '%s': '%s' is not a value of enum %s", f->name, v,
-                         ed->name);
-                return -1;
+                return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                      "field '%s': '%s' is not a value of enum %s", f->name, v,
+                                      ed->name);
             }
         }
         *(int32_t *)dst = ev->value;
-        return 0;
+        return RPC_OK;
     }
     case PROTOBUF_C_TYPE_STRING: {
         char **s = dst;
@@ -195,7 +195,7 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *
         if (*s != NULL && *s != (char *)f->default_value && *s != protobuf_c_empty_string)
             free(*s);
         *s = copy;
-        return 0;
+        return RPC_OK;
     }
     case PROTOBUF_C_TYPE_BYTES: {
         ProtobufCBinaryData *b = dst;
@@ -209,25 +209,24 @@ static int parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *
             free(b->data);
         b->data = copy;
         b->len = n;
-        return 0;
+        return RPC_OK;
     }
     default:
-        snprintf(err, errlen, "field '%s' is a message: assign its fields (%s.NAME=...)", f->name,
-                 f->name);
-        return -1;
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "field '%s' is a message: assign its fields (%s.NAME=...)", f->name,
+                              f->name);
     }
 bad:
-    snprintf(err, errlen, "field '%s': '%s' is not a valid %s", f->name, v,
-             f->type == PROTOBUF_C_TYPE_BOOL ? "bool (true/false)" : "number in range");
-    return -1;
+    return shop_error_set(
+        err, RPC_INVALID_ARGUMENT, "field '%s': '%s' is not a valid %s", f->name, v,
+        f->type == PROTOBUF_C_TYPE_BOOL ? "bool (true/false)" : "number in range");
 }
 
-int rpc_text_assign(ProtobufCMessage *m, const char *assignment, char *err, size_t errlen)
+rpc_status rpc_text_assign(ProtobufCMessage *m, const char *assignment, shop_error *err)
 {
     const char *eq = strchr(assignment, '=');
     if (eq == NULL || eq == assignment) {
-        snprintf(err, errlen, "'%s' is not field=value", assignment);
-        return -1;
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "'%s' is not field=value", assignment);
     }
     char path[256];
     snprintf(path, sizeof path, "%.*s", (int)(eq - assignment), assignment);
@@ -243,39 +242,37 @@ int rpc_text_assign(ProtobufCMessage *m, const char *assignment, char *err, size
             char *end = NULL;
             index = strtol(br + 1, &end, 10);
             if (end == br + 1 || *end != ']' || end[1] != '\0' || index < 0) {
-                snprintf(err, errlen, "bad index in '%s'", part);
-                return -1;
+                return shop_error_set(err, RPC_INVALID_ARGUMENT, "bad index in '%s'", part);
             }
             *br = '\0';
         }
         const ProtobufCFieldDescriptor *f =
             protobuf_c_message_descriptor_get_field_by_name(cur->descriptor, part);
         if (f == NULL) {
-            snprintf(err, errlen, "%s has no field '%s'", cur->descriptor->name, part);
-            return -1;
+            return shop_error_set(err, RPC_INVALID_ARGUMENT, "%s has no field '%s'",
+                                  cur->descriptor->name, part);
         }
         if (index >= 0 && f->label != PROTOBUF_C_LABEL_REPEATED) {
-            snprintf(err, errlen, "field '%s' is not repeated", part);
-            return -1;
+            return shop_error_set(err, RPC_INVALID_ARGUMENT, "field '%s' is not repeated", part);
         }
         if (next == NULL) {
             /* Before slot_for: a repeated message must not get an empty element. */
             if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-                snprintf(err, errlen, "field '%s' is a message: assign its fields (%s.NAME=...)",
-                         part, part);
-                return -1;
+                return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                      "field '%s' is a message: assign its fields (%s.NAME=...)",
+                                      part, part);
             }
             void *dst = slot_for(cur, f, index);
             if (dst == NULL) {
-                snprintf(err, errlen, "field '%s': index %ld skips elements", part, index);
-                return -1;
+                return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                      "field '%s': index %ld skips elements", part, index);
             }
-            return parse_scalar(f, value, dst, err, errlen);
+            return parse_scalar(f, value, dst, err);
         }
         if (f->type != PROTOBUF_C_TYPE_MESSAGE) {
-            snprintf(err, errlen, "field '%s' is not a message, '%s' cannot go inside it", part,
-                     next);
-            return -1;
+            return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                  "field '%s' is not a message, '%s' cannot go inside it", part,
+                                  next);
         }
         /* A repeated message without an index means its last element. */
         if (index < 0 && f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -284,29 +281,27 @@ int rpc_text_assign(ProtobufCMessage *m, const char *assignment, char *err, size
         }
         ProtobufCMessage **sub = slot_for(cur, f, index);
         if (sub == NULL) {
-            snprintf(err, errlen, "field '%s': index %ld skips elements", part, index);
-            return -1;
+            return shop_error_set(err, RPC_INVALID_ARGUMENT, "field '%s': index %ld skips elements",
+                                  part, index);
         }
         if (*sub == NULL && (*sub = rpc_text_new(f->descriptor)) == NULL) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
+            return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
         }
         cur = *sub;
         part = next;
     }
-    snprintf(err, errlen, "empty field name in '%s'", assignment);
-    return -1;
+    return shop_error_set(err, RPC_INVALID_ARGUMENT, "empty field name in '%s'", assignment);
 }
 
-int rpc_text_assign_all(ProtobufCMessage *m, const char *line, char *err, size_t errlen)
+rpc_status rpc_text_assign_all(ProtobufCMessage *m, const char *line, shop_error *err)
 {
     size_t n = strlen(line);
     char *tok = malloc(n + 1);
     if (tok == NULL)
-        return -1;
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
     const char *p = line;
-    int rv = 0;
-    while (rv == 0) {
+    rpc_status rv = RPC_OK;
+    while (rv == RPC_OK) {
         while (isspace((unsigned char)*p))
             p++;
         if (*p == '\0')
@@ -323,7 +318,7 @@ int rpc_text_assign_all(ProtobufCMessage *m, const char *line, char *err, size_t
             }
         }
         tok[k] = '\0';
-        rv = rpc_text_assign(m, tok, err, errlen);
+        rv = rpc_text_assign(m, tok, err);
     }
     free(tok);
     return rv;

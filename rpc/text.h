@@ -9,18 +9,20 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "base/error.h"
+
 /* A new, initialised message of type `d` (free with protobuf_c_message_free_unpacked). */
 ProtobufCMessage *rpc_text_new(const ProtobufCMessageDescriptor *d);
 
 /* Applies one assignment: `name=value`, `outer.inner.name=value`,
  * `list[2].name=value`; a repeated scalar given again appends. Enums take a
- * name or a number, bools true/false/1/0, bytes the raw text. Returns 0, or
- * -1 with a message naming the field in err. */
-int rpc_text_assign(ProtobufCMessage *m, const char *assignment, char *err, size_t errlen);
+ * name or a number, bools true/false/1/0, bytes the raw text. Fails with
+ * INVALID_ARGUMENT and a message naming the field. */
+rpc_status rpc_text_assign(ProtobufCMessage *m, const char *assignment, shop_error *err);
 
 /* Splits a line of assignments on blanks (double quotes group, backslash
  * escapes) and applies each. */
-int rpc_text_assign_all(ProtobufCMessage *m, const char *line, char *err, size_t errlen);
+rpc_status rpc_text_assign_all(ProtobufCMessage *m, const char *line, shop_error *err);
 
 /* Prints the fields that are set, one per line, nested messages in braces. */
 void rpc_text_print(FILE *out, const ProtobufCMessage *m, int indent);

@@ -129,8 +129,8 @@ static shop_check_report run_check(const int64_t *acked, size_t n_acked, int64_t
 {
     shop_check_input in = {order_ci, stock_ci, coupon_ci, acked, n_acked, grace};
     shop_check_report rep;
-    char err[512];
-    cr_assert_eq(shop_check_run(&in, &rep, err, sizeof err), 0, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(shop_check_run(&in, &rep, &err), RPC_OK, "%s", err.message);
     return rep;
 }
 
@@ -263,7 +263,7 @@ Test(bench_check, an_unreachable_database_is_an_error_naming_it)
 {
     shop_check_input in = {order_ci, "host=/nonexistent dbname=x", coupon_ci, NULL, 0, 0};
     shop_check_report rep;
-    char err[512];
-    cr_assert_eq(shop_check_run(&in, &rep, err, sizeof err), -1);
-    cr_assert_not_null(strstr(err, "stock_db"), "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(shop_check_run(&in, &rep, &err), RPC_UNAVAILABLE, "%s", err.message);
+    cr_assert_not_null(strstr(err.message, "stock_db"), "%s", err.message);
 }

@@ -6,19 +6,22 @@
 #include "bench/harness/shop_fault.h"
 
 static shop_fault_plan plan;
-static char err[SHOP_FAULT_ERRLEN];
+static shop_error err;
 
 static void parse_ok(const char *spec)
 {
-    err[0] = '\0';
-    cr_assert_eq(shop_fault_parse(&plan, spec, err, sizeof err), 0, "'%s' rejected: %s", spec, err);
+    shop_error_clear(&err);
+    cr_assert_eq(shop_fault_parse(&plan, spec, &err), RPC_OK, "'%s' rejected: %s", spec,
+                 err.message);
 }
 
 static void parse_fails_naming(const char *spec, const char *part)
 {
     shop_fault_plan before = plan;
-    cr_assert_eq(shop_fault_parse(&plan, spec, err, sizeof err), -1, "'%s' accepted", spec);
-    cr_assert_not_null(strstr(err, part), "error for '%s' does not name '%s': %s", spec, part, err);
+    cr_assert_eq(shop_fault_parse(&plan, spec, &err), RPC_INVALID_ARGUMENT, "'%s' accepted", spec);
+    cr_assert_eq(err.code, RPC_INVALID_ARGUMENT);
+    cr_assert_not_null(strstr(err.message, part), "error for '%s' does not name '%s': %s", spec,
+                       part, err.message);
     cr_assert_eq(plan.n, before.n, "a failed parse must leave the plan unchanged");
 }
 
@@ -39,7 +42,7 @@ Test(bench_fault_spec, kill_then_restart_on_one_service_parses_to_two_actions)
     cr_assert_eq(plan.faults[1].service, SHOP_SVC_COUPON);
     cr_assert_eq(plan.faults[1].kind, SHOP_FAULT_RESTART);
     cr_assert_eq(plan.faults[1].at_ms, 15000);
-    cr_assert_eq(shop_fault_validate(&plan, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(shop_fault_validate(&plan, &err), RPC_OK, "%s", err.message);
 }
 
 Test(bench_fault_spec, windows_and_parameters_parse_with_every_time_unit)
@@ -107,23 +110,23 @@ Test(bench_fault_spec, a_later_bad_action_rejects_the_whole_spec)
 Test(bench_fault_spec, validation_sorts_and_rejects_impossible_schedules)
 {
     parse_ok("coupon:restart@15s");
-    cr_assert_eq(shop_fault_validate(&plan, err, sizeof err), -1);
-    cr_assert_not_null(strstr(err, "no earlier kill"), "%s", err);
+    cr_assert_eq(shop_fault_validate(&plan, &err), RPC_INVALID_ARGUMENT);
+    cr_assert_not_null(strstr(err.message, "no earlier kill"), "%s", err.message);
 
     reset();
     parse_ok("coupon:kill@5s,kill@8s");
-    cr_assert_eq(shop_fault_validate(&plan, err, sizeof err), -1);
-    cr_assert_not_null(strstr(err, "already killed"), "%s", err);
+    cr_assert_eq(shop_fault_validate(&plan, &err), RPC_INVALID_ARGUMENT);
+    cr_assert_not_null(strstr(err.message, "already killed"), "%s", err.message);
 
     reset();
     parse_ok("stock:pause@1s-5s,pause@4s-6s");
-    cr_assert_eq(shop_fault_validate(&plan, err, sizeof err), -1);
-    cr_assert_not_null(strstr(err, "overlaps"), "%s", err);
+    cr_assert_eq(shop_fault_validate(&plan, &err), RPC_INVALID_ARGUMENT);
+    cr_assert_not_null(strstr(err.message, "overlaps"), "%s", err.message);
 
     reset();
     parse_ok("coupon:restart@15s");
     parse_ok("coupon:kill@5s");
-    cr_assert_eq(shop_fault_validate(&plan, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(shop_fault_validate(&plan, &err), RPC_OK, "%s", err.message);
     cr_assert_eq(plan.faults[0].kind, SHOP_FAULT_KILL, "validation sorts by time");
 }
 

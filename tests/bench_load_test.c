@@ -51,8 +51,8 @@ Test(bench_load, issues_rate_times_duration_requests_and_books_every_outcome)
                             .fn = quick_fn,
                             .progress = on_progress};
     shop_load_result r;
-    char err[256];
-    cr_assert_eq(shop_load_run(&cfg, &r, err, sizeof err), 0, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(shop_load_run(&cfg, &r, &err), RPC_OK, "%s", err.message);
     cr_assert_eq(r.offered, 600);
     cr_assert_eq(r.by_code[14], 150);
     cr_assert_eq(r.ok, 450);
@@ -82,8 +82,8 @@ Test(bench_load, a_slow_server_shows_as_latency_from_the_scheduled_start)
                             .fn = slow_fn,
                             .ctx = &calls};
     shop_load_result r;
-    char err[256];
-    cr_assert_eq(shop_load_run(&cfg, &r, err, sizeof err), 0, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(shop_load_run(&cfg, &r, &err), RPC_OK, "%s", err.message);
     cr_assert_eq(r.ok, 20);
     cr_assert_geq(r.latency_all->max, 19 * 50000 + 100000, "max %lld us",
                   (long long)r.latency_all->max);
@@ -101,8 +101,8 @@ Test(bench_load, requests_that_wait_past_their_deadline_fail_without_a_call)
                             .fn = slow_fn,
                             .ctx = &calls};
     shop_load_result r;
-    char err[256];
-    cr_assert_eq(shop_load_run(&cfg, &r, err, sizeof err), 0, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(shop_load_run(&cfg, &r, &err), RPC_OK, "%s", err.message);
     cr_assert_eq(r.offered, 50);
     cr_assert_gt(r.by_code[4], 0, "some requests expired in the backlog");
     cr_assert_eq(r.ok + r.by_code[4], 50);
@@ -115,13 +115,13 @@ Test(bench_load, a_bad_configuration_is_refused_with_a_reason)
     shop_load_config cfg = {
         .rate = 0, .duration_ms = 1000, .clients = 1, .deadline_ms = 100, .fn = quick_fn};
     shop_load_result r;
-    char err[256];
-    cr_assert_eq(shop_load_run(&cfg, &r, err, sizeof err), -1);
-    cr_assert_not_null(strstr(err, "rate"), "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(shop_load_run(&cfg, &r, &err), RPC_INVALID_ARGUMENT);
+    cr_assert_not_null(strstr(err.message, "rate"), "%s", err.message);
     cfg.rate = 10;
     cfg.clients = 0;
-    cr_assert_eq(shop_load_run(&cfg, &r, err, sizeof err), -1);
-    cr_assert_not_null(strstr(err, "clients"), "%s", err);
+    cr_assert_eq(shop_load_run(&cfg, &r, &err), RPC_INVALID_ARGUMENT);
+    cr_assert_not_null(strstr(err.message, "clients"), "%s", err.message);
 }
 
 static atomic_int followups, followups_of_failed;
@@ -146,8 +146,8 @@ Test(bench_load, a_followup_runs_once_per_accepted_request_outside_its_latency)
                             .fn = quick_fn,
                             .followup = slow_followup};
     shop_load_result r;
-    char err[256];
-    cr_assert_eq(shop_load_run(&cfg, &r, err, sizeof err), 0, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(shop_load_run(&cfg, &r, &err), RPC_OK, "%s", err.message);
     cr_assert_eq(r.offered, 40);
     cr_assert_eq(atomic_load(&followups), 30, "one per accepted request");
     cr_assert_eq(atomic_load(&followups_of_failed), 0);

@@ -33,14 +33,15 @@ static void *echo_main(void *arg)
 
 static void setup(void)
 {
-    char url[64], err[256];
+    char url[64];
+    shop_error err = {0};
     upstream_port = ts_free_port();
     snprintf(url, sizeof url, "tcp://127.0.0.1:%d", upstream_port);
     cr_assert_eq(nng_rep0_open(&rep_sock), 0);
     cr_assert_eq(nng_listen(rep_sock, url, NULL, 0), 0);
     pthread_create(&echo_thread, NULL, echo_main, NULL);
-    cr_assert_eq(shop_proxy_start(&proxy, 0, "127.0.0.1", upstream_port, err, sizeof err), 0, "%s",
-                 err);
+    cr_assert_eq(shop_proxy_start(&proxy, 0, "127.0.0.1", upstream_port, &err), RPC_OK, "%s",
+                 err.message);
     snprintf(url, sizeof url, "tcp://127.0.0.1:%d", shop_proxy_port(proxy));
     cr_assert_eq(nng_req0_open(&req_sock), 0);
     /* No silent resend: a dropped request must stay lost. */

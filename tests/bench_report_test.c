@@ -40,8 +40,8 @@ static shop_bench_report *make_report(void)
     r->clients = 2;
     r->deadline_ms = 1000;
     snprintf(r->started_at, sizeof r->started_at, "2026-01-01T00:00:00Z");
-    char err[256];
-    cr_assert_eq(shop_fault_parse(&r->faults, "coupon:kill@500ms,restart@1s", err, sizeof err), 0);
+    shop_error err = {0};
+    cr_assert_eq(shop_fault_parse(&r->faults, "coupon:kill@500ms,restart@1s", &err), RPC_OK);
     static int failing[2] = {1, 0};
     static const char *const names[2] = {"sync", "async"};
     for (int i = 0; i < 2; i++) {
@@ -51,7 +51,7 @@ static shop_bench_report *make_report(void)
                                 .deadline_ms = 1000,
                                 .fn = arch_fn,
                                 .ctx = &failing[i]};
-        cr_assert_eq(shop_load_run(&cfg, &r->arch[i].load, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(shop_load_run(&cfg, &r->arch[i].load, &err), RPC_OK, "%s", err.message);
         snprintf(r->arch[i].arch, sizeof r->arch[i].arch, "%s", names[i]);
         r->arch[i].consistency_ms = i ? 120 : 0;
     }
@@ -87,10 +87,11 @@ Test(bench_report, the_table_shows_both_architectures_side_by_side)
 Test(bench_report, the_html_report_has_json_and_charts_drawn_by_gnuplot)
 {
     shop_bench_report *r = make_report();
-    char dir[128], path[256], err[512];
+    char dir[128], path[256];
+    shop_error err = {0};
     snprintf(dir, sizeof dir, "%s/shopflow-bench-report-%d", ts_tmp_dir(), (int)getpid());
-    int rc = shop_report_write_html(r, dir, err, sizeof err);
-    cr_assert_eq(rc, 0, "%s", err);
+    rpc_status rc = shop_report_write_html(r, dir, &err);
+    cr_assert_eq(rc, RPC_OK, "%s", err.message);
     snprintf(path, sizeof path, "%s/report.json", dir);
     char *json = slurp(path);
     cr_assert_not_null(strstr(json, "\"arch\": \"sync\", \"offered\": 300, \"accepted\": 200"),
@@ -118,8 +119,8 @@ Test(bench_report, the_html_report_has_json_and_charts_drawn_by_gnuplot)
 Test(bench_report, an_unwritable_directory_is_an_error_naming_it)
 {
     shop_bench_report *r = make_report();
-    char err[512];
-    cr_assert_eq(shop_report_write_html(r, "/proc/no/such/dir", err, sizeof err), -1);
-    cr_assert_not_null(strstr(err, "/proc/no/such/dir"), "%s", err);
+    shop_error err = {0};
+    cr_assert_neq(shop_report_write_html(r, "/proc/no/such/dir", &err), RPC_OK);
+    cr_assert_not_null(strstr(err.message, "/proc/no/such/dir"), "%s", err.message);
     free_report(r);
 }

@@ -90,12 +90,13 @@ static bool exists(const char *dir, const char *rel)
  * Returns the exit code. */
 static int run_in(const char *dir, char *const argv[])
 {
-    char log[512], err[256];
+    char log[512];
+    shop_error err = {0};
     snprintf(log, sizeof log, "%s/run.log", dir);
     shop_spawn_opts so = {
         .log_path = log, .log_truncate = true, .stdin_null = true, .search_path = true, .cwd = dir};
-    pid_t pid = shop_spawn(argv, &so, err, sizeof err);
-    cr_assert_gt(pid, 0, "%s: %s", argv[0], err);
+    pid_t pid = 0;
+    cr_assert_eq(shop_spawn(argv, &so, &pid, &err), RPC_OK, "%s: %s", argv[0], err.message);
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -101,10 +101,10 @@ Test(spawn_fds, a_spawned_child_has_exactly_stdin_stdout_and_stderr)
     leaky l;
     leaky_open(&l);
     char *argv[] = {"sleep", "30", NULL};
-    char err[256];
+    shop_error err = {0};
     shop_spawn_opts so = {.search_path = true};
-    pid_t pid = shop_spawn(argv, &so, err, sizeof err);
-    cr_assert_gt(pid, 0, "%s", err);
+    pid_t pid = 0;
+    cr_assert_eq(shop_spawn(argv, &so, &pid, &err), RPC_OK, "%s", err.message);
     wait_for_exec(pid, "sleep");
     char dir[64], fds[64] = "";
     snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);

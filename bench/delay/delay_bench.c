@@ -104,11 +104,11 @@ static pid_t spawn_argv(const char *log_name, char *const argv[])
     char exe[PATH_MAX + 16], log[PATH_MAX + 64];
     snprintf(exe, sizeof exe, "%s/%s", bin_dir, argv[0]);
     snprintf(log, sizeof log, "%s/%s", cfg.dir, log_name);
-    char err[256];
+    shop_error err = {0};
     shop_spawn_opts so = {.exec_path = exe, .log_path = log};
-    pid_t pid = shop_spawn(argv, &so, err, sizeof err);
-    if (pid < 0)
-        fprintf(stderr, "delay-bench: %s\n", err);
+    pid_t pid = -1;
+    if (shop_spawn(argv, &so, &pid, &err) != RPC_OK)
+        fprintf(stderr, "delay-bench: %s\n", err.message);
     return pid;
 }
 

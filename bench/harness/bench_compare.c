@@ -18,8 +18,8 @@ void shop_bench_report_free(shop_bench_report *r)
     r->n_arch = 0;
 }
 
-int shop_bench_compare(const shop_bench_config *cfg, const char *archs, int skip_unbuilt,
-                       shop_bench_report *r, char *err, size_t errlen)
+rpc_status shop_bench_compare(const shop_bench_config *cfg, const char *archs, int skip_unbuilt,
+                              shop_bench_report *r, shop_error *err)
 {
     memset(r, 0, sizeof *r);
     r->rate = cfg->rate;
@@ -31,34 +31,33 @@ int shop_bench_compare(const shop_bench_config *cfg, const char *archs, int skip
     time_t now = time(NULL);
     struct tm tm;
     strftime(r->started_at, sizeof r->started_at, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-    char list[64], last_err[512] = "";
+    char list[64];
+    shop_error last_err = {0};
     snprintf(list, sizeof list, "%s", archs);
     char *save = NULL;
     for (char *arch = strtok_r(list, ",", &save); arch; arch = strtok_r(NULL, ",", &save)) {
         if (strcmp(arch, "sync") != 0 && strcmp(arch, "async") != 0) {
-            snprintf(err, errlen, "unknown architecture '%s' (sync, async)", arch);
             shop_bench_report_free(r);
-            return -1;
+            return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                  "unknown architecture '%s' (sync, async)", arch);
         }
         if (r->n_arch == SHOP_REPORT_MAX_ARCH)
             break;
         shop_arch_result *a = &r->arch[r->n_arch];
-        if (shop_bench_run_arch(cfg, arch, a, last_err, sizeof last_err) == 0) {
+        if (shop_bench_run_arch(cfg, arch, a, &last_err) == RPC_OK) {
             r->n_arch++;
             continue;
         }
         shop_arch_result_free(a);
-        if (skip_unbuilt && strstr(last_err, "not built")) {
-            fprintf(stderr, "shopflow bench: %s left out: %s\n", arch, last_err);
+        if (skip_unbuilt && strstr(last_err.message, "not built")) {
+            fprintf(stderr, "shopflow bench: %s left out: %s\n", arch, last_err.message);
             continue;
         }
-        snprintf(err, errlen, "%s: %s", arch, last_err);
         shop_bench_report_free(r);
-        return -1;
+        return shop_error_set(err, last_err.code, "%s: %s", arch, last_err.message);
     }
-    if (r->n_arch == 0) {
-        snprintf(err, errlen, "no architecture ran: %s", last_err);
-        return -1;
-    }
-    return 0;
+    if (r->n_arch == 0)
+        return shop_error_set(err, last_err.code != RPC_OK ? last_err.code : RPC_INVALID_ARGUMENT,
+                              "no architecture ran: %s", last_err.message);
+    return RPC_OK;
 }

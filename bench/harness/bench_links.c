@@ -33,10 +33,20 @@ static shop_stack_proc *proc_of(bench_links *l, int s)
     return shop_stack_find(l->st, svc_name(s));
 }
 
+/* shop_stack_restart, its message put into err: a daemon that does not come
+ * back is not there for its callers. */
+static rpc_status stack_restart(bench_links *l, const char *name, shop_error *err)
+{
+    char buf[SHOP_ERROR_MESSAGE_MAX]; /* services/stack still reports into a buffer */
+    if (shop_stack_restart(l->st, name, buf, sizeof buf) != 0)
+        return shop_error_set(err, RPC_UNAVAILABLE, "%s", buf);
+    return RPC_OK;
+}
+
 /* Restarts the order service so that it dials its members through their
  * proxies: the stack passes the members' URLs when it spawns the order
  * service, so those URLs are pointed at the proxies for that one spawn. */
-static int restart_order(bench_links *l, char *err, size_t errlen)
+static rpc_status restart_order(bench_links *l, shop_error *err)
 {
     static const int members[] = {SHOP_SVC_STOCK, SHOP_SVC_COUPON};
     char saved[2][64];
@@ -47,21 +57,21 @@ static int restart_order(bench_links *l, char *err, size_t errlen)
             snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d",
                      shop_proxy_port(l->proxy[members[i]]));
     }
-    int rc = shop_stack_restart(l->st, "order", err, errlen);
+    rpc_status st = stack_restart(l, "order", err);
     for (int i = 0; i < 2; i++)
         memcpy(proc_of(l, members[i])->url, saved[i], sizeof saved[i]);
-    return rc;
+    return st;
 }
 
-static int restart_service(bench_links *l, int s, char *err, size_t errlen)
+static rpc_status restart_service(bench_links *l, int s, shop_error *err)
 {
     if (s == SHOP_SVC_ORDER)
-        return restart_order(l, err, errlen);
-    return shop_stack_restart(l->st, svc_name(s), err, errlen);
+        return restart_order(l, err);
+    return stack_restart(l, svc_name(s), err);
 }
 
-int bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_plan *plan, char *err,
-                      size_t errlen)
+rpc_status bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_plan *plan,
+                             shop_error *err)
 {
     memset(l, 0, sizeof *l);
     l->st = st;
@@ -87,21 +97,23 @@ int bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_plan *pla
                      svc_name(s));
             continue;
         }
-        if (shop_proxy_start(&l->proxy[s], 0, "127.0.0.1", p->port, err, errlen) != 0)
-            return -1;
+        rpc_status ps = shop_proxy_start(&l->proxy[s], 0, "127.0.0.1", p->port, err);
+        if (ps != RPC_OK)
+            return ps;
         members_proxied |= s != SHOP_SVC_ORDER;
     }
     if (members_proxied) {
         shop_stack_kill(st, "order");
-        if (restart_order(l, err, errlen) != 0)
-            return -1;
+        rpc_status rs = restart_order(l, err);
+        if (rs != RPC_OK)
+            return rs;
     }
     if (l->proxy[SHOP_SVC_ORDER])
         snprintf(l->order_url, sizeof l->order_url, "tcp://127.0.0.1:%d",
                  shop_proxy_port(l->proxy[SHOP_SVC_ORDER]));
     else
         snprintf(l->order_url, sizeof l->order_url, "%s", proc_of(l, SHOP_SVC_ORDER)->url);
-    return 0;
+    return RPC_OK;
 }
 
 static int by_time(const void *a, const void *b)
@@ -144,7 +156,7 @@ static size_t build_events(bench_links *l, const shop_fault_plan *plan, bench_ev
 static void apply(bench_links *l, const bench_event *e)
 {
     int s = (int)e->f->service;
-    char err[256] = "";
+    shop_error err = {0};
     int rc = 0;
     pthread_mutex_lock(&l->mu);
     switch (e->kind) {
@@ -154,7 +166,7 @@ static void apply(bench_links *l, const bench_event *e)
         break;
     case EV_RESTART:
         pthread_mutex_unlock(&l->mu); /* a restart waits for the port */
-        rc = restart_service(l, s, err, sizeof err);
+        rc = restart_service(l, s, &err) == RPC_OK ? 0 : -1;
         pthread_mutex_lock(&l->mu);
         l->svc[s].killed = rc != 0;
         break;
@@ -179,7 +191,8 @@ static void apply(bench_links *l, const bench_event *e)
     char spec[64];
     shop_fault_format(e->f, spec, sizeof spec);
     if (rc != 0)
-        shop_warn("fault action failed fault=%s event=%d err=\"%s\"", spec, (int)e->kind, err);
+        shop_warn("fault action failed fault=%s event=%d err=\"%s\"", spec, (int)e->kind,
+                  err.message);
 }
 
 static void *schedule_main(void *arg)
@@ -218,16 +231,16 @@ static void *schedule_main(void *arg)
     return NULL;
 }
 
-int bench_links_start(bench_links *l)
+rpc_status bench_links_start(bench_links *l, shop_error *err)
 {
     l->start_ms = shop_now_ms();
     if (pthread_create(&l->thread, NULL, schedule_main, l) != 0)
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "cannot start the fault schedule thread");
     l->running = 1;
-    return 0;
+    return RPC_OK;
 }
 
-int bench_links_heal(bench_links *l, char *err, size_t errlen)
+rpc_status bench_links_heal(bench_links *l, shop_error *err)
 {
     if (l->running) {
         pthread_mutex_lock(&l->mu);
@@ -237,7 +250,7 @@ int bench_links_heal(bench_links *l, char *err, size_t errlen)
             pthread_cond_wait(&l->cv, &l->mu);
         pthread_mutex_unlock(&l->mu);
     }
-    int rc = 0;
+    rpc_status st = RPC_OK, rs;
     for (int s = 0; s < SHOP_SVC_COUNT; s++) {
         shop_stack_proc *p = proc_of(l, s);
         if (!p)
@@ -247,13 +260,13 @@ int bench_links_heal(bench_links *l, char *err, size_t errlen)
         if (p->paused)
             shop_stack_resume(l->st, svc_name(s));
         shop_stack_poll(l->st);
-        if (p->pid == 0 && restart_service(l, s, err, errlen) != 0)
-            rc = -1;
+        if (p->pid == 0 && (rs = restart_service(l, s, err)) != RPC_OK)
+            st = rs;
         pthread_mutex_lock(&l->mu);
         memset(&l->svc[s], 0, sizeof l->svc[s]);
         pthread_mutex_unlock(&l->mu);
     }
-    return rc;
+    return st;
 }
 
 void bench_links_active(bench_links *l, char *out, size_t outlen)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
 #include "services/stack/shop_stack.h"
 #include "bench/harness/shop_fault.h"
 #include "bench/harness/shop_proxy.h"
@@ -32,16 +33,19 @@ typedef struct bench_links {
 } bench_links;
 
 /* Puts a proxy in front of every service the plan delays or drops (the
- * order service is restarted to dial its members through them). */
-int bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_plan *plan, char *err,
-                      size_t errlen);
+ * order service is restarted to dial its members through them). Returns
+ * RPC_OK, or the failure + err. */
+rpc_status bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_plan *plan,
+                             shop_error *err);
 
-/* Runs the schedule on a thread from now (time 0 = now). */
-int bench_links_start(bench_links *l);
+/* Runs the schedule on a thread from now (time 0 = now). Returns RPC_OK, or
+ * RPC_INTERNAL + err when the thread cannot start. */
+rpc_status bench_links_start(bench_links *l, shop_error *err);
 
 /* Stops the schedule, then resumes paused services, restarts killed ones
- * and clears every proxy fault. Returns 0 when everything is up again. */
-int bench_links_heal(bench_links *l, char *err, size_t errlen);
+ * and clears every proxy fault. Returns RPC_OK when everything is up again,
+ * else the last restart's failure + err. */
+rpc_status bench_links_heal(bench_links *l, shop_error *err);
 
 /* What is in effect now ("coupon down"), "" when nothing. */
 void bench_links_active(bench_links *l, char *out, size_t outlen);

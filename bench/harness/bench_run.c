@@ -122,11 +122,10 @@ static void wait_consistent(const shop_bench_config *cfg, const char *conn[3],
     in.pending_grace_ms = cfg->close_interval_ms > 0 ? 2 * cfg->close_interval_ms : 5000;
     out->consistency_ms = -1;
     for (;;) {
-        char err[512];
         shop_check_report rep;
-        int rc = shop_check_run(&in, &rep, err, sizeof err);
+        rpc_status st = shop_check_run(&in, &rep, NULL); /* a failed read is retried */
         int64_t now = shop_now_ms();
-        if (rc == 0) {
+        if (st == RPC_OK) {
             if (out->checked)
                 shop_check_report_free(&out->check);
             out->check = rep;
@@ -183,8 +182,8 @@ static int make_dirs(const char *path)
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int start_stack(const shop_bench_config *cfg, const char *arch, shop_stack *st,
-                       char *log_dir, size_t log_len, char *err, size_t errlen)
+static rpc_status start_stack(const shop_bench_config *cfg, const char *arch, shop_stack *st,
+                              char *log_dir, size_t log_len, shop_error *err)
 {
     int64_t total = (int64_t)(cfg->rate * (double)cfg->duration_ms / 1000.0) + 1;
     char prefix[32];
@@ -201,13 +200,14 @@ static int start_stack(const shop_bench_config *cfg, const char *arch, shop_stac
     log_dir[0] = '\0';
     if (cfg->log_dir) {
         snprintf(log_dir, log_len, "%s/%s", cfg->log_dir, arch);
-        if (make_dirs(log_dir) != 0) {
-            snprintf(err, errlen, "cannot create %s: %s", log_dir, strerror(errno));
-            return -1;
-        }
+        if (make_dirs(log_dir) != 0)
+            return shop_error_errno(err, errno, "cannot create %s", log_dir);
         o.log_dir = log_dir;
     }
-    return shop_stack_start(st, &o, err, errlen);
+    char buf[SHOP_ERROR_MESSAGE_MAX]; /* services/stack still reports into a buffer */
+    if (shop_stack_start(st, &o, buf, sizeof buf) != 0)
+        return shop_error_set(err, RPC_UNAVAILABLE, "%s", buf);
+    return RPC_OK;
 }
 
 static int wait_connected(rpc_channel *ch, int timeout_ms)
@@ -218,31 +218,40 @@ static int wait_connected(rpc_channel *ch, int timeout_ms)
     return rpc_channel_connected(ch) > 0 ? 0 : -1;
 }
 
-int shop_bench_run_arch(const shop_bench_config *cfg, const char *arch, shop_arch_result *out,
-                        char *err, size_t errlen)
+rpc_status shop_bench_run_arch(const shop_bench_config *cfg, const char *arch,
+                               shop_arch_result *out, shop_error *err)
 {
     memset(out, 0, sizeof *out);
     snprintf(out->arch, sizeof out->arch, "%s", arch);
     out->consistency_ms = -1;
     shop_stack *st = calloc(1, sizeof *st);
     bench_links links;
-    int links_ready = 0, rc = -1;
+    int links_ready = 0;
+    rpc_status rc;
     rpc_channel *ch = NULL;
     char log_dir[512], conn[3][SHOP_PG_CONNLEN];
-    if (!st || start_stack(cfg, arch, st, log_dir, sizeof log_dir, err, errlen) != 0)
+    char pg_err[SHOP_PG_ERRLEN]; /* services/pg still reports into a buffer */
+    if (!st) {
+        rc = shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+        goto done;
+    }
+    if ((rc = start_stack(cfg, arch, st, log_dir, sizeof log_dir, err)) != RPC_OK)
         goto done;
     for (int i = 0; i < 3; i++)
-        if (shop_pg_conninfo(st->pg_url, st->procs[i].db, conn[i], sizeof conn[i], err, errlen) !=
-            0)
+        if (shop_pg_conninfo(st->pg_url, st->procs[i].db, conn[i], sizeof conn[i], pg_err,
+                             sizeof pg_err) != 0) {
+            rc = shop_error_set(err, RPC_INTERNAL, "%s", pg_err);
             goto done;
-    if (bench_links_setup(&links, st, &cfg->plan, err, errlen) != 0)
+        }
+    if ((rc = bench_links_setup(&links, st, &cfg->plan, err)) != RPC_OK)
         goto done;
     links_ready = 1;
     rpc_error rerr;
     rpc_channel_opts copts = {.default_timeout_ms = cfg->deadline_ms};
     if (rpc_channel_open(&ch, links.order_url, &copts, &rerr) != RPC_OK ||
         wait_connected(ch, 5000) != 0) {
-        snprintf(err, errlen, "cannot reach the order service at %s", links.order_url);
+        rc = shop_error_set(err, RPC_UNAVAILABLE, "cannot reach the order service at %s",
+                            links.order_url);
         goto done;
     }
     traffic t = {.ch = ch, .cfg = cfg, .arch = arch};
@@ -256,18 +265,15 @@ int shop_bench_run_arch(const shop_bench_config *cfg, const char *arch, shop_arc
                            .ctx = &t,
                            .progress = cfg->progress ? on_progress : NULL,
                            .progress_ctx = &pc};
-    if (bench_links_start(&links) != 0) {
-        snprintf(err, errlen, "cannot start the fault schedule thread");
-        goto done;
-    }
-    if (shop_load_run(&lc, &out->load, err, errlen) != 0)
+    if ((rc = bench_links_start(&links, err)) != RPC_OK ||
+        (rc = shop_load_run(&lc, &out->load, err)) != RPC_OK)
         goto done;
     if (cfg->progress)
         fprintf(stderr, "%s[%s] load done, healing and waiting for consistency...\n",
                 pc.tty ? "\r\033[K" : "", arch);
-    char heal_err[256] = "";
-    if (bench_links_heal(&links, heal_err, sizeof heal_err) != 0)
-        snprintf(out->note, sizeof out->note, "heal: %s", heal_err);
+    shop_error heal_err = {0};
+    if (bench_links_heal(&links, &heal_err) != RPC_OK)
+        snprintf(out->note, sizeof out->note, "heal: %s", heal_err.message);
     int64_t healed = shop_now_ms();
     out->pay_ok = atomic_load(&t.pay_ok);
     out->pay_failed = atomic_load(&t.pay_failed);
@@ -278,7 +284,7 @@ int shop_bench_run_arch(const shop_bench_config *cfg, const char *arch, shop_arc
         snprintf(out->note, sizeof out->note, "%s", links.note);
     if (log_dir[0] && !out->note[0])
         snprintf(out->note, sizeof out->note, "daemon logs in %s", log_dir);
-    rc = 0;
+    rc = RPC_OK;
 done:
     if (ch)
         rpc_channel_close(ch);

@@ -9,29 +9,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-static PGconn *open_db(const char *what, const char *conninfo, char *err, size_t errlen)
+static rpc_status open_db(PGconn **out, const char *what, const char *conninfo, shop_error *err)
 {
     PGconn *c = PQconnectdb(conninfo);
     if (PQstatus(c) != CONNECTION_OK) {
-        snprintf(err, errlen, "%s: cannot connect: %s", what, PQerrorMessage(c));
+        rpc_status st =
+            shop_error_set(err, RPC_UNAVAILABLE, "%s: cannot connect: %s", what, PQerrorMessage(c));
         PQfinish(c);
-        return NULL;
+        return st;
     }
     PGresult *r = PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     PQclear(r);
-    return c;
+    *out = c;
+    return RPC_OK;
 }
 
-static PGresult *query(PGconn *c, const char *what, const char *sql, int nparams,
-                       const char *const *params, char *err, size_t errlen)
+static rpc_status query(PGresult **out, PGconn *c, const char *what, const char *sql, int nparams,
+                        const char *const *params, shop_error *err)
 {
     PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(err, errlen, "%s: %s", what, PQresultErrorMessage(r));
+        rpc_status st = shop_error_set(err, RPC_INTERNAL, "%s: %s", what, PQresultErrorMessage(r));
         PQclear(r);
-        return NULL;
+        return st;
     }
-    return r;
+    *out = r;
+    return RPC_OK;
+}
+
+/* The result of a load_* function: its rows were allocated, or not. */
+static rpc_status allocated(const void *rows, const char *what, shop_error *err)
+{
+    return rows ? RPC_OK : shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "%s: out of memory", what);
 }
 
 static int64_t num(PGresult *r, int row, int col)
@@ -47,19 +56,20 @@ static int status_index(const char *s)
     return 0;
 }
 
-static int load_orders(check_data *d, PGconn *c, int64_t grace_ms, char *err, size_t errlen)
+static rpc_status load_orders(check_data *d, PGconn *c, int64_t grace_ms, shop_error *err)
 {
     char grace[32];
     snprintf(grace, sizeof grace, "%lld", (long long)(grace_ms < 0 ? 0 : grace_ms));
     const char *params[] = {grace};
-    PGresult *r =
-        query(c, "order_db",
+    PGresult *r;
+    rpc_status st =
+        query(&r, c, "order_db",
               "SELECT order_id, status, goods_id, count, coupon_id, "
               "status = 'PENDING' AND pay_by + make_interval(secs => $1::bigint / 1000.0) "
               "< clock_timestamp() FROM orders ORDER BY order_id",
-              1, params, err, errlen);
-    if (!r)
-        return -1;
+              1, params, err);
+    if (st != RPC_OK)
+        return st;
     size_t n = (size_t)PQntuples(r);
     d->orders = calloc(n ? n : 1, sizeof *d->orders);
     for (size_t i = 0; d->orders && i < n; i++) {
@@ -73,15 +83,16 @@ static int load_orders(check_data *d, PGconn *c, int64_t grace_ms, char *err, si
     }
     d->n_orders = n;
     PQclear(r);
-    return d->orders ? 0 : -1;
+    return allocated(d->orders, "order_db", err);
 }
 
-static int load_log(check_log **out, size_t *n_out, PGconn *c, const char *what, const char *sql,
-                    char *err, size_t errlen)
+static rpc_status load_log(check_log **out, size_t *n_out, PGconn *c, const char *what,
+                           const char *sql, shop_error *err)
 {
-    PGresult *r = query(c, what, sql, 0, NULL, err, errlen);
-    if (!r)
-        return -1;
+    PGresult *r;
+    rpc_status st = query(&r, c, what, sql, 0, NULL, err);
+    if (st != RPC_OK)
+        return st;
     size_t n = (size_t)PQntuples(r);
     check_log *rows = calloc(n ? n : 1, sizeof *rows);
     for (size_t i = 0; rows && i < n; i++) {
@@ -93,21 +104,22 @@ static int load_log(check_log **out, size_t *n_out, PGconn *c, const char *what,
     PQclear(r);
     *out = rows;
     *n_out = n;
-    return rows ? 0 : -1;
+    return allocated(rows, what, err);
 }
 
-static int load_goods(check_data *d, PGconn *c, char *err, size_t errlen)
+static rpc_status load_goods(check_data *d, PGconn *c, shop_error *err)
 {
-    PGresult *r = query(c, "stock_db",
-                        "SELECT g.goods_id, g.stock, g.initial_stock, "
-                        "coalesce(sum(l.count) FILTER (WHERE l.op = 'DEDUCT'), 0), "
-                        "coalesce(sum(l.count) FILTER (WHERE l.op = 'RESTORE'), 0) "
-                        "FROM goods g LEFT JOIN stock_log l "
-                        "ON l.goods_id = g.goods_id AND l.result = 'OK' "
-                        "GROUP BY g.goods_id ORDER BY g.goods_id",
-                        0, NULL, err, errlen);
-    if (!r)
-        return -1;
+    PGresult *r;
+    rpc_status st = query(&r, c, "stock_db",
+                          "SELECT g.goods_id, g.stock, g.initial_stock, "
+                          "coalesce(sum(l.count) FILTER (WHERE l.op = 'DEDUCT'), 0), "
+                          "coalesce(sum(l.count) FILTER (WHERE l.op = 'RESTORE'), 0) "
+                          "FROM goods g LEFT JOIN stock_log l "
+                          "ON l.goods_id = g.goods_id AND l.result = 'OK' "
+                          "GROUP BY g.goods_id ORDER BY g.goods_id",
+                          0, NULL, err);
+    if (st != RPC_OK)
+        return st;
     size_t n = (size_t)PQntuples(r);
     d->goods = calloc(n ? n : 1, sizeof *d->goods);
     for (size_t i = 0; d->goods && i < n; i++) {
@@ -120,17 +132,18 @@ static int load_goods(check_data *d, PGconn *c, char *err, size_t errlen)
     }
     d->n_goods = n;
     PQclear(r);
-    return d->goods ? 0 : -1;
+    return allocated(d->goods, "stock_db", err);
 }
 
-static int load_coupons(check_data *d, PGconn *c, char *err, size_t errlen)
+static rpc_status load_coupons(check_data *d, PGconn *c, shop_error *err)
 {
-    PGresult *r = query(c, "coupon_db",
-                        "SELECT coupon_id, order_id FROM coupons WHERE status = 'USED' "
-                        "ORDER BY coupon_id",
-                        0, NULL, err, errlen);
-    if (!r)
-        return -1;
+    PGresult *r;
+    rpc_status st = query(&r, c, "coupon_db",
+                          "SELECT coupon_id, order_id FROM coupons WHERE status = 'USED' "
+                          "ORDER BY coupon_id",
+                          0, NULL, err);
+    if (st != RPC_OK)
+        return st;
     size_t n = (size_t)PQntuples(r);
     d->coupons = calloc(n ? n : 1, sizeof *d->coupons);
     for (size_t i = 0; d->coupons && i < n; i++) {
@@ -139,38 +152,35 @@ static int load_coupons(check_data *d, PGconn *c, char *err, size_t errlen)
     }
     d->n_coupons = n;
     PQclear(r);
-    return d->coupons ? 0 : -1;
+    return allocated(d->coupons, "coupon_db", err);
 }
 
-int check_data_load(check_data *d, const char *order_db, const char *stock_db,
-                    const char *coupon_db, int64_t grace_ms, char *err, size_t errlen)
+rpc_status check_data_load(check_data *d, const char *order_db, const char *stock_db,
+                           const char *coupon_db, int64_t grace_ms, shop_error *err)
 {
     memset(d, 0, sizeof *d);
-    int rc = -1;
+    rpc_status st;
     PGconn *oc = NULL, *sc = NULL, *cc = NULL;
     /* Members first, orders last: an order that appears between the reads
      * is newer than every member change we saw, never the reverse. */
-    if (!(sc = open_db("stock_db", stock_db, err, errlen)) ||
-        !(cc = open_db("coupon_db", coupon_db, err, errlen)) ||
-        !(oc = open_db("order_db", order_db, err, errlen)))
-        goto done;
-    if (load_log(&d->stock_log, &d->n_stock_log, sc, "stock_db",
-                 "SELECT order_id, op, goods_id, count FROM stock_log WHERE result = 'OK'", err,
-                 errlen) != 0 ||
-        load_goods(d, sc, err, errlen) != 0 ||
-        load_log(&d->coupon_log, &d->n_coupon_log, cc, "coupon_db",
-                 "SELECT order_id, op, coupon_id, 1 FROM coupon_log WHERE result = 'OK'", err,
-                 errlen) != 0 ||
-        load_coupons(d, cc, err, errlen) != 0 || load_orders(d, oc, grace_ms, err, errlen) != 0)
-        goto done;
-    rc = 0;
-done:
+    if ((st = open_db(&sc, "stock_db", stock_db, err)) == RPC_OK &&
+        (st = open_db(&cc, "coupon_db", coupon_db, err)) == RPC_OK &&
+        (st = open_db(&oc, "order_db", order_db, err)) == RPC_OK &&
+        (st = load_log(&d->stock_log, &d->n_stock_log, sc, "stock_db",
+                       "SELECT order_id, op, goods_id, count FROM stock_log WHERE result = 'OK'",
+                       err)) == RPC_OK &&
+        (st = load_goods(d, sc, err)) == RPC_OK &&
+        (st = load_log(&d->coupon_log, &d->n_coupon_log, cc, "coupon_db",
+                       "SELECT order_id, op, coupon_id, 1 FROM coupon_log WHERE result = 'OK'",
+                       err)) == RPC_OK &&
+        (st = load_coupons(d, cc, err)) == RPC_OK)
+        st = load_orders(d, oc, grace_ms, err);
     PQfinish(oc);
     PQfinish(sc);
     PQfinish(cc);
-    if (rc != 0)
+    if (st != RPC_OK)
         check_data_free(d);
-    return rc;
+    return st;
 }
 
 void check_data_free(check_data *d)

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 typedef struct check_order {
     int64_t id, goods_id, coupon_id;
     int count;
@@ -39,9 +41,11 @@ typedef struct check_data {
     size_t n_coupons;
 } check_data;
 
-/* Reads everything; -1 + err naming the database on failure. */
-int check_data_load(check_data *d, const char *order_db, const char *stock_db,
-                    const char *coupon_db, int64_t grace_ms, char *err, size_t errlen);
+/* Reads everything. On failure returns RPC_UNAVAILABLE (a database cannot be
+ * reached), RPC_INTERNAL (a query failed) or RPC_RESOURCE_EXHAUSTED, with err
+ * naming the database. */
+rpc_status check_data_load(check_data *d, const char *order_db, const char *stock_db,
+                           const char *coupon_db, int64_t grace_ms, shop_error *err);
 
 void check_data_free(check_data *d);
 

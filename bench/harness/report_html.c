@@ -15,23 +15,22 @@
 
 #include "base/spawn.h"
 
-static FILE *open_in(const char *dir, const char *name, char *err, size_t errlen)
+static rpc_status open_in(FILE **out, const char *dir, const char *name, shop_error *err)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "we");
-    if (!f)
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-    return f;
+    *out = fopen(path, "we");
+    return *out ? RPC_OK : shop_error_errno(err, errno, "cannot write %s", path);
 }
 
-static int write_data(const shop_arch_result *a, const char *dir, char *err, size_t errlen)
+static rpc_status write_data(const shop_arch_result *a, const char *dir, shop_error *err)
 {
     char name[64];
     snprintf(name, sizeof name, "%s_series.dat", a->arch);
-    FILE *f = open_in(dir, name, err, errlen);
-    if (!f)
-        return -1;
+    FILE *f;
+    rpc_status st = open_in(&f, dir, name, err);
+    if (st != RPC_OK)
+        return st;
     fprintf(f, "# t_s offered accepted failed p50_ms p99_ms\n");
     for (size_t s = 0; s < a->load.n_seconds; s++) {
         const shop_load_second *sec = &a->load.seconds[s];
@@ -44,8 +43,8 @@ static int write_data(const shop_arch_result *a, const char *dir, char *err, siz
     }
     fclose(f);
     snprintf(name, sizeof name, "%s_cdf.dat", a->arch);
-    if (!(f = open_in(dir, name, err, errlen)))
-        return -1;
+    if ((st = open_in(&f, dir, name, err)) != RPC_OK)
+        return st;
     fprintf(f, "# latency_ms cumulative_fraction (accepted PlaceOrder)\n");
     const shop_hist *h = a->load.latency_ok;
     int it = 0;
@@ -56,7 +55,7 @@ static int write_data(const shop_arch_result *a, const char *dir, char *err, siz
                 (double)seen / (double)h->count);
     }
     fclose(f);
-    return 0;
+    return RPC_OK;
 }
 
 static void shade_faults(FILE *f, const shop_bench_report *r)
@@ -81,11 +80,12 @@ static void shade_faults(FILE *f, const shop_bench_report *r)
     }
 }
 
-static int write_script(const shop_bench_report *r, const char *dir, char *err, size_t errlen)
+static rpc_status write_script(const shop_bench_report *r, const char *dir, shop_error *err)
 {
-    FILE *f = open_in(dir, "charts.gp", err, errlen);
-    if (!f)
-        return -1;
+    FILE *f;
+    rpc_status st = open_in(&f, dir, "charts.gp", err);
+    if (st != RPC_OK)
+        return st;
     fprintf(f, "# Drawn by `shopflow bench --report`; rerun with: gnuplot charts.gp\n"
                "set terminal svg size 960,420 dynamic background rgb 'white' font 'sans,11'\n"
                "set grid\nset key outside right top\nset xlabel 'time since load start (s)'\n");
@@ -117,29 +117,29 @@ static int write_script(const shop_bench_report *r, const char *dir, char *err, 
                 r->arch[i].arch, lc[i], r->arch[i].arch);
     fprintf(f, "\n");
     fclose(f);
-    return 0;
+    return RPC_OK;
 }
 
 /* Runs gnuplot in `dir`; its messages go to dir/gnuplot.log. */
-static int run_gnuplot(const char *dir, char *err, size_t errlen)
+static rpc_status run_gnuplot(const char *dir, shop_error *err)
 {
     char log[PATH_MAX];
     snprintf(log, sizeof log, "%s/gnuplot.log", dir);
     char *argv[] = {"gnuplot", "charts.gp", NULL};
     shop_spawn_opts so = {
         .log_path = log, .log_truncate = true, .stdin_null = true, .search_path = true, .cwd = dir};
-    pid_t pid = shop_spawn(argv, &so, err, errlen);
-    if (pid < 0)
-        return -1;
+    pid_t pid = 0;
+    if (shop_spawn(argv, &so, &pid, err) != RPC_OK)
+        return shop_error_code(err);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    snprintf(err, errlen, "gnuplot failed (exit %d, see %s/gnuplot.log)%s",
-             WIFEXITED(status) ? WEXITSTATUS(status) : -1, dir,
-             WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ": gnuplot is not installed" : "");
-    return -1;
+        return RPC_OK;
+    return shop_error_set(
+        err, RPC_INTERNAL, "gnuplot failed (exit %d, see %s/gnuplot.log)%s",
+        WIFEXITED(status) ? WEXITSTATUS(status) : -1, dir,
+        WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ": gnuplot is not installed" : "");
 }
 
 static void html_escaped(FILE *out, const char *s, size_t len)
@@ -156,16 +156,14 @@ static void html_escaped(FILE *out, const char *s, size_t len)
     }
 }
 
-static int write_index(const shop_bench_report *r, const char *dir, const char *plot_err, char *err,
-                       size_t errlen)
+static rpc_status write_index(const shop_bench_report *r, const char *dir, const char *plot_err,
+                              shop_error *err)
 {
     char *table = NULL;
     size_t table_len = 0;
     FILE *mem = open_memstream(&table, &table_len);
-    if (!mem) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    if (!mem)
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
     shop_report_print_table(r, mem);
     for (size_t i = 0; i < r->n_arch; i++)
         if (r->arch[i].checked) {
@@ -173,10 +171,11 @@ static int write_index(const shop_bench_report *r, const char *dir, const char *
             shop_check_print(&r->arch[i].check, mem, 10);
         }
     fclose(mem);
-    FILE *f = open_in(dir, "index.html", err, errlen);
-    if (!f) {
+    FILE *f;
+    rpc_status st = open_in(&f, dir, "index.html", err);
+    if (st != RPC_OK) {
         free(table);
-        return -1;
+        return st;
     }
     fprintf(f,
             "<!doctype html>\n<html><head><meta charset='utf-8'><title>shopflow bench "
@@ -203,29 +202,27 @@ static int write_index(const shop_bench_report *r, const char *dir, const char *
                "</body></html>\n");
     fclose(f);
     free(table);
-    return 0;
+    return RPC_OK;
 }
 
-int shop_report_write_html(const shop_bench_report *r, const char *dir, char *err, size_t errlen)
+rpc_status shop_report_write_html(const shop_bench_report *r, const char *dir, shop_error *err)
 {
     char path[1024];
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-        return -1;
-    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return shop_error_errno(err, errno, "cannot create %s", dir);
+    rpc_status st;
     for (size_t i = 0; i < r->n_arch; i++)
-        if (write_data(&r->arch[i], dir, err, errlen) != 0)
-            return -1;
+        if ((st = write_data(&r->arch[i], dir, err)) != RPC_OK)
+            return st;
     snprintf(path, sizeof path, "%s/report.json", dir);
-    if (shop_report_write_json(r, path, err, errlen) != 0 || write_script(r, dir, err, errlen) != 0)
-        return -1;
-    char plot_err[512] = "";
-    int plotted = run_gnuplot(dir, plot_err, sizeof plot_err) == 0;
-    if (write_index(r, dir, plotted ? NULL : plot_err, err, errlen) != 0)
-        return -1;
-    if (!plotted) {
-        snprintf(err, errlen, "%s", plot_err);
-        return -1;
-    }
-    return 0;
+    if ((st = shop_report_write_json(r, path, err)) != RPC_OK ||
+        (st = write_script(r, dir, err)) != RPC_OK)
+        return st;
+    shop_error plot_err = {0};
+    int plotted = run_gnuplot(dir, &plot_err) == RPC_OK;
+    if ((st = write_index(r, dir, plotted ? NULL : plot_err.message, err)) != RPC_OK)
+        return st;
+    if (!plotted)
+        return shop_error_set(err, plot_err.code, "%s", plot_err.message);
+    return RPC_OK;
 }

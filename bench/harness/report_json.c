@@ -110,13 +110,11 @@ static void json_arch(FILE *f, const shop_bench_report *r, const shop_arch_resul
     fprintf(f, "     ]}");
 }
 
-int shop_report_write_json(const shop_bench_report *r, const char *path, char *err, size_t errlen)
+rpc_status shop_report_write_json(const shop_bench_report *r, const char *path, shop_error *err)
 {
     FILE *f = fopen(path, "we");
-    if (!f) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
+    if (!f)
+        return shop_error_errno(err, errno, "cannot write %s", path);
     fprintf(f, "{\n  \"schema\": \"shopflow-bench/1\",\n  \"started_at\": \"%s\",\n",
             r->started_at);
     fprintf(f,
@@ -139,9 +137,7 @@ int shop_report_write_json(const shop_bench_report *r, const char *path, char *e
         fprintf(f, "%s\n", i + 1 < r->n_arch ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
-    if (fclose(f) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    if (fclose(f) != 0)
+        return shop_error_errno(err, errno, "cannot write %s", path);
+    return RPC_OK;
 }

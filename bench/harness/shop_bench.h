@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
 #include "bench/harness/shop_fault.h"
 #include "bench/harness/shop_report.h"
 
@@ -31,19 +32,21 @@ typedef struct shop_bench_config {
 shop_bench_config shop_bench_defaults(void);
 
 /* Runs everything for `arch` ("sync" or "async") and fills `out` (free it
- * with shop_arch_result_free). Returns 0, or -1 with err when the run could
- * not be carried out (stack did not start, ...); a run whose invariants fail
- * still returns 0: the failure is in out->check. */
-int shop_bench_run_arch(const shop_bench_config *cfg, const char *arch, shop_arch_result *out,
-                        char *err, size_t errlen);
+ * with shop_arch_result_free). Returns RPC_OK, or the failure with err when
+ * the run could not be carried out (RPC_UNAVAILABLE: the stack did not start
+ * or the order service cannot be reached, ...); a run whose invariants fail
+ * still returns RPC_OK: the failure is in out->check. */
+rpc_status shop_bench_run_arch(const shop_bench_config *cfg, const char *arch,
+                               shop_arch_result *out, shop_error *err);
 
 /* Runs every architecture of the comma-separated list `archs` in turn into
  * `r` (which it initialises; free with shop_bench_report_free). When
  * `skip_unbuilt` is set, an architecture the stack cannot start because it
  * is not built yet is left out with a line on stderr instead of failing.
- * Returns 0 when at least one architecture ran, else -1 + err. */
-int shop_bench_compare(const shop_bench_config *cfg, const char *archs, int skip_unbuilt,
-                       shop_bench_report *r, char *err, size_t errlen);
+ * Returns RPC_OK when at least one architecture ran, else the failure + err
+ * (RPC_INVALID_ARGUMENT for an unknown architecture). */
+rpc_status shop_bench_compare(const shop_bench_config *cfg, const char *archs, int skip_unbuilt,
+                              shop_bench_report *r, shop_error *err);
 
 void shop_bench_report_free(shop_bench_report *r);
 

@@ -189,13 +189,14 @@ static void check_order_rows(const check_data *d, shop_check_report *r, int chec
     }
 }
 
-int shop_check_run(const shop_check_input *in, shop_check_report *out, char *err, size_t errlen)
+rpc_status shop_check_run(const shop_check_input *in, shop_check_report *out, shop_error *err)
 {
     memset(out, 0, sizeof *out);
     check_data d;
-    if (check_data_load(&d, in->order_db, in->stock_db, in->coupon_db, in->pending_grace_ms, err,
-                        errlen) != 0)
-        return -1;
+    rpc_status st =
+        check_data_load(&d, in->order_db, in->stock_db, in->coupon_db, in->pending_grace_ms, err);
+    if (st != RPC_OK)
+        return st;
     out->orders = d.n_orders;
     out->goods = d.n_goods;
     out->coupons_used = d.n_coupons;
@@ -209,7 +210,7 @@ int shop_check_run(const shop_check_input *in, shop_check_report *out, char *err
                 "order %lld was acknowledged to a client but order_db does not have it",
                 (long long)in->acked[i]);
     check_data_free(&d);
-    return 0;
+    return RPC_OK;
 }
 
 size_t shop_check_total(const shop_check_report *r)

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/error.h"
+
 typedef enum shop_invariant {
     SHOP_INV_STOCK_NONNEGATIVE, /* no goods row has stock < 0 */
     SHOP_INV_STOCK_BALANCE,     /* initial = current + deducted - restored */
@@ -44,9 +46,10 @@ typedef struct shop_check_report {
     size_t by_status[5]; /* PENDING, CONFIRMED, PAID, CANCELLED, CLOSED */
 } shop_check_report;
 
-/* Runs every rule. Returns 0 with `out` filled (free it with
- * shop_check_report_free), or -1 with `err` when a database cannot be read. */
-int shop_check_run(const shop_check_input *in, shop_check_report *out, char *err, size_t errlen);
+/* Runs every rule. Returns RPC_OK with `out` filled (free it with
+ * shop_check_report_free), or the failure with `err` when a database cannot
+ * be read (RPC_UNAVAILABLE when it cannot be reached). */
+rpc_status shop_check_run(const shop_check_input *in, shop_check_report *out, shop_error *err);
 
 void shop_check_report_free(shop_check_report *r);
 

@@ -28,23 +28,20 @@ int shop_service_from_name(const char *name, size_t len)
 }
 
 /* Parses a time like 5s, 1500ms, 1.5s, 2m from [s, end) into ms. */
-static int parse_time(const char *s, const char *end, int64_t *ms, char *err, size_t errlen)
+static rpc_status parse_time(const char *s, const char *end, int64_t *ms, shop_error *err)
 {
     char buf[32];
     size_t len = (size_t)(end - s);
-    if (len == 0 || len >= sizeof buf) {
-        snprintf(err, errlen, "missing or malformed time '%.*s' (use 5s, 1500ms, 2m)", (int)len, s);
-        return -1;
-    }
+    if (len == 0 || len >= sizeof buf)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "missing or malformed time '%.*s' (use 5s, 1500ms, 2m)", (int)len, s);
     memcpy(buf, s, len);
     buf[len] = '\0';
     char *unit;
     errno = 0;
     double v = strtod(buf, &unit);
-    if (unit == buf || errno != 0 || v < 0 || buf[0] == '-' || buf[0] == '+') {
-        snprintf(err, errlen, "bad time '%s' (use 5s, 1500ms, 2m)", buf);
-        return -1;
-    }
+    if (unit == buf || errno != 0 || v < 0 || buf[0] == '-' || buf[0] == '+')
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "bad time '%s' (use 5s, 1500ms, 2m)", buf);
     double scale;
     if (strcmp(unit, "ms") == 0)
         scale = 1;
@@ -52,87 +49,80 @@ static int parse_time(const char *s, const char *end, int64_t *ms, char *err, si
         scale = 1000;
     else if (strcmp(unit, "m") == 0)
         scale = 60000;
-    else if (*unit == '\0') {
-        snprintf(err, errlen, "time '%s' needs a unit (ms, s or m)", buf);
-        return -1;
-    } else {
-        snprintf(err, errlen, "time '%s' has an unknown unit '%s' (ms, s or m)", buf, unit);
-        return -1;
-    }
-    if (v * scale > 86400000.0) {
-        snprintf(err, errlen, "time '%s' is over a day", buf);
-        return -1;
-    }
+    else if (*unit == '\0')
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "time '%s' needs a unit (ms, s or m)",
+                              buf);
+    else
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "time '%s' has an unknown unit '%s' (ms, s or m)", buf, unit);
+    if (v * scale > 86400000.0)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "time '%s' is over a day", buf);
     *ms = (int64_t)(v * scale + 0.5);
-    return 0;
+    return RPC_OK;
 }
 
-int shop_parse_duration_ms(const char *text, int64_t *ms, char *err, size_t errlen)
+rpc_status shop_parse_duration_ms(const char *text, int64_t *ms, shop_error *err)
 {
-    return parse_time(text, text + strlen(text), ms, err, errlen);
+    return parse_time(text, text + strlen(text), ms, err);
 }
 
 /* T or T1-T2 from [s, end). */
-static int parse_when(const char *s, const char *end, int window, shop_fault *f, char *err,
-                      size_t errlen)
+static rpc_status parse_when(const char *s, const char *end, int window, shop_fault *f,
+                             shop_error *err)
 {
     const char *dash = memchr(s, '-', (size_t)(end - s));
     if (!window) {
-        if (dash) {
-            snprintf(err, errlen, "'%.*s': this action takes one time, not a window",
-                     (int)(end - s), s);
-            return -1;
-        }
-        if (parse_time(s, end, &f->at_ms, err, errlen) != 0)
-            return -1;
+        if (dash)
+            return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                  "'%.*s': this action takes one time, not a window",
+                                  (int)(end - s), s);
+        rpc_status st = parse_time(s, end, &f->at_ms, err);
+        if (st != RPC_OK)
+            return st;
         f->until_ms = f->at_ms;
-        return 0;
+        return RPC_OK;
     }
-    if (!dash) {
-        snprintf(err, errlen, "'%.*s': this action needs a window T1-T2 (e.g. 5s-15s)",
-                 (int)(end - s), s);
-        return -1;
-    }
-    if (parse_time(s, dash, &f->at_ms, err, errlen) != 0 ||
-        parse_time(dash + 1, end, &f->until_ms, err, errlen) != 0)
-        return -1;
-    if (f->until_ms <= f->at_ms) {
-        snprintf(err, errlen, "window '%.*s' ends before it starts", (int)(end - s), s);
-        return -1;
-    }
-    return 0;
+    if (!dash)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "'%.*s': this action needs a window T1-T2 (e.g. 5s-15s)",
+                              (int)(end - s), s);
+    rpc_status st = parse_time(s, dash, &f->at_ms, err);
+    if (st == RPC_OK)
+        st = parse_time(dash + 1, end, &f->until_ms, err);
+    if (st != RPC_OK)
+        return st;
+    if (f->until_ms <= f->at_ms)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "window '%.*s' ends before it starts",
+                              (int)(end - s), s);
+    return RPC_OK;
 }
 
 /* The value after '=' in delay=MS / drop=P, from [s, end). */
-static int parse_param(shop_fault *f, const char *s, const char *end, char *err, size_t errlen)
+static rpc_status parse_param(shop_fault *f, const char *s, const char *end, shop_error *err)
 {
     char buf[32];
     size_t len = (size_t)(end - s);
-    if (len == 0 || len >= sizeof buf) {
-        snprintf(err, errlen, "%s needs a value (delay=MS, drop=P)",
-                 f->kind == SHOP_FAULT_DELAY ? "delay" : "drop");
-        return -1;
-    }
+    if (len == 0 || len >= sizeof buf)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "%s needs a value (delay=MS, drop=P)",
+                              f->kind == SHOP_FAULT_DELAY ? "delay" : "drop");
     memcpy(buf, s, len);
     buf[len] = '\0';
     char *rest;
     errno = 0;
     if (f->kind == SHOP_FAULT_DELAY) {
         long ms = strtol(buf, &rest, 10);
-        if (rest == buf || errno || ms <= 0 || ms > 600000 || (*rest && strcmp(rest, "ms") != 0)) {
-            snprintf(err, errlen, "delay '%s' must be milliseconds from 1 to 600000", buf);
-            return -1;
-        }
+        if (rest == buf || errno || ms <= 0 || ms > 600000 || (*rest && strcmp(rest, "ms") != 0))
+            return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                  "delay '%s' must be milliseconds from 1 to 600000", buf);
         f->delay_ms = (int)ms;
-        return 0;
+        return RPC_OK;
     }
     double p = strtod(buf, &rest);
-    if (rest == buf || errno || *rest || p <= 0 || p > 1) {
-        snprintf(err, errlen, "drop '%s' must be a probability in (0, 1]", buf);
-        return -1;
-    }
+    if (rest == buf || errno || *rest || p <= 0 || p > 1)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "drop '%s' must be a probability in (0, 1]", buf);
     f->drop_p = p;
-    return 0;
+    return RPC_OK;
 }
 
 static const struct {
@@ -147,13 +137,12 @@ static const struct {
 };
 
 /* One action (without its service prefix) from [s, end). */
-static int parse_action(shop_fault *f, const char *s, const char *end, char *err, size_t errlen)
+static rpc_status parse_action(shop_fault *f, const char *s, const char *end, shop_error *err)
 {
     const char *at = memchr(s, '@', (size_t)(end - s));
-    if (!at) {
-        snprintf(err, errlen, "action '%.*s' has no time (e.g. kill@5s)", (int)(end - s), s);
-        return -1;
-    }
+    if (!at)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "action '%.*s' has no time (e.g. kill@5s)",
+                              (int)(end - s), s);
     const char *eq = memchr(s, '=', (size_t)(at - s));
     const char *name_end = eq ? eq : at;
     size_t nlen = (size_t)(name_end - s);
@@ -161,69 +150,64 @@ static int parse_action(shop_fault *f, const char *s, const char *end, char *err
         if (strlen(actions[i].name) != nlen || strncmp(actions[i].name, s, nlen) != 0)
             continue;
         f->kind = actions[i].kind;
-        if (actions[i].has_param != (eq != NULL)) {
-            snprintf(err, errlen, "action '%.*s': %s", (int)(end - s), s,
-                     eq ? "takes no value" : "needs a value (delay=MS, drop=P)");
-            return -1;
+        if (actions[i].has_param != (eq != NULL))
+            return shop_error_set(err, RPC_INVALID_ARGUMENT, "action '%.*s': %s", (int)(end - s), s,
+                                  eq ? "takes no value" : "needs a value (delay=MS, drop=P)");
+        if (eq) {
+            rpc_status st = parse_param(f, eq + 1, at, err);
+            if (st != RPC_OK)
+                return st;
         }
-        if (eq && parse_param(f, eq + 1, at, err, errlen) != 0)
-            return -1;
-        return parse_when(at + 1, end, actions[i].window, f, err, errlen);
+        return parse_when(at + 1, end, actions[i].window, f, err);
     }
-    snprintf(err, errlen,
-             "unknown action '%.*s' (kill@T, restart@T, pause@T1-T2, delay=MS@T1-T2, "
-             "drop=P@T1-T2)",
-             (int)nlen, s);
-    return -1;
+    return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                          "unknown action '%.*s' (kill@T, restart@T, pause@T1-T2, delay=MS@T1-T2, "
+                          "drop=P@T1-T2)",
+                          (int)nlen, s);
 }
 
-int shop_fault_parse(shop_fault_plan *plan, const char *spec, char *err, size_t errlen)
+rpc_status shop_fault_parse(shop_fault_plan *plan, const char *spec, shop_error *err)
 {
     shop_fault_plan work = *plan;
     int service = -1;
     const char *p = spec;
-    if (!spec || !*spec) {
-        snprintf(err, errlen, "empty fault spec (e.g. coupon:kill@5s,restart@15s)");
-        return -1;
-    }
+    if (!spec || !*spec)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "empty fault spec (e.g. coupon:kill@5s,restart@15s)");
     for (;;) {
         const char *comma = strchr(p, ',');
         const char *end = comma ? comma : p + strlen(p);
         const char *colon = memchr(p, ':', (size_t)(end - p));
         if (colon) {
             service = shop_service_from_name(p, (size_t)(colon - p));
-            if (service < 0) {
-                snprintf(err, errlen,
-                         "fault '%s': unknown service '%.*s' (order, stock, coupon, broker, "
-                         "delayd)",
-                         spec, (int)(colon - p), p);
-                return -1;
-            }
+            if (service < 0)
+                return shop_error_set(
+                    err, RPC_INVALID_ARGUMENT,
+                    "fault '%s': unknown service '%.*s' (order, stock, coupon, broker, "
+                    "delayd)",
+                    spec, (int)(colon - p), p);
             p = colon + 1;
-        } else if (service < 0) {
-            snprintf(err, errlen, "fault '%s': starts without a service (e.g. coupon:kill@5s)",
-                     spec);
-            return -1;
-        }
-        if (work.n >= SHOP_FAULT_MAX) {
-            snprintf(err, errlen, "fault '%s': more than %d actions", spec, SHOP_FAULT_MAX);
-            return -1;
-        }
+        } else if (service < 0)
+            return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                  "fault '%s': starts without a service (e.g. coupon:kill@5s)",
+                                  spec);
+        if (work.n >= SHOP_FAULT_MAX)
+            return shop_error_set(err, RPC_INVALID_ARGUMENT, "fault '%s': more than %d actions",
+                                  spec, SHOP_FAULT_MAX);
         shop_fault *f = &work.faults[work.n];
         memset(f, 0, sizeof *f);
         f->service = (shop_service)service;
-        char why[SHOP_FAULT_ERRLEN];
-        if (parse_action(f, p, end, why, sizeof why) != 0) {
-            snprintf(err, errlen, "fault '%s': %s", spec, why);
-            return -1;
-        }
+        shop_error why = {0};
+        rpc_status st = parse_action(f, p, end, &why);
+        if (st != RPC_OK)
+            return shop_error_set(err, st, "fault '%s': %s", spec, why.message);
         work.n++;
         if (!comma)
             break;
         p = comma + 1;
     }
     *plan = work;
-    return 0;
+    return RPC_OK;
 }
 
 static int by_time(const void *a, const void *b)
@@ -239,7 +223,7 @@ static int windows_overlap(const shop_fault *a, const shop_fault *b)
     return a->at_ms < b->until_ms && b->at_ms < a->until_ms;
 }
 
-int shop_fault_validate(shop_fault_plan *plan, char *err, size_t errlen)
+rpc_status shop_fault_validate(shop_fault_plan *plan, shop_error *err)
 {
     qsort(plan->faults, plan->n, sizeof plan->faults[0], by_time);
     char a[64], b[64];
@@ -250,16 +234,14 @@ int shop_fault_validate(shop_fault_plan *plan, char *err, size_t errlen)
             if ((int)f->service != s)
                 continue;
             shop_fault_format(f, a, sizeof a);
-            if (f->kind == SHOP_FAULT_KILL && down) {
-                snprintf(err, errlen, "%s: %s is already killed (restart it first)", a,
-                         shop_service_name(f->service));
-                return -1;
-            }
-            if (f->kind == SHOP_FAULT_RESTART && !down) {
-                snprintf(err, errlen, "%s: no earlier kill of %s to restart from", a,
-                         shop_service_name(f->service));
-                return -1;
-            }
+            if (f->kind == SHOP_FAULT_KILL && down)
+                return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                      "%s: %s is already killed (restart it first)", a,
+                                      shop_service_name(f->service));
+            if (f->kind == SHOP_FAULT_RESTART && !down)
+                return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                      "%s: no earlier kill of %s to restart from", a,
+                                      shop_service_name(f->service));
             if (f->kind == SHOP_FAULT_KILL || f->kind == SHOP_FAULT_RESTART)
                 down = f->kind == SHOP_FAULT_KILL;
             for (size_t j = i + 1; j < plan->n; j++) {
@@ -268,13 +250,12 @@ int shop_fault_validate(shop_fault_plan *plan, char *err, size_t errlen)
                     continue;
                 if (windows_overlap(f, g)) {
                     shop_fault_format(g, b, sizeof b);
-                    snprintf(err, errlen, "%s overlaps %s", a, b);
-                    return -1;
+                    return shop_error_set(err, RPC_INVALID_ARGUMENT, "%s overlaps %s", a, b);
                 }
             }
         }
     }
-    return 0;
+    return RPC_OK;
 }
 
 void shop_fault_format(const shop_fault *f, char *out, size_t outlen)

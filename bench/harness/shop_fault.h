@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 typedef enum shop_service {
     SHOP_SVC_ORDER,
     SHOP_SVC_STOCK,
@@ -35,7 +37,6 @@ typedef struct shop_fault {
 } shop_fault;
 
 #define SHOP_FAULT_MAX 32
-#define SHOP_FAULT_ERRLEN 256
 
 typedef struct shop_fault_plan {
     size_t n;
@@ -45,21 +46,23 @@ typedef struct shop_fault_plan {
 /* Parses one spec, SERVICE:ACTION[,ACTION...] where an action may start with
  * its own SERVICE: (`coupon:kill@5s,stock:pause@2s-4s`), and appends its
  * actions to `plan`. Actions: kill@T, restart@T, pause@T1-T2,
- * delay=MS@T1-T2, drop=P@T1-T2; times as 5s, 1500ms, 1.5s, 2m. Returns 0, or
- * -1 with `err` naming the bad part; on error `plan` is unchanged. */
-int shop_fault_parse(shop_fault_plan *plan, const char *spec, char *err, size_t errlen);
+ * delay=MS@T1-T2, drop=P@T1-T2; times as 5s, 1500ms, 1.5s, 2m. Returns RPC_OK,
+ * or RPC_INVALID_ARGUMENT with `err` naming the bad part; on error `plan` is
+ * unchanged. */
+rpc_status shop_fault_parse(shop_fault_plan *plan, const char *spec, shop_error *err);
 
 /* Checks the whole plan: a restart follows a kill of the same service, a
  * service is not killed twice without a restart in between, windows of one
- * service do not overlap. Sorts the plan by time. Returns 0 or -1 + err. */
-int shop_fault_validate(shop_fault_plan *plan, char *err, size_t errlen);
+ * service do not overlap. Sorts the plan by time. Returns RPC_OK, or
+ * RPC_INVALID_ARGUMENT + err. */
+rpc_status shop_fault_validate(shop_fault_plan *plan, shop_error *err);
 
 /* Formats one action back as spec text ("coupon:pause@2000ms-4000ms"). */
 void shop_fault_format(const shop_fault *f, char *out, size_t outlen);
 
 /* Parses a duration like 5s, 1500ms, 1.5s, 2m into ms (0 to a day).
- * Returns 0, or -1 with err quoting the bad text. */
-int shop_parse_duration_ms(const char *text, int64_t *ms, char *err, size_t errlen);
+ * Returns RPC_OK, or RPC_INVALID_ARGUMENT with err quoting the bad text. */
+rpc_status shop_parse_duration_ms(const char *text, int64_t *ms, shop_error *err);
 
 const char *shop_service_name(shop_service s);
 

@@ -146,26 +146,27 @@ static void finish_seconds(load_run *run)
     }
 }
 
-static int check_config(const shop_load_config *cfg, char *err, size_t errlen)
+static rpc_status check_config(const shop_load_config *cfg, shop_error *err)
 {
     if (!cfg->fn || cfg->rate <= 0 || cfg->rate > 1e6)
-        snprintf(err, errlen, "load: rate must be in (0, 1000000] requests/s");
-    else if (cfg->duration_ms < 100 || cfg->duration_ms > MAX_DURATION_MS)
-        snprintf(err, errlen, "load: duration must be from 100 ms to %d s", MAX_DURATION_MS / 1000);
-    else if (cfg->clients < 1 || cfg->clients > 1024)
-        snprintf(err, errlen, "load: clients must be from 1 to 1024");
-    else if (cfg->deadline_ms < 1)
-        snprintf(err, errlen, "load: deadline must be positive");
-    else
-        return 0;
-    return -1;
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "load: rate must be in (0, 1000000] requests/s");
+    if (cfg->duration_ms < 100 || cfg->duration_ms > MAX_DURATION_MS)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "load: duration must be from 100 ms to %d s", MAX_DURATION_MS / 1000);
+    if (cfg->clients < 1 || cfg->clients > 1024)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "load: clients must be from 1 to 1024");
+    if (cfg->deadline_ms < 1)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "load: deadline must be positive");
+    return RPC_OK;
 }
 
-int shop_load_run(const shop_load_config *cfg, shop_load_result *out, char *err, size_t errlen)
+rpc_status shop_load_run(const shop_load_config *cfg, shop_load_result *out, shop_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (check_config(cfg, err, errlen) != 0)
-        return -1;
+    rpc_status st = check_config(cfg, err);
+    if (st != RPC_OK)
+        return st;
     load_run run = {.cfg = cfg, .res = out};
     run.total = (uint64_t)(cfg->rate * (double)cfg->duration_ms / 1000.0);
     if (run.total == 0)
@@ -179,7 +180,7 @@ int shop_load_run(const shop_load_config *cfg, shop_load_result *out, char *err,
     worker_arg *args = calloc((size_t)cfg->clients, sizeof *args);
     if (!out->seconds || !run.second_hist || !out->latency_all || !out->latency_ok || !threads ||
         !args) {
-        snprintf(err, errlen, "load: out of memory");
+        st = shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "load: out of memory");
         goto fail;
     }
     for (uint64_t i = 0; i < run.total; i++)
@@ -214,13 +215,13 @@ int shop_load_run(const shop_load_config *cfg, shop_load_result *out, char *err,
     free(run.second_hist);
     free(threads);
     free(args);
-    return 0;
+    return RPC_OK;
 fail:
     free(run.second_hist);
     free(threads);
     free(args);
     shop_load_result_free(out);
-    return -1;
+    return st;
 }
 
 void shop_load_result_free(shop_load_result *r)

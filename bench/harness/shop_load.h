@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
 #include "base/hist.h"
 
 #define SHOP_LOAD_CODES 17 /* gRPC status codes 0..16 */
@@ -65,9 +66,10 @@ typedef struct shop_load_result {
 } shop_load_result;
 
 /* Runs the load; blocks until every scheduled request has an outcome.
- * Returns 0, or -1 with `err` on bad config or out of memory. Free the
- * result with shop_load_result_free. */
-int shop_load_run(const shop_load_config *cfg, shop_load_result *out, char *err, size_t errlen);
+ * Returns RPC_OK, or RPC_INVALID_ARGUMENT (bad config) or
+ * RPC_RESOURCE_EXHAUSTED (out of memory) with `err`. Free the result with
+ * shop_load_result_free. */
+rpc_status shop_load_run(const shop_load_config *cfg, shop_load_result *out, shop_error *err);
 
 void shop_load_result_free(shop_load_result *r);
 

@@ -323,14 +323,13 @@ static void *proxy_main(void *arg)
     return NULL;
 }
 
-int shop_proxy_start(shop_proxy **out, int listen_port, const char *upstream_host,
-                     int upstream_port, char *err, size_t errlen)
+rpc_status shop_proxy_start(shop_proxy **out, int listen_port, const char *upstream_host,
+                            int upstream_port, shop_error *err)
 {
     shop_proxy *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    if (!p)
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+    rpc_status st;
     p->listen_fd = -1;
     p->wake[0] = p->wake[1] = -1;
     snprintf(p->host, sizeof p->host, "%s", upstream_host ? upstream_host : "127.0.0.1");
@@ -347,20 +346,20 @@ int shop_proxy_start(shop_proxy **out, int listen_port, const char *upstream_hos
         bind(p->listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
         listen(p->listen_fd, 128) != 0 ||
         getsockname(p->listen_fd, (struct sockaddr *)&sa, &salen) != 0) {
-        snprintf(err, errlen, "proxy listen on 127.0.0.1:%d: %s", listen_port, strerror(errno));
+        st = shop_error_errno(err, errno, "proxy listen on 127.0.0.1:%d", listen_port);
         goto fail;
     }
     p->port = ntohs(sa.sin_port);
     if (pipe2(p->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-        snprintf(err, errlen, "proxy pipe: %s", strerror(errno));
+        st = shop_error_errno(err, errno, "proxy pipe");
         goto fail;
     }
     if (pthread_create(&p->thread, NULL, proxy_main, p) != 0) {
-        snprintf(err, errlen, "proxy thread: cannot start");
+        st = shop_error_set(err, RPC_INTERNAL, "proxy thread: cannot start");
         goto fail;
     }
     *out = p;
-    return 0;
+    return RPC_OK;
 fail:
     if (p->listen_fd >= 0)
         close(p->listen_fd);
@@ -370,7 +369,7 @@ fail:
     }
     pthread_mutex_destroy(&p->mu);
     free(p);
-    return -1;
+    return st;
 }
 
 int shop_proxy_port(const shop_proxy *p)

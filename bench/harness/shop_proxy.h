@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 typedef struct shop_proxy shop_proxy;
 
 typedef struct shop_proxy_stats {
@@ -19,9 +21,10 @@ typedef struct shop_proxy_stats {
 } shop_proxy_stats;
 
 /* Listens on 127.0.0.1:listen_port (0 = any free port) and relays to
- * upstream_host:upstream_port. Returns 0 with *out set, or -1 + err. */
-int shop_proxy_start(shop_proxy **out, int listen_port, const char *upstream_host,
-                     int upstream_port, char *err, size_t errlen);
+ * upstream_host:upstream_port. Returns RPC_OK with *out set, or the failure
+ * + err. */
+rpc_status shop_proxy_start(shop_proxy **out, int listen_port, const char *upstream_host,
+                            int upstream_port, shop_error *err);
 
 /* The port it listens on. */
 int shop_proxy_port(const shop_proxy *p);

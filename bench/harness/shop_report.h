@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/error.h"
 #include "bench/harness/shop_check.h"
 #include "bench/harness/shop_fault.h"
 #include "base/hist.h"
@@ -42,13 +43,14 @@ typedef struct shop_bench_report {
 /* The side-by-side table. */
 void shop_report_print_table(const shop_bench_report *r, FILE *out);
 
-/* Every figure as JSON (schema in bench/harness/README.md). */
-int shop_report_write_json(const shop_bench_report *r, const char *path, char *err, size_t errlen);
+/* Every figure as JSON (schema in bench/harness/README.md). Returns RPC_OK,
+ * or the failure + err naming the file. */
+rpc_status shop_report_write_json(const shop_bench_report *r, const char *path, shop_error *err);
 
 /* DIR/index.html + DIR/<chart>.svg (gnuplot) + DIR/report.json + the data files.
- * Returns 0, or -1 with err (the HTML is still written when only gnuplot
- * failed, and err says so). */
-int shop_report_write_html(const shop_bench_report *r, const char *dir, char *err, size_t errlen);
+ * Returns RPC_OK, or the failure + err (the HTML is still written when only
+ * gnuplot failed, and err says so). */
+rpc_status shop_report_write_html(const shop_bench_report *r, const char *dir, shop_error *err);
 
 /* Accepted share in percent (0 when nothing was offered). */
 double shop_report_accepted_pct(const shop_arch_result *a);

@@ -40,7 +40,10 @@ static int broker_start(const mqb_opts *o, mqb_broker *b, const char *flush, con
     char *argv[] = {"mq-broker",  "--url", b->url,    "--pub-url",   b->pub_url,
                     "--data-dir", dir,     "--flush", (char *)flush, NULL};
     shop_spawn_opts so = {.exec_path = bin, .log_path = logp, .log_truncate = true};
-    b->pid = shop_spawn(argv, &so, cmd, sizeof cmd);
+    b->pid = -1;
+    shop_error err = {0};
+    if (shop_spawn(argv, &so, &b->pid, &err) != RPC_OK)
+        fprintf(stderr, "mq-bench: %s\n", err.message);
     /* Ready when a stats call answers. */
     mq_producer *p;
     mq_producer_opts po = {.timeout_ms = 200, .retries = -1};

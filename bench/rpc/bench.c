@@ -52,10 +52,10 @@ static int free_port(void)
 
 static pid_t spawn(char *const argv[])
 {
-    char err[256];
-    pid_t pid = shop_spawn(argv, NULL, err, sizeof err);
-    if (pid < 0)
-        fprintf(stderr, "rpc-bench: %s\n", err);
+    shop_error err = {0};
+    pid_t pid = -1;
+    if (shop_spawn(argv, NULL, &pid, &err) != RPC_OK)
+        fprintf(stderr, "rpc-bench: %s\n", err.message);
     return pid;
 }
 

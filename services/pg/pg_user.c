@@ -86,9 +86,12 @@ int pg_user_run(char *const argv[], const char *log_path, char *err, size_t errl
      * not be allowed into our working directory. */
     shop_spawn_opts so = {
         .log_path = log_path, .stdin_null = true, .cwd = "/", .in_child = become_pg_user};
-    pid_t pid = shop_spawn(argv, &so, err, errlen);
-    if (pid < 0)
+    pid_t pid = 0;
+    shop_error spawn_err = {0};
+    if (shop_spawn(argv, &so, &pid, &spawn_err) != RPC_OK) {
+        snprintf(err, errlen, "%s", spawn_err.message);
         return -1;
+    }
     int status;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {

@@ -146,9 +146,12 @@ static int spawn(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
     /* SIGTERM when the stack's owner ends: a daemon never outlives it. */
     shop_spawn_opts so = {.log_path = p->log_path[0] != '\0' ? p->log_path : NULL,
                           .death_signal = SIGTERM};
-    pid_t pid = shop_spawn(argv, &so, err, errlen);
-    if (pid < 0)
+    pid_t pid = 0;
+    shop_error spawn_err = {0};
+    if (shop_spawn(argv, &so, &pid, &spawn_err) != RPC_OK) {
+        snprintf(err, errlen, "%s", spawn_err.message);
         return -1;
+    }
     p->pid = pid;
     p->paused = 0;
     return 0;

@@ -24,10 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     line[len] = '\0';
     ProtobufCMessage *m = rpc_text_new(&shop__rpctest__all_types__descriptor);
     FUZZ_CHECK(m != NULL);
-    char err[256];
-    err[0] = '\0';
-    if (rpc_text_assign_all(m, line, err, sizeof err) != 0)
-        FUZZ_CHECK(strlen(err) < sizeof err);
+    shop_error err = {0};
+    if (rpc_text_assign_all(m, line, &err) != RPC_OK)
+        FUZZ_CHECK(err.code != RPC_OK && strlen(err.message) < sizeof err.message);
     rpc_text_print(sink, m, 0);
     size_t n = protobuf_c_message_get_packed_size(m);
     uint8_t *buf = malloc(n ? n : 1);

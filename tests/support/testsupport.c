@@ -106,15 +106,16 @@ int ts_spawn(ts_proc *p, char *const argv[])
     snprintf(p->name, sizeof p->name, "%s", argv[0]);
     snprintf(p->log_path, sizeof p->log_path, "%s/%s-%lld.log", ts_tmp_dir(), argv[0],
              (long long)shop_now_us());
-    char path[512], err[256];
+    char path[512];
+    shop_error err = {0};
     ts_bin(argv[0], path, sizeof path);
     /* A daemon dies with the test process (from its main thread, see
      * shop_spawn_opts), so a failing test leaves no daemon behind. */
     shop_spawn_opts so = {
         .exec_path = path, .log_path = p->log_path, .log_truncate = true, .death_signal = SIGKILL};
-    pid_t pid = shop_spawn(argv, &so, err, sizeof err);
-    if (pid < 0) {
-        fprintf(stderr, "test support: %s\n", err);
+    pid_t pid = 0;
+    if (shop_spawn(argv, &so, &pid, &err) != RPC_OK) {
+        fprintf(stderr, "test support: %s\n", err.message);
         return -1;
     }
     p->pid = pid;

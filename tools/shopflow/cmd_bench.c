@@ -83,7 +83,8 @@ int cmd_bench(int argc, char **argv)
     shop_bench_config cfg = shop_bench_defaults();
     const char *archs = "sync,async", *json = NULL, *report = NULL;
     int explicit_arch = 0, no_fault = 0, rate_set = 0, duration_set = 0, c;
-    char err[512], vbuf[512], report_buf[600], log_dir[600];
+    char vbuf[512], report_buf[600], log_dir[600];
+    shop_error err = {0};
     double v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -114,17 +115,17 @@ int cmd_bench(int argc, char **argv)
         case 'd':
         case 'v':
             if (shop_parse_duration_ms(optarg,
-                                       c == 'd' ? &cfg.duration_ms : &cfg.converge_timeout_ms, err,
-                                       sizeof err) != 0) {
+                                       c == 'd' ? &cfg.duration_ms : &cfg.converge_timeout_ms,
+                                       &err) != RPC_OK) {
                 fprintf(stderr, "shopflow bench: --%s: %s\n", c == 'd' ? "duration" : "converge",
-                        err);
+                        err.message);
                 return 2;
             }
             duration_set |= c == 'd';
             break;
         case 'f':
-            if (shop_fault_parse(&cfg.plan, optarg, err, sizeof err) != 0) {
-                fprintf(stderr, "shopflow bench: --fault: %s\n", err);
+            if (shop_fault_parse(&cfg.plan, optarg, &err) != RPC_OK) {
+                fprintf(stderr, "shopflow bench: --fault: %s\n", err.message);
                 return 2;
             }
             break;
@@ -157,10 +158,10 @@ int cmd_bench(int argc, char **argv)
         char spec[96];
         snprintf(spec, sizeof spec, "coupon:kill@%lldms,restart@%lldms",
                  (long long)(cfg.duration_ms / 3), (long long)(2 * cfg.duration_ms / 3));
-        shop_fault_parse(&cfg.plan, spec, err, sizeof err);
+        shop_fault_parse(&cfg.plan, spec, &err);
     }
-    if (shop_fault_validate(&cfg.plan, err, sizeof err) != 0) {
-        fprintf(stderr, "shopflow bench: --fault: %s\n", err);
+    if (shop_fault_validate(&cfg.plan, &err) != RPC_OK) {
+        fprintf(stderr, "shopflow bench: --fault: %s\n", err.message);
         return 2;
     }
     for (size_t i = 0; i < cfg.plan.n; i++)
@@ -178,8 +179,8 @@ int cmd_bench(int argc, char **argv)
         report = report_buf;
     }
     shop_bench_report r;
-    if (shop_bench_compare(&cfg, archs, !explicit_arch, &r, err, sizeof err) != 0) {
-        fprintf(stderr, "shopflow bench: %s\n", err);
+    if (shop_bench_compare(&cfg, archs, !explicit_arch, &r, &err) != RPC_OK) {
+        fprintf(stderr, "shopflow bench: %s\n", err.message);
         return 4;
     }
     shop_report_print_table(&r, stdout);
@@ -195,12 +196,12 @@ int cmd_bench(int argc, char **argv)
                 shop_check_print(&a->check, stdout, 10);
         }
     }
-    if (json && shop_report_write_json(&r, json, err, sizeof err) != 0)
-        fprintf(stderr, "shopflow bench: %s\n", err), bad = bad ? bad : 4;
+    if (json && shop_report_write_json(&r, json, &err) != RPC_OK)
+        fprintf(stderr, "shopflow bench: %s\n", err.message), bad = bad ? bad : 4;
     if (json)
         printf("json:   %s\n", json);
-    if (shop_report_write_html(&r, report, err, sizeof err) != 0)
-        fprintf(stderr, "shopflow bench: report: %s\n", err);
+    if (shop_report_write_html(&r, report, &err) != RPC_OK)
+        fprintf(stderr, "shopflow bench: report: %s\n", err.message);
     printf("report: %s/index.html\n", report);
     printf("%s\n", bad ? "RESULT: invariants violated" : "RESULT: all invariants hold");
     shop_bench_report_free(&r);

@@ -84,10 +84,10 @@ static int call_method(rpc_channel *ch, const char *method, int nargs, char **ar
         return 2;
     }
     ProtobufCMessage *req = rpc_text_new(md->input);
-    char msg[256];
     for (int i = 0; i < nargs; i++) {
-        if (rpc_text_assign_all(req, args[i], msg, sizeof msg) != 0) {
-            fprintf(stderr, "shopflow call: %s\n", msg);
+        shop_error bad = {0};
+        if (rpc_text_assign_all(req, args[i], &bad) != RPC_OK) {
+            fprintf(stderr, "shopflow call: %s\n", bad.message);
             protobuf_c_message_free_unpacked(req, NULL);
             return 2;
         }

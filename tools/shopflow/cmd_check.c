@@ -29,13 +29,13 @@ static void check_usage(FILE *out)
 }
 
 /* A name becomes the conninfo of that database on the configured server. */
-static int resolve_db(const char *prefix, const char *given, const char *service, char *out,
-                      size_t outlen, char *err, size_t errlen)
+static rpc_status resolve_db(const char *prefix, const char *given, const char *service, char *out,
+                             size_t outlen, shop_error *err)
 {
     char name[256];
     if (given && (strchr(given, '=') || strstr(given, "://"))) {
         snprintf(out, outlen, "%s", given);
-        return 0;
+        return RPC_OK;
     }
     if (given)
         snprintf(name, sizeof name, "%s", given);
@@ -43,7 +43,10 @@ static int resolve_db(const char *prefix, const char *given, const char *service
         snprintf(name, sizeof name, "%s_%s_db", prefix, service);
     else
         snprintf(name, sizeof name, "%s_db", service);
-    return shop_pg_conninfo(NULL, name, out, outlen, err, errlen);
+    char pg_err[SHOP_PG_ERRLEN]; /* services/pg still reports into a buffer */
+    if (shop_pg_conninfo(NULL, name, out, outlen, pg_err, sizeof pg_err) != 0)
+        return shop_error_set(err, RPC_UNAVAILABLE, "%s", pg_err);
+    return RPC_OK;
 }
 
 /* Reads order ids, one per line; returns the count or -1. */
@@ -126,11 +129,12 @@ int cmd_check(int argc, char **argv)
         fprintf(stderr, "shopflow check: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    char conn[3][SHOP_PG_CONNLEN], err[SHOP_PG_ERRLEN];
+    char conn[3][SHOP_PG_CONNLEN];
+    shop_error err = {0};
     static const char *const services[3] = {"order", "stock", "coupon"};
     for (int i = 0; i < 3; i++)
-        if (resolve_db(prefix, dbs[i], services[i], conn[i], sizeof conn[i], err, sizeof err)) {
-            fprintf(stderr, "shopflow check: %s database: %s\n", services[i], err);
+        if (resolve_db(prefix, dbs[i], services[i], conn[i], sizeof conn[i], &err) != RPC_OK) {
+            fprintf(stderr, "shopflow check: %s database: %s\n", services[i], err.message);
             return 4;
         }
     int64_t *acked = NULL;
@@ -141,10 +145,10 @@ int cmd_check(int argc, char **argv)
     }
     shop_check_input in = {conn[0], conn[1], conn[2], acked, (size_t)n_acked, grace};
     shop_check_report rep;
-    int rc = shop_check_run(&in, &rep, err, sizeof err);
+    rpc_status st = shop_check_run(&in, &rep, &err);
     free(acked);
-    if (rc != 0) {
-        fprintf(stderr, "shopflow check: %s\n", err);
+    if (st != RPC_OK) {
+        fprintf(stderr, "shopflow check: %s\n", err.message);
         return 4;
     }
     shop_check_print(&rep, stdout, (size_t)(max_each < 0 ? 0 : max_each));

@@ -109,7 +109,8 @@ static int expectation(const scenario *sc, const shop_arch_result *a, double in_
 static int run_one(const scenario *sc, double rate, int64_t duration_ms)
 {
     shop_bench_config cfg = shop_bench_defaults();
-    char err[512], spec[128], log_dir[600];
+    char spec[128], log_dir[600];
+    shop_error err = {0};
     cfg.rate = rate;
     cfg.duration_ms = duration_ms;
     cfg.converge_timeout_ms = 30000;
@@ -125,8 +126,8 @@ static int run_one(const scenario *sc, double rate, int64_t duration_ms)
         from = to = 0;
     } else {
         snprintf(spec, sizeof spec, sc->fault, (long long)from, (long long)to);
-        if (shop_fault_parse(&cfg.plan, spec, err, sizeof err) != 0) {
-            fprintf(stderr, "scenario %s: %s\n", sc->name, err);
+        if (shop_fault_parse(&cfg.plan, spec, &err) != RPC_OK) {
+            fprintf(stderr, "scenario %s: %s\n", sc->name, err.message);
             return 4;
         }
     }
@@ -142,18 +143,17 @@ static int run_one(const scenario *sc, double rate, int64_t duration_ms)
     printf("\n");
     fflush(stdout);
     shop_bench_report r;
-    int ran =
-        shop_bench_compare(&cfg, sc->async_only ? "async" : "sync,async", 1, &r, err, sizeof err);
+    rpc_status ran = shop_bench_compare(&cfg, sc->async_only ? "async" : "sync,async", 1, &r, &err);
     if (dups) {
         unsetenv("SHOP_ASYNC_DUP_PUBLISH");
         unsetenv("SHOP_ASYNC_DUP_DELIVER");
     }
-    if (ran != 0) {
-        if (sc->async_only && strstr(err, "not built")) {
+    if (ran != RPC_OK) {
+        if (sc->async_only && strstr(err.message, "not built")) {
             printf("SKIP %s: needs the async architecture, which is not built yet\n\n", sc->name);
             return 0;
         }
-        printf("FAIL %s: %s\n\n", sc->name, err);
+        printf("FAIL %s: %s\n\n", sc->name, err.message);
         return 4;
     }
     int pass = 1;
@@ -198,13 +198,13 @@ int cmd_scenario(int argc, char **argv)
     }
     double rate = 100;
     int64_t duration_ms = 12000;
-    char err[256];
+    shop_error err = {0};
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
             rate = strtod(argv[++i], NULL);
         else if (strcmp(argv[i], "--duration") == 0 && i + 1 < argc) {
-            if (shop_parse_duration_ms(argv[++i], &duration_ms, err, sizeof err) != 0) {
-                fprintf(stderr, "shopflow scenario: --duration: %s\n", err);
+            if (shop_parse_duration_ms(argv[++i], &duration_ms, &err) != RPC_OK) {
+                fprintf(stderr, "shopflow scenario: --duration: %s\n", err.message);
                 return 2;
             }
         } else {
