@@ -139,11 +139,10 @@ static rpc_status spawn_node(nats_cluster *c, int i, shop_error *err)
         return RPC_OK;
     char *argv[] = {"nats-server", "-c", nd->conf, NULL};
     shop_spawn_opts so = {.exec_path = c->bin, .log_path = nd->log, .stdin_null = true};
-    char e[256];
-    nd->pid = shop_spawn(argv, &so, e, sizeof e);
-    if (nd->pid < 0) {
+    rpc_status st = shop_spawn(argv, &so, &nd->pid, err);
+    if (st != RPC_OK) {
         nd->pid = 0;
-        return shop_error_set(err, RPC_INTERNAL, "starting %s: %s", nd->name, e);
+        return shop_error_wrap(err, "starting nats-server %s", nd->name);
     }
     return RPC_OK;
 }
