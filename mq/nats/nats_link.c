@@ -17,8 +17,11 @@ static void close_at_exit(void)
     nats_CloseAndWait(2000);
 }
 
+/* After libnats's own exit hook is registered (by its first use), so that
+ * ours runs first: its hook frees the library once nats_Close has run. */
 static void register_exit(void)
 {
+    nats_Open(-1);
     atexit(close_at_exit);
 }
 

@@ -217,19 +217,34 @@ void mq_nats_producer_attempt(mq_nats_producer *p, const mq_message *msgs, const
         snprintf(results[i].message, sizeof results[i].message, "no PubAck");
         slots[ln->nslots++] = (slot){.msg = m, .idx = i};
     }
-    qsort(slots, ln->nslots, sizeof *slots, slot_cmp);
+    /* Published in the batch's order; the handler finds a message's slot in
+     * a copy sorted by address. */
+    size_t ns = ln->nslots;
+    slot *order = malloc((ns + 1) * sizeof *order);
+    if (order == NULL) {
+        shop_error_set(&e, RPC_RESOURCE_EXHAUSTED, "out of memory");
+        for (size_t j = 0; j < ns; j++) {
+            fail(&results[slots[j].idx], &e);
+            natsMsg_Destroy(slots[j].msg);
+        }
+        ns = 0;
+    } else {
+        memcpy(order, slots, ns * sizeof *order);
+    }
+    qsort(slots, ns, sizeof *slots, slot_cmp);
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = p->timeout_ms; /* the ack handler gets a timeout after this */
-    for (size_t j = 0; j < ln->nslots; j++) {
-        natsMsg *m = slots[j].msg;
+    for (size_t j = 0; j < ns; j++) {
+        natsMsg *m = order[j].msg;
         natsStatus s = js_PublishMsgAsync(ln->js, &m, &po);
         if (s != NATS_OK) { /* not sent: the message is still ours */
             mq_nats_status(s, 0, "jetstream publish", &e);
-            fail(&results[slots[j].idx], &e);
+            fail(&results[order[j].idx], &e);
             natsMsg_Destroy(m);
         }
     }
+    free(order);
     /* Every message in flight has its MaxWait timer, so this ends. */
     js_PublishAsyncComplete(ln->js, NULL);
     ln->nslots = 0;
