@@ -136,6 +136,16 @@ static int mq_call(const mq_cli *o, Shop__Mq__Request *req, Shop__Mq__Reply **re
     return 0;
 }
 
+/* The last part of `mq stats`, whatever the backend. */
+static void print_delay_stats(const mq_cli *o)
+{
+    printf("\ndelay queue (mq-delayd):\n");
+    fflush(stdout);
+    if (mq_delay_print_stats(o->delay_url, stdout) != RPC_OK)
+        fprintf(stderr, "shopflow mq stats: mq-delayd not reachable at %s\n",
+                o->delay_url != NULL ? o->delay_url : mq_delay_default_url());
+}
+
 /* stats and dlq against JetStream. */
 static int nats_admin(const mq_cli *o, const char *url, const char *group)
 {
@@ -146,13 +156,8 @@ static int nats_admin(const mq_cli *o, const char *url, const char *group)
         fprintf(stderr, "shopflow mq: %s: %s\n", rpc_status_name(st), e.message);
         return 1;
     }
-    if (group == NULL) {
-        printf("\ndelay queue (mq-delayd):\n");
-        fflush(stdout);
-        if (mq_delay_print_stats(o->delay_url, stdout) != RPC_OK)
-            fprintf(stderr, "shopflow mq stats: mq-delayd not reachable at %s\n",
-                    o->delay_url != NULL ? o->delay_url : mq_delay_default_url());
-    }
+    if (group == NULL)
+        print_delay_stats(o);
     return 0;
 }
 
@@ -187,11 +192,7 @@ static int mq_stats(const mq_cli *o)
                (unsigned long long)g->retrying, (unsigned long long)g->dlq_size, g->consumers);
     }
     shop__mq__reply__free_unpacked(rep, NULL);
-    printf("\ndelay queue (mq-delayd):\n");
-    fflush(stdout);
-    if (mq_delay_print_stats(o->delay_url, stdout) != RPC_OK)
-        fprintf(stderr, "shopflow mq stats: mq-delayd not reachable at %s\n",
-                o->delay_url != NULL ? o->delay_url : mq_delay_default_url());
+    print_delay_stats(o);
     return 0;
 }
 
