@@ -113,8 +113,8 @@ static void raw_consume(nats_raw *r, const mq_nats_names *nm, int round, long n,
     int64_t t0 = shop_now_ns();
     long got = nats_raw_consume(r, nm->stream, nm->subject, durable, n);
     s->secs += (double)(shop_now_ns() - t0) / 1e9;
-    s->n += got;
-    s->failed += n - got;
+    s->n += got < n ? got : n;
+    s->failed += got < n ? n - got : 0;
 }
 
 static int run(const mqb_opts *o, const char *url)

@@ -183,14 +183,50 @@ static rpc_status make_msg(mq_nats_producer *p, const mq_message *m, const char 
     return RPC_OK;
 }
 
+/* A lone message goes as a request: libnats flushes a request at once,
+ * while an asynchronous publish waits for its flusher (1 ms, to gather more). */
+static void attempt_one(mq_nats_producer *p, const mq_message *msg, mq_send_result *r)
+{
+    shop_error e = {0};
+    natsMsg *m = NULL;
+    if (make_msg(p, msg, r->id, &m, &e) != RPC_OK) {
+        fail(r, &e);
+        return;
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = p->timeout_ms;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PublishMsg(&pa, p->link.js, m, &po, &jerr);
+    if (s == NATS_OK) {
+        r->status = RPC_OK;
+        r->offset = pa->Sequence;
+        r->duplicate = pa->Duplicate;
+        r->message[0] = '\0';
+    } else {
+        mq_nats_status(s, jerr, "jetstream publish", &e);
+        fail(r, &e);
+    }
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(m);
+}
+
 void mq_nats_producer_attempt(mq_nats_producer *p, const mq_message *msgs, const int *todo,
                               size_t n, mq_send_result *results)
 {
     shop_error e = {0};
-    lane *ln = lane_take(p, &e);
-    size_t k = 0;
+    size_t k = 0, last = 0;
     for (size_t i = 0; i < n; i++)
-        k += todo[i] != 0;
+        if (todo[i]) {
+            k++;
+            last = i;
+        }
+    if (k == 1) {
+        attempt_one(p, &msgs[last], &results[last]);
+        return;
+    }
+    lane *ln = lane_take(p, &e);
     slot *slots = ln != NULL ? realloc(ln->slots, (k + 1) * sizeof *slots) : NULL;
     if (slots == NULL) {
         if (ln != NULL)
