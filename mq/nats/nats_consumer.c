@@ -60,6 +60,10 @@ rpc_status mq_nats_consumer_open(const char *url, const char *group, const char 
                                  shop_error *err)
 {
     *out = NULL;
+    if (opts != NULL && opts->drop_every > 0)
+        return shop_error_set(err, RPC_UNIMPLEMENTED,
+                              "drop_every drills mq-broker's PUB/SUB repair; JetStream consumers "
+                              "pull, there is no batch to drop (mq/README.md)");
     mq_nats_consumer *c = calloc(1, sizeof *c);
     if (c == NULL || (c->src = calloc(n_topics + 1, sizeof *c->src)) == NULL ||
         (c->group = strdup(group)) == NULL) {
@@ -258,6 +262,7 @@ static void *source_main(void *arg)
     source *s = arg;
     mq_nats_consumer *c = s->c;
     int64_t last_warn = 0;
+    int failures = 0;
     while (!atomic_load(&c->stop)) {
         if (s->sub == NULL) {
             shop_error e = {0};
@@ -272,10 +277,24 @@ static void *source_main(void *arg)
             continue;
         }
         natsMsgList list = {0};
-        if (fetch(s, &list) != NATS_OK) {
+        natsStatus ns = fetch(s, &list);
+        if (ns != NATS_OK) {
             natsMsgList_Destroy(&list);
+            if (ns == NATS_TIMEOUT || ns == NATS_NOT_FOUND) {
+                failures = 0; /* nothing to fetch */
+                continue;
+            }
+            /* Disconnected, or the consumer is gone: pause, and after a second
+             * of failures make the consumer and subscribe afresh. */
+            shop_sleep_ms(50);
+            if (++failures >= 20) {
+                natsSubscription_Destroy(s->sub);
+                s->sub = NULL;
+                failures = 0;
+            }
             continue;
         }
+        failures = 0;
         for (int i = 0; i < list.Count; i++) {
             if (atomic_load(&c->stop))
                 natsMsg_Nak(list.Msgs[i], NULL); /* to another instance, at once */

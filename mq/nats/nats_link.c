@@ -188,6 +188,15 @@ static void remember(mq_nats_link *l, const char *stream)
     pthread_mutex_unlock(&l->mu);
 }
 
+void mq_nats_forget_streams(mq_nats_link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->nstreams; i++)
+        free(l->streams[i]);
+    l->nstreams = 0;
+    pthread_mutex_unlock(&l->mu);
+}
+
 rpc_status mq_nats_ensure_stream(mq_nats_link *l, mq_nats_kind kind, const char *name,
                                  mq_nats_names *names, shop_error *err)
 {
@@ -255,6 +264,8 @@ rpc_status mq_nats_ensure_consumer(mq_nats_link *l, const mq_nats_consumer_cfg *
     }
     if (ci != NULL)
         jsConsumerInfo_Destroy(ci);
+    if (jerr == JSStreamNotFoundErr)
+        mq_nats_forget_streams(l);
     if (s != NATS_OK) {
         char what[600];
         snprintf(what, sizeof what, "consumer %s on stream %s", c->durable, c->stream);

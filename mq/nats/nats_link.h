@@ -50,6 +50,11 @@ rpc_status mq_nats_status(natsStatus s, jsErrCode jerr, const char *what, shop_e
 rpc_status mq_nats_ensure_stream(mq_nats_link *l, mq_nats_kind kind, const char *name,
                                  mq_nats_names *names, shop_error *err);
 
+/* Forgets the streams seen, so that each is looked up (and made) again:
+ * after a publish nobody answered or a consumer whose stream is gone (a
+ * stream deleted by an operator is made again on the next use). */
+void mq_nats_forget_streams(mq_nats_link *l);
+
 /* Makes (or updates the limits of) the durable pull consumer `durable` on
  * `stream`: explicit acks, AckWait, MaxAckPending, MaxDeliver. */
 typedef struct mq_nats_consumer_cfg {

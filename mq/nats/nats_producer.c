@@ -18,6 +18,7 @@ typedef struct slot {
 } slot;
 
 typedef struct lane {
+    struct mq_nats_producer *p;
     jsCtx *js;
     slot *slots; /* of the batch in flight, sorted by msg */
     size_t nslots;
@@ -54,6 +55,8 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
             r->message[0] = '\0';
         } else if (pae != NULL) {
             shop_error e = {0};
+            if (pae->Err == NATS_NO_RESPONDERS) /* no stream for the subject (deleted?) */
+                mq_nats_forget_streams(&ln->p->link);
             r->status = mq_nats_status(pae->Err, pae->ErrCode, "jetstream publish", &e);
             snprintf(r->message, sizeof r->message, "%s%s%s", e.message, pae->ErrText ? ": " : "",
                      pae->ErrText ? pae->ErrText : "");
@@ -75,6 +78,7 @@ static lane *lane_take(mq_nats_producer *p, shop_error *err)
         shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
         return NULL;
     }
+    ln->p = p;
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = p->timeout_ms;
@@ -205,6 +209,8 @@ static void attempt_one(mq_nats_producer *p, const mq_message *msg, mq_send_resu
         r->duplicate = pa->Duplicate;
         r->message[0] = '\0';
     } else {
+        if (s == NATS_NO_RESPONDERS)
+            mq_nats_forget_streams(&p->link);
         mq_nats_status(s, jerr, "jetstream publish", &e);
         fail(r, &e);
     }
