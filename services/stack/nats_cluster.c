@@ -23,9 +23,9 @@
 static int find_bin(char *out, size_t len)
 {
     const char *env = getenv("NATS_SERVER");
-    if (env != NULL && access(env, X_OK) == 0) {
+    if (env != NULL && *env != '\0') { /* when given, that one or none */
         snprintf(out, len, "%s", env);
-        return 0;
+        return access(env, X_OK) == 0 ? 0 : -1;
     }
     static const char *const dirs[] = {"/usr/sbin", "/usr/bin", "/usr/local/bin",
                                        "/usr/local/sbin"};

@@ -14,8 +14,9 @@
  * ports on 127.0.0.1 and its store in <dir>/n<i>/; configs and logs are
  * <dir>/n<i>.conf and <dir>/n<i>.log. A single node runs without the
  * cluster block (JetStream standalone, R1 streams). The binary is
- * $NATS_SERVER, else nats-server from /usr/sbin, /usr/bin or PATH
- * (scripts/deps.sh installs Debian's); FAILED_PRECONDITION without one. */
+ * $NATS_SERVER when set (and only that one), else nats-server from
+ * /usr/sbin, /usr/bin or PATH (scripts/deps.sh installs Debian's);
+ * FAILED_PRECONDITION without one. */
 #ifndef SHOP_STACK_NATS_CLUSTER_H
 #define SHOP_STACK_NATS_CLUSTER_H
 
