@@ -26,6 +26,7 @@ static void up(void)
     shop_error e = {0};
     snprintf(dir, sizeof dir, "%s/nats-%d", ts_tmp_dir(), (int)getpid());
     cr_assert_eq(nats_cluster_init(&cluster, dir, 3, &e), RPC_OK, "%s", e.message);
+    cluster.death_signal = SIGKILL; /* none left behind by a test that times out */
     cr_assert_eq(nats_cluster_start(&cluster, &e), RPC_OK, "%s", e.message);
     snprintf(nats.url, sizeof nats.url, "%s", cluster.url);
     cr_assert_eq(strcmp(nats.url, cluster.url), 0, "the URL does not fit the test kit");

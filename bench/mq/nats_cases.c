@@ -6,6 +6,7 @@
  * rates and their ratio (target 0.8). */
 #include "bench/mq/bench.h"
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,8 +179,9 @@ int mqb_run_nats(const mqb_opts *o)
     shop_error e = {0};
     char dir[600];
     snprintf(dir, sizeof dir, "%s/nats", o->dir);
-    if (nats_cluster_init(&c, dir, o->nats_nodes, &e) != RPC_OK ||
-        nats_cluster_start(&c, &e) != RPC_OK) {
+    rpc_status st = nats_cluster_init(&c, dir, o->nats_nodes, &e);
+    c.death_signal = SIGKILL;
+    if (st != RPC_OK || nats_cluster_start(&c, &e) != RPC_OK) {
         fprintf(stderr, "mq-bench: %s\n", e.message);
         nats_cluster_destroy(&c);
         return 1;

@@ -138,7 +138,10 @@ static rpc_status spawn_node(nats_cluster *c, int i, shop_error *err)
     if (nd->pid > 0)
         return RPC_OK;
     char *argv[] = {"nats-server", "-c", nd->conf, NULL};
-    shop_spawn_opts so = {.exec_path = c->bin, .log_path = nd->log, .stdin_null = true};
+    shop_spawn_opts so = {.exec_path = c->bin,
+                          .log_path = nd->log,
+                          .stdin_null = true,
+                          .death_signal = c->death_signal};
     rpc_status st = shop_spawn(argv, &so, &nd->pid, err);
     if (st != RPC_OK) {
         nd->pid = 0;

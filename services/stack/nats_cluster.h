@@ -40,6 +40,10 @@ typedef struct nats_cluster {
     char url[NATS_CLUSTER_MAX * 32]; /* nats://127.0.0.1:<client port>,... */
     nats_node nodes[NATS_CLUSTER_MAX];
     int ready_timeout_ms; /* per start; 0: 20000 */
+    /* Sent to the nodes when the spawning thread ends (shop_spawn_opts), so
+     * that a test or bench that dies leaves no server behind; 0 (the
+     * default, for `shopflow up`): they outlive it. Set after init. */
+    int death_signal;
 } nats_cluster;
 
 /* Picks free ports, writes the configs under `dir` (made if missing) for n
