@@ -79,6 +79,11 @@ rpc_status shop_error_wrap(shop_error *err, const char *fmt, ...)
     return err->code;
 }
 
+rpc_status shop_error_code(const shop_error *err)
+{
+    return err != NULL && err->code != RPC_OK ? err->code : RPC_INTERNAL;
+}
+
 const char *shop_error_message(const shop_error *err)
 {
     return err != NULL ? err->message : "";

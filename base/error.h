@@ -18,7 +18,17 @@
  *   %s", name) turns "bind: Address in use" into "starting x: bind: Address in
  *   use".
  *
- * rpc_error (rpc/rpc.h) is this same struct under the RPC library's name. */
+ * rpc_error (rpc/rpc.h) is this same struct under the RPC library's name.
+ *
+ * Two kinds of calls keep their own shape, on purpose:
+ * - calls whose answer is a per-item outcome carry a status and message per
+ *   item in their result (mq_send_result, mq_delay_result, stock_result,
+ *   coupon_result), as a batch can half succeed;
+ * - inside the storage engines (mq/broker/, and the delay log's internals)
+ *   functions return -errno with a message buffer, because the errno itself
+ *   decides what the client hears (ENOSPC: RESOURCE_EXHAUSTED, and the
+ *   unsynced tail is punched out); the daemon turns it into a status at the
+ *   request boundary. */
 #ifndef SHOP_BASE_ERROR_H
 #define SHOP_BASE_ERROR_H
 
@@ -50,6 +60,10 @@ rpc_status shop_error_errno(shop_error *err, int errnum, const char *fmt, ...)
  * the code (RPC_INTERNAL if err is NULL or holds no failure). */
 rpc_status shop_error_wrap(shop_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* The code a failed call left in err, to pass the failure on: err->code, or
+ * RPC_INTERNAL when err is NULL or holds no failure. */
+rpc_status shop_error_code(const shop_error *err);
 
 /* err's message, "" when err is NULL. */
 const char *shop_error_message(const shop_error *err);

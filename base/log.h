@@ -18,9 +18,9 @@ void shop_log_set_level(shop_log_level level);
 /* `fmt` carries the message and its key=value pairs: "listening url=%s". */
 void shop_log(shop_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define shop_debug(...) shop_log(SHOP_LOG_DEBUG, __VA_ARGS__)
-#define shop_info(...) shop_log(SHOP_LOG_INFO, __VA_ARGS__)
-#define shop_warn(...) shop_log(SHOP_LOG_WARN, __VA_ARGS__)
-#define shop_error(...) shop_log(SHOP_LOG_ERROR, __VA_ARGS__)
+#define shop_log_debug(...) shop_log(SHOP_LOG_DEBUG, __VA_ARGS__)
+#define shop_log_info(...) shop_log(SHOP_LOG_INFO, __VA_ARGS__)
+#define shop_log_warn(...) shop_log(SHOP_LOG_WARN, __VA_ARGS__)
+#define shop_log_error(...) shop_log(SHOP_LOG_ERROR, __VA_ARGS__)
 
 #endif

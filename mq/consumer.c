@@ -78,17 +78,17 @@ static const char *intern(mq_consumer *c, const char *s)
 
 static rpc_status consumer_call(mq_consumer *c, Shop__Mq__Request *req, Shop__Mq__Reply **rep)
 {
-    char err[MQ_ERRLEN];
-    rpc_status st = mq_link_call(&c->link, req, RPC_TIMEOUT_MS, rep, err, sizeof err);
+    shop_error err = {0};
+    rpc_status st = mq_link_call(&c->link, req, RPC_TIMEOUT_MS, rep, &err);
     if (st == RPC_NOT_FOUND)
         c->subscribed = 0; /* the broker restarted or dropped us: subscribe again */
     else if (st != RPC_OK && st != RPC_UNAVAILABLE)
-        shop_warn("mq consumer call failed id=%s status=%s err=\"%s\"", c->id, rpc_status_name(st),
-                  err);
+        shop_log_warn("mq consumer call failed id=%s status=%s err=\"%s\"", c->id,
+                      rpc_status_name(st), err.message);
     return st;
 }
 
-static rpc_status consumer_subscribe(mq_consumer *c, char *err, size_t errlen)
+static rpc_status consumer_subscribe(mq_consumer *c, shop_error *err)
 {
     Shop__Mq__Subscribe s = SHOP__MQ__SUBSCRIBE__INIT;
     s.consumer_id = c->id;
@@ -101,7 +101,7 @@ static rpc_status consumer_subscribe(mq_consumer *c, char *err, size_t errlen)
     req.body_case = SHOP__MQ__REQUEST__BODY_SUBSCRIBE;
     req.subscribe = &s;
     Shop__Mq__Reply *rep = NULL;
-    rpc_status st = mq_link_call(&c->link, &req, RPC_TIMEOUT_MS, &rep, err, errlen);
+    rpc_status st = mq_link_call(&c->link, &req, RPC_TIMEOUT_MS, &rep, err);
     if (st == RPC_OK && rep->body_case == SHOP__MQ__REPLY__BODY_SUBSCRIBE) {
         c->expect_seq = rep->subscribe->next_seq;
         c->suspect_seq = 0;
@@ -211,8 +211,8 @@ static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d)
 {
     Shop__Mq__Record *r = shop__mq__record__unpack(NULL, d->record.len, d->record.data);
     if (!r) {
-        shop_warn("mq consumer dropped an undecodable record topic=%s offset=%llu", d->topic,
-                  (unsigned long long)d->offset);
+        shop_log_warn("mq consumer dropped an undecodable record topic=%s offset=%llu", d->topic,
+                      (unsigned long long)d->offset);
         add_ack(c, d->topic, d->offset, 0);
         return;
     }
@@ -332,8 +332,8 @@ static void *consumer_main(void *arg)
     mq_consumer *c = arg;
     while (!atomic_load(&c->stop)) {
         if (!c->subscribed) {
-            char err[MQ_ERRLEN];
-            if (consumer_subscribe(c, err, sizeof err) != RPC_OK) {
+            shop_error err = {0};
+            if (consumer_subscribe(c, &err) != RPC_OK) {
                 shop_sleep_ms(100);
                 continue;
             }
@@ -364,24 +364,23 @@ static void *consumer_main(void *arg)
 
 rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t n_topics,
                             mq_handler handler, void *arg, const mq_consumer_opts *opts,
-                            mq_consumer **out, char *err, size_t errlen)
+                            mq_consumer **out, shop_error *err)
 {
     *out = NULL;
     if (!group || !*group || !topics || n_topics == 0 || !handler) {
-        snprintf(err, errlen, "a consumer needs a group, at least one topic and a handler");
+        shop_error_set(err, RPC_INVALID_ARGUMENT,
+                       "a consumer needs a group, at least one topic and a handler");
         return RPC_INVALID_ARGUMENT;
     }
     const char *nurl = mq_url_or_env(opts ? opts->url : NULL, "MQ_URL", MQ_DEFAULT_URL);
     if (mq_nats_is_url(nurl)) {
-        shop_error e = {0};
         mq_nats_consumer *nc = NULL;
         mq_consumer *c = calloc(1, sizeof *c);
-        rpc_status st = c == NULL ? shop_error_set(&e, RPC_RESOURCE_EXHAUSTED, "out of memory")
+        rpc_status st = c == NULL ? shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory")
                                   : mq_nats_consumer_open(nurl, group, topics, n_topics, handler,
-                                                          arg, opts, &nc, &e);
+                                                          arg, opts, &nc, err);
         if (st != RPC_OK) {
             free(c);
-            snprintf(err, errlen, "%s", e.message);
             return st;
         }
         c->nats = nc;
@@ -390,7 +389,7 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
     }
     mq_consumer *c = calloc(1, sizeof *c);
     if (!c || !(c->group = strdup(group)) || !(c->topics = calloc(n_topics, sizeof *c->topics))) {
-        snprintf(err, errlen, "out of memory");
+        shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
         if (c)
             free(c->group);
         free(c);
@@ -411,14 +410,14 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
     snprintf(c->id, sizeof c->id, "%.80s/%d-%.8s", group, (int)getpid(), rnd);
     const char *url = mq_url_or_env(c->o.url, "MQ_URL", MQ_DEFAULT_URL);
     const char *pub = mq_url_or_env(c->o.pub_url, "MQ_PUB_URL", MQ_DEFAULT_PUB_URL);
-    if (mq_link_open(&c->link, url, err, errlen) != 0) {
+    if (mq_link_open(&c->link, url, err) != 0) {
         mq_consumer_close(c);
         return RPC_INVALID_ARGUMENT;
     }
     if (nng_aio_alloc(&c->ack_aio, ack_cb, c) != 0 ||
         nng_aio_alloc(&c->recv_aio, NULL, NULL) != 0 ||
         nng_ctx_open(&c->ack_ctx, c->link.sock) != 0) {
-        snprintf(err, errlen, "cannot open the ack context");
+        shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "cannot open the ack context");
         mq_consumer_close(c);
         return RPC_RESOURCE_EXHAUSTED;
     }
@@ -437,7 +436,7 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
         rv = nng_dial(c->sub, pub, NULL, NNG_FLAG_NONBLOCK);
     }
     if (rv != 0) {
-        snprintf(err, errlen, "dial %s: %s", pub, nng_strerror(rv));
+        shop_error_set(err, RPC_INVALID_ARGUMENT, "dial %s: %s", pub, nng_strerror(rv));
         mq_link_close(&c->link);
         c->link.sock = (nng_socket){0};
         mq_consumer_close(c);
@@ -447,24 +446,19 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
     return RPC_OK;
 }
 
-rpc_status mq_consumer_start(mq_consumer *c, char *err, size_t errlen)
+rpc_status mq_consumer_start(mq_consumer *c, shop_error *err)
 {
-    if (c->nats != NULL) {
-        shop_error e = {0};
-        rpc_status st = mq_nats_consumer_start(c->nats, &e);
-        if (st != RPC_OK)
-            snprintf(err, errlen, "%s", e.message);
-        return st;
-    }
+    if (c->nats != NULL)
+        return mq_nats_consumer_start(c->nats, err);
     /* Deliveries published before SUB connects would only be repaired later. */
     int64_t until = shop_now_ms() + 2000;
     while (atomic_load(&c->sub_pipes) <= 0 && shop_now_ms() < until)
         shop_sleep_ms(2);
-    rpc_status st = consumer_subscribe(c, err, errlen);
+    rpc_status st = consumer_subscribe(c, err);
     if (st != RPC_OK && st != RPC_UNAVAILABLE && st != RPC_DEADLINE_EXCEEDED)
         return st; /* a broker that is down is waited for by the thread */
     if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
-        snprintf(err, errlen, "cannot start the consumer thread");
+        shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "cannot start the consumer thread");
         return RPC_RESOURCE_EXHAUSTED;
     }
     c->started = 1;

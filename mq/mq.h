@@ -19,6 +19,8 @@
 
 #include "base/status.h"
 
+#include "base/error.h"
+
 #define MQ_DEFAULT_URL "tcp://127.0.0.1:7701"     /* requests: send, ack, stats */
 #define MQ_DEFAULT_PUB_URL "tcp://127.0.0.1:7702" /* deliveries */
 #define MQ_ID_LEN 33                              /* 32 hex digits + NUL */
@@ -138,10 +140,10 @@ typedef struct mq_consumer mq_consumer;
  * runs on the consumer's own thread once mq_consumer_start is called. */
 rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t n_topics,
                             mq_handler handler, void *arg, const mq_consumer_opts *opts,
-                            mq_consumer **out, char *err, size_t errlen);
+                            mq_consumer **out, shop_error *err);
 
 /* Subscribes and starts the delivery thread. */
-rpc_status mq_consumer_start(mq_consumer *c, char *err, size_t errlen);
+rpc_status mq_consumer_start(mq_consumer *c, shop_error *err);
 
 /* Stops the thread after the handler in progress, sends the pending acks, and
  * frees the consumer. Unacked messages are redelivered to other instances. */

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/error.h"
+
 #define MQ_DELAY_LEVELS 18
 #define MQ_DELAY_MAX_MS_DEFAULT (40LL * 24 * 3600 * 1000)
 #define MQ_DELAY_MAX_TOPIC 200 /* printable, not starting with '%' (the broker's rule) */
@@ -31,8 +33,8 @@ typedef struct mq_delay_client mq_delay_client;
 
 /* Dials mq-delayd at `url` (NULL: $MQ_DELAY_URL, else MQ_DELAY_URL_DEFAULT);
  * calls wait at most timeout_ms (0: 5000). */
-int mq_delay_client_open(const char *url, int timeout_ms, mq_delay_client **out, char *err,
-                         size_t errlen);
+rpc_status mq_delay_client_open(const char *url, int timeout_ms, mq_delay_client **out,
+                                shop_error *err);
 void mq_delay_client_close(mq_delay_client *c);
 
 typedef struct mq_delay_msg {
@@ -52,19 +54,19 @@ typedef struct mq_delay_result {
 } mq_delay_result;
 
 /* Sends one delayed message; returns when it is durable (or refused). */
-int mq_delay_send(mq_delay_client *c, const char *topic, const char *key, const void *body,
-                  size_t len, int64_t delay_ms, int delay_level, mq_delay_result *result, char *err,
-                  size_t errlen);
+rpc_status mq_delay_send(mq_delay_client *c, const char *topic, const char *key, const void *body,
+                         size_t len, int64_t delay_ms, int delay_level, mq_delay_result *result,
+                         shop_error *err);
 
 /* Sends n messages in one request, made durable by one fdatasync. Returns
  * OK if the call went through; each result carries its message's status. */
-int mq_delay_send_batch(mq_delay_client *c, const mq_delay_msg *msgs, size_t n,
-                        mq_delay_result *results, char *err, size_t errlen);
+rpc_status mq_delay_send_batch(mq_delay_client *c, const mq_delay_msg *msgs, size_t n,
+                               mq_delay_result *results, shop_error *err);
 
 /* Cancels every pending message with this topic and key; NOT_FOUND if none
  * is pending any more (already delivered, being delivered, or unknown). */
-int mq_delay_cancel(mq_delay_client *c, const char *topic, const char *key, unsigned *cancelled,
-                    char *err, size_t errlen);
+rpc_status mq_delay_cancel(mq_delay_client *c, const char *topic, const char *key,
+                           unsigned *cancelled, shop_error *err);
 
 typedef struct mq_delay_topic_stats {
     char topic[MQ_DELAY_MAX_TOPIC + 1];
@@ -80,7 +82,7 @@ typedef struct mq_delay_stats {
     mq_delay_topic_stats *topics; /* malloc'd; free with mq_delay_stats_free */
 } mq_delay_stats;
 
-int mq_delay_get_stats(mq_delay_client *c, mq_delay_stats *out, char *err, size_t errlen);
+rpc_status mq_delay_get_stats(mq_delay_client *c, mq_delay_stats *out, shop_error *err);
 void mq_delay_stats_free(mq_delay_stats *s);
 
 /* Prints the stats of the mq-delayd at `url` (NULL as above) as a table, for
@@ -102,8 +104,8 @@ typedef struct mq_delay_delivery {
 typedef int (*mq_delay_on_delivery)(const mq_delay_delivery *d, void *arg);
 typedef struct mq_delay_receiver mq_delay_receiver;
 
-int mq_delay_receiver_start(const char *url, mq_delay_on_delivery cb, void *arg,
-                            mq_delay_receiver **out, char *err, size_t errlen);
+rpc_status mq_delay_receiver_start(const char *url, mq_delay_on_delivery cb, void *arg,
+                                   mq_delay_receiver **out, shop_error *err);
 void mq_delay_receiver_stop(mq_delay_receiver *r);
 
 #endif

@@ -70,17 +70,16 @@ rpc_status mq_producer_open(const char *url, const mq_producer_opts *opts, mq_pr
         p->opts.retries = 0;
     if (p->opts.retry_backoff_ms <= 0)
         p->opts.retry_backoff_ms = 50;
-    char err[MQ_ERRLEN];
+    shop_error err = {0};
     url = mq_url_or_env(url, "MQ_URL", MQ_DEFAULT_URL);
     if (mq_nats_is_url(url)) {
-        shop_error e = {0};
-        rpc_status st = mq_nats_producer_open(url, &p->opts, &p->nats, &e);
+        rpc_status st = mq_nats_producer_open(url, &p->opts, &p->nats, &err);
         if (st != RPC_OK) {
-            shop_warn("mq producer: %s", e.message);
+            shop_log_warn("mq producer: %s", err.message);
             free(p);
             return st;
         }
-    } else if (mq_link_open(&p->link, url, err, sizeof err) != 0) {
+    } else if (mq_link_open(&p->link, url, &err) != 0) {
         free(p);
         return RPC_INVALID_ARGUMENT;
     }
@@ -166,17 +165,16 @@ static rpc_status batch_attempt(mq_producer *p, Shop__Mq__Message **wire, const 
     req.body_case = SHOP__MQ__REQUEST__BODY_SEND;
     req.send = &sr;
     Shop__Mq__Reply *rep = NULL;
-    char err[MQ_ERRLEN] = "";
-    st = mq_link_call(&p->link, &req, p->opts.timeout_ms, &rep, err, sizeof err);
+    shop_error err = {0};
+    st = mq_link_call(&p->link, &req, p->opts.timeout_ms, &rep, &err);
     if (st == RPC_OK &&
         (rep->body_case != SHOP__MQ__REPLY__BODY_SEND || rep->send->n_results != k)) {
-        st = RPC_INTERNAL;
-        snprintf(err, sizeof err, "the broker answered a send with the wrong shape");
+        st = shop_error_set(&err, RPC_INTERNAL, "the broker answered a send with the wrong shape");
     }
     for (size_t j = 0; j < k; j++) {
         mq_send_result *r = &results[idx[j]];
         if (st != RPC_OK) {
-            result_fail(r, st, err);
+            result_fail(r, st, err.message);
             continue;
         }
         Shop__Mq__SendResult *sres = rep->send->results[j];

@@ -55,13 +55,13 @@ void mq_delay_route_send(mq_delay_route *route, const mq_message *msgs, const si
                                .delay_ms = m->opts->delay_ms,
                                .delay_level = m->opts->delay_level};
     }
-    char err[MQ_ERRLEN] = "";
+    shop_error err = {0};
     pthread_mutex_lock(&route->mu);
-    int st = RPC_OK;
+    rpc_status st = RPC_OK;
     if (route->client == NULL)
-        st = mq_delay_client_open(route->url, route->timeout_ms, &route->client, err, sizeof err);
+        st = mq_delay_client_open(route->url, route->timeout_ms, &route->client, &err);
     if (st == RPC_OK)
-        st = mq_delay_send_batch(route->client, dm, n, dr, err, sizeof err);
+        st = mq_delay_send_batch(route->client, dm, n, dr, &err);
     if (st == RPC_UNAVAILABLE && route->client != NULL) {
         /* Dial afresh next time: mq-delayd may come back on a new process. */
         mq_delay_client_close(route->client);
@@ -69,7 +69,7 @@ void mq_delay_route_send(mq_delay_route *route, const mq_message *msgs, const si
     }
     pthread_mutex_unlock(&route->mu);
     if (st != RPC_OK) {
-        fail_all(idx, n, results, (rpc_status)st, err[0] != '\0' ? err : rpc_status_name(st));
+        fail_all(idx, n, results, st, err.message[0] != '\0' ? err.message : rpc_status_name(st));
         goto done;
     }
     for (size_t i = 0; i < n; i++) {

@@ -27,15 +27,14 @@ const char *mq_url_or_env(const char *given, const char *env, const char *fallba
     return e && *e ? e : fallback;
 }
 
-int mq_link_open(mq_link *l, const char *url, char *err, size_t errlen)
+rpc_status mq_link_open(mq_link *l, const char *url, shop_error *err)
 {
     memset(l, 0, sizeof *l);
     pthread_mutex_init(&l->mu, NULL);
     snprintf(l->url, sizeof l->url, "%s", url);
     int rv = nng_req0_open(&l->sock);
     if (rv != 0) {
-        snprintf(err, errlen, "nng req socket: %s", nng_strerror(rv));
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "nng req socket: %s", nng_strerror(rv));
     }
     /* A resend would be a second send behind the caller's back. */
     nng_socket_set_ms(l->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
@@ -46,11 +45,11 @@ int mq_link_open(mq_link *l, const char *url, char *err, size_t errlen)
     nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, link_pipe_event, l);
     rv = nng_dial(l->sock, url, NULL, NNG_FLAG_NONBLOCK);
     if (rv != 0) {
-        snprintf(err, errlen, "dial %s: %s", url, nng_strerror(rv));
+        shop_error_set(err, RPC_INTERNAL, "dial %s: %s", url, nng_strerror(rv));
         nng_close(l->sock);
-        return -1;
+        return shop_error_code(err);
     }
-    return 0;
+    return RPC_OK;
 }
 
 void mq_link_close(mq_link *l)
@@ -119,16 +118,16 @@ static int link_connected(mq_link *l, int wait_ms)
 }
 
 rpc_status mq_link_call(mq_link *l, const Shop__Mq__Request *req, int timeout_ms,
-                        Shop__Mq__Reply **out, char *err, size_t errlen)
+                        Shop__Mq__Reply **out, shop_error *err)
 {
     *out = NULL;
     if (!link_connected(l, timeout_ms < 200 ? timeout_ms : 200)) {
-        snprintf(err, errlen, "no connection to the broker at %s", l->url);
+        shop_error_set(err, RPC_UNAVAILABLE, "no connection to the broker at %s", l->url);
         return RPC_UNAVAILABLE;
     }
     mq_link_slot *slot = slot_get(l);
     if (!slot) {
-        snprintf(err, errlen, "cannot open an nng context");
+        shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "cannot open an nng context");
         return RPC_RESOURCE_EXHAUSTED;
     }
     nng_ctx ctx = slot->ctx;
@@ -138,7 +137,7 @@ rpc_status mq_link_call(mq_link *l, const Shop__Mq__Request *req, int timeout_ms
     rpc_status st = RPC_OK;
     size_t len = shop__mq__request__get_packed_size(req);
     if (nng_msg_alloc(&m, len) != 0) {
-        snprintf(err, errlen, "out of memory for %zu bytes", len);
+        shop_error_set(err, RPC_INTERNAL, "out of memory for %zu bytes", len);
         st = RPC_RESOURCE_EXHAUSTED;
         goto done;
     }
@@ -157,13 +156,13 @@ rpc_status mq_link_call(mq_link *l, const Shop__Mq__Request *req, int timeout_ms
     m = nng_aio_get_msg(aio);
     *out = shop__mq__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
     if (!*out) {
-        snprintf(err, errlen, "the broker's reply does not decode");
+        shop_error_set(err, RPC_INTERNAL, "the broker's reply does not decode");
         st = RPC_INTERNAL;
         goto done;
     }
     st = (*out)->status;
     if (st != RPC_OK)
-        snprintf(err, errlen, "%s", (*out)->message ? (*out)->message : "");
+        shop_error_set(err, RPC_INTERNAL, "%s", (*out)->message ? (*out)->message : "");
     goto done;
 nngfail:
     /* A timed-out or failed call's context is never reused. */
@@ -171,11 +170,11 @@ nngfail:
         nng_msg_free(m);
     slot_discard(slot);
     if (rv == NNG_ETIMEDOUT && atomic_load(&l->pipes) > 0) {
-        snprintf(err, errlen, "no reply from the broker within %d ms", timeout_ms);
+        shop_error_set(err, RPC_INTERNAL, "no reply from the broker within %d ms", timeout_ms);
         st = RPC_DEADLINE_EXCEEDED;
     } else {
-        snprintf(err, errlen, "broker at %s: %s", l->url,
-                 rv == NNG_ETIMEDOUT ? "connection lost" : nng_strerror(rv));
+        shop_error_set(err, RPC_INTERNAL, "broker at %s: %s", l->url,
+                       rv == NNG_ETIMEDOUT ? "connection lost" : nng_strerror(rv));
         st = RPC_UNAVAILABLE;
     }
     return st;

@@ -11,6 +11,8 @@
 
 #include <pthread.h>
 
+#include "base/error.h"
+
 #define MQ_LINK_POOL 64
 
 /* A context with its aio, reused across calls (opening both per call costs
@@ -30,14 +32,14 @@ typedef struct mq_link {
 } mq_link;
 
 /* Opens a REQ socket that dials `url` in the background (no silent resends). */
-int mq_link_open(mq_link *l, const char *url, char *err, size_t errlen);
+rpc_status mq_link_open(mq_link *l, const char *url, shop_error *err);
 void mq_link_close(mq_link *l);
 
 /* Sends `req` and waits up to timeout_ms for the reply (*out, to free with
  * shop__mq__reply__free_unpacked). UNAVAILABLE when no broker is connected,
  * DEADLINE_EXCEEDED when the reply does not come in time. */
 rpc_status mq_link_call(mq_link *l, const Shop__Mq__Request *req, int timeout_ms,
-                        Shop__Mq__Reply **out, char *err, size_t errlen);
+                        Shop__Mq__Reply **out, shop_error *err);
 
 /* The URL to use: `given`, else $env, else `fallback`. */
 const char *mq_url_or_env(const char *given, const char *env, const char *fallback);

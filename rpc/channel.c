@@ -155,8 +155,8 @@ void rpc_channel_close(rpc_channel *ch)
     }
     if (rpc__close_socket_bounded(ch->sock, 2000) != 0) {
         /* Its pipe callbacks may still run: `ch` stays allocated. */
-        shop_warn("rpc channel: nng_close did not finish in 2000 ms (an nng 1.5.2 bug, see "
-                  "rpc/README.md); left to a background thread");
+        shop_log_warn("rpc channel: nng_close did not finish in 2000 ms (an nng 1.5.2 bug, see "
+                      "rpc/README.md); left to a background thread");
         return;
     }
     pthread_cond_destroy(&ch->cv);
@@ -290,7 +290,7 @@ static rpc_status attempt(rpc_channel *ch, nng_msg *req, int64_t deadline, nng_m
     return RPC_OK;
 }
 
-/* The call loop shared by rpc_call and rpc_call_bytes: attempts, fail-fast,
+/* The call loop shared by rpc_channel_call and rpc_channel_call_bytes: attempts, fail-fast,
  * retries. On OK, *env is the reply envelope (caller frees). */
 static rpc_status call_envelope(rpc_channel *ch, const char *method, const uint8_t *payload,
                                 size_t len, const rpc_call_opts *opts, Shop__Rpc__Reply **env,
@@ -335,9 +335,9 @@ static rpc_status call_envelope(rpc_channel *ch, const char *method, const uint8
     }
 }
 
-rpc_status rpc_call_bytes(rpc_channel *ch, const char *method, const uint8_t *payload, size_t len,
-                          uint8_t **reply_out, size_t *reply_len, const rpc_call_opts *opts,
-                          rpc_error *err)
+rpc_status rpc_channel_call_bytes(rpc_channel *ch, const char *method, const uint8_t *payload,
+                                  size_t len, uint8_t **reply_out, size_t *reply_len,
+                                  const rpc_call_opts *opts, rpc_error *err)
 {
     rpc_error local;
     if (err == NULL)
@@ -360,9 +360,9 @@ rpc_status rpc_call_bytes(rpc_channel *ch, const char *method, const uint8_t *pa
     return RPC_OK;
 }
 
-rpc_status rpc_call(rpc_channel *ch, const ProtobufCServiceDescriptor *svc, unsigned method,
-                    const ProtobufCMessage *req, ProtobufCMessage **reply,
-                    const rpc_call_opts *opts, rpc_error *err)
+rpc_status rpc_channel_call(rpc_channel *ch, const ProtobufCServiceDescriptor *svc, unsigned method,
+                            const ProtobufCMessage *req, ProtobufCMessage **reply,
+                            const rpc_call_opts *opts, rpc_error *err)
 {
     rpc_error local;
     if (err == NULL)

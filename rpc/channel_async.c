@@ -173,9 +173,10 @@ static rpc_status copy_metadata(acall *c, const rpc_call_opts *opts)
     return RPC_OK;
 }
 
-rpc_status rpc_call_async(rpc_channel *ch, const ProtobufCServiceDescriptor *svc, unsigned method,
-                          const ProtobufCMessage *req, const rpc_call_opts *opts, rpc_done_fn done,
-                          void *arg, rpc_error *err)
+rpc_status rpc_channel_call_async(rpc_channel *ch, const ProtobufCServiceDescriptor *svc,
+                                  unsigned method, const ProtobufCMessage *req,
+                                  const rpc_call_opts *opts, rpc_done_fn done, void *arg,
+                                  rpc_error *err)
 {
     static const rpc_call_opts none = {0};
     if (opts == NULL)

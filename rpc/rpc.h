@@ -147,25 +147,26 @@ int rpc_channel_connected(rpc_channel *ch);
 
 /* Calls svc->methods[method] with `req`; on OK, *reply is a new message that
  * the caller frees with protobuf_c_message_free_unpacked(*reply, NULL). */
-rpc_status rpc_call(rpc_channel *ch, const ProtobufCServiceDescriptor *svc, unsigned method,
-                    const ProtobufCMessage *req, ProtobufCMessage **reply,
-                    const rpc_call_opts *opts, rpc_error *err);
+rpc_status rpc_channel_call(rpc_channel *ch, const ProtobufCServiceDescriptor *svc, unsigned method,
+                            const ProtobufCMessage *req, ProtobufCMessage **reply,
+                            const rpc_call_opts *opts, rpc_error *err);
 
 /* The same with raw payload bytes; *reply_out (malloc'd, caller frees) and
  * *reply_len are set on OK. For tools that do not know the types. */
-rpc_status rpc_call_bytes(rpc_channel *ch, const char *method, const uint8_t *payload, size_t len,
-                          uint8_t **reply_out, size_t *reply_len, const rpc_call_opts *opts,
-                          rpc_error *err);
+rpc_status rpc_channel_call_bytes(rpc_channel *ch, const char *method, const uint8_t *payload,
+                                  size_t len, uint8_t **reply_out, size_t *reply_len,
+                                  const rpc_call_opts *opts, rpc_error *err);
 
 /* Asynchronous call: `done` runs once with the status, the message and (on
  * OK) the reply that the callback owns; usually on an nng thread, but a call
- * that fails at once (no server) may call back before rpc_call_async returns.
+ * that fails at once (no server) may call back before rpc_channel_call_async returns.
  * Returns OK when the call started; otherwise `done` is not called. The
  * request and metadata are copied. */
 typedef void (*rpc_done_fn)(rpc_status code, const char *message, ProtobufCMessage *reply,
                             void *arg);
-rpc_status rpc_call_async(rpc_channel *ch, const ProtobufCServiceDescriptor *svc, unsigned method,
-                          const ProtobufCMessage *req, const rpc_call_opts *opts, rpc_done_fn done,
-                          void *arg, rpc_error *err);
+rpc_status rpc_channel_call_async(rpc_channel *ch, const ProtobufCServiceDescriptor *svc,
+                                  unsigned method, const ProtobufCMessage *req,
+                                  const rpc_call_opts *opts, rpc_done_fn done, void *arg,
+                                  rpc_error *err);
 
 #endif

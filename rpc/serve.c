@@ -191,7 +191,7 @@ void *rpc_ctx_alloc(rpc_ctx *ctx, size_t size)
 {
     rpc_arena_block *b = calloc(1, sizeof *b + size);
     if (b == NULL) {
-        shop_error("rpc out of memory size=%zu", size);
+        shop_log_error("rpc out of memory size=%zu", size);
         abort();
     }
     b->next = ctx->arena;

@@ -111,7 +111,7 @@ static void *worker_main(void *arg)
     rpc_server *s = arg;
     nng_aio *send_aio = NULL;
     if (nng_aio_alloc(&send_aio, NULL, NULL) != 0) {
-        shop_error("rpc worker cannot allocate an aio");
+        shop_log_error("rpc worker cannot allocate an aio");
         return NULL;
     }
     pthread_mutex_lock(&s->mu);
@@ -240,7 +240,7 @@ rpc_status rpc_server_listen(rpc_server *s, const char *url, rpc_error *err)
     if (rv != 0)
         return rpc_error_set(err, rpc__status_from_nng(rv), "cannot listen on %s: %s", url,
                              nng_strerror(rv));
-    shop_info("rpc listening server=%s url=%s", s->opts.name, url);
+    shop_log_info("rpc listening server=%s url=%s", s->opts.name, url);
     return RPC_OK;
 }
 
@@ -267,8 +267,8 @@ rpc_status rpc_server_start(rpc_server *s, rpc_error *err)
     }
     for (int i = 0; i < s->n_slots; i++)
         slot_arm(&s->slots[i]);
-    shop_info("rpc started server=%s workers=%d queue=%d max_msg=%zu", s->opts.name,
-              s->opts.workers, s->opts.queue_depth, s->opts.max_msg_bytes);
+    shop_log_info("rpc started server=%s workers=%d queue=%d max_msg=%zu", s->opts.name,
+                  s->opts.workers, s->opts.queue_depth, s->opts.max_msg_bytes);
     return RPC_OK;
 }
 
@@ -303,17 +303,17 @@ void rpc_server_shutdown(rpc_server *s, int drain_ms)
         if (rpc__close_socket_bounded(s->sock, 2000) != 0) {
             /* The slots' callbacks may still run: the server stays allocated. */
             s->abandoned = true;
-            shop_warn("rpc server: nng_close did not finish in 2000 ms (an nng 1.5.2 bug, see "
-                      "rpc/README.md); left to a background thread server=%s",
-                      s->opts.name);
+            shop_log_warn("rpc server: nng_close did not finish in 2000 ms (an nng 1.5.2 bug, see "
+                          "rpc/README.md); left to a background thread server=%s",
+                          s->opts.name);
         }
     }
     for (int i = 0; i < s->n_slots && !s->abandoned; i++)
         if (s->slots[i].aio != NULL)
             nng_aio_stop(s->slots[i].aio);
     if (s->started)
-        shop_info("rpc stopped server=%s unfinished=%d dropped_queued=%d", s->opts.name, left_busy,
-                  left_queued);
+        shop_log_info("rpc stopped server=%s unfinished=%d dropped_queued=%d", s->opts.name,
+                      left_busy, left_queued);
 }
 
 void rpc_server_free(rpc_server *s)

@@ -50,9 +50,9 @@ void rpc_server_log_stats(rpc_server *s)
         if (m->stats.count == 0)
             continue;
         uint64_t errors = m->stats.count - m->stats.by_code[RPC_OK];
-        shop_info("rpc stats method=%s count=%llu errors=%llu p50_us=%llu p99_us=%llu", m->name,
-                  (unsigned long long)m->stats.count, (unsigned long long)errors,
-                  (unsigned long long)rpc__stats_percentile(&m->stats, 0.5),
-                  (unsigned long long)rpc__stats_percentile(&m->stats, 0.99));
+        shop_log_info("rpc stats method=%s count=%llu errors=%llu p50_us=%llu p99_us=%llu", m->name,
+                      (unsigned long long)m->stats.count, (unsigned long long)errors,
+                      (unsigned long long)rpc__stats_percentile(&m->stats, 0.5),
+                      (unsigned long long)rpc__stats_percentile(&m->stats, 0.99));
     }
 }

@@ -40,12 +40,12 @@ TestSuite(async_daemon, .fini = fini);
 
 static void seed(world *w)
 {
-    char msg[256];
+    shop_error msg = {0};
     PGconn *s = PQconnectdb(w->db[0]), *c = PQconnectdb(w->db[1]);
-    cr_assert_eq(stock_logic_prepare(s, msg, sizeof msg), 0, "%s", msg);
-    cr_assert_eq(coupon_logic_prepare(c, msg, sizeof msg), 0, "%s", msg);
-    cr_assert_eq(stock_seed(s, 1, 5, 50, 1000, msg, sizeof msg), RPC_OK, "%s", msg);
-    cr_assert_eq(coupon_seed(c, 1, 5, 250, msg, sizeof msg), RPC_OK, "%s", msg);
+    cr_assert_eq(stock_logic_prepare(s, &msg), 0, "%s", msg.message);
+    cr_assert_eq(coupon_logic_prepare(c, &msg), 0, "%s", msg.message);
+    cr_assert_eq(stock_seed(s, 1, 5, 50, 1000, &msg), RPC_OK, "%s", msg.message);
+    cr_assert_eq(coupon_seed(c, 1, 5, 250, &msg), RPC_OK, "%s", msg.message);
     PQfinish(s);
     PQfinish(c);
 }
@@ -184,10 +184,10 @@ Test(async_daemon, place_answers_pending_then_the_timeline_reaches_confirmed_and
      * service's canceller thread, after PayOrder answered) */
     mq_delay_client *dc = NULL;
     mq_delay_stats s;
-    char msg[256];
-    cr_assert_eq(mq_delay_client_open(w.url[DELAYD], 2000, &dc, msg, sizeof msg), RPC_OK);
+    shop_error msg = {0};
+    cr_assert_eq(mq_delay_client_open(w.url[DELAYD], 2000, &dc, &msg), RPC_OK);
     for (int64_t until = shop_now_ms() + 5000;; shop_sleep_ms(10)) {
-        cr_assert_eq(mq_delay_get_stats(dc, &s, msg, sizeof msg), RPC_OK, "%s", msg);
+        cr_assert_eq(mq_delay_get_stats(dc, &s, &msg), RPC_OK, "%s", msg.message);
         if (s.cancelled >= 1 || shop_now_ms() > until)
             break;
         mq_delay_stats_free(&s);

@@ -19,9 +19,8 @@ Test(async_flow, an_order_is_confirmed_by_both_members_and_then_paid)
     cr_assert(o.confirmed_us >= o.stock_us && o.confirmed_us >= o.coupon_us);
     fprintf(stderr, "accept-to-confirm %.1f ms\n", (o.confirmed_us - o.accepted_us) / 1000.0);
 
-    char msg[256];
-    cr_assert_eq(order_async_pay(NULL, w.conn[AW_ORDER], id, &o, msg, sizeof msg), RPC_OK, "%s",
-                 msg);
+    shop_error msg = {0};
+    cr_assert_eq(order_async_pay(NULL, w.conn[AW_ORDER], id, &o, &msg), RPC_OK, "%s", msg.message);
     o = aw_get(&w, id);
     cr_assert_eq(o.status, ORDER_PAID);
     cr_assert(o.paid_us >= o.confirmed_us);
@@ -88,13 +87,13 @@ Test(async_flow, pay_racing_the_timeout_has_exactly_one_winner_per_order)
                  N);
     /* Pay every order at its own deadline: 2 ms before, at, or 2 ms after
      * it, while its timeout is due and being delivered. */
-    char msg[256];
+    shop_error msg = {0};
     for (int i = 0; i < N; i++) {
         shop_order o = aw_get(&w, ids[i]);
         int64_t target = o.pay_by_us + (i % 3 - 1) * 2000;
         while (svc_outbox_now_us() < target)
             shop_sleep_ms(0);
-        paid_ok[i] = order_async_pay(NULL, w.conn[AW_ORDER], ids[i], &o, msg, sizeof msg) == RPC_OK;
+        paid_ok[i] = order_async_pay(NULL, w.conn[AW_ORDER], ids[i], &o, &msg) == RPC_OK;
     }
     int paid = 0;
     for (int i = 0; i < N; i++) {

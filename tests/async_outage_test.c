@@ -116,9 +116,9 @@ Test(async_outage, orders_keep_flowing_while_the_delay_queue_is_down_and_timeout
                  0, "the relay did not catch up with the delay queue");
     mq_delay_client *dc = NULL;
     mq_delay_stats s;
-    char msg[256];
-    cr_assert_eq(mq_delay_client_open(w.delay_url, 2000, &dc, msg, sizeof msg), RPC_OK, "%s", msg);
-    cr_assert_eq(mq_delay_get_stats(dc, &s, msg, sizeof msg), RPC_OK, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(mq_delay_client_open(w.delay_url, 2000, &dc, &msg), RPC_OK, "%s", msg.message);
+    cr_assert_eq(mq_delay_get_stats(dc, &s, &msg), RPC_OK, "%s", msg.message);
     cr_assert_eq(s.pending, N, "every order's timeout waits in mq-delayd");
     mq_delay_stats_free(&s);
     mq_delay_client_close(dc);

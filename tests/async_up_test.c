@@ -121,8 +121,8 @@ Test(async_up, shopflow_up_async_confirms_orders_through_the_broker_and_stops_on
     cr_expect_eq(rc, 0, "shopflow up stops the daemons, the broker and the delay queue, exit 0");
     const char *dbs[] = {"t_aup_order_db", "t_aup_stock_db", "t_aup_coupon_db"};
     for (int i = 0; i < 3; i++) {
-        char e[SHOP_PG_ERRLEN];
-        shop_pg_drop_database(NULL, dbs[i], e, sizeof e);
+        shop_error e = {0};
+        shop_pg_drop_database(NULL, dbs[i], &e);
     }
     char var[600], cmd[700];
     snprintf(var, sizeof var, "%s", shop_pg_var_dir());

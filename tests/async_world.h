@@ -56,12 +56,13 @@ static inline void aw_fini(void)
     aw_current = NULL;
 }
 
-static inline PGconn *aw_connect(const char *conninfo, int (*prepare)(PGconn *, char *, size_t))
+static inline PGconn *aw_connect(const char *conninfo,
+                                 rpc_status (*prepare)(PGconn *, shop_error *))
 {
-    char err[256];
+    shop_error err = {0};
     PGconn *c = PQconnectdb(conninfo);
     cr_assert_eq(PQstatus(c), CONNECTION_OK, "connect: %s", PQerrorMessage(c));
-    cr_assert_eq(prepare(c, err, sizeof err), 0, "prepare: %s", err);
+    cr_assert_eq(prepare(c, &err), 0, "prepare: %s", err.message);
     return c;
 }
 
@@ -117,7 +118,7 @@ static inline void aw_start(aw *w, int role)
  * for users 1..users (250 cents), then every process. */
 static inline void aw_up(aw *w, const char *test, int64_t window_ms, int64_t stock, int users)
 {
-    char msg[256];
+    shop_error msg = {0};
     snprintf(w->test, sizeof w->test, "%s", test);
     aw_current = w;
     w->window_ms = window_ms;
@@ -135,11 +136,11 @@ static inline void aw_up(aw *w, const char *test, int64_t window_ms, int64_t sto
     w->conn[AW_ORDER] = aw_connect(w->db[AW_ORDER], order_async_prepare);
     w->conn[AW_STOCK] = aw_connect(w->db[AW_STOCK], stock_logic_prepare);
     w->conn[AW_COUPON] = aw_connect(w->db[AW_COUPON], coupon_logic_prepare);
-    cr_assert_eq(stock_seed(w->conn[AW_STOCK], 1, 10, stock, 1000, msg, sizeof msg), RPC_OK, "%s",
-                 msg);
+    cr_assert_eq(stock_seed(w->conn[AW_STOCK], 1, 10, stock, 1000, &msg), RPC_OK, "%s",
+                 msg.message);
     if (users > 0)
-        cr_assert_eq(coupon_seed(w->conn[AW_COUPON], 1, users, 250, msg, sizeof msg), RPC_OK, "%s",
-                     msg);
+        cr_assert_eq(coupon_seed(w->conn[AW_COUPON], 1, users, 250, &msg), RPC_OK, "%s",
+                     msg.message);
     aw_start_broker(w);
     aw_start_delayd(w);
     for (int r = 0; r < AW_ROLES; r++)
@@ -204,13 +205,14 @@ static inline int64_t aw_wait_i64(PGconn *c, const char *sql, const char *param,
 /* Places an order (async PlaceOrder) and returns its id. */
 static inline int64_t aw_place(aw *w, int64_t user, int64_t goods, int count, int64_t coupon)
 {
-    char rid[64], msg[256];
+    char rid[64];
+    shop_error msg = {0};
     snprintf(rid, sizeof rid, "%s-%lld-%lld", w->test, (long long)user, (long long)shop_now_us());
     order_place_args a = {rid, user, goods, count, coupon, w->window_ms};
     shop_order o;
     int dup = 0;
-    int st = order_async_place(NULL, w->conn[AW_ORDER], &a, &o, &dup, msg, sizeof msg);
-    cr_assert_eq(st, RPC_OK, "place: %s %s", rpc_status_name(st), msg);
+    int st = order_async_place(NULL, w->conn[AW_ORDER], &a, &o, &dup, &msg);
+    cr_assert_eq(st, RPC_OK, "place: %s %s", rpc_status_name(st), msg.message);
     cr_assert_eq(o.status, ORDER_PENDING);
     return o.order_id;
 }
@@ -218,8 +220,8 @@ static inline int64_t aw_place(aw *w, int64_t user, int64_t goods, int count, in
 static inline shop_order aw_get(aw *w, int64_t id)
 {
     shop_order o;
-    char msg[256];
-    cr_assert_eq(order_get(w->conn[AW_ORDER], id, &o, msg, sizeof msg), RPC_OK, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(order_get(w->conn[AW_ORDER], id, &o, &msg), RPC_OK, "%s", msg.message);
     return o;
 }
 
@@ -243,16 +245,16 @@ static inline shop_order aw_wait_status(aw *w, int64_t id, int status, int timeo
 static inline int64_t aw_stock(aw *w, int64_t g)
 {
     stock_goods s;
-    char msg[256];
-    cr_assert_eq(stock_get(w->conn[AW_STOCK], g, &s, msg, sizeof msg), RPC_OK, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(stock_get(w->conn[AW_STOCK], g, &s, &msg), RPC_OK, "%s", msg.message);
     return s.stock;
 }
 
 static inline coupon_info aw_coupon(aw *w, int64_t id)
 {
     coupon_info c;
-    char msg[256];
-    cr_assert_eq(coupon_get(w->conn[AW_COUPON], id, &c, msg, sizeof msg), RPC_OK, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(coupon_get(w->conn[AW_COUPON], id, &c, &msg), RPC_OK, "%s", msg.message);
     return c;
 }
 

@@ -58,20 +58,20 @@ static int got(void)
 static mq_consumer *consume(const char *topic)
 {
     mq_consumer *c = NULL;
-    char err[256] = "";
+    shop_error err = {0};
     const char *topics[] = {topic};
     mq_consumer_opts o = {0};
     o.url = broker.url;
     o.pub_url = broker.pub_url;
-    cr_assert_eq(mq_consumer_open("delay-test", topics, 1, on_msg, NULL, &o, &c, err, sizeof err),
-                 RPC_OK, "%s", err);
-    cr_assert_eq(mq_consumer_start(c, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(mq_consumer_open("delay-test", topics, 1, on_msg, NULL, &o, &c, &err), RPC_OK,
+                 "%s", err.message);
+    cr_assert_eq(mq_consumer_start(c, &err), RPC_OK, "%s", err.message);
     return c;
 }
 
 static void setup(void)
 {
-    char err[256];
+    shop_error err = {0};
     memset(first_at, 0, sizeof first_at);
     distinct = 0;
     mqt_broker_init(&broker, "delay");
@@ -86,8 +86,7 @@ static void setup(void)
         "100",       "--sink-timeout-ms", "1000",         NULL};
     cr_assert_eq(ts_spawn(&delayd, argv), 0);
     cr_assert_eq(ts_wait_port(&delayd, delayd_port, 10000), 0, "mq-delayd did not come up");
-    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &client, err, sizeof err), RPC_OK, "%s",
-                 err);
+    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &client, &err), RPC_OK, "%s", err.message);
 }
 
 static void teardown(void)
@@ -110,16 +109,15 @@ static int64_t sent_at[MAX_KEYS], delay_of[MAX_KEYS];
 
 static void send_n(const char *topic, int n, int64_t base_ms, int spread_ms)
 {
-    char err[256];
+    shop_error err = {0};
     for (int i = 0; i < n; i++) {
         char key[16];
         mq_delay_result r;
         snprintf(key, sizeof key, "%d", i);
         delay_of[i] = base_ms + (spread_ms ? (i * 37) % spread_ms : 0);
         sent_at[i] = wall_us();
-        cr_assert_eq(mq_delay_send(client, topic, key, key, strlen(key), delay_of[i], 0, &r, err,
-                                   sizeof err),
-                     RPC_OK, "%s", err);
+        cr_assert_eq(mq_delay_send(client, topic, key, key, strlen(key), delay_of[i], 0, &r, &err),
+                     RPC_OK, "%s", err.message);
     }
 }
 
@@ -148,12 +146,12 @@ Test(delay_broker, due_messages_reach_their_broker_topic_and_none_early)
 Test(delay_broker, broker_down_at_due_time_then_up_gets_every_message)
 {
     enum { N = 300 };
-    char err[256];
+    shop_error err = {0};
     cr_assert_eq(mqt_broker_stop(&broker, SIGKILL), 128 + SIGKILL);
     send_n("order.timeout", N, 200, 100);
     shop_sleep_ms(1500); /* all due while the broker is down */
     mq_delay_stats s;
-    cr_assert_eq(mq_delay_get_stats(client, &s, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(mq_delay_get_stats(client, &s, &err), RPC_OK, "%s", err.message);
     cr_expect_eq(s.pending, N, "messages must wait, not be dropped");
     cr_expect_gt(s.sink_failures, 0);
     mq_delay_stats_free(&s);

@@ -73,14 +73,15 @@ static void check_visit(void *arg, uint64_t id, const uint8_t *p, uint32_t len)
 
 Test(delay_fuzz, recovery_survives_corrupted_and_cut_segments, .timeout = 120)
 {
-    char dir[128], err[256], path[256], cmd[200];
+    char dir[128], path[256], cmd[200];
+    shop_error err = {0};
     for (int round = 0; round < 30; round++) {
         delay_log *l = NULL;
         uint64_t id = 0;
         snprintf(dir, sizeof dir, "%s/shopflow-delay-fuzz-%d-%d", ts_tmp_dir(), (int)getpid(),
                  round);
-        cr_assert_eq(delay_log_open(dir, 1u << 20, &l, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(delay_log_recover(l, check_visit, NULL, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(delay_log_open(dir, 1u << 20, &l, &err), 0, "%s", err.message);
+        cr_assert_eq(delay_log_recover(l, check_visit, NULL, &err), 0, "%s", err.message);
         uint32_t seg = 0;
         for (int i = 0; i < 500; i++) {
             static const uint8_t body[200];
@@ -110,8 +111,8 @@ Test(delay_fuzz, recovery_survives_corrupted_and_cut_segments, .timeout = 120)
         }
         close(fd);
         visits = bad_crc = 0;
-        cr_assert_eq(delay_log_open(dir, 1u << 20, &l, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(delay_log_recover(l, check_visit, NULL, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(delay_log_open(dir, 1u << 20, &l, &err), 0, "%s", err.message);
+        cr_assert_eq(delay_log_recover(l, check_visit, NULL, &err), 0, "%s", err.message);
         cr_expect_leq(visits, 500);
         cr_expect_eq(bad_crc, 0, "a record that passed its CRC did not decode");
         delay_log_close(l);

@@ -80,17 +80,17 @@ static size_t arrived(void)
 
 static void start_receiver(void)
 {
-    char err[256];
-    cr_assert_eq(mq_delay_receiver_start(W.sink_url, on_delivery, &W.in, &W.rx, err, sizeof err),
-                 RPC_OK, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(mq_delay_receiver_start(W.sink_url, on_delivery, &W.in, &W.rx, &err), RPC_OK, "%s",
+                 err.message);
 }
 
 static int port_ready(void *arg)
 {
     (void)arg;
     mq_delay_stats s;
-    char err[128];
-    if (mq_delay_get_stats(W.client, &s, err, sizeof err) != RPC_OK) {
+    shop_error err = {0};
+    if (mq_delay_get_stats(W.client, &s, &err) != RPC_OK) {
         return 0;
     }
     mq_delay_stats_free(&s);
@@ -110,7 +110,7 @@ static void start_delayd(void)
 
 static void setup(void)
 {
-    char err[256];
+    shop_error err = {0};
     memset(&W, 0, sizeof W);
     pthread_mutex_init(&W.in.mu, NULL);
     W.port = ts_free_port();
@@ -122,7 +122,7 @@ static void setup(void)
     snprintf(W.sink_url, sizeof W.sink_url, "tcp://127.0.0.1:%d", W.sink_port);
     snprintf(W.dir, sizeof W.dir, "%s/shopflow-delay-%d-%lld", ts_tmp_dir(), (int)getpid(),
              (long long)shop_now_us());
-    cr_assert_eq(mq_delay_client_open(W.url, 5000, &W.client, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(mq_delay_client_open(W.url, 5000, &W.client, &err), RPC_OK, "%s", err.message);
 }
 
 static void teardown(void)
@@ -161,7 +161,7 @@ Test(delay, every_level_maps_to_its_rocketmq_delay)
 {
     static const int64_t want_s[] = {1,   5,   10,  30,  60,  120,  180,  240,  300,
                                      360, 420, 480, 540, 600, 1200, 1800, 3600, 7200};
-    char err[256];
+    shop_error err = {0};
     start_receiver();
     start_delayd();
     for (int level = 1; level <= MQ_DELAY_LEVELS; level++) {
@@ -170,8 +170,8 @@ Test(delay, every_level_maps_to_its_rocketmq_delay)
         char key[16];
         snprintf(key, sizeof key, "L%d", level);
         int64_t before = wall_us();
-        cr_assert_eq(mq_delay_send(W.client, "lv", key, "x", 1, 0, level, &r, err, sizeof err),
-                     RPC_OK, "%s", err);
+        cr_assert_eq(mq_delay_send(W.client, "lv", key, "x", 1, 0, level, &r, &err), RPC_OK, "%s",
+                     err.message);
         int64_t after = wall_us();
         cr_expect_geq(r.due_us, before + want_s[level - 1] * 1000000, "level %d early", level);
         cr_expect_leq(r.due_us, after + want_s[level - 1] * 1000000, "level %d late", level);
@@ -184,50 +184,45 @@ Test(delay, every_level_maps_to_its_rocketmq_delay)
         char key[16];
         unsigned n = 0;
         snprintf(key, sizeof key, "L%d", level);
-        cr_expect_eq(mq_delay_cancel(W.client, "lv", key, &n, err, sizeof err), RPC_OK, "%s", err);
+        cr_expect_eq(mq_delay_cancel(W.client, "lv", key, &n, &err), RPC_OK, "%s", err.message);
     }
 }
 
 Test(delay, bad_levels_and_delays_are_refused_with_invalid_argument)
 {
-    char err[256];
+    shop_error err = {0};
     mq_delay_result r;
     start_delayd();
     cr_expect_eq(mq_delay_level_ms(0), -1);
     cr_expect_eq(mq_delay_level_ms(19), -1);
-    cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, 0, 19, &r, err, sizeof err),
+    cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, 0, 19, &r, &err), RPC_INVALID_ARGUMENT);
+    cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, 0, -3, &r, &err), RPC_INVALID_ARGUMENT);
+    cr_expect_eq(
+        mq_delay_send(W.client, "t", "k", "x", 1, MQ_DELAY_MAX_MS_DEFAULT + 1, 0, &r, &err),
+        RPC_INVALID_ARGUMENT);
+    cr_expect(strstr(err.message, "max-delay-ms") != NULL, "message was: %s", err.message);
+    cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, -1, 0, &r, &err), RPC_INVALID_ARGUMENT);
+    cr_expect_eq(mq_delay_send(W.client, "", "k", "x", 1, 10, 0, &r, &err), RPC_INVALID_ARGUMENT);
+    cr_expect_eq(mq_delay_send(W.client, "%RETRY%g", "k", "x", 1, 10, 0, &r, &err),
                  RPC_INVALID_ARGUMENT);
-    cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, 0, -3, &r, err, sizeof err),
-                 RPC_INVALID_ARGUMENT);
-    cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, MQ_DELAY_MAX_MS_DEFAULT + 1, 0, &r, err,
-                               sizeof err),
-                 RPC_INVALID_ARGUMENT);
-    cr_expect(strstr(err, "max-delay-ms") != NULL, "message was: %s", err);
-    cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, -1, 0, &r, err, sizeof err),
-                 RPC_INVALID_ARGUMENT);
-    cr_expect_eq(mq_delay_send(W.client, "", "k", "x", 1, 10, 0, &r, err, sizeof err),
-                 RPC_INVALID_ARGUMENT);
-    cr_expect_eq(mq_delay_send(W.client, "%RETRY%g", "k", "x", 1, 10, 0, &r, err, sizeof err),
-                 RPC_INVALID_ARGUMENT);
-    cr_expect_eq(mq_delay_send(W.client, "a\nb", "k", "x", 1, 10, 0, &r, err, sizeof err),
+    cr_expect_eq(mq_delay_send(W.client, "a\nb", "k", "x", 1, 10, 0, &r, &err),
                  RPC_INVALID_ARGUMENT);
     /* Bypassing the client check: the daemon refuses too, per message. */
     mq_delay_msg msgs[2] = {{"t", "a", "x", 1, 0, 42}, {"t", "b", "x", 1, 10, 0}};
     mq_delay_result res[2];
-    cr_assert_eq(mq_delay_send_batch(W.client, msgs, 2, res, err, sizeof err), RPC_OK);
+    cr_assert_eq(mq_delay_send_batch(W.client, msgs, 2, res, &err), RPC_OK);
     cr_expect_eq(res[0].status, RPC_INVALID_ARGUMENT);
     cr_expect_eq(res[1].status, RPC_OK);
     /* The longest delay itself is fine. */
-    cr_expect_eq(mq_delay_send(W.client, "t", "max", "x", 1, MQ_DELAY_MAX_MS_DEFAULT, 0, &r, err,
-                               sizeof err),
-                 RPC_OK, "%s", err);
+    cr_expect_eq(mq_delay_send(W.client, "t", "max", "x", 1, MQ_DELAY_MAX_MS_DEFAULT, 0, &r, &err),
+                 RPC_OK, "%s", err.message);
 }
 
 Test(delay, thousand_random_delays_all_arrive_and_none_early)
 {
     enum { N = 1000 };
     static int64_t sent_at[N], delay_ms[N];
-    char err[256];
+    shop_error err = {0};
     start_receiver();
     start_delayd();
     srand(12345);
@@ -237,9 +232,8 @@ Test(delay, thousand_random_delays_all_arrive_and_none_early)
         snprintf(key, sizeof key, "%d", i);
         delay_ms[i] = rand() % 3001;
         sent_at[i] = wall_us();
-        cr_assert_eq(
-            mq_delay_send(W.client, "rnd", key, "b", 1, delay_ms[i], 0, &r, err, sizeof err),
-            RPC_OK, "%s", err);
+        cr_assert_eq(mq_delay_send(W.client, "rnd", key, "b", 1, delay_ms[i], 0, &r, &err), RPC_OK,
+                     "%s", err.message);
     }
     cr_assert_eq(wait_arrivals(N, 20000), 0, "only %zu of %d arrived", arrived(), N);
     shop_sleep_ms(200); /* nothing more than N may come */
@@ -268,7 +262,7 @@ Test(delay, kill_9_with_10000_pending_then_restart_delivers_all_oldest_first)
     static mq_delay_result res[BATCH];
     static char keys[N][16];
     static char seen[N];
-    char err[256];
+    shop_error err = {0};
     start_receiver();
     start_delayd();
     for (int b = 0; b < N / BATCH; b++) {
@@ -279,8 +273,8 @@ Test(delay, kill_9_with_10000_pending_then_restart_delivers_all_oldest_first)
             msgs[i] = (mq_delay_msg){
                 "crash", keys[k], keys[k], strlen(keys[k]), 1000 + (k * 7919) % 1000, 0};
         }
-        cr_assert_eq(mq_delay_send_batch(W.client, msgs, BATCH, res, err, sizeof err), RPC_OK, "%s",
-                     err);
+        cr_assert_eq(mq_delay_send_batch(W.client, msgs, BATCH, res, &err), RPC_OK, "%s",
+                     err.message);
         for (int i = 0; i < BATCH; i++) {
             cr_assert_eq(res[i].status, RPC_OK);
         }
@@ -314,23 +308,23 @@ Test(delay, kill_9_with_10000_pending_then_restart_delivers_all_oldest_first)
 Test(delay, sink_down_at_due_time_retries_until_delivered)
 {
     enum { N = 200 };
-    char err[256];
+    shop_error err = {0};
     start_delayd(); /* no receiver yet: the sink is down */
     for (int i = 0; i < N; i++) {
         char key[16];
         mq_delay_result r;
         snprintf(key, sizeof key, "%d", i);
-        cr_assert_eq(mq_delay_send(W.client, "down", key, "b", 1, 100, 0, &r, err, sizeof err),
-                     RPC_OK, "%s", err);
+        cr_assert_eq(mq_delay_send(W.client, "down", key, "b", 1, 100, 0, &r, &err), RPC_OK, "%s",
+                     err.message);
     }
     shop_sleep_ms(1500); /* past the sink's ack timeout: failures are counted */
     mq_delay_stats s;
-    cr_assert_eq(mq_delay_get_stats(W.client, &s, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(mq_delay_get_stats(W.client, &s, &err), RPC_OK, "%s", err.message);
     cr_expect_eq(s.pending, N, "nothing is dropped while the sink is down");
     mq_delay_stats_free(&s);
     start_receiver();
     cr_assert_eq(wait_arrivals(N, 20000), 0, "only %zu of %d arrived", arrived(), N);
-    cr_assert_eq(mq_delay_get_stats(W.client, &s, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(mq_delay_get_stats(W.client, &s, &err), RPC_OK, "%s", err.message);
     cr_expect_eq(s.pending, 0);
     cr_expect_gt(s.sink_failures, 0);
     mq_delay_stats_free(&s);
@@ -338,42 +332,37 @@ Test(delay, sink_down_at_due_time_retries_until_delivered)
 
 Test(delay, cancel_removes_a_pending_message_and_a_late_cancel_is_not_found)
 {
-    char err[256];
+    shop_error err = {0};
     unsigned n = 0;
     mq_delay_result r;
     start_receiver();
     start_delayd();
-    cr_assert_eq(
-        mq_delay_send(W.client, "order.timeout", "o-1", "a", 1, 600, 0, &r, err, sizeof err),
-        RPC_OK, "%s", err);
-    cr_assert_eq(
-        mq_delay_send(W.client, "order.timeout", "o-2", "b", 1, 100, 0, &r, err, sizeof err),
-        RPC_OK, "%s", err);
-    cr_expect_eq(mq_delay_cancel(W.client, "order.timeout", "o-1", &n, err, sizeof err), RPC_OK,
-                 "%s", err);
+    cr_assert_eq(mq_delay_send(W.client, "order.timeout", "o-1", "a", 1, 600, 0, &r, &err), RPC_OK,
+                 "%s", err.message);
+    cr_assert_eq(mq_delay_send(W.client, "order.timeout", "o-2", "b", 1, 100, 0, &r, &err), RPC_OK,
+                 "%s", err.message);
+    cr_expect_eq(mq_delay_cancel(W.client, "order.timeout", "o-1", &n, &err), RPC_OK, "%s",
+                 err.message);
     cr_expect_eq(n, 1);
     cr_assert_eq(wait_arrivals(1, 5000), 0);
     shop_sleep_ms(900);
     cr_expect_eq(arrived(), 1, "the cancelled message was delivered");
     cr_expect_str_eq(W.in.a[0].key, "o-2");
-    cr_expect_eq(mq_delay_cancel(W.client, "order.timeout", "o-2", &n, err, sizeof err),
-                 RPC_NOT_FOUND);
-    cr_expect_eq(mq_delay_cancel(W.client, "order.timeout", "o-1", &n, err, sizeof err),
-                 RPC_NOT_FOUND);
-    cr_expect_eq(mq_delay_cancel(W.client, "order.timeout", "", &n, err, sizeof err),
-                 RPC_INVALID_ARGUMENT);
+    cr_expect_eq(mq_delay_cancel(W.client, "order.timeout", "o-2", &n, &err), RPC_NOT_FOUND);
+    cr_expect_eq(mq_delay_cancel(W.client, "order.timeout", "o-1", &n, &err), RPC_NOT_FOUND);
+    cr_expect_eq(mq_delay_cancel(W.client, "order.timeout", "", &n, &err), RPC_INVALID_ARGUMENT);
 }
 
 Test(delay, cancel_survives_a_crash)
 {
-    char err[256];
+    shop_error err = {0};
     unsigned n = 0;
     mq_delay_result r;
     start_receiver();
     start_delayd();
-    cr_assert_eq(mq_delay_send(W.client, "t", "gone", "a", 1, 300, 0, &r, err, sizeof err), RPC_OK);
-    cr_assert_eq(mq_delay_send(W.client, "t", "kept", "b", 1, 300, 0, &r, err, sizeof err), RPC_OK);
-    cr_assert_eq(mq_delay_cancel(W.client, "t", "gone", &n, err, sizeof err), RPC_OK);
+    cr_assert_eq(mq_delay_send(W.client, "t", "gone", "a", 1, 300, 0, &r, &err), RPC_OK);
+    cr_assert_eq(mq_delay_send(W.client, "t", "kept", "b", 1, 300, 0, &r, &err), RPC_OK);
+    cr_assert_eq(mq_delay_cancel(W.client, "t", "gone", &n, &err), RPC_OK);
     ts_stop(&W.delayd, SIGKILL, 5000);
     start_delayd();
     cr_assert_eq(wait_arrivals(1, 5000), 0);
@@ -384,20 +373,19 @@ Test(delay, cancel_survives_a_crash)
 
 Test(delay, stats_show_pending_per_topic_next_due_and_lateness)
 {
-    char err[256];
+    shop_error err = {0};
     mq_delay_result r;
     mq_delay_stats s;
     start_receiver();
     start_delayd();
     for (int i = 0; i < 3; i++) {
-        cr_assert_eq(mq_delay_send(W.client, "a", NULL, "x", 1, 60000, 0, &r, err, sizeof err),
-                     RPC_OK);
+        cr_assert_eq(mq_delay_send(W.client, "a", NULL, "x", 1, 60000, 0, &r, &err), RPC_OK);
     }
-    cr_assert_eq(mq_delay_send(W.client, "b", NULL, "x", 1, 30000, 0, &r, err, sizeof err), RPC_OK);
-    cr_assert_eq(mq_delay_send(W.client, "c", NULL, "x", 1, 0, 0, &r, err, sizeof err), RPC_OK);
+    cr_assert_eq(mq_delay_send(W.client, "b", NULL, "x", 1, 30000, 0, &r, &err), RPC_OK);
+    cr_assert_eq(mq_delay_send(W.client, "c", NULL, "x", 1, 0, 0, &r, &err), RPC_OK);
     cr_assert_eq(wait_arrivals(1, 5000), 0);
     shop_sleep_ms(100);
-    cr_assert_eq(mq_delay_get_stats(W.client, &s, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(mq_delay_get_stats(W.client, &s, &err), RPC_OK, "%s", err.message);
     cr_expect_eq(s.pending, 4);
     cr_expect_eq(s.delivered, 1);
     cr_expect_eq(s.lateness_samples, 1);
@@ -452,15 +440,15 @@ static void tear_tail(const char *dir)
 Test(delay, a_torn_tail_after_kill_9_is_skipped_and_acknowledged_messages_survive)
 {
     enum { N = 50 };
-    char err[256];
+    shop_error err = {0};
     start_receiver();
     start_delayd();
     for (int i = 0; i < N; i++) {
         char key[16];
         mq_delay_result r;
         snprintf(key, sizeof key, "%d", i);
-        cr_assert_eq(mq_delay_send(W.client, "torn", key, "b", 1, 400, 0, &r, err, sizeof err),
-                     RPC_OK, "%s", err);
+        cr_assert_eq(mq_delay_send(W.client, "torn", key, "b", 1, 400, 0, &r, &err), RPC_OK, "%s",
+                     err.message);
     }
     ts_stop(&W.delayd, SIGKILL, 5000);
     tear_tail(W.dir);
@@ -468,15 +456,14 @@ Test(delay, a_torn_tail_after_kill_9_is_skipped_and_acknowledged_messages_surviv
     cr_assert_eq(wait_arrivals(N, 10000), 0, "only %zu of %d arrived", arrived(), N);
     /* New sends after the torn tail are durable too (a fresh segment). */
     mq_delay_result r;
-    cr_assert_eq(mq_delay_send(W.client, "torn", "after", "b", 1, 0, 0, &r, err, sizeof err),
-                 RPC_OK);
+    cr_assert_eq(mq_delay_send(W.client, "torn", "after", "b", 1, 0, 0, &r, &err), RPC_OK);
     cr_assert_eq(wait_arrivals(N + 1, 5000), 0);
 }
 
 Test(delay, garbage_requests_get_a_clear_status_and_the_daemon_keeps_serving)
 {
     nng_socket s;
-    char err[256];
+    shop_error err = {0};
     mq_delay_result r;
     start_delayd();
     cr_assert_eq(nng_req0_open(&s), 0);
@@ -503,8 +490,8 @@ Test(delay, garbage_requests_get_a_clear_status_and_the_daemon_keeps_serving)
         nng_msg_free(m);
     }
     nng_close(s);
-    cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, 10, 0, &r, err, sizeof err), RPC_OK,
-                 "%s", err);
+    cr_expect_eq(mq_delay_send(W.client, "t", "k", "x", 1, 10, 0, &r, &err), RPC_OK, "%s",
+                 err.message);
 }
 
 static void start_delayd_small_segments(void)
@@ -519,9 +506,9 @@ static void start_delayd_small_segments(void)
 static int few_segments(void *arg)
 {
     mq_delay_stats s;
-    char err[128];
+    shop_error err = {0};
     (void)arg;
-    if (mq_delay_get_stats(W.client, &s, err, sizeof err) != RPC_OK) {
+    if (mq_delay_get_stats(W.client, &s, &err) != RPC_OK) {
         return 0;
     }
     int ok = s.segments <= 2;
@@ -535,19 +522,18 @@ Test(delay, a_long_delayed_message_does_not_pin_old_segments_and_survives_their_
     static mq_delay_msg msgs[BATCH];
     static mq_delay_result res[BATCH];
     static char body[256];
-    char err[256];
+    shop_error err = {0};
     mq_delay_result r;
     mq_delay_stats s;
     unsigned n = 0;
     start_receiver();
     start_delayd_small_segments();
-    cr_assert_eq(mq_delay_send(W.client, "t", "long", "L", 1, 600000, 0, &r, err, sizeof err),
-                 RPC_OK);
+    cr_assert_eq(mq_delay_send(W.client, "t", "long", "L", 1, 600000, 0, &r, &err), RPC_OK);
     for (int b = 0; b < N / BATCH; b++) {
         for (int i = 0; i < BATCH; i++) {
             msgs[i] = (mq_delay_msg){"t", NULL, body, sizeof body, 10, 0};
         }
-        cr_assert_eq(mq_delay_send_batch(W.client, msgs, BATCH, res, err, sizeof err), RPC_OK);
+        cr_assert_eq(mq_delay_send_batch(W.client, msgs, BATCH, res, &err), RPC_OK);
     }
     cr_assert_eq(wait_arrivals(N, 30000), 0, "only %zu of %d arrived", arrived(), N);
     /* ~3.5 MB of short-lived records in 1 MB segments; only the active one
@@ -556,10 +542,10 @@ Test(delay, a_long_delayed_message_does_not_pin_old_segments_and_survives_their_
     shop_sleep_ms(200); /* delivered marks are synced within 20 ms */
     ts_stop(&W.delayd, SIGKILL, 5000);
     start_delayd_small_segments();
-    cr_assert_eq(mq_delay_get_stats(W.client, &s, err, sizeof err), RPC_OK);
+    cr_assert_eq(mq_delay_get_stats(W.client, &s, &err), RPC_OK);
     cr_expect_eq(s.pending, 1, "the moved message is pending exactly once after a crash");
     mq_delay_stats_free(&s);
-    cr_expect_eq(mq_delay_cancel(W.client, "t", "long", &n, err, sizeof err), RPC_OK, "%s", err);
+    cr_expect_eq(mq_delay_cancel(W.client, "t", "long", &n, &err), RPC_OK, "%s", err.message);
     cr_expect_eq(n, 1);
     shop_sleep_ms(200);
     cr_expect_eq(arrived(), N, "nothing else was delivered again");
@@ -568,22 +554,22 @@ Test(delay, a_long_delayed_message_does_not_pin_old_segments_and_survives_their_
 Test(delay, a_message_the_sink_refuses_is_parked_and_does_not_hold_up_the_others)
 {
     enum { N = 20 };
-    char err[256];
+    shop_error err = {0};
     mq_delay_result r;
     mq_delay_stats s;
     unsigned n = 0;
     start_receiver();
     start_delayd();
-    cr_assert_eq(mq_delay_send(W.client, "t", "poison", "p", 1, 0, 0, &r, err, sizeof err), RPC_OK);
+    cr_assert_eq(mq_delay_send(W.client, "t", "poison", "p", 1, 0, 0, &r, &err), RPC_OK);
     for (int i = 0; i < N; i++) {
         char key[16];
         snprintf(key, sizeof key, "%d", i);
-        cr_assert_eq(mq_delay_send(W.client, "t", key, "b", 1, 50, 0, &r, err, sizeof err), RPC_OK);
+        cr_assert_eq(mq_delay_send(W.client, "t", key, "b", 1, 50, 0, &r, &err), RPC_OK);
     }
     cr_assert_eq(wait_arrivals(N, 10000), 0, "only %zu of %d arrived", arrived(), N);
-    cr_assert_eq(mq_delay_get_stats(W.client, &s, err, sizeof err), RPC_OK);
+    cr_assert_eq(mq_delay_get_stats(W.client, &s, &err), RPC_OK);
     cr_expect_eq(s.pending, 1, "the refused message is kept, not dropped");
     cr_expect_geq(s.sink_failures, 1);
     mq_delay_stats_free(&s);
-    cr_expect_eq(mq_delay_cancel(W.client, "t", "poison", &n, err, sizeof err), RPC_OK, "%s", err);
+    cr_expect_eq(mq_delay_cancel(W.client, "t", "poison", &n, &err), RPC_OK, "%s", err.message);
 }

@@ -104,13 +104,14 @@ static void count_visit(void *arg, uint64_t id, const uint8_t *p, uint32_t len)
 
 Test(delay_store, log_reads_back_what_it_wrote_and_recovery_stops_at_a_torn_tail)
 {
-    char dir[128], err[256], path[256];
+    char dir[128], path[256];
+    shop_error err = {0};
     delay_log *l = NULL;
     uint64_t ids[100];
     snprintf(dir, sizeof dir, "%s/shopflow-delay-store-%d-%lld", ts_tmp_dir(), (int)getpid(),
              (long long)shop_now_us());
-    cr_assert_eq(delay_log_open(dir, 8u << 20, &l, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(delay_log_recover(l, count_visit, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(delay_log_open(dir, 8u << 20, &l, &err), 0, "%s", err.message);
+    cr_assert_eq(delay_log_recover(l, count_visit, NULL, &err), 0, "%s", err.message);
     for (int i = 0; i < 100; i++) {
         uint8_t rec[64];
         memset(rec, i, sizeof rec);
@@ -135,8 +136,8 @@ Test(delay_store, log_reads_back_what_it_wrote_and_recovery_stops_at_a_torn_tail
     cr_assert_eq(pwrite(fd, torn, sizeof torn, end), (ssize_t)sizeof torn);
     close(fd);
     visited = 0;
-    cr_assert_eq(delay_log_open(dir, 8u << 20, &l, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(delay_log_recover(l, count_visit, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(delay_log_open(dir, 8u << 20, &l, &err), 0, "%s", err.message);
+    cr_assert_eq(delay_log_recover(l, count_visit, NULL, &err), 0, "%s", err.message);
     cr_expect_eq(visited, 100, "every whole record and nothing of the torn one");
     cr_expect_eq(last_len, 10 + 99 % 50);
     cr_expect_eq(delay_log_segments(l), 2, "recovery starts a fresh segment");

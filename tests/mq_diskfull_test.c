@@ -348,8 +348,8 @@ static void delayd_start(void)
 static uint64_t delayd_pending(mq_delay_client *c)
 {
     mq_delay_stats s;
-    char err[256] = "";
-    cr_assert_eq(mq_delay_get_stats(c, &s, err, sizeof err), RPC_OK, "stats: %s", err);
+    shop_error err = {0};
+    cr_assert_eq(mq_delay_get_stats(c, &s, &err), RPC_OK, "stats: %s", err.message);
     uint64_t n = s.pending;
     mq_delay_stats_free(&s);
     return n;
@@ -367,28 +367,28 @@ static mq_delay_client *delayd_up(void)
     snprintf(ready, sizeof ready, "%s/spare.dlog.ready", delayd_dir);
     wait_file(ready, SEGMENT);
     mq_delay_client *c;
-    char err[256] = "";
-    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &c, err, sizeof err), RPC_OK, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &c, &err), RPC_OK, "%s", err.message);
     return c;
 }
 
-static int delay_send(mq_delay_client *c, const char *key, size_t len, mq_delay_result *r,
-                      char *err, size_t errlen)
+static rpc_status delay_send(mq_delay_client *c, const char *key, size_t len, mq_delay_result *r,
+                             shop_error *err)
 {
     static uint8_t body[1 << 16];
-    err[0] = '\0';
-    return mq_delay_send(c, "later", key, body, len, 3600 * 1000, 0, r, err, errlen);
+    shop_error_clear(err);
+    return mq_delay_send(c, "later", key, body, len, 3600 * 1000, 0, r, err);
 }
 
 /* Kills mq-delayd (-9), restarts it: `pending` messages are waiting. */
 static void expect_pending_after_restart(uint64_t pending)
 {
-    char err[256] = "";
+    shop_error err = {0};
     mq_delay_client *c;
     ts_stop(&delayd, SIGKILL, 5000);
     delayd.pid = 0;
     delayd_start();
-    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &c, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &c, &err), RPC_OK, "%s", err.message);
     cr_assert_eq(delayd_pending(c), pending, "after a kill -9 and restart");
     mq_delay_client_close(c);
 }
@@ -400,18 +400,18 @@ Test(mq_diskfull, mq_delayd_on_a_full_disk_refuses_delayed_sends_serves_stats_an
     fill_disk();
 
     mq_delay_result r = {0};
-    char err[256];
+    shop_error err = {0};
     int st = RPC_OK;
     uint64_t acked = 0;
     while (acked < 400) {
         char key[32];
         snprintf(key, sizeof key, "k-%llu", (unsigned long long)acked);
-        if ((st = delay_send(c, key, 16384, &r, err, sizeof err)) != RPC_OK)
+        if ((st = delay_send(c, key, 16384, &r, &err)) != RPC_OK)
             break;
         acked++;
     }
     cr_assert(acked > 0 && acked < 400, "acked %llu", (unsigned long long)acked);
-    expect_disk_full(st, err, "cannot create segment");
+    expect_disk_full(st, err.message, "cannot create segment");
     expect_disk_full(r.status, r.error, "cannot create segment");
 
     /* Through the producer, the caller gets mq-delayd's words unchanged. */
@@ -430,14 +430,14 @@ Test(mq_diskfull, mq_delayd_on_a_full_disk_refuses_delayed_sends_serves_stats_an
     ts_stop(&delayd, SIGKILL, 5000);
     delayd.pid = 0;
     delayd_start();
-    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &c, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &c, &err), RPC_OK, "%s", err.message);
     cr_assert_eq(delayd_pending(c), acked, "stats after a restart on a full disk");
-    expect_disk_full(delay_send(c, "refused", 16384, &r, err, sizeof err), err,
+    expect_disk_full(delay_send(c, "refused", 16384, &r, &err), err.message,
                      "cannot create segment");
 
     free_disk();
-    st = delay_send(c, "again", 16384, &r, err, sizeof err);
-    cr_assert_eq(st, RPC_OK, "%s: %s", rpc_status_name(st), err);
+    st = delay_send(c, "again", 16384, &r, &err);
+    cr_assert_eq(st, RPC_OK, "%s: %s", rpc_status_name(st), err.message);
     cr_assert_eq(delayd_pending(c), acked + 1);
     mq_delay_client_close(c);
     expect_pending_after_restart(acked + 1);
@@ -448,21 +448,21 @@ Test(mq_diskfull, mq_delayd_refuses_a_send_whose_write_fails_and_stores_it_once_
 {
     mq_delay_client *c = delayd_up();
     mq_delay_result r = {0};
-    char err[256];
+    shop_error err = {0};
     for (int i = 0; i < 8; i++)
-        cr_assert_eq(delay_send(c, "before", 1024, &r, err, sizeof err), RPC_OK, "%s", err);
+        cr_assert_eq(delay_send(c, "before", 1024, &r, &err), RPC_OK, "%s", err.message);
     char seg[160];
     snprintf(seg, sizeof seg, "%s/0000000001.dlog", delayd_dir);
     punch_tail(seg);
     fill_disk();
 
-    expect_disk_full(delay_send(c, "refused", 8192, &r, err, sizeof err), err,
+    expect_disk_full(delay_send(c, "refused", 8192, &r, &err), err.message,
                      "cannot append to segment");
-    expect_disk_full(delay_send(c, "refused", 8192, &r, err, sizeof err), err, "segment");
+    expect_disk_full(delay_send(c, "refused", 8192, &r, &err), err.message, "segment");
     cr_assert_eq(delayd_pending(c), 8, "stats while full");
 
     free_disk();
-    cr_assert_eq(delay_send(c, "refused", 8192, &r, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(delay_send(c, "refused", 8192, &r, &err), RPC_OK, "%s", err.message);
     cr_assert_eq(delayd_pending(c), 9);
     mq_delay_client_close(c);
     expect_pending_after_restart(9);
@@ -545,21 +545,20 @@ Test(mq_diskfull, mq_delayd_refuses_a_send_whose_fdatasync_fails_and_takes_it_on
     delayd_start();
     failsync_env(0);
     mq_delay_client *c;
-    char err[256] = "";
-    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &c, err, sizeof err), RPC_OK, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(mq_delay_client_open(delayd_url, 5000, &c, &err), RPC_OK, "%s", err.message);
     mq_delay_result r = {0};
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(delay_send(c, "before", 1024, &r, err, sizeof err), RPC_OK, "%s", err);
+        cr_assert_eq(delay_send(c, "before", 1024, &r, &err), RPC_OK, "%s", err.message);
 
     failsync(1);
-    expect_disk_full(delay_send(c, "refused", 1024, &r, err, sizeof err), err,
-                     "cannot sync segment");
-    expect_disk_full(delay_send(c, "refused", 1024, &r, err, sizeof err), err,
+    expect_disk_full(delay_send(c, "refused", 1024, &r, &err), err.message, "cannot sync segment");
+    expect_disk_full(delay_send(c, "refused", 1024, &r, &err), err.message,
                      "cannot clear the unsynced tail");
     cr_assert_eq(delayd_pending(c), 3, "stats while syncs fail");
 
     failsync(0);
-    cr_assert_eq(delay_send(c, "refused", 1024, &r, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(delay_send(c, "refused", 1024, &r, &err), RPC_OK, "%s", err.message);
     cr_assert_eq(delayd_pending(c), 4);
     mq_delay_client_close(c);
     expect_pending_after_restart(4);

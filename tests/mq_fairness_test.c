@@ -39,10 +39,9 @@ Test(mq_fairness, a_backlog_on_one_topic_does_not_starve_the_groups_other_topic,
     const char *topics[] = {"bulk", "urgent"};
     mq_consumer_opts o = {.url = broker.url, .pub_url = broker.pub_url, .max_inflight = 256};
     mq_consumer *c;
-    char err[MQ_ERRLEN];
-    cr_assert_eq(mq_consumer_open("both", topics, 2, on_msg, NULL, &o, &c, err, sizeof err),
-                 RPC_OK);
-    cr_assert_eq(mq_consumer_start(c, err, sizeof err), RPC_OK, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(mq_consumer_open("both", topics, 2, on_msg, NULL, &o, &c, &err), RPC_OK);
+    cr_assert_eq(mq_consumer_start(c, &err), RPC_OK, "%s", err.message);
     int64_t until = shop_now_ms() + 30000;
     while ((atomic_load(&bulk_seen) < 20000 || atomic_load(&urgent_seen) < 10) &&
            shop_now_ms() < until)

@@ -127,13 +127,13 @@ Test(mq_nats_cluster, mq_delayd_hands_due_messages_over_with_its_own_ids_so_a_se
     cr_assert_eq(ts_spawn(&delayd, argv), 0);
     cr_assert_eq(ts_wait_port(&delayd, port, 10000), 0, "mq-delayd did not come up");
     mq_consumer *c;
-    char err[MQ_ERRLEN];
+    shop_error err = {0};
     const char *topics[] = {"coupons"};
     mq_consumer_opts co = {.url = cluster.url};
     nseen = 0;
-    cr_assert_eq(mq_consumer_open("expiry", topics, 1, remember_id, NULL, &co, &c, err, sizeof err),
-                 RPC_OK, "%s", err);
-    cr_assert_eq(mq_consumer_start(c, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(mq_consumer_open("expiry", topics, 1, remember_id, NULL, &co, &c, &err), RPC_OK,
+                 "%s", err.message);
+    cr_assert_eq(mq_consumer_start(c, &err), RPC_OK, "%s", err.message);
     mq_producer *p;
     mq_producer_opts po = {.timeout_ms = 2000, .delay_url = url};
     cr_assert_eq(mq_producer_open(cluster.url, &po, &p), RPC_OK);

@@ -16,11 +16,11 @@ static char conninfo[1024];
 
 static PGconn *open_order_db(const char *test)
 {
-    char err[256];
+    shop_error err = {0};
     ts_pg_fresh_db(test, "order", conninfo, sizeof conninfo);
     PGconn *conn = PQconnectdb(conninfo);
     cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
-    cr_assert_eq(order_async_prepare(conn, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(order_async_prepare(conn, &err), 0, "%s", err.message);
     return conn;
 }
 
@@ -40,8 +40,8 @@ static shop_order place(PGconn *c, const char *rid, int64_t coupon, int *dup)
 {
     order_place_args a = {rid, 7, 3, 2, coupon, 60000};
     shop_order o;
-    char msg[200];
-    cr_assert_eq(order_async_place(NULL, c, &a, &o, dup, msg, sizeof msg), RPC_OK, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(order_async_place(NULL, c, &a, &o, dup, &msg), RPC_OK, "%s", msg.message);
     return o;
 }
 
@@ -58,8 +58,8 @@ Test(order_async_place, writes_the_order_and_its_two_events_in_one_statement)
 
     /* the stored order is the one returned, to the microsecond */
     shop_order s;
-    char msg[200];
-    cr_assert_eq(order_get(c, o.order_id, &s, msg, sizeof msg), RPC_OK, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(order_get(c, o.order_id, &s, &msg), RPC_OK, "%s", msg.message);
     cr_expect_eq(s.accepted_us, o.accepted_us);
     cr_expect_eq(s.pay_by_us, o.pay_by_us);
     cr_expect_eq(s.coupon_id, 9);
@@ -135,18 +135,18 @@ Test(order_async_place, pooled_ids_never_collide_with_the_identity_default)
     PGconn *c = open_order_db("oap_ids");
     order_ids *ids = order_ids_new(8);
     cr_assert_not_null(ids);
-    char msg[200];
+    shop_error msg = {0};
     int64_t last = 0;
     for (int i = 0; i < 20; i++) {
         int64_t id;
-        cr_assert_eq(order_ids_next(ids, c, &id, msg, sizeof msg), RPC_OK, "%s", msg);
+        cr_assert_eq(order_ids_next(ids, c, &id, &msg), RPC_OK, "%s", msg.message);
         cr_expect_gt(id, last);
         last = id;
         /* an order placed the sync way takes its id from the same sequence */
         order_place_args a = {NULL, 1, 1, 1, 0, 1000};
         shop_order o;
         int dup;
-        cr_assert_eq(order_place(c, &a, &o, &dup, msg, sizeof msg), RPC_OK, "%s", msg);
+        cr_assert_eq(order_place(c, &a, &o, &dup, &msg), RPC_OK, "%s", msg.message);
         cr_expect_neq(o.order_id, id);
         cr_expect_eq(count_of(c, "SELECT count(*) FROM orders WHERE order_id = $1::bigint", id), 0);
     }
@@ -161,9 +161,9 @@ Test(order_async_place, a_refused_order_writes_nothing)
     order_place_args a = {"bad", 7, 3, 0, 0, 60000}; /* count 0 */
     shop_order o;
     int dup;
-    char msg[200];
-    cr_expect_eq(order_async_place(NULL, c, &a, &o, &dup, msg, sizeof msg), RPC_INVALID_ARGUMENT);
-    cr_expect(strstr(msg, "positive") != NULL, "%s", msg);
+    shop_error msg = {0};
+    cr_expect_eq(order_async_place(NULL, c, &a, &o, &dup, &msg), RPC_INVALID_ARGUMENT);
+    cr_expect(strstr(msg.message, "positive") != NULL, "%s", msg.message);
     cr_expect_eq(count_of(c, "SELECT count(*) FROM outbox WHERE id >= $1::bigint", 0), 0);
     cr_expect_eq(count_of(c, "SELECT count(*) FROM orders WHERE order_id >= $1::bigint", 0), 0);
     PQfinish(c);

@@ -22,17 +22,18 @@ static void own_cluster(void)
 
 static void remove_cluster(void)
 {
-    char err[SHOP_PG_ERRLEN];
-    if (shop_pg_reset(err, sizeof err) != 0)
-        fprintf(stderr, "reset: %s\n", err);
+    shop_error err = {0};
+    if (shop_pg_reset(&err) != 0)
+        fprintf(stderr, "reset: %s\n", err.message);
     rmdir(var_dir);
 }
 
 static PGconn *connect_to(const char *dbname)
 {
-    char conninfo[SHOP_PG_CONNLEN], err[SHOP_PG_ERRLEN];
-    cr_assert_eq(shop_pg_conninfo(NULL, dbname, conninfo, sizeof conninfo, err, sizeof err), 0,
-                 "%s", err);
+    char conninfo[SHOP_PG_CONNLEN];
+    shop_error err = {0};
+    cr_assert_eq(shop_pg_conninfo(NULL, dbname, conninfo, sizeof conninfo, &err), 0, "%s",
+                 err.message);
     PGconn *conn = PQconnectdb(conninfo);
     cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
     return conn;
@@ -51,8 +52,8 @@ TestSuite(pg_lifecycle, .init = own_cluster, .fini = remove_cluster, .timeout = 
 Test(pg_lifecycle, start_creates_the_cluster_and_the_three_service_databases)
 {
     shop_pg_status st;
-    char err[SHOP_PG_ERRLEN];
-    cr_assert_eq(shop_pg_start(&st, err, sizeof err), 0, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(shop_pg_start(&st, &err), 0, "%s", err.message);
     cr_expect(st.running);
     cr_expect_gt(st.port, 0);
     cr_expect_gt(st.pid, 0);
@@ -67,10 +68,10 @@ Test(pg_lifecycle, start_creates_the_cluster_and_the_three_service_databases)
 Test(pg_lifecycle, a_second_start_is_a_no_op)
 {
     shop_pg_status first, second;
-    char err[SHOP_PG_ERRLEN];
-    cr_assert_eq(shop_pg_start(&first, err, sizeof err), 0, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(shop_pg_start(&first, &err), 0, "%s", err.message);
     int64_t t0 = shop_now_ms();
-    cr_assert_eq(shop_pg_start(&second, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(shop_pg_start(&second, &err), 0, "%s", err.message);
     cr_expect_eq(second.pid, first.pid, "the running server was not reused");
     cr_expect_eq(second.port, first.port);
     cr_expect_lt(shop_now_ms() - t0, 10000);
@@ -79,18 +80,18 @@ Test(pg_lifecycle, a_second_start_is_a_no_op)
 Test(pg_lifecycle, stop_stops_and_start_brings_back_the_data)
 {
     shop_pg_status st;
-    char err[SHOP_PG_ERRLEN];
-    cr_assert_eq(shop_pg_start(&st, err, sizeof err), 0, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(shop_pg_start(&st, &err), 0, "%s", err.message);
     PGconn *conn = connect_to("stock_db");
     exec_ok(conn, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)");
     PQfinish(conn);
 
-    cr_assert_eq(shop_pg_stop(err, sizeof err), 0, "%s", err);
-    cr_assert_eq(shop_pg_get_status(&st, err, sizeof err), 0);
+    cr_assert_eq(shop_pg_stop(&err), 0, "%s", err.message);
+    cr_assert_eq(shop_pg_get_status(&st, &err), 0);
     cr_expect_not(st.running);
-    cr_expect_eq(shop_pg_stop(err, sizeof err), 0, "stopping a stopped cluster fails: %s", err);
+    cr_expect_eq(shop_pg_stop(&err), 0, "stopping a stopped cluster fails: %s", err.message);
 
-    cr_assert_eq(shop_pg_start(&st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(shop_pg_start(&st, &err), 0, "%s", err.message);
     conn = connect_to("stock_db");
     PGresult *res = PQexec(conn, "SELECT v FROM kept");
     cr_assert_eq(PQntuples(res), 1);
@@ -102,8 +103,8 @@ Test(pg_lifecycle, stop_stops_and_start_brings_back_the_data)
 Test(pg_lifecycle, start_after_sigkill_of_postgres_recovers_committed_data)
 {
     shop_pg_status st;
-    char err[SHOP_PG_ERRLEN];
-    cr_assert_eq(shop_pg_start(&st, err, sizeof err), 0, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(shop_pg_start(&st, &err), 0, "%s", err.message);
     PGconn *conn = connect_to("order_db");
     exec_ok(conn, "CREATE TABLE committed (v int); INSERT INTO committed VALUES (42)");
     PQfinish(conn);
@@ -112,10 +113,10 @@ Test(pg_lifecycle, start_after_sigkill_of_postgres_recovers_committed_data)
     cr_assert_eq(kill(old_pid, SIGKILL), 0);
     for (int i = 0; i < 100 && kill(old_pid, 0) == 0; i++)
         shop_sleep_ms(20);
-    cr_assert_eq(shop_pg_get_status(&st, err, sizeof err), 0);
+    cr_assert_eq(shop_pg_get_status(&st, &err), 0);
     cr_expect_not(st.running, "a killed server still reported running");
 
-    cr_assert_eq(shop_pg_start(&st, err, sizeof err), 0, "restart after SIGKILL: %s", err);
+    cr_assert_eq(shop_pg_start(&st, &err), 0, "restart after SIGKILL: %s", err.message);
     cr_expect(st.running);
     cr_expect_neq(st.pid, old_pid);
     conn = connect_to("order_db");

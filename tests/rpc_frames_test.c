@@ -108,8 +108,8 @@ Test(rpc_frames, a_request_over_the_limit_is_refused_by_the_channel_before_sendi
     uint8_t *payload = calloc(1, big), *out = NULL;
     size_t out_len = 0;
     rpc_error err = {0};
-    rpc_status st =
-        rpc_call_bytes(ch, shop_rpctest_Echo_Echo_METHOD, payload, big, &out, &out_len, NULL, &err);
+    rpc_status st = rpc_channel_call_bytes(ch, shop_rpctest_Echo_Echo_METHOD, payload, big, &out,
+                                           &out_len, NULL, &err);
     cr_expect_eq(st, RPC_RESOURCE_EXHAUSTED, "got %s", rpc_status_name(st));
     cr_expect_eq(err.attempts, 0);
     free(payload);

@@ -217,8 +217,8 @@ Test(rpc_overload, a_configured_size_limit_is_enforced_and_far_larger_frames_are
     cr_assert_eq(rpc_channel_open(&ch, e.url, &o, &err), RPC_OK, "%s", err.message);
     uint8_t payload[2000] = {0}, *out = NULL;
     size_t out_len = 0;
-    rpc_status st = rpc_call_bytes(ch, shop_rpctest_Echo_Echo_METHOD, payload, sizeof payload, &out,
-                                   &out_len, NULL, &err);
+    rpc_status st = rpc_channel_call_bytes(ch, shop_rpctest_Echo_Echo_METHOD, payload,
+                                           sizeof payload, &out, &out_len, NULL, &err);
     cr_expect_eq(st, RPC_RESOURCE_EXHAUSTED, "got %s", rpc_status_name(st));
     cr_expect(strstr(err.message, "limit") != NULL, "%s", err.message);
     rpc_channel_close(ch);

@@ -35,7 +35,8 @@ Test(rpc_status, an_unknown_method_is_unimplemented)
     rpc_error err = {0};
     uint8_t *out = NULL;
     size_t len = 0;
-    rpc_status st = rpc_call_bytes(ch, "shop.rpctest.Echo/Nope", NULL, 0, &out, &len, NULL, &err);
+    rpc_status st =
+        rpc_channel_call_bytes(ch, "shop.rpctest.Echo/Nope", NULL, 0, &out, &len, NULL, &err);
     cr_expect_eq(st, RPC_UNIMPLEMENTED, "got %s", rpc_status_name(st));
     cr_expect(strstr(err.message, "shop.rpctest.Echo/Nope") != NULL, "%s", err.message);
     rpc_channel_close(ch);
@@ -48,8 +49,8 @@ Test(rpc_status, a_payload_that_does_not_decode_is_invalid_argument)
     uint8_t *out = NULL;
     size_t len = 0;
     const uint8_t junk[] = {0x0a, 0x50, 0x01}; /* field 1, length 80, 1 byte present */
-    rpc_status st = rpc_call_bytes(ch, shop_rpctest_Echo_Echo_METHOD, junk, sizeof junk, &out, &len,
-                                   NULL, &err);
+    rpc_status st = rpc_channel_call_bytes(ch, shop_rpctest_Echo_Echo_METHOD, junk, sizeof junk,
+                                           &out, &len, NULL, &err);
     cr_expect_eq(st, RPC_INVALID_ARGUMENT, "got %s", rpc_status_name(st));
     rpc_channel_close(ch);
 }

@@ -63,7 +63,8 @@ static inline rpc_status sleep_call(rpc_channel *ch, unsigned ms, int64_t timeou
     req.ms = ms;
     rpc_call_opts o = {.timeout_ms = timeout_ms};
     ProtobufCMessage *rep = NULL;
-    rpc_status st = rpc_call(ch, &shop__rpctest__echo__descriptor, 2, &req.base, &rep, &o, err);
+    rpc_status st =
+        rpc_channel_call(ch, &shop__rpctest__echo__descriptor, 2, &req.base, &rep, &o, err);
     if (out != NULL)
         *out = (Shop__Rpctest__SleepReply *)rep;
     else if (rep != NULL)

@@ -165,14 +165,17 @@ Test(spawn_fds, postgresql_programs_run_as_the_cluster_user_inherit_nothing)
 {
     leaky l;
     leaky_open(&l);
-    char dir[128], log[160], err[256];
+    char dir[128], log[160];
+    shop_error err = {0};
     snprintf(dir, sizeof dir, "%s/shopflow-fds-pg-%d", ts_tmp_dir(), (int)getpid());
     cr_assert_eq(mkdir(dir, 0755), 0, "%s: %s", dir, strerror(errno));
-    cr_assert_eq(pg_user_chown(dir, err, sizeof err), 0, "%s", err); /* its log is its own */
+    cr_assert_eq(pg_user_chown(dir, &err), 0, "%s", err.message); /* its log is its own */
     snprintf(log, sizeof log, "%s/fds.log", dir);
     /* pg_user_run starts pg_ctl (and so the postmaster) the same way. */
     char *argv[] = {"/bin/ls", "/proc/self/fd", NULL};
-    cr_assert_eq(pg_user_run(argv, log, err, sizeof err), 0, "%s", err);
+    int code = -1;
+    cr_assert_eq(pg_user_run(argv, log, &code, &err), RPC_OK, "%s", err.message);
+    cr_assert_eq(code, 0, "ls exited %d", code);
     char out[256] = "";
     FILE *f = fopen(log, "re");
     cr_assert_not_null(f, "%s", log);

@@ -10,20 +10,21 @@
 
 static PGconn *open_coupon_db(const char *test)
 {
-    char conninfo[1024], err[256];
+    char conninfo[1024];
+    shop_error err = {0};
     ts_pg_fresh_db(test, "coupon", conninfo, sizeof conninfo);
     PGconn *conn = PQconnectdb(conninfo);
     cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
-    cr_assert_eq(coupon_logic_prepare(conn, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(coupon_seed(conn, 1, 5, 300, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(coupon_logic_prepare(conn, &err), 0, "%s", err.message);
+    cr_assert_eq(coupon_seed(conn, 1, 5, 300, &err), RPC_OK, "%s", err.message);
     return conn;
 }
 
 static coupon_info info_of(PGconn *conn, int64_t coupon_id)
 {
     coupon_info ci;
-    char msg[200];
-    cr_assert_eq(coupon_get(conn, coupon_id, &ci, msg, sizeof msg), RPC_OK, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(coupon_get(conn, coupon_id, &ci, &msg), RPC_OK, "%s", msg.message);
     return ci;
 }
 

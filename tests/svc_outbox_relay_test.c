@@ -44,8 +44,8 @@ static void exec_ok(PGconn *c, const char *sql)
 
 static void add(PGconn *c, const char *topic, const char *key)
 {
-    char msg[256];
-    cr_assert_eq(svc_outbox_add(c, topic, key, "body", 4, 0, msg, sizeof msg), RPC_OK, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(svc_outbox_add(c, topic, key, "body", 4, 0, &msg), RPC_OK, "%s", msg.message);
 }
 
 Test(svc_outbox_relay, a_row_the_broker_refuses_for_good_is_parked_and_the_rows_after_it_flow)
@@ -67,8 +67,8 @@ Test(svc_outbox_relay, a_row_the_broker_refuses_for_good_is_parked_and_the_rows_
     add(c, "relay.ok", "3");
     svc_relay_cfg cfg = {.name = "relaytest", .conninfo = conninfo, .mq_url = url, .idle_ms = 20};
     svc_relay *r = NULL;
-    char err[256];
-    cr_assert_eq(svc_relay_start(&cfg, &r, err, sizeof err), RPC_OK, "%s", err);
+    shop_error err = {0};
+    cr_assert_eq(svc_relay_start(&cfg, &r, &err), RPC_OK, "%s", err.message);
     int64_t until = shop_now_ms() + 10000;
     while (shop_now_ms() < until &&
            scalar(c, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL") < 2)

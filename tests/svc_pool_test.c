@@ -12,20 +12,23 @@
 
 static shop_pool *open_pool(const char *test, int size, char *conninfo, size_t len)
 {
-    char err[256];
+    shop_error err = {0};
     ts_pg_fresh_db(test, "stock", conninfo, len);
-    shop_pool *pool = shop_pool_open(conninfo, size, stock_logic_prepare, err, sizeof err);
-    cr_assert_not_null(pool, "%s", err);
+    shop_pool *pool = NULL;
+    cr_assert_eq(shop_pool_open(conninfo, size, stock_logic_prepare, &pool, &err), RPC_OK, "%s",
+                 err.message);
     return pool;
 }
 
 Test(svc_pool, a_connection_killed_by_the_server_is_reopened_on_next_use)
 {
-    char conninfo[1024], err[256], msg[200];
+    char conninfo[1024];
+    shop_error msg = {0};
+    shop_error err = {0};
     shop_pool *pool = open_pool("pool_kill", 1, conninfo, sizeof conninfo);
-    PGconn *c = shop_pool_acquire(pool, 1000, err, sizeof err);
-    cr_assert_not_null(c, "%s", err);
-    cr_assert_eq(stock_seed(c, 1, 1, 5, 100, msg, sizeof msg), RPC_OK, "%s", msg);
+    PGconn *c = NULL;
+    cr_assert_eq(shop_pool_acquire(pool, 1000, &c, &err), RPC_OK, "%s", err.message);
+    cr_assert_eq(stock_seed(c, 1, 1, 5, 100, &msg), RPC_OK, "%s", msg.message);
 
     PGconn *admin = PQconnectdb(conninfo);
     char pid[16];
@@ -36,11 +39,10 @@ Test(svc_pool, a_connection_killed_by_the_server_is_reopened_on_next_use)
     PQfinish(admin);
 
     stock_goods g;
-    cr_expect_eq(stock_get(c, 1, &g, msg, sizeof msg), RPC_UNAVAILABLE, "%s", msg);
+    cr_expect_eq(stock_get(c, 1, &g, &msg), RPC_UNAVAILABLE, "%s", msg.message);
     shop_pool_release(pool, c);
-    c = shop_pool_acquire(pool, 1000, err, sizeof err);
-    cr_assert_not_null(c, "%s", err);
-    cr_expect_eq(stock_get(c, 1, &g, msg, sizeof msg), RPC_OK, "%s", msg);
+    cr_assert_eq(shop_pool_acquire(pool, 1000, &c, &err), RPC_OK, "%s", err.message);
+    cr_expect_eq(stock_get(c, 1, &g, &msg), RPC_OK, "%s", msg.message);
     cr_expect_eq(g.stock, 5);
     shop_pool_release(pool, c);
     shop_pool_close(pool);
@@ -49,12 +51,14 @@ Test(svc_pool, a_connection_killed_by_the_server_is_reopened_on_next_use)
 
 Test(svc_pool, an_exhausted_pool_times_out_with_a_message)
 {
-    char conninfo[1024], err[256];
+    char conninfo[1024];
+    shop_error err = {0};
     shop_pool *pool = open_pool("pool_busy", 1, conninfo, sizeof conninfo);
-    PGconn *c = shop_pool_acquire(pool, 1000, err, sizeof err);
-    cr_assert_not_null(c);
-    cr_expect_null(shop_pool_acquire(pool, 50, err, sizeof err));
-    cr_expect(strstr(err, "no database connection free") != NULL, "%s", err);
+    PGconn *c = NULL, *none = NULL;
+    cr_assert_eq(shop_pool_acquire(pool, 1000, &c, &err), RPC_OK, "%s", err.message);
+    cr_expect_eq(shop_pool_acquire(pool, 50, &none, &err), RPC_RESOURCE_EXHAUSTED);
+    cr_expect_null(none);
+    cr_expect(strstr(err.message, "no database connection free") != NULL, "%s", err.message);
     shop_pool_release(pool, c);
     shop_pool_close(pool);
     ts_pg_drop_db("pool_busy", "stock");
@@ -62,9 +66,11 @@ Test(svc_pool, an_exhausted_pool_times_out_with_a_message)
 
 Test(svc_pool, a_wrong_address_fails_at_open)
 {
-    char err[256];
-    shop_pool *pool = shop_pool_open("host=127.0.0.1 port=1 dbname=x connect_timeout=2", 2, NULL,
-                                     err, sizeof err);
+    shop_error err = {0};
+    shop_pool *pool = NULL;
+    cr_expect_eq(
+        shop_pool_open("host=127.0.0.1 port=1 dbname=x connect_timeout=2", 2, NULL, &pool, &err),
+        RPC_UNAVAILABLE);
     cr_expect_null(pool);
-    cr_expect(strstr(err, "connect to PostgreSQL") != NULL, "%s", err);
+    cr_expect(strstr(err.message, "connect to PostgreSQL") != NULL, "%s", err.message);
 }

@@ -15,11 +15,11 @@ Test(svc_recovery, owed_restores_survive_an_order_service_crash_and_are_delivere
     SVC_EVENTUALLY(5000, svc_pending_compensations(&e) == 1);
     cr_assert_eq(svc_pending_compensations(&e), 1, "the coupon restore waits");
     cr_assert_eq(shop_stack_kill(&e.st, "order"), 0);
-    char msg[512];
-    cr_assert_eq(shop_stack_restart(&e.st, "coupon", msg, sizeof msg), 0, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(shop_stack_restart(&e.st, "coupon", &msg), 0, "%s", msg.message);
     shop_sleep_ms(300);
     cr_expect_eq(svc_pending_compensations(&e), 1, "nobody delivers while order is down");
-    cr_assert_eq(shop_stack_restart(&e.st, "order", msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(shop_stack_restart(&e.st, "order", &msg), 0, "%s", msg.message);
     SVC_EVENTUALLY(10000, svc_pending_compensations(&e) == 0);
     cr_expect_eq(svc_pending_compensations(&e), 0, "delivered by the restarted order service");
     cr_expect_eq(svc_stock_of(&e, 1), 10);
@@ -52,8 +52,8 @@ Test(svc_recovery, an_order_left_pending_by_a_crash_mid_flow_is_closed_and_resto
     pthread_join(th, NULL);
     SVC_EVENTUALLY(3000, svc_stock_of(&e, 1) == 7);
     cr_expect_eq(svc_stock_of(&e, 1), 7, "the orphaned deduct ran");
-    char msg[512];
-    cr_assert_eq(shop_stack_restart(&e.st, "order", msg, sizeof msg), 0, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(shop_stack_restart(&e.st, "order", &msg), 0, "%s", msg.message);
     SVC_EVENTUALLY(8000, svc_order_status(&e, "rc-mid") == SHOP__ORDER__ORDER_STATUS__CLOSED &&
                              svc_pending_compensations(&e) == 0);
     cr_expect_eq(svc_order_status(&e, "rc-mid"), SHOP__ORDER__ORDER_STATUS__CLOSED);

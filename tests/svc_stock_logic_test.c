@@ -11,20 +11,21 @@
 
 static PGconn *open_stock_db(const char *test)
 {
-    char conninfo[1024], err[256];
+    char conninfo[1024];
+    shop_error err = {0};
     ts_pg_fresh_db(test, "stock", conninfo, sizeof conninfo);
     PGconn *conn = PQconnectdb(conninfo);
     cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
-    cr_assert_eq(stock_logic_prepare(conn, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(stock_seed(conn, 1, 3, 10, 250, err, sizeof err), RPC_OK, "%s", err);
+    cr_assert_eq(stock_logic_prepare(conn, &err), 0, "%s", err.message);
+    cr_assert_eq(stock_seed(conn, 1, 3, 10, 250, &err), RPC_OK, "%s", err.message);
     return conn;
 }
 
 static int64_t stock_of(PGconn *conn, int64_t goods_id)
 {
     stock_goods g;
-    char msg[200];
-    cr_assert_eq(stock_get(conn, goods_id, &g, msg, sizeof msg), RPC_OK, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(stock_get(conn, goods_id, &g, &msg), RPC_OK, "%s", msg.message);
     return g.stock;
 }
 
@@ -60,8 +61,8 @@ Test(svc_stock, out_of_stock_is_refused_and_its_repeat_too_even_after_a_refill)
     cr_assert_eq(stock_deduct(c, 100, 1, 11, &r), RPC_FAILED_PRECONDITION);
     cr_expect(strstr(r.msg, "out of stock") != NULL, "%s", r.msg);
     cr_expect_eq(stock_of(c, 1), 10);
-    char err[200];
-    cr_assert_eq(stock_seed(c, 1, 1, 50, 250, err, sizeof err), RPC_OK);
+    shop_error err = {0};
+    cr_assert_eq(stock_seed(c, 1, 1, 50, 250, &err), RPC_OK);
     cr_assert_eq(stock_deduct(c, 100, 1, 11, &r), RPC_FAILED_PRECONDITION);
     cr_expect_eq(r.duplicate, 1);
     cr_expect_eq(stock_of(c, 1), 50);
@@ -140,10 +141,10 @@ static void same_db(char *out, size_t outlen, PGconn *c)
 static void *race_deduct(void *arg)
 {
     struct racer *r = arg;
-    char err[200];
+    shop_error err = {0};
     PGconn *c = PQconnectdb(r->conninfo);
     r->status = -1;
-    if (PQstatus(c) == CONNECTION_OK && stock_logic_prepare(c, err, sizeof err) == 0) {
+    if (PQstatus(c) == CONNECTION_OK && stock_logic_prepare(c, &err) == 0) {
         stock_result res;
         r->status = stock_deduct(c, r->order_id, 1, 1, &res);
     }

@@ -63,10 +63,10 @@ static inline void svc_up(svc_env *e, const char *name, shop_stack_opts o)
     cr_assert_eq(system(cmd), 0);
     o.db_prefix = e->prefix;
     o.log_dir = e->log_dir;
-    char err[1024];
-    if (shop_stack_start(&e->st, &o, err, sizeof err) != 0) {
+    shop_error err = {0};
+    if (shop_stack_start(&e->st, &o, &err) != 0) {
         svc_dump_logs(e);
-        cr_assert_fail("stack: %s", err);
+        cr_assert_fail("stack: %s", err.message);
     }
     e->order = svc_dial(e->st.procs[SHOP_STACK_ORDER].url);
     e->stock = svc_dial(e->st.procs[SHOP_STACK_STOCK].url);
@@ -84,8 +84,8 @@ static inline void svc_down(svc_env *e)
         svc_dump_logs(e);
     cr_expect_eq(rc, 0, "every daemon drains and exits 0 on SIGTERM");
     for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
-        char err[512];
-        shop_pg_drop_database(NULL, e->st.procs[i].db, err, sizeof err);
+        shop_error err = {0};
+        shop_pg_drop_database(NULL, e->st.procs[i].db, &err);
         if (getenv("SVC_KEEP_LOGS") == NULL)
             unlink(e->st.procs[i].log_path);
     }
@@ -176,10 +176,11 @@ static inline int64_t svc_coupon_holder(svc_env *e, int64_t id)
 /* One integer from a query on the order database. */
 static inline int64_t svc_order_db_int(svc_env *e, const char *sql)
 {
-    char conninfo[SHOP_PG_CONNLEN], err[SHOP_PG_ERRLEN];
-    cr_assert_eq(shop_pg_conninfo(NULL, e->st.procs[SHOP_STACK_ORDER].db, conninfo, sizeof conninfo,
-                                  err, sizeof err),
-                 0, "%s", err);
+    char conninfo[SHOP_PG_CONNLEN];
+    shop_error err = {0};
+    cr_assert_eq(
+        shop_pg_conninfo(NULL, e->st.procs[SHOP_STACK_ORDER].db, conninfo, sizeof conninfo, &err),
+        0, "%s", err.message);
     PGconn *c = PQconnectdb(conninfo);
     cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
     PGresult *r = PQexecParams(c, sql, 0, NULL, NULL, NULL, NULL, 0);

@@ -100,8 +100,8 @@ Test(svc_sync, with_the_coupon_service_killed_orders_fail_fast_and_heal_after_it
     shop_sleep_ms(300);
     cr_expect_eq(svc_pending_compensations(&e), 1, "the coupon restore is kept, not dropped");
 
-    char msg[512];
-    cr_assert_eq(shop_stack_restart(&e.st, "coupon", msg, sizeof msg), 0, "%s", msg);
+    shop_error msg = {0};
+    cr_assert_eq(shop_stack_restart(&e.st, "coupon", &msg), 0, "%s", msg.message);
     SVC_EVENTUALLY(10000, svc_pending_compensations(&e) == 0);
     cr_expect_eq(svc_pending_compensations(&e), 0, "delivered once the coupon service is back");
     cr_expect_eq(svc_coupon_holder(&e, 1), 0);

@@ -82,7 +82,7 @@ Test(svc_up, shopflow_up_serves_orders_on_the_printed_address_and_stops_on_sigte
     cr_expect_eq(rc, 0, "shopflow up stops every daemon and exits 0");
     const char *dbs[] = {"t_up_order_db", "t_up_stock_db", "t_up_coupon_db"};
     for (int i = 0; i < 3; i++) {
-        char e[SHOP_PG_ERRLEN];
-        shop_pg_drop_database(NULL, dbs[i], e, sizeof e);
+        shop_error e = {0};
+        shop_pg_drop_database(NULL, dbs[i], &e);
     }
 }

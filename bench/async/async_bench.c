@@ -87,13 +87,14 @@ static int run(const char *arch, const bench_cfg *cfg)
 {
     shop_stack st;
     shop_stack_opts o = shop_stack_defaults();
-    char err[1024], conninfo[SHOP_PG_CONNLEN];
+    char conninfo[SHOP_PG_CONNLEN];
+    shop_error err = {0};
     o.arch = arch;
     o.users = cfg->orders;
     o.db_prefix = strcmp(arch, "async") == 0 ? "bench_async_" : "bench_sync_";
     o.log_dir = shop_tmp_dir();
-    if (shop_stack_start(&st, &o, err, sizeof err) != 0) {
-        fprintf(stderr, "async-bench: %s: %s\n", arch, err);
+    if (shop_stack_start(&st, &o, &err) != 0) {
+        fprintf(stderr, "async-bench: %s: %s\n", arch, err.message);
         return -1;
     }
     client *cl = calloc((size_t)cfg->clients, sizeof *cl);
@@ -127,8 +128,7 @@ static int run(const char *arch, const bench_cfg *cfg)
     double secs = (shop_now_us() - start) / 1e6;
     qsort(all, (size_t)total, sizeof *all, cmp_i64);
     /* wait until nothing is PENDING (async: the members' answers arrive) */
-    shop_pg_conninfo(st.pg_url, st.procs[SHOP_STACK_ORDER].db, conninfo, sizeof conninfo, err,
-                     sizeof err);
+    shop_pg_conninfo(st.pg_url, st.procs[SHOP_STACK_ORDER].db, conninfo, sizeof conninfo, &err);
     PGconn *pg = PQconnectdb(conninfo);
     int64_t until = shop_now_ms() + 60000;
     while (query_i64(pg, "SELECT count(*) FROM orders WHERE status = 'PENDING'") > 0 &&

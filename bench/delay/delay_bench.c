@@ -140,8 +140,8 @@ static int64_t wait_ready(mq_delay_client *c, uint64_t pending)
     int64_t t0 = shop_now_us();
     for (;;) {
         mq_delay_stats s;
-        char err[256];
-        if (mq_delay_get_stats(c, &s, err, sizeof err) == RPC_OK) {
+        shop_error err = {0};
+        if (mq_delay_get_stats(c, &s, &err) == RPC_OK) {
             uint64_t got = s.pending;
             mq_delay_stats_free(&s);
             if (got >= pending) {
@@ -188,14 +188,14 @@ static void *send_range(void *arg)
     mq_delay_result *res = calloc((size_t)cfg.batch, sizeof *res);
     char(*keys)[24] = calloc((size_t)cfg.batch, sizeof *keys);
     static const char body[BODY];
-    char err[256];
+    shop_error err = {0};
     for (long i = s->from; msgs && res && keys && i < s->to; i += cfg.batch) {
         int n = (int)(s->to - i < cfg.batch ? s->to - i : cfg.batch);
         for (int k = 0; k < n; k++) {
             snprintf(keys[k], sizeof keys[k], "k%ld", i + k);
             msgs[k] = (mq_delay_msg){"bench", keys[k], body, BODY, s->delay_ms, 0};
         }
-        if (mq_delay_send_batch(s->c, msgs, (size_t)n, res, err, sizeof err) != RPC_OK) {
+        if (mq_delay_send_batch(s->c, msgs, (size_t)n, res, &err) != RPC_OK) {
             s->failed += n;
         }
     }
@@ -291,7 +291,8 @@ static void measure_lateness(mq_delay_client *c, const char *label)
     static const char body[BODY];
     mq_delay_msg msgs[256];
     mq_delay_result res[256];
-    char keys[256][24], err[256];
+    char keys[256][24];
+    shop_error err = {0};
     pthread_mutex_lock(&lat.mu);
     free(lat.due);
     free(lat.seen);
@@ -308,8 +309,8 @@ static void measure_lateness(mq_delay_client *c, const char *label)
             snprintf(keys[k], sizeof keys[k], "%zu", i + k);
             msgs[k] = (mq_delay_msg){"late", keys[k], body, BODY, (due - now + 999) / 1000, 0};
         }
-        if (mq_delay_send_batch(c, msgs, n, res, err, sizeof err) != RPC_OK) {
-            fprintf(stderr, "delay-bench: send: %s\n", err);
+        if (mq_delay_send_batch(c, msgs, n, res, &err) != RPC_OK) {
+            fprintf(stderr, "delay-bench: send: %s\n", err.message);
         }
         pthread_mutex_lock(&lat.mu);
         for (size_t k = 0; k < n; k++) {
@@ -328,7 +329,7 @@ static void measure_lateness(mq_delay_client *c, const char *label)
         shop_sleep_ms(50);
     }
     mq_delay_stats st;
-    if (mq_delay_get_stats(c, &st, err, sizeof err) == RPC_OK) {
+    if (mq_delay_get_stats(c, &st, &err) == RPC_OK) {
         printf("%s_delayd_dispatch_p50_us=%lld %s_delayd_dispatch_p99_us=%lld "
                "(%llu since it started, as mq-delayd sees it)\n",
                label, (long long)st.lateness_p50_us, label, (long long)st.lateness_p99_us,
@@ -422,7 +423,8 @@ static void setup_daemon(daemon_t *d, const char *name)
 /* Lateness through mq-broker, measured at a real consumer of the topic. */
 static void lateness_via_broker(void)
 {
-    char burl[128], pub[128], bdir[PATH_MAX + 16], err[256], exe[PATH_MAX + 16];
+    char burl[128], pub[128], bdir[PATH_MAX + 16], exe[PATH_MAX + 16];
+    shop_error err = {0};
     const char *topics[] = {"late"};
     daemon_t d;
     mq_delay_client *c = NULL;
@@ -451,19 +453,19 @@ static void lateness_via_broker(void)
             mq_consumer_close(con);
             con = NULL;
         }
-        st = mq_consumer_open("bench", topics, 1, on_consume, NULL, &o, &con, err, sizeof err);
+        st = mq_consumer_open("bench", topics, 1, on_consume, NULL, &o, &con, &err);
         if (st == RPC_OK) {
-            st = mq_consumer_start(con, err, sizeof err);
+            st = mq_consumer_start(con, &err);
         }
         if (st != RPC_OK) {
             shop_sleep_ms(100);
         }
     }
-    if (st == RPC_OK && mq_delay_client_open(d.url, 10000, &c, err, sizeof err) == RPC_OK) {
+    if (st == RPC_OK && mq_delay_client_open(d.url, 10000, &c, &err) == RPC_OK) {
         wait_ready(c, 0);
         measure_lateness(c, "broker_lateness");
     } else {
-        fprintf(stderr, "delay-bench: broker phase: %s\n", err);
+        fprintf(stderr, "delay-bench: broker phase: %s\n", err.message);
     }
     stop(&d, SIGTERM);
     mq_delay_client_close(c);
@@ -478,7 +480,8 @@ int main(int argc, char **argv)
 {
     if (shop_version_asked(argc, argv, "delay-bench"))
         return 0;
-    char self[PATH_MAX], err[256], cmd[PATH_MAX + 32];
+    char self[PATH_MAX], cmd[PATH_MAX + 32];
+    shop_error err = {0};
     daemon_t d;
     mq_delay_client *c = NULL;
     mq_delay_receiver *rx = NULL;
@@ -503,9 +506,9 @@ int main(int argc, char **argv)
 
     /* Lateness on an empty queue, measured where the messages arrive. */
     setup_daemon(&d, "late");
-    if (mq_delay_receiver_start(d.sink_url, on_delivery, NULL, &rx, err, sizeof err) ||
-        mq_delay_client_open(d.url, 10000, &c, err, sizeof err)) {
-        fprintf(stderr, "delay-bench: %s\n", err);
+    if (mq_delay_receiver_start(d.sink_url, on_delivery, NULL, &rx, &err) ||
+        mq_delay_client_open(d.url, 10000, &c, &err)) {
+        fprintf(stderr, "delay-bench: %s\n", err.message);
         return 1;
     }
     spawn(&d, "delayd-late.log");
@@ -518,8 +521,8 @@ int main(int argc, char **argv)
 
     /* Throughput, memory and recovery with many pending. */
     setup_daemon(&d, "fill");
-    if (mq_delay_client_open(d.url, 30000, &c, err, sizeof err)) {
-        fprintf(stderr, "delay-bench: %s\n", err);
+    if (mq_delay_client_open(d.url, 30000, &c, &err)) {
+        fprintf(stderr, "delay-bench: %s\n", err.message);
         return 1;
     }
     spawn(&d, "delayd-fill.log");

@@ -37,9 +37,8 @@ static shop_stack_proc *proc_of(bench_links *l, int s)
  * back is not there for its callers. */
 static rpc_status stack_restart(bench_links *l, const char *name, shop_error *err)
 {
-    char buf[SHOP_ERROR_MESSAGE_MAX]; /* services/stack still reports into a buffer */
-    if (shop_stack_restart(l->st, name, buf, sizeof buf) != 0)
-        return shop_error_set(err, RPC_UNAVAILABLE, "%s", buf);
+    if (shop_stack_restart(l->st, name, err) != RPC_OK)
+        return shop_error_code(err);
     return RPC_OK;
 }
 
@@ -191,8 +190,8 @@ static void apply(bench_links *l, const bench_event *e)
     char spec[64];
     shop_fault_format(e->f, spec, sizeof spec);
     if (rc != 0)
-        shop_warn("fault action failed fault=%s event=%d err=\"%s\"", spec, (int)e->kind,
-                  err.message);
+        shop_log_warn("fault action failed fault=%s event=%d err=\"%s\"", spec, (int)e->kind,
+                      err.message);
 }
 
 static void *schedule_main(void *arg)

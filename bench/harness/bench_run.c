@@ -204,10 +204,7 @@ static rpc_status start_stack(const shop_bench_config *cfg, const char *arch, sh
             return shop_error_errno(err, errno, "cannot create %s", log_dir);
         o.log_dir = log_dir;
     }
-    char buf[SHOP_ERROR_MESSAGE_MAX]; /* services/stack still reports into a buffer */
-    if (shop_stack_start(st, &o, buf, sizeof buf) != 0)
-        return shop_error_set(err, RPC_UNAVAILABLE, "%s", buf);
-    return RPC_OK;
+    return shop_stack_start(st, &o, err);
 }
 
 static int wait_connected(rpc_channel *ch, int timeout_ms)
@@ -230,7 +227,6 @@ rpc_status shop_bench_run_arch(const shop_bench_config *cfg, const char *arch,
     rpc_status rc;
     rpc_channel *ch = NULL;
     char log_dir[512], conn[3][SHOP_PG_CONNLEN];
-    char pg_err[SHOP_PG_ERRLEN]; /* services/pg still reports into a buffer */
     if (!st) {
         rc = shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
         goto done;
@@ -238,11 +234,9 @@ rpc_status shop_bench_run_arch(const shop_bench_config *cfg, const char *arch,
     if ((rc = start_stack(cfg, arch, st, log_dir, sizeof log_dir, err)) != RPC_OK)
         goto done;
     for (int i = 0; i < 3; i++)
-        if (shop_pg_conninfo(st->pg_url, st->procs[i].db, conn[i], sizeof conn[i], pg_err,
-                             sizeof pg_err) != 0) {
-            rc = shop_error_set(err, RPC_INTERNAL, "%s", pg_err);
+        if ((rc = shop_pg_conninfo(st->pg_url, st->procs[i].db, conn[i], sizeof conn[i], err)) !=
+            RPC_OK)
             goto done;
-        }
     if ((rc = bench_links_setup(&links, st, &cfg->plan, err)) != RPC_OK)
         goto done;
     links_ready = 1;

@@ -196,7 +196,7 @@ static int parse_frames(shop_proxy *p, direction *d)
                 break;
             uint64_t body = be64(d->in + pos);
             if (body > MAX_FRAME) {
-                shop_warn("proxy frame too large len=%llu", (unsigned long long)body);
+                shop_log_warn("proxy frame too large len=%llu", (unsigned long long)body);
                 return -1;
             }
             need = 8 + (size_t)body;

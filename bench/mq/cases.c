@@ -163,10 +163,10 @@ static mq_consumer *consumer(const mqb_broker *b, const char *group, const char 
     mq_consumer_opts co = {.url = b->url, .pub_url = b->pub_url, .max_inflight = 8192};
     const char *topics[] = {topic};
     mq_consumer *c;
-    char err[MQ_ERRLEN];
-    if (mq_consumer_open(group, topics, 1, on_latency, s, &co, &c, err, sizeof err) != RPC_OK ||
-        mq_consumer_start(c, err, sizeof err) != RPC_OK) {
-        fprintf(stderr, "mq-bench: consumer: %s\n", err);
+    shop_error err = {0};
+    if (mq_consumer_open(group, topics, 1, on_latency, s, &co, &c, &err) != RPC_OK ||
+        mq_consumer_start(c, &err) != RPC_OK) {
+        fprintf(stderr, "mq-bench: consumer: %s\n", err.message);
         exit(1);
     }
     return c;
@@ -236,16 +236,16 @@ static void case_backlog_consume(const mqb_opts *o, const mqb_broker *b, long ba
 static void broker_syncs(const mqb_broker *b, uint64_t *n, uint64_t *us)
 {
     mq_link l;
-    char err[MQ_ERRLEN];
+    shop_error err = {0};
     *n = *us = 0;
-    if (mq_link_open(&l, b->url, err, sizeof err) != 0)
+    if (mq_link_open(&l, b->url, &err) != 0)
         return;
     Shop__Mq__Stats st = SHOP__MQ__STATS__INIT;
     Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
     req.body_case = SHOP__MQ__REQUEST__BODY_STATS;
     req.stats = &st;
     Shop__Mq__Reply *rep = NULL;
-    if (mq_link_call(&l, &req, 5000, &rep, err, sizeof err) == RPC_OK &&
+    if (mq_link_call(&l, &req, 5000, &rep, &err) == RPC_OK &&
         rep->body_case == SHOP__MQ__REPLY__BODY_STATS) {
         *n = rep->stats->syncs;
         *us = rep->stats->sync_us_total;

@@ -86,15 +86,16 @@ static mq_consume_result count_msg(const mq_msg *m, void *arg)
 static void backend_consume(const char *url, int round, long n, side *s)
 {
     atomic_long seen = 0;
-    char group[32], err[MQ_ERRLEN];
+    char group[32];
+    shop_error err = {0};
     snprintf(group, sizeof group, "bench-%d-%d", (int)shop_now_ms() % 100000, round);
     const char *topics[] = {TOPIC};
     mq_consumer_opts co = {.url = url, .max_inflight = PENDING};
     mq_consumer *c;
     int64_t t0 = shop_now_ns();
-    if (mq_consumer_open(group, topics, 1, count_msg, &seen, &co, &c, err, sizeof err) != RPC_OK ||
-        mq_consumer_start(c, err, sizeof err) != RPC_OK) {
-        fprintf(stderr, "mq-bench: consumer: %s\n", err);
+    if (mq_consumer_open(group, topics, 1, count_msg, &seen, &co, &c, &err) != RPC_OK ||
+        mq_consumer_start(c, &err) != RPC_OK) {
+        fprintf(stderr, "mq-bench: consumer: %s\n", err.message);
         s->failed += n;
         return;
     }

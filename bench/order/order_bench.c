@@ -58,15 +58,19 @@ static int64_t take_user(const bench_opts *o)
     return u <= o->users ? u : 0;
 }
 
-static PGconn *connect_db(shop_stack *st, int proc, int (*prep)(PGconn *, char *, size_t))
+static PGconn *connect_db(shop_stack *st, int proc, rpc_status (*prep)(PGconn *, shop_error *))
 {
-    char conninfo[SHOP_PG_CONNLEN], err[SHOP_PG_ERRLEN];
-    if (shop_pg_conninfo(st->pg_url, st->procs[proc].db, conninfo, sizeof conninfo, err,
-                         sizeof err) != 0)
+    char conninfo[SHOP_PG_CONNLEN];
+    shop_error err = {0};
+    if (shop_pg_conninfo(st->pg_url, st->procs[proc].db, conninfo, sizeof conninfo, &err) !=
+        RPC_OK) {
+        fprintf(stderr, "order-bench: %s\n", err.message);
         return NULL;
+    }
     PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK || prep(c, err, sizeof err) != 0) {
-        fprintf(stderr, "order-bench: %s: %s %s\n", st->procs[proc].db, PQerrorMessage(c), err);
+    if (PQstatus(c) != CONNECTION_OK || prep(c, &err) != 0) {
+        fprintf(stderr, "order-bench: %s: %s %s\n", st->procs[proc].db, PQerrorMessage(c),
+                err.message);
         PQfinish(c);
         return NULL;
     }
@@ -82,8 +86,8 @@ static int baseline_order(client *cl, PGconn *oc, PGconn *sc, PGconn *cc)
                           1800000};
     shop_order ord;
     int dup;
-    char msg[256];
-    int st = order_place(oc, &a, &ord, &dup, msg, sizeof msg);
+    shop_error msg = {0};
+    int st = order_place(oc, &a, &ord, &dup, &msg);
     if (st != 0)
         return st;
     stock_result sr;
@@ -94,7 +98,7 @@ static int baseline_order(client *cl, PGconn *oc, PGconn *sc, PGconn *cc)
         return st;
     int64_t now = shop_wall_ms() * 1000;
     return order_confirm(oc, ord.order_id, sr.price_cents - cr.discount_cents, now,
-                         user > 0 ? now : 0, &ord, msg, sizeof msg);
+                         user > 0 ? now : 0, &ord, &msg);
 }
 
 static void *baseline_client(void *arg)
@@ -283,9 +287,9 @@ int main(int argc, char **argv)
     so.db_prefix = db_prefix;
     so.log_dir = log_dir;
     shop_stack st;
-    char err[1024];
-    if (shop_stack_start(&st, &so, err, sizeof err) != 0) {
-        fprintf(stderr, "order-bench: %s\n", err);
+    shop_error err = {0};
+    if (shop_stack_start(&st, &so, &err) != 0) {
+        fprintf(stderr, "order-bench: %s\n", err.message);
         return 1;
     }
     printf("bench=order arch=sync clients=%d seconds=%d rounds=%d warmup_ms=%d goods=%lld "
@@ -313,7 +317,7 @@ int main(int argc, char **argv)
     int stopped = shop_stack_stop(&st);
     int ok = stopped == 0 && b.errors == 0 && s.errors == 0;
     for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
-        shop_pg_drop_database(st.pg_url, st.procs[i].db, err, sizeof err);
+        shop_pg_drop_database(st.pg_url, st.procs[i].db, &err);
         if (ok) /* the logs only matter when something went wrong */
             unlink(st.procs[i].log_path);
     }

@@ -71,11 +71,10 @@ static int consume(const char *url, const char *pub_url, int n)
     const char *topics[] = {TOPIC};
     mq_consumer_opts opts = {.url = url, .pub_url = pub_url};
     mq_consumer *c = NULL;
-    char err[256] = "";
-    if (mq_consumer_open("example", topics, 1, on_message, NULL, &opts, &c, err, sizeof err) !=
-            RPC_OK ||
-        mq_consumer_start(c, err, sizeof err) != RPC_OK) {
-        fprintf(stderr, "mq-example: consumer: %s\n", err);
+    shop_error err = {0};
+    if (mq_consumer_open("example", topics, 1, on_message, NULL, &opts, &c, &err) != RPC_OK ||
+        mq_consumer_start(c, &err) != RPC_OK) {
+        fprintf(stderr, "mq-example: consumer: %s\n", err.message);
         if (c != NULL)
             mq_consumer_close(c);
         return -1;

@@ -148,7 +148,8 @@ void bk_consumer_remove(mq_broker *b, int32_t slot, const char *why)
             }
         }
     }
-    shop_info("consumer left id=%s group=%s why=%s requeued=%zu", c->id, c->g->name, why, requeued);
+    shop_log_info("consumer left id=%s group=%s why=%s requeued=%zu", c->id, c->g->name, why,
+                  requeued);
     for (size_t i = 0; i < c->ntopics; i++)
         free(c->topics[i]);
     free(c->topics);

@@ -95,7 +95,7 @@ int bk_offsets_write(const char *dir, const char *text)
     if (rc != 0) {
         int e = errno;
         unlink(tmp); /* a partial file would hold space a full disk needs */
-        shop_error("offsets save failed path=%s err=%s", path, strerror(e));
+        shop_log_error("offsets save failed path=%s err=%s", path, strerror(e));
     }
     return rc;
 }

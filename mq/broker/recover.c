@@ -63,7 +63,7 @@ static int seg_truncate(mq_store *s, mq_seg *g, size_t pos, char *err, size_t er
     if (rc == 0 && mq_zero_fill(g->fd, pos, size) != 0) {
         rc = -1;
         if (errno == ENOSPC || errno == EDQUOT) {
-            shop_warn("disk full: segment %u tail left unallocated from=%zu", g->no, pos);
+            shop_log_warn("disk full: segment %u tail left unallocated from=%zu", g->no, pos);
             rc = ftruncate(g->fd, (off_t)size) == 0 && fsync(g->fd) == 0 ? 0 : -1;
         }
     }
@@ -147,13 +147,13 @@ int mq_store_recover(mq_store *s, char *err, size_t errlen)
         size_t end = seg_scan(s, g, &corrupt);
         int last = i + 1 == n;
         if (corrupt && !last)
-            shop_error("corrupt record skipped segment=%u pos=%zu (rest of segment unreadable)",
-                       g->no, end);
+            shop_log_error("corrupt record skipped segment=%u pos=%zu (rest of segment unreadable)",
+                           g->no, end);
         if (last) {
             s->pos = s->wpos = end;
             if (corrupt || g->size < s->opts.segment_bytes) {
-                shop_warn("recovery truncated torn tail segment=%u pos=%zu size=%zu", g->no, end,
-                          g->size);
+                shop_log_warn("recovery truncated torn tail segment=%u pos=%zu size=%zu", g->no,
+                              end, g->size);
                 rc = seg_truncate(s, g, end, err, errlen);
             }
         }

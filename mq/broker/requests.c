@@ -93,8 +93,8 @@ static void handle_send(mq_broker *b, const Shop__Mq__SendRequest *req, Shop__Mq
         if (rc != 0) {
             r->status = bk_write_failure(-rc, err, msg, sizeof msg);
             r->offset = 0;
-            shop_error("append failed topic=%s status=%s err=\"%s\"", m->topic,
-                       rpc_status_name(r->status), msg);
+            shop_log_error("append failed topic=%s status=%s err=\"%s\"", m->topic,
+                           rpc_status_name(r->status), msg);
             char *copy = bk_alloc(a, strlen(msg) + 1);
             if (copy)
                 r->message = strcpy(copy, msg);
@@ -157,7 +157,7 @@ static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__M
         g->max_reconsume = s->max_reconsume;
     c->last_seen_ms = shop_now_ms();
     if (fresh)
-        shop_info("consumer joined id=%s group=%s topics=%zu", c->id, g->name, c->ntopics);
+        shop_log_info("consumer joined id=%s group=%s topics=%zu", c->id, g->name, c->ntopics);
     Shop__Mq__SubscribeReply *sr = bk_alloc(a, sizeof *sr);
     if (!sr) {
         reply_fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
@@ -213,8 +213,8 @@ static void ack_entry(mq_broker *b, bk_consumer *c, const Shop__Mq__AckEntry *en
     if (en->reconsume_later) {
         char err[256];
         if (bk_reconsume_later(b, q, en->offset, err, sizeof err) != 0) {
-            shop_error("reconsume failed group=%s topic=%s offset=%llu err=%s", c->g->name,
-                       q->t->name, (unsigned long long)en->offset, err);
+            shop_log_error("reconsume failed group=%s topic=%s offset=%llu err=%s", c->g->name,
+                           q->t->name, (unsigned long long)en->offset, err);
             return; /* stays in flight: the ack timeout redelivers it */
         }
     }

@@ -95,7 +95,8 @@ int bk_reconsume_later(mq_broker *b, bk_queue *q, uint64_t off, char *err, size_
     if (times >= q->g->max_reconsume) {
         snprintf(topic, sizeof topic, "%s%s", BK_DLQ_PREFIX, q->g->name);
         rc = store_copy(b, r, topic, origin, times, 0, err, errlen);
-        shop_info("dead letter group=%s topic=%s id=%s times=%u", q->g->name, origin, r->id, times);
+        shop_log_info("dead letter group=%s topic=%s id=%s times=%u", q->g->name, origin, r->id,
+                      times);
     } else {
         snprintf(topic, sizeof topic, "%s%s", BK_RETRY_PREFIX, q->g->name);
         int64_t due = shop_wall_ms() + bk_retry_delay_ms(b, times);
@@ -152,7 +153,7 @@ void bk_orphans_keep(void *arg, const mq_topic *t, const uint8_t *rec, size_t le
         size_t cap = b->orphans_cap ? 2 * b->orphans_cap : 16;
         bk_orphan *n = realloc(b->orphans, cap * sizeof *n);
         if (!n) {
-            shop_error("retry copy lost (out of memory) topic=%s", t->name);
+            shop_log_error("retry copy lost (out of memory) topic=%s", t->name);
             return;
         }
         b->orphans = n;
@@ -160,7 +161,7 @@ void bk_orphans_keep(void *arg, const mq_topic *t, const uint8_t *rec, size_t le
     }
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy) {
-        shop_error("retry copy lost (out of memory) topic=%s", t->name);
+        shop_log_error("retry copy lost (out of memory) topic=%s", t->name);
         return;
     }
     memcpy(copy, rec, len);
@@ -192,8 +193,9 @@ size_t bk_orphans_restore(mq_broker *b)
 void bk_orphans_free(mq_broker *b)
 {
     if (b->norphans > 0)
-        shop_error("retry copies not stored at shutdown count=%zu (their offsets were not saved)",
-                   b->norphans);
+        shop_log_error(
+            "retry copies not stored at shutdown count=%zu (their offsets were not saved)",
+            b->norphans);
     for (size_t i = 0; i < b->norphans; i++)
         free(b->orphans[i].rec);
     free(b->orphans);

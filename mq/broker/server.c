@@ -59,7 +59,7 @@ static void fatal_io(const char *what)
 {
     /* flush=async only: the records are acknowledged already and after a
      * failed fdatasync their pages may be gone; recovery decides. */
-    shop_error("%s failed: exiting so that recovery decides what is durable", what);
+    shop_log_error("%s failed: exiting so that recovery decides what is durable", what);
     exit(1);
 }
 
@@ -191,7 +191,7 @@ static bk_ctx *fail_unsynced(bk_loop *l, bk_ctx *h, uint64_t *pos)
             n++;
         }
     if (n > 0)
-        shop_error("unsynced requests refused requests=%zu err=\"%s\"", n, what);
+        shop_log_error("unsynced requests refused requests=%zu err=\"%s\"", n, what);
     return h;
 }
 
@@ -363,7 +363,7 @@ static void restore_orphans(bk_loop *l)
         return; /* dropped again and kept: the next try is a second later */
     if (b->o.flush_sync)
         durable_advance(b, pos);
-    shop_info("retry copies stored again count=%zu", n);
+    shop_log_info("retry copies stored again count=%zu", n);
 }
 
 static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
@@ -445,33 +445,33 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
     int64_t t0 = shop_now_ms();
     if (!ctxs || mq_store_open(&b.store, &so, err, sizeof err) != 0 ||
         bk_offsets_load(&b, err, sizeof err) != 0) {
-        shop_error("startup failed err=\"%s\"", ctxs ? err : "out of memory");
+        shop_log_error("startup failed err=\"%s\"", ctxs ? err : "out of memory");
         goto done;
     }
     mq_store_on_drop(b.store, bk_orphans_keep, &b);
     opened = 1; /* from here on, the sockets are closed by drain() */
     if (open_sockets(&b, err, sizeof err) != 0) {
-        shop_error("startup failed err=\"%s\"", err);
+        shop_log_error("startup failed err=\"%s\"", err);
         goto done;
     }
     atomic_store(&b.durable, o->flush_sync ? mq_store_position(b.store) : UINT64_MAX);
     if (pthread_create(&l.syncer, NULL, syncer_main, &l) != 0) {
-        shop_error("startup failed err=\"cannot start the syncer thread\"");
+        shop_log_error("startup failed err=\"cannot start the syncer thread\"");
         goto done;
     }
     l.syncer_on = 1;
     uint64_t segs, bytes;
     mq_store_usage(b.store, &segs, &bytes);
-    shop_info("listening url=%s pub=%s dir=%s flush=%s segments=%llu topics=%zu groups=%zu "
-              "recovery_ms=%lld",
-              o->url, o->pub_url, o->data_dir, o->flush_sync ? "sync" : "async",
-              (unsigned long long)segs, mq_store_topic_count(b.store), b.ngroups,
-              (long long)(shop_now_ms() - t0));
+    shop_log_info("listening url=%s pub=%s dir=%s flush=%s segments=%llu topics=%zu groups=%zu "
+                  "recovery_ms=%lld",
+                  o->url, o->pub_url, o->data_dir, o->flush_sync ? "sync" : "async",
+                  (unsigned long long)segs, mq_store_topic_count(b.store), b.ngroups,
+                  (long long)(shop_now_ms() - t0));
     for (int i = 0; i < o->contexts; i++) {
         ctxs[i].loop = &l;
         if (nng_aio_alloc(&ctxs[i].aio, ctx_cb, &ctxs[i]) != 0 ||
             nng_ctx_open(&ctxs[i].ctx, b.rep) != 0) {
-            shop_error("startup failed err=\"nng contexts\"");
+            shop_log_error("startup failed err=\"nng contexts\"");
             goto done;
         }
         nng_ctx_recv(ctxs[i].ctx, ctxs[i].aio);
@@ -492,7 +492,7 @@ done:
             nng_aio_free(ctxs[i].aio);
     if (b.store) {
         save_offsets(&l);
-        shop_info("stopped");
+        shop_log_info("stopped");
     }
     bk_groups_free(&b);
     bk_orphans_free(&b);

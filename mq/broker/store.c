@@ -253,7 +253,7 @@ void mq_store_close(mq_store *s)
     if (!s)
         return;
     if (s->nsegs > 0 && mq_store_flush(s) != 0)
-        shop_error("final write of the log failed: %s", strerror(errno));
+        shop_log_error("final write of the log failed: %s", strerror(errno));
     mq_spare_stop(s->spare);
     for (size_t i = 0; i < s->nsegs; i++) {
         if (s->segs[i].map)
@@ -468,7 +468,7 @@ int mq_store_retention(mq_store *s)
             break;
         char path[600];
         mq_store_seg_path(s, g->no, "", path, sizeof path);
-        shop_info("retention deleted segment=%u reason=%s", g->no, by_size ? "size" : "age");
+        shop_log_info("retention deleted segment=%u reason=%s", g->no, by_size ? "size" : "age");
         topics_forget(s, g->no);
         munmap(g->map, g->size);
         close(g->fd);

@@ -23,8 +23,8 @@ void mq_store_fail(mq_store *s, int e, const char *fmt, ...)
         vsnprintf(s->broken_msg, sizeof s->broken_msg, fmt, ap);
         va_end(ap);
         atomic_store(&s->broken, e);
-        shop_error("log write failed, what it covered is refused, not acknowledged err=\"%s\"",
-                   s->broken_msg);
+        shop_log_error("log write failed, what it covered is refused, not acknowledged err=\"%s\"",
+                       s->broken_msg);
     }
     pthread_mutex_unlock(&s->err_mu);
     errno = e;
@@ -55,7 +55,8 @@ static int store_repair(mq_store *s, char *err, size_t errlen)
                  strerror(-rc));
         return rc;
     }
-    shop_info("unsynced tail cleared segment=%u from=%zu to=%zu", g->no, s->zero_from, s->zero_to);
+    shop_log_info("unsynced tail cleared segment=%u from=%zu to=%zu", g->no, s->zero_from,
+                  s->zero_to);
     s->zero_from = s->zero_to = 0;
     return 0;
 }
@@ -123,8 +124,8 @@ int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, siz
         report_dropped(s, t, keep);
         t->end = keep;
         if (t->end < end) {
-            shop_warn("unsynced records dropped topic=%s offsets=%llu..%llu", t->name,
-                      (unsigned long long)t->end, (unsigned long long)end - 1);
+            shop_log_warn("unsynced records dropped topic=%s offsets=%llu..%llu", t->name,
+                          (unsigned long long)t->end, (unsigned long long)end - 1);
             mq_store_dedup_forget(s, t->name, t->end);
         }
     }

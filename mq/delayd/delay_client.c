@@ -3,12 +3,14 @@
  * repeated behind the caller's back). */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mq/mq_delay.h"
 #include "mq_delay.pb-c.h"
+#include "base/error.h"
 #include "base/status.h"
 
 struct mq_delay_client {
@@ -35,25 +37,24 @@ const char *mq_delay_default_url(void)
     return env && *env ? env : MQ_DELAY_URL_DEFAULT;
 }
 
-static void set_err(char *err, size_t errlen, const char *msg, const char *detail)
+/* Sets err to code and "msg[: detail]"; returns code. */
+static rpc_status set_err(shop_error *err, rpc_status code, const char *msg, const char *detail)
 {
-    if (err && errlen) {
-        snprintf(err, errlen, "%s%s%s", msg, detail ? ": " : "", detail ? detail : "");
-    }
+    return shop_error_set(err, code, "%s%s%s", msg, detail ? ": " : "", detail ? detail : "");
 }
 
-int mq_delay_client_open(const char *url, int timeout_ms, mq_delay_client **out, char *err,
-                         size_t errlen)
+rpc_status mq_delay_client_open(const char *url, int timeout_ms, mq_delay_client **out,
+                                shop_error *err)
 {
     mq_delay_client *c = calloc(1, sizeof *c);
     int rv;
     if (!c) {
-        set_err(err, errlen, "out of memory", NULL);
+        set_err(err, RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
         return RPC_RESOURCE_EXHAUSTED;
     }
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
     if ((rv = nng_req0_open(&c->sock)) != 0) {
-        set_err(err, errlen, "cannot open REQ socket", nng_strerror(rv));
+        set_err(err, RPC_INTERNAL, "cannot open REQ socket", nng_strerror(rv));
         free(c);
         return RPC_INTERNAL;
     }
@@ -63,7 +64,7 @@ int mq_delay_client_open(const char *url, int timeout_ms, mq_delay_client **out,
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
     if ((rv = nng_dial(c->sock, url ? url : mq_delay_default_url(), NULL, NNG_FLAG_NONBLOCK)) !=
         0) {
-        set_err(err, errlen, "cannot dial mq-delayd", nng_strerror(rv));
+        set_err(err, RPC_INVALID_ARGUMENT, "cannot dial mq-delayd", nng_strerror(rv));
         nng_close(c->sock);
         free(c);
         return RPC_INVALID_ARGUMENT;
@@ -81,22 +82,22 @@ void mq_delay_client_close(mq_delay_client *c)
 }
 
 /* One request/reply exchange. On OK, *reply is the decoded reply (free it). */
-static int call(mq_delay_client *c, const Shop__Mq__Delay__Request *req,
-                Shop__Mq__Delay__Reply **reply, char *err, size_t errlen)
+static rpc_status call(mq_delay_client *c, const Shop__Mq__Delay__Request *req,
+                       Shop__Mq__Delay__Reply **reply, shop_error *err)
 {
     nng_ctx ctx;
     nng_aio *aio = NULL;
     nng_msg *msg = NULL;
-    int rv, st = RPC_UNAVAILABLE;
+    int rv;
+    rpc_status st = RPC_UNAVAILABLE;
     size_t len = shop__mq__delay__request__get_packed_size(req);
 
     if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
-        set_err(err, errlen, "cannot open context", nng_strerror(rv));
+        set_err(err, RPC_INTERNAL, "cannot open context", nng_strerror(rv));
         return RPC_INTERNAL;
     }
     if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0 || (rv = nng_msg_alloc(&msg, len)) != 0) {
-        set_err(err, errlen, "out of memory", nng_strerror(rv));
-        st = RPC_RESOURCE_EXHAUSTED;
+        st = set_err(err, RPC_RESOURCE_EXHAUSTED, "out of memory", nng_strerror(rv));
         goto fail;
     }
     shop__mq__delay__request__pack(req, nng_msg_body(msg));
@@ -105,27 +106,26 @@ static int call(mq_delay_client *c, const Shop__Mq__Delay__Request *req,
     nng_ctx_send(ctx, aio);
     nng_aio_wait(aio);
     if ((rv = nng_aio_result(aio)) != 0) {
-        set_err(err, errlen, "mq-delayd unreachable", nng_strerror(rv));
+        set_err(err, RPC_UNAVAILABLE, "mq-delayd unreachable", nng_strerror(rv));
         goto fail; /* the message is still ours */
     }
     msg = NULL;
     nng_ctx_recv(ctx, aio);
     nng_aio_wait(aio);
     if ((rv = nng_aio_result(aio)) != 0) {
-        set_err(err, errlen, "no reply from mq-delayd", nng_strerror(rv));
-        st = rv == NNG_ETIMEDOUT ? RPC_DEADLINE_EXCEEDED : RPC_UNAVAILABLE;
+        st = set_err(err, rv == NNG_ETIMEDOUT ? RPC_DEADLINE_EXCEEDED : RPC_UNAVAILABLE,
+                     "no reply from mq-delayd", nng_strerror(rv));
         goto fail;
     }
     msg = nng_aio_get_msg(aio);
     *reply = shop__mq__delay__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
     if (!*reply) {
-        set_err(err, errlen, "undecodable reply from mq-delayd", NULL);
-        st = RPC_INTERNAL;
+        st = set_err(err, RPC_INTERNAL, "undecodable reply from mq-delayd", NULL);
         goto fail;
     }
-    st = (*reply)->status;
+    st = (*reply)->status < RPC_STATUS_COUNT ? (rpc_status)(*reply)->status : RPC_UNKNOWN;
     if (st != RPC_OK) {
-        set_err(err, errlen, (*reply)->error, NULL);
+        set_err(err, st, (*reply)->error, NULL);
     }
 fail:
     if (msg) {
@@ -138,19 +138,18 @@ fail:
     return st;
 }
 
-int mq_delay_send_batch(mq_delay_client *c, const mq_delay_msg *msgs, size_t n,
-                        mq_delay_result *results, char *err, size_t errlen)
+rpc_status mq_delay_send_batch(mq_delay_client *c, const mq_delay_msg *msgs, size_t n,
+                               mq_delay_result *results, shop_error *err)
 {
     Shop__Mq__Delay__DelayMessage *dm = calloc(n ? n : 1, sizeof *dm);
     Shop__Mq__Delay__DelayMessage **dp = calloc(n ? n : 1, sizeof *dp);
     Shop__Mq__Delay__SendRequest sr = SHOP__MQ__DELAY__SEND_REQUEST__INIT;
     Shop__Mq__Delay__Request req = SHOP__MQ__DELAY__REQUEST__INIT;
     Shop__Mq__Delay__Reply *reply = NULL;
-    int st;
+    rpc_status st;
 
     if (!dm || !dp) {
-        set_err(err, errlen, "out of memory", NULL);
-        st = RPC_RESOURCE_EXHAUSTED;
+        st = set_err(err, RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {
@@ -167,10 +166,10 @@ int mq_delay_send_batch(mq_delay_client *c, const mq_delay_msg *msgs, size_t n,
     sr.messages = dp;
     req.op_case = SHOP__MQ__DELAY__REQUEST__OP_SEND;
     req.send = &sr;
-    st = call(c, &req, &reply, err, errlen);
+    st = call(c, &req, &reply, err);
+    bool told = false; /* err holds the first refused message's reason */
     if (st == RPC_OK && reply->n_results != n) {
-        set_err(err, errlen, "mq-delayd answered the wrong number of results", NULL);
-        st = RPC_INTERNAL;
+        st = set_err(err, RPC_INTERNAL, "mq-delayd answered the wrong number of results", NULL);
     }
     for (size_t i = 0; st == RPC_OK && i < n; i++) {
         results[i].status = reply->results[i]->status;
@@ -178,8 +177,9 @@ int mq_delay_send_batch(mq_delay_client *c, const mq_delay_msg *msgs, size_t n,
         results[i].due_us = reply->results[i]->due_us;
         snprintf(results[i].error, sizeof results[i].error, "%s",
                  results[i].status != RPC_OK ? reply->results[i]->error : "");
-        if (results[i].status != RPC_OK && err && errlen && !err[0]) {
-            set_err(err, errlen, reply->results[i]->error, NULL);
+        if (results[i].status != RPC_OK && !told) {
+            set_err(err, (rpc_status)results[i].status, reply->results[i]->error, NULL);
+            told = true;
         }
     }
 fail:
@@ -191,22 +191,20 @@ fail:
     return st;
 }
 
-int mq_delay_send(mq_delay_client *c, const char *topic, const char *key, const void *body,
-                  size_t len, int64_t delay_ms, int delay_level, mq_delay_result *result, char *err,
-                  size_t errlen)
+rpc_status mq_delay_send(mq_delay_client *c, const char *topic, const char *key, const void *body,
+                         size_t len, int64_t delay_ms, int delay_level, mq_delay_result *result,
+                         shop_error *err)
 {
     mq_delay_msg m = {topic, key, body, len, delay_ms, delay_level};
     mq_delay_result r = {0};
-    if (err && errlen) {
-        err[0] = '\0';
-    }
+    shop_error_clear(err);
     if (delay_level != 0 && mq_delay_level_ms(delay_level) < 0) {
-        set_err(err, errlen, "delay level must be 1..18", NULL);
+        set_err(err, RPC_INVALID_ARGUMENT, "delay level must be 1..18", NULL);
         return RPC_INVALID_ARGUMENT;
     }
-    int st = mq_delay_send_batch(c, &m, 1, &r, err, errlen);
+    rpc_status st = mq_delay_send_batch(c, &m, 1, &r, err);
     if (st == RPC_OK) {
-        st = r.status;
+        st = (rpc_status)r.status;
     }
     if (result) {
         *result = r;
@@ -214,8 +212,8 @@ int mq_delay_send(mq_delay_client *c, const char *topic, const char *key, const 
     return st;
 }
 
-int mq_delay_cancel(mq_delay_client *c, const char *topic, const char *key, unsigned *cancelled,
-                    char *err, size_t errlen)
+rpc_status mq_delay_cancel(mq_delay_client *c, const char *topic, const char *key,
+                           unsigned *cancelled, shop_error *err)
 {
     Shop__Mq__Delay__CancelRequest cr = SHOP__MQ__DELAY__CANCEL_REQUEST__INIT;
     Shop__Mq__Delay__Request req = SHOP__MQ__DELAY__REQUEST__INIT;
@@ -224,7 +222,7 @@ int mq_delay_cancel(mq_delay_client *c, const char *topic, const char *key, unsi
     cr.key = (char *)(key ? key : "");
     req.op_case = SHOP__MQ__DELAY__REQUEST__OP_CANCEL;
     req.cancel = &cr;
-    int st = call(c, &req, &reply, err, errlen);
+    rpc_status st = call(c, &req, &reply, err);
     if (cancelled) {
         *cancelled = reply ? reply->cancelled : 0;
     }
@@ -234,7 +232,7 @@ int mq_delay_cancel(mq_delay_client *c, const char *topic, const char *key, unsi
     return st;
 }
 
-int mq_delay_get_stats(mq_delay_client *c, mq_delay_stats *out, char *err, size_t errlen)
+rpc_status mq_delay_get_stats(mq_delay_client *c, mq_delay_stats *out, shop_error *err)
 {
     Shop__Mq__Delay__StatsRequest sr = SHOP__MQ__DELAY__STATS_REQUEST__INIT;
     Shop__Mq__Delay__Request req = SHOP__MQ__DELAY__REQUEST__INIT;
@@ -242,10 +240,9 @@ int mq_delay_get_stats(mq_delay_client *c, mq_delay_stats *out, char *err, size_
     memset(out, 0, sizeof *out);
     req.op_case = SHOP__MQ__DELAY__REQUEST__OP_STATS;
     req.stats = &sr;
-    int st = call(c, &req, &reply, err, errlen);
+    rpc_status st = call(c, &req, &reply, err);
     if (st == RPC_OK && !reply->stats) {
-        set_err(err, errlen, "mq-delayd sent no stats", NULL);
-        st = RPC_INTERNAL;
+        st = set_err(err, RPC_INTERNAL, "mq-delayd sent no stats", NULL);
     }
     if (st == RPC_OK) {
         const Shop__Mq__Delay__Stats *s = reply->stats;

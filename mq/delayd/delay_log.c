@@ -30,31 +30,29 @@ void delay_log_seg_path(const delay_log *l, uint32_t no, char *out, size_t outle
     snprintf(out, outlen, "%s/%010u.dlog", l->dir, no);
 }
 
-int delay_log_open(const char *dir, size_t seg_size, delay_log **out, char *err, size_t errlen)
+rpc_status delay_log_open(const char *dir, size_t seg_size, delay_log **out, shop_error *err)
 {
     delay_log *l = calloc(1, sizeof *l);
     if (!l) {
-        return -ENOMEM;
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
     }
     snprintf(l->dir, sizeof l->dir, "%s", dir);
     l->seg_size = seg_size;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->spare_cv, NULL);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        int e = errno;
-        snprintf(err, errlen, "cannot create data dir %s: %s", dir, strerror(e));
+        rpc_status st = shop_error_errno(err, errno, "cannot create data dir %s", dir);
         free(l);
-        return -e;
+        return st;
     }
     l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (l->dirfd < 0) {
-        int e = errno;
-        snprintf(err, errlen, "cannot open data dir %s: %s", dir, strerror(e));
+        rpc_status st = shop_error_errno(err, errno, "cannot open data dir %s", dir);
         free(l);
-        return -e;
+        return st;
     }
     *out = l;
-    return 0;
+    return RPC_OK;
 }
 
 void delay_log_close(delay_log *l)
@@ -124,11 +122,11 @@ static uint64_t scan_seg(uint32_t no, int fd, delay_log_visit visit, void *arg)
             break; /* preallocated zeros: the end */
         }
         if (len > size - off - DELAY_LOG_HEADER) {
-            shop_warn("torn record segment=%u offset=%zu", no, off);
+            shop_log_warn("torn record segment=%u offset=%zu", no, off);
             break;
         }
         if (mq_crc32c(m + off + DELAY_LOG_HEADER, len) != crc) {
-            shop_warn("corrupt record, rest of segment ignored segment=%u offset=%zu", no, off);
+            shop_log_warn("corrupt record, rest of segment ignored segment=%u offset=%zu", no, off);
             break;
         }
         visit(arg, DELAY_ID(no, off), m + off + DELAY_LOG_HEADER, len);
@@ -139,7 +137,7 @@ static uint64_t scan_seg(uint32_t no, int fd, delay_log_visit visit, void *arg)
     return count;
 }
 
-int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err, size_t errlen)
+rpc_status delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, shop_error *err)
 {
     DIR *d = opendir(l->dir);
     uint32_t *nos = NULL;
@@ -147,8 +145,7 @@ int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err,
     struct dirent *e;
     int rv = 0;
     if (!d) {
-        snprintf(err, errlen, "cannot list %s: %s", l->dir, strerror(errno));
-        return -errno;
+        return shop_error_errno(err, errno, "cannot list %s", l->dir);
     }
     while ((e = readdir(d)) != NULL) {
         unsigned no;
@@ -159,6 +156,7 @@ int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err,
                 uint32_t *p = realloc(nos, cap * sizeof *p);
                 if (!p) {
                     rv = -ENOMEM;
+                    shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory listing %s", l->dir);
                     goto fail;
                 }
                 nos = p;
@@ -177,30 +175,32 @@ int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err,
         int fd = open(path, O_RDWR | O_CLOEXEC);
         if (fd < 0 || (rv = delay_log_push_seg(l, nos[i], fd)) != 0) {
             rv = rv ? rv : -errno;
-            snprintf(err, errlen, "cannot open segment %s: %s", path, strerror(-rv));
+            shop_error_errno(err, -rv, "cannot open segment %s", path);
             goto fail;
         }
         uint64_t count = scan_seg(nos[i], fd, visit, arg);
-        shop_debug("segment scanned segment=%u records=%llu", nos[i], (unsigned long long)count);
+        shop_log_debug("segment scanned segment=%u records=%llu", nos[i],
+                       (unsigned long long)count);
     }
     rv = delay_log_create_seg(l, n ? nos[n - 1] + 1 : 1);
     if ((rv == -ENOSPC || rv == -EDQUOT) && n > 0) {
         /* A full disk: start anyway, for stats and due deliveries, on the
          * last segment closed for appends (its end taken as written), so the
          * first send rolls, and is refused while there is no room. */
-        shop_warn("disk full: no new segment, sends refused until there is room dir=%s", l->dir);
+        shop_log_warn("disk full: no new segment, sends refused until there is room dir=%s",
+                      l->dir);
         l->buf_off = l->synced_off = l->tried_end = l->seg_size;
         rv = 0;
     }
     if (rv != 0) {
-        snprintf(err, errlen, "cannot create a segment in %s: %s", l->dir, strerror(-rv));
+        shop_error_errno(err, -rv, "cannot create a segment in %s", l->dir);
     } else if (pthread_create(&l->spare_thread, NULL, delay_log_spare_main, l) == 0) {
         l->spare_started = 1;
     }
 fail:
     closedir(d);
     free(nos);
-    return rv;
+    return rv == 0 ? RPC_OK : shop_error_code(err);
 }
 
 /* Says what could not be written to segment `no`; returns -e. */
@@ -263,8 +263,8 @@ static int repair(delay_log *l)
     if (rv != 0) {
         return log_failed(l, -rv, "cannot clear the unsynced tail of segment", s->no);
     }
-    shop_info("unsynced tail cleared segment=%u from=%llu to=%llu", s->no,
-              (unsigned long long)l->zero_from, (unsigned long long)l->zero_to);
+    shop_log_info("unsynced tail cleared segment=%u from=%llu to=%llu", s->no,
+                  (unsigned long long)l->zero_from, (unsigned long long)l->zero_to);
     l->zero_from = l->zero_to = 0;
     return 0;
 }
@@ -349,8 +349,8 @@ int delay_log_rewind(delay_log *l)
             l->zero_to = dirty;
         }
     }
-    shop_warn("unsynced records dropped segment=%u from=%llu to=%llu", l->segs[l->n - 1].no,
-              (unsigned long long)l->synced_off, (unsigned long long)(l->buf_off + l->buf_len));
+    shop_log_warn("unsynced records dropped segment=%u from=%llu to=%llu", l->segs[l->n - 1].no,
+                  (unsigned long long)l->synced_off, (unsigned long long)(l->buf_off + l->buf_len));
     l->buf_off = l->tried_end = l->synced_off;
     l->buf_len = 0;
     l->broken = 0;
@@ -436,7 +436,7 @@ int delay_log_compact(delay_log *l)
         char path[PATH_MAX + 32];
         delay_log_seg_path(l, l->segs[0].no, path, sizeof path);
         if (unlink(path) != 0) {
-            shop_warn("cannot delete segment path=%s err=%s", path, strerror(errno));
+            shop_log_warn("cannot delete segment path=%s err=%s", path, strerror(errno));
             break;
         }
         close(l->segs[0].fd);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 #define DELAY_LOG_HEADER 8 /* u32 payload length, u32 CRC32C of the payload */
 
 typedef struct delay_log delay_log;
@@ -17,14 +19,14 @@ typedef struct delay_log delay_log;
 #define DELAY_ID_OFF(id) ((uint32_t)(id))
 
 /* Opens (creating) the log directory. seg_size is the size of new segments. */
-int delay_log_open(const char *dir, size_t seg_size, delay_log **out, char *err, size_t errlen);
+rpc_status delay_log_open(const char *dir, size_t seg_size, delay_log **out, shop_error *err);
 void delay_log_close(delay_log *l);
 
 /* Scans every segment oldest first, calling visit for each valid record; a
  * segment's scan stops at its first empty, torn or corrupt record. Then
- * starts a fresh active segment. Returns 0 or -errno. */
+ * starts a fresh active segment. */
 typedef void (*delay_log_visit)(void *arg, uint64_t id, const uint8_t *payload, uint32_t len);
-int delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, char *err, size_t errlen);
+rpc_status delay_log_recover(delay_log *l, delay_log_visit visit, void *arg, shop_error *err);
 
 /* Writer thread only: buffers one record and returns its id. Returns 0 or
  * -errno: -ENOSPC / -EDQUOT when the disk is full (a segment could not be

@@ -82,8 +82,8 @@ static void on_aio(void *arg)
     nng_ctx_send(c->ctx, c->aio);
 }
 
-int mq_delay_receiver_start(const char *url, mq_delay_on_delivery cb, void *arg,
-                            mq_delay_receiver **out, char *err, size_t errlen)
+rpc_status mq_delay_receiver_start(const char *url, mq_delay_on_delivery cb, void *arg,
+                                   mq_delay_receiver **out, shop_error *err)
 {
     struct mq_delay_receiver *r = calloc(1, sizeof *r);
     int rv;
@@ -112,11 +112,8 @@ int mq_delay_receiver_start(const char *url, mq_delay_on_delivery cb, void *arg,
     *out = r;
     return RPC_OK;
 fail:
-    if (err && errlen) {
-        snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
-    }
     mq_delay_receiver_stop(r);
-    return RPC_UNAVAILABLE;
+    return shop_error_set(err, RPC_UNAVAILABLE, "cannot listen on %s: %s", url, nng_strerror(rv));
 }
 
 void mq_delay_receiver_stop(mq_delay_receiver *r)

@@ -46,23 +46,23 @@ static void visit(void *arg, uint64_t id, const uint8_t *payload, uint32_t len)
     }
 }
 
-int delayd_recover(delayd *d, char *err, size_t errlen)
+rpc_status delayd_recover(delayd *d, shop_error *err)
 {
     recover_state rs = {d, 0, 0, 0, 0};
     int64_t t0 = delayd_wall_us();
-    int rv = delay_log_recover(d->log, visit, &rs, err, errlen);
-    if (rv != 0) {
-        return rv;
+    rpc_status st = delay_log_recover(d->log, visit, &rs, err);
+    if (st != RPC_OK) {
+        return st;
     }
     if (rs.failed || delay_index_load_done(&d->ix) != 0) {
-        snprintf(err, errlen, "out of memory while rebuilding the index");
-        return -ENOMEM;
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED,
+                              "out of memory while rebuilding the index");
     }
     int removed = delay_log_compact(d->log);
-    shop_info("recovered pending=%llu sends=%llu marks=%llu malformed=%llu "
-              "segments_deleted=%d ms=%.1f",
-              (unsigned long long)d->ix.pending, (unsigned long long)rs.sends,
-              (unsigned long long)rs.marks, (unsigned long long)rs.bad, removed,
-              (delayd_wall_us() - t0) / 1000.0);
-    return 0;
+    shop_log_info("recovered pending=%llu sends=%llu marks=%llu malformed=%llu "
+                  "segments_deleted=%d ms=%.1f",
+                  (unsigned long long)d->ix.pending, (unsigned long long)rs.sends,
+                  (unsigned long long)rs.marks, (unsigned long long)rs.bad, removed,
+                  (delayd_wall_us() - t0) / 1000.0);
+    return RPC_OK;
 }

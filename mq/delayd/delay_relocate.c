@@ -116,10 +116,10 @@ int delayd_relocate_head(delayd *d)
     }
     pthread_mutex_unlock(&d->mu);
     if (orphans && delay_log_sync(d->log) != 0) {
-        shop_error("fdatasync after relocation failed");
+        shop_log_error("fdatasync after relocation failed");
     }
-    shop_info("relocated pending records segment=%u moved=%zu raced=%zu", seg, copied - orphans,
-              orphans);
+    shop_log_info("relocated pending records segment=%u moved=%zu raced=%zu", seg, copied - orphans,
+                  orphans);
     free(mv);
     return (int)(copied - orphans);
 }

@@ -151,35 +151,33 @@ static void on_aio(void *arg)
     on_request(sc, nng_aio_get_msg(sc->aio));
 }
 
-int delayd_server_start(delayd *d, char *err, size_t errlen)
+rpc_status delayd_server_start(delayd *d, shop_error *err)
 {
     int rv;
     if ((rv = nng_rep0_open(&d->sock)) != 0) {
-        snprintf(err, errlen, "cannot open REP socket: %s", nng_strerror(rv));
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "cannot open REP socket: %s", nng_strerror(rv));
     }
     nng_socket_set_size(d->sock, NNG_OPT_RECVMAXSZ, 64u << 20);
     d->ctxs = calloc(DELAYD_SERVER_CTXS, sizeof *d->ctxs);
     if (!d->ctxs) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "out of memory");
     }
     for (int i = 0; i < DELAYD_SERVER_CTXS; i++) {
         d->ctxs[i].d = d;
         if ((rv = nng_ctx_open(&d->ctxs[i].ctx, d->sock)) != 0 ||
             (rv = nng_aio_alloc(&d->ctxs[i].aio, on_aio, &d->ctxs[i])) != 0) {
-            snprintf(err, errlen, "cannot set up contexts: %s", nng_strerror(rv));
-            return -1;
+            return shop_error_set(err, RPC_INTERNAL, "cannot set up contexts: %s",
+                                  nng_strerror(rv));
         }
     }
     if ((rv = nng_listen(d->sock, d->cfg.listen_url, NULL, 0)) != 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", d->cfg.listen_url, nng_strerror(rv));
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "cannot listen on %s: %s", d->cfg.listen_url,
+                              nng_strerror(rv));
     }
     for (int i = 0; i < DELAYD_SERVER_CTXS; i++) {
         nng_ctx_recv(d->ctxs[i].ctx, d->ctxs[i].aio);
     }
-    return 0;
+    return RPC_OK;
 }
 
 void delayd_server_stop(delayd *d)

@@ -21,8 +21,8 @@ typedef struct broker_sink {
 #define BROKER_BATCH 256
 
 /* One batch request, one broker fsync, for all messages due together. */
-static void broker_deliver(delay_sink *s, const delay_out *m, size_t n, int *status, char *err,
-                           size_t errlen)
+static void broker_deliver(delay_sink *s, const delay_out *m, size_t n, int *status,
+                           shop_error *err)
 {
     broker_sink *bs = (broker_sink *)s;
     mq_message msgs[BROKER_BATCH];
@@ -41,9 +41,9 @@ static void broker_deliver(delay_sink *s, const delay_out *m, size_t n, int *sta
         mq_producer_send_batch(bs->p, msgs, k, res);
         for (size_t i = 0; i < k; i++) {
             status[done + i] = res[i].status;
-            if (res[i].status != RPC_OK && err[0] == '\0') {
-                snprintf(err, errlen, "broker: %s %s", rpc_status_name(res[i].status),
-                         res[i].message);
+            if (res[i].status != RPC_OK && err->code == RPC_OK) {
+                shop_error_set(err, res[i].status, "broker: %s %s", rpc_status_name(res[i].status),
+                               res[i].message);
             }
         }
         done += k;
@@ -57,24 +57,25 @@ static void broker_close(delay_sink *s)
     free(bs);
 }
 
-delay_sink *delay_sink_broker_open(const char *url, const char *tag, int timeout_ms, char *err,
-                                   size_t errlen)
+rpc_status delay_sink_broker_open(const char *url, const char *tag, int timeout_ms,
+                                  delay_sink **out, shop_error *err)
 {
     broker_sink *bs = calloc(1, sizeof *bs);
     /* No hidden retries: the timer backs off. */
     mq_producer_opts po = {.timeout_ms = timeout_ms, .retries = -1};
     if (!bs) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
     }
     bs->base.deliver = broker_deliver;
     bs->base.close = broker_close;
     snprintf(bs->tag, sizeof bs->tag, "%s", tag);
     rpc_status st = mq_producer_open(url, &po, &bs->p);
     if (st != RPC_OK) {
-        snprintf(err, errlen, "cannot open a producer for %s: %s", url, rpc_status_name(st));
+        rpc_status code = shop_error_set(err, RPC_UNAVAILABLE, "cannot open a producer for %s: %s",
+                                         url, rpc_status_name(st));
         free(bs);
-        return NULL;
+        return code;
     }
-    return &bs->base;
+    *out = &bs->base;
+    return RPC_OK;
 }

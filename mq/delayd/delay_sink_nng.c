@@ -32,7 +32,7 @@ static void renew(nng_sink *ns)
     }
 }
 
-static int deliver_one(delay_sink *s, const delay_out *m, char *err, size_t errlen)
+static rpc_status deliver_one(delay_sink *s, const delay_out *m, shop_error *err)
 {
     nng_sink *ns = (nng_sink *)s;
     Shop__Mq__Delay__Delivery d = SHOP__MQ__DELAY__DELIVERY__INIT;
@@ -41,7 +41,7 @@ static int deliver_one(delay_sink *s, const delay_out *m, char *err, size_t errl
     if (ns->aio == NULL) {
         renew(ns);
         if (ns->aio == NULL) {
-            snprintf(err, errlen, "sink: cannot open a context");
+            shop_error_set(err, RPC_UNAVAILABLE, "sink: cannot open a context");
             return RPC_UNAVAILABLE;
         }
     }
@@ -52,7 +52,7 @@ static int deliver_one(delay_sink *s, const delay_out *m, char *err, size_t errl
     d.id = m->id;
     d.due_us = m->due_us;
     if ((rv = nng_msg_alloc(&msg, shop__mq__delay__delivery__get_packed_size(&d))) != 0) {
-        snprintf(err, errlen, "out of memory");
+        shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
         return RPC_RESOURCE_EXHAUSTED;
     }
     shop__mq__delay__delivery__pack(&d, nng_msg_body(msg));
@@ -62,14 +62,14 @@ static int deliver_one(delay_sink *s, const delay_out *m, char *err, size_t errl
     nng_aio_wait(ns->aio);
     if ((rv = nng_aio_result(ns->aio)) != 0) {
         nng_msg_free(msg);
-        snprintf(err, errlen, "sink unreachable: %s", nng_strerror(rv));
+        shop_error_set(err, RPC_UNAVAILABLE, "sink unreachable: %s", nng_strerror(rv));
         renew(ns);
         return RPC_UNAVAILABLE;
     }
     nng_ctx_recv(ns->ctx, ns->aio);
     nng_aio_wait(ns->aio);
     if ((rv = nng_aio_result(ns->aio)) != 0) {
-        snprintf(err, errlen, "no ack from sink: %s", nng_strerror(rv));
+        shop_error_set(err, RPC_UNAVAILABLE, "no ack from sink: %s", nng_strerror(rv));
         renew(ns);
         return RPC_UNAVAILABLE;
     }
@@ -78,24 +78,24 @@ static int deliver_one(delay_sink *s, const delay_out *m, char *err, size_t errl
         shop__mq__delay__delivery_ack__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
     nng_msg_free(msg);
     if (!ack) {
-        snprintf(err, errlen, "undecodable ack from sink");
+        shop_error_set(err, RPC_INTERNAL, "undecodable ack from sink");
         return RPC_INTERNAL;
     }
     st = ack->status;
     if (st != RPC_OK) {
-        snprintf(err, errlen, "sink refused: %s %s", rpc_status_name(st), ack->error);
+        shop_error_set(err, RPC_INTERNAL, "sink refused: %s %s", rpc_status_name(st), ack->error);
     }
     shop__mq__delay__delivery_ack__free_unpacked(ack, NULL);
     return st;
 }
 
 /* One request per message: a receiver is usually in-process and cheap. */
-static void nng_sink_deliver(delay_sink *s, const delay_out *m, size_t n, int *status, char *err,
-                             size_t errlen)
+static void nng_sink_deliver(delay_sink *s, const delay_out *m, size_t n, int *status,
+                             shop_error *err)
 {
     size_t i = 0;
     for (; i < n; i++) {
-        status[i] = deliver_one(s, &m[i], err, errlen);
+        status[i] = deliver_one(s, &m[i], err);
         if (status[i] != RPC_OK) {
             break;
         }
@@ -118,21 +118,21 @@ static void nng_sink_close(delay_sink *s)
     free(ns);
 }
 
-delay_sink *delay_sink_nng_open(const char *url, int timeout_ms, char *err, size_t errlen)
+rpc_status delay_sink_nng_open(const char *url, int timeout_ms, delay_sink **out, shop_error *err)
 {
     nng_sink *ns = calloc(1, sizeof *ns);
     int rv;
     if (!ns) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
     }
     ns->base.deliver = nng_sink_deliver;
     ns->base.close = nng_sink_close;
     ns->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
     if ((rv = nng_req0_open(&ns->sock)) != 0) {
-        snprintf(err, errlen, "cannot open REQ socket: %s", nng_strerror(rv));
+        rpc_status code =
+            shop_error_set(err, RPC_UNAVAILABLE, "cannot open REQ socket: %s", nng_strerror(rv));
         free(ns);
-        return NULL;
+        return code;
     }
     nng_socket_set_ms(ns->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     nng_socket_set_ms(ns->sock, NNG_OPT_RECONNMINT, 10);
@@ -140,9 +140,11 @@ delay_sink *delay_sink_nng_open(const char *url, int timeout_ms, char *err, size
     if ((rv = nng_ctx_open(&ns->ctx, ns->sock)) != 0 ||
         (rv = nng_aio_alloc(&ns->aio, NULL, NULL)) != 0 ||
         (rv = nng_dial(ns->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-        snprintf(err, errlen, "cannot dial sink %s: %s", url, nng_strerror(rv));
+        rpc_status code =
+            shop_error_set(err, RPC_UNAVAILABLE, "cannot dial sink %s: %s", url, nng_strerror(rv));
         nng_sink_close(&ns->base);
-        return NULL;
+        return code;
     }
-    return &ns->base;
+    *out = &ns->base;
+    return RPC_OK;
 }

@@ -20,15 +20,15 @@ int mq_delay_print_stats(const char *url, FILE *out)
 {
     mq_delay_client *c = NULL;
     mq_delay_stats s;
-    char err[256] = "";
+    shop_error err = {0};
     url = url ? url : mq_delay_default_url();
-    int st = mq_delay_client_open(url, 3000, &c, err, sizeof err);
+    int st = mq_delay_client_open(url, 3000, &c, &err);
     if (st == RPC_OK) {
-        st = mq_delay_get_stats(c, &s, err, sizeof err);
+        st = mq_delay_get_stats(c, &s, &err);
     }
     mq_delay_client_close(c);
     if (st != RPC_OK) {
-        fprintf(out, "delay queue %s: %s %s\n", url, rpc_status_name(st), err);
+        fprintf(out, "delay queue %s: %s %s\n", url, rpc_status_name(st), err.message);
         return st;
     }
     int64_t now = shop_wall_ms() * 1000;

@@ -57,8 +57,8 @@ static void load(delayd *d, due_msg *m)
     int rv = delay_log_read(d->log, id, &m->rec, &len);
     if (rv != 0 || delay_rec_decode(m->rec, len, &r, &unused) != DELAY_REC_SEND ||
         r.topic_len > DELAY_NAME_MAX || r.key_len > DELAY_NAME_MAX) {
-        shop_error("unreadable record dropped id=%llu err=%s", (unsigned long long)id,
-                   rv ? strerror(-rv) : "malformed");
+        shop_log_error("unreadable record dropped id=%llu err=%s", (unsigned long long)id,
+                       rv ? strerror(-rv) : "malformed");
         m->state = DUE_DROPPED;
         return;
     }
@@ -86,7 +86,7 @@ static int deliver_batch(delayd *d, due_msg *b, size_t n)
     static delay_out outs[TIMER_BATCH];
     static int status[TIMER_BATCH];
     static size_t which[TIMER_BATCH];
-    char err[256];
+    shop_error err = {0};
     int backoff_ms = 10, failures = 0;
     for (size_t i = 0; i < n; i++) {
         load(d, &b[i]);
@@ -101,13 +101,13 @@ static int deliver_batch(delayd *d, due_msg *b, size_t n)
         }
         if (m == 0) {
             if (failures) {
-                shop_info("sink back, delivered after_failures=%d", failures);
+                shop_log_info("sink back, delivered after_failures=%d", failures);
             }
             return 0;
         }
-        err[0] = '\0';
+        shop_error_clear(&err);
         int64_t start = delayd_wall_us();
-        d->sink->deliver(d->sink, outs, m, status, err, sizeof err);
+        d->sink->deliver(d->sink, outs, m, status, &err);
         int failed = 0;
         pthread_mutex_lock(&d->mu);
         for (size_t k = 0; k < m; k++) {
@@ -119,9 +119,9 @@ static int deliver_batch(delayd *d, due_msg *b, size_t n)
                 /* retrying cannot help and must not hold up the others */
                 b[which[k]].state = DUE_PARKED;
                 d->sink_failures++;
-                shop_error("sink refused a message, parked for 60 s topic=%s id=%llu status=%s",
-                           outs[k].topic, (unsigned long long)outs[k].id,
-                           rpc_status_name(status[k]));
+                shop_log_error("sink refused a message, parked for 60 s topic=%s id=%llu status=%s",
+                               outs[k].topic, (unsigned long long)outs[k].id,
+                               rpc_status_name(status[k]));
             } else {
                 failed = 1;
             }
@@ -129,8 +129,8 @@ static int deliver_batch(delayd *d, due_msg *b, size_t n)
         if (failed) {
             d->sink_failures++;
             if (failures++ == 0 || failures % 20 == 0) {
-                shop_warn("sink delivery failed, retrying pending=%zu failures=%d err=%s", m,
-                          failures, err);
+                shop_log_warn("sink delivery failed, retrying pending=%zu failures=%d err=%s", m,
+                              failures, err.message);
             }
             if (!d->timer_stop) {
                 wait_until(d, delayd_wall_us() + (int64_t)backoff_ms * 1000);

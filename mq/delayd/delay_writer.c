@@ -129,7 +129,7 @@ static int append_rec(delayd *d, const uint8_t *p, uint32_t len, uint64_t *id)
 {
     int rv = delay_log_append(d->log, p, len, id);
     if (rv != 0) {
-        shop_error("log append failed err=\"%s\"", delay_log_error(d->log));
+        shop_log_error("log append failed err=\"%s\"", delay_log_error(d->log));
     }
     return rv;
 }
@@ -311,8 +311,8 @@ static void settle_cancel(delayd *d, delayd_job *j, int sync_rv)
         const delay_entry *e = &j->cancel_saved[i];
         pthread_mutex_lock(&d->mu);
         if (delay_index_add(&d->ix, e->due_us, e->seg, e->off, e->topic, e->khash) != 0) {
-            shop_error("index full, message waits for a restart id=%llu",
-                       (unsigned long long)j->cancel_ids[i]);
+            shop_log_error("index full, message waits for a restart id=%llu",
+                           (unsigned long long)j->cancel_ids[i]);
         }
         d->cancelled--;
         pthread_cond_signal(&d->timer_cv);
@@ -363,8 +363,8 @@ static void commit(delayd *d, delayd_job *j)
         if (delay_index_add(&d->ix, r->due_us, DELAY_ID_SEG(r->id), DELAY_ID_OFF(r->id),
                             j->topics[i], j->khash[i]) != 0) {
             /* durable but not indexed: delivered after the next restart */
-            shop_error("index full, message waits for a restart id=%llu",
-                       (unsigned long long)r->id);
+            shop_log_error("index full, message waits for a restart id=%llu",
+                           (unsigned long long)r->id);
         }
     }
     if (delay_index_next_due(&d->ix) < before) {
@@ -433,8 +433,8 @@ static int run_batch(delayd *d, delayd_job *list, uint8_t **scratch, size_t *cap
     }
     int rv = appended ? delay_log_sync(d->log) : 0;
     if (rv != 0) {
-        shop_error("log write failed, what is not durable is refused err=\"%s\"",
-                   delay_log_error(d->log));
+        shop_log_error("log write failed, what is not durable is refused err=\"%s\"",
+                       delay_log_error(d->log));
     }
     for (delayd_job *j = list, *next; j; j = next) {
         next = j->next;
@@ -453,7 +453,7 @@ static int run_batch(delayd *d, delayd_job *list, uint8_t **scratch, size_t *cap
     delayd_relocate_head(d);
     int removed = delay_log_compact(d->log);
     if (removed > 0) {
-        shop_info("segments compacted deleted=%d", removed);
+        shop_log_info("segments compacted deleted=%d", removed);
     }
     return appended ? 1 : marks ? 0 : -1;
 }
@@ -493,7 +493,8 @@ static void *writer_main(void *arg)
         if (lazy_since) {
             int rv = delay_log_sync(d->log);
             if (rv != 0) { /* a lost mark only means a duplicate after a restart */
-                shop_error("sync of delivered marks failed err=\"%s\"", delay_log_error(d->log));
+                shop_log_error("sync of delivered marks failed err=\"%s\"",
+                               delay_log_error(d->log));
                 delay_log_rewind(d->log);
             }
             lazy_since = 0;

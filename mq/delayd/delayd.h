@@ -13,6 +13,8 @@
 #include "mq/delayd/delay_log.h"
 #include "mq/delayd/delay_sink.h"
 
+#include "base/error.h"
+
 #define DELAYD_SERVER_CTXS 64
 
 typedef struct delayd_config {
@@ -77,7 +79,7 @@ int delay_rec_decode(const uint8_t *p, uint32_t len, delay_send_rec *send, uint6
 void delay_rec_mark_encode(int type, uint64_t id, uint8_t out[9]);
 
 /* Rebuilds the index from the log (at startup, before any thread). */
-int delayd_recover(delayd *d, char *err, size_t errlen);
+rpc_status delayd_recover(delayd *d, shop_error *err);
 
 /* Writer thread only: copies the few pending records of the oldest segment
  * forward so that it can be deleted; returns how many moved. */
@@ -96,7 +98,7 @@ int delayd_timer_start(delayd *d);
 void delayd_timer_stop(delayd *d);
 
 /* nng server. */
-int delayd_server_start(delayd *d, char *err, size_t errlen);
+rpc_status delayd_server_start(delayd *d, shop_error *err);
 void delayd_server_stop(delayd *d);
 /* Packs and sends a reply on ctx (any thread); takes nothing over. */
 void delayd_server_reply(delayd_srv_ctx *sc, const void *reply);

@@ -118,7 +118,7 @@ int main(int argc, char **argv)
     if (shop_version_asked(argc, argv, "mq-delayd"))
         return 0;
     delayd d;
-    char err[512] = "";
+    shop_error err = {0};
     int code = 1;
     sigset_t sigs;
     memset(&d, 0, sizeof d);
@@ -141,39 +141,40 @@ int main(int argc, char **argv)
     delay_index_init(&d.ix);
 
     int threads = 0;
-    if (delay_log_open(d.cfg.data_dir, d.cfg.segment_bytes, &d.log, err, sizeof err) != 0 ||
-        delayd_recover(&d, err, sizeof err) != 0) {
-        shop_error("cannot open the delay log err=\"%s\"", err);
+    if (delay_log_open(d.cfg.data_dir, d.cfg.segment_bytes, &d.log, &err) != 0 ||
+        delayd_recover(&d, &err) != 0) {
+        shop_log_error("cannot open the delay log err=\"%s\"", err.message);
         goto out;
     }
     char tag[17];
     if (delay_log_instance_tag(d.log, tag) != 0) {
-        shop_error("cannot make the instance tag in %s", d.cfg.data_dir);
+        shop_log_error("cannot make the instance tag in %s", d.cfg.data_dir);
         goto out;
     }
-    d.sink =
+    rpc_status sink_st =
         d.cfg.sink_url
-            ? delay_sink_nng_open(d.cfg.sink_url, d.cfg.sink_timeout_ms, err, sizeof err)
-            : delay_sink_broker_open(d.cfg.broker_url, tag, d.cfg.sink_timeout_ms, err, sizeof err);
-    if (!d.sink) {
-        shop_error("cannot set up the sink err=\"%s\"", err);
+            ? delay_sink_nng_open(d.cfg.sink_url, d.cfg.sink_timeout_ms, &d.sink, &err)
+            : delay_sink_broker_open(d.cfg.broker_url, tag, d.cfg.sink_timeout_ms, &d.sink, &err);
+    if (sink_st != RPC_OK) {
+        shop_log_error("cannot set up the sink err=\"%s\"", err.message);
         goto out;
     }
     if (delayd_writer_start(&d) != 0 || (threads = 1, delayd_timer_start(&d) != 0)) {
-        shop_error("cannot start threads");
+        shop_log_error("cannot start threads");
         goto out;
     }
     threads = 2;
-    if (delayd_server_start(&d, err, sizeof err) != 0) {
-        shop_error("cannot start the server err=\"%s\"", err);
+    if (delayd_server_start(&d, &err) != 0) {
+        shop_log_error("cannot start the server err=\"%s\"", err.message);
         goto out;
     }
-    shop_info("listening url=%s data_dir=%s sink=%s%s pending=%llu", d.cfg.listen_url,
-              d.cfg.data_dir, d.cfg.sink_url ? "delivery:" : "broker:",
-              d.cfg.sink_url ? d.cfg.sink_url : d.cfg.broker_url, (unsigned long long)d.ix.pending);
+    shop_log_info("listening url=%s data_dir=%s sink=%s%s pending=%llu", d.cfg.listen_url,
+                  d.cfg.data_dir, d.cfg.sink_url ? "delivery:" : "broker:",
+                  d.cfg.sink_url ? d.cfg.sink_url : d.cfg.broker_url,
+                  (unsigned long long)d.ix.pending);
     int sig = 0;
     sigwait(&sigs, &sig);
-    shop_info("draining signal=%d", sig);
+    shop_log_info("draining signal=%d", sig);
     code = 0;
 out:
     d.stopping = 1;
@@ -188,8 +189,8 @@ out:
         d.sink->close(d.sink);
     }
     if (code == 0) {
-        shop_info("stopped pending=%llu delivered=%llu", (unsigned long long)d.ix.pending,
-                  (unsigned long long)d.delivered);
+        shop_log_info("stopped pending=%llu delivered=%llu", (unsigned long long)d.ix.pending,
+                      (unsigned long long)d.delivered);
     }
     delay_log_close(d.log);
     delay_index_free(&d.ix);

@@ -190,8 +190,8 @@ static void settle(source *s, natsMsg *m, unsigned times, mq_consume_result res)
             natsMsg_Term(m, NULL);
             atomic_fetch_add(&c->acked, 1);
         } else { /* again in a second, still to the DLQ */
-            shop_warn("mq consumer: cannot move a message to the DLQ group=%s err=\"%s\"", c->group,
-                      e.message);
+            shop_log_warn("mq consumer: cannot move a message to the DLQ group=%s err=\"%s\"",
+                          c->group, e.message);
             natsMsg_NakWithDelay(m, 1000, NULL);
         }
         return;
@@ -268,8 +268,8 @@ static void *source_main(void *arg)
             shop_error e = {0};
             if (source_setup(s, &e) != RPC_OK) {
                 if (shop_now_ms() - last_warn > 5000) {
-                    shop_warn("mq consumer waits for JetStream group=%s err=\"%s\"", c->group,
-                              e.message);
+                    shop_log_warn("mq consumer waits for JetStream group=%s err=\"%s\"", c->group,
+                                  e.message);
                     last_warn = shop_now_ms();
                 }
                 shop_sleep_ms(200);

@@ -223,7 +223,8 @@ rpc_status mq_nats_ensure_stream(mq_nats_link *l, mq_nats_kind kind, const char 
         if (jerr == JSStreamNameExistErr) /* made meanwhile by another process */
             s = NATS_OK;
         if (s == NATS_OK)
-            shop_info("jetstream stream made stream=%s replicas=%d", names->stream, l->replicas);
+            shop_log_info("jetstream stream made stream=%s replicas=%d", names->stream,
+                          l->replicas);
     }
     if (si != NULL)
         jsStreamInfo_Destroy(si);

@@ -1,7 +1,7 @@
 /* The text of the generated stubs. Per service of a .proto: a server struct
  * of typed handlers and its register function, and per method a sync call,
  * an async call with its callback type, and the trampolines that convert
- * between the typed functions and the generic rpc_call / rpc_handler_fn
+ * between the typed functions and the generic rpc_channel_call / rpc_handler_fn
  * (calling a function through a pointer of another type is undefined
  * behaviour, hence one small static function per method). A method is
  * idempotent (may be retried) when the .proto says
@@ -149,7 +149,7 @@ static void emit_method(FILE *c, const service_names *s, size_t i)
             "    if (opts != NULL)\n        o = *opts;\n"
             "    o.idempotent = o.idempotent || %s;\n"
             "    ProtobufCMessage *m = NULL;\n"
-            "    rpc_status st = rpc_call(ch, &%s, %zu, &req->base, &m, &o, err);\n"
+            "    rpc_status st = rpc_channel_call(ch, &%s, %zu, &req->base, &m, &o, err);\n"
             "    *reply = (%s *)m;\n    return st;\n}\n",
             p, name, in, out, idem, sym, i, out);
     fprintf(c,
@@ -163,20 +163,21 @@ static void emit_method(FILE *c, const service_names *s, size_t i)
             "    free(arg);\n"
             "    pending.done(code, message, (%s *)reply, pending.arg);\n}\n",
             p, name, p, name, p, name, out);
-    fprintf(c,
-            "\nrpc_status %s_%s_async(rpc_channel *ch, const %s *req, const rpc_call_opts "
-            "*opts,\n    %s_%s_done done, void *arg, rpc_error *err)\n{\n"
-            "    rpc_call_opts o = {0};\n"
-            "    if (opts != NULL)\n        o = *opts;\n"
-            "    o.idempotent = o.idempotent || %s;\n"
-            "    %s_%s_pending *pending = malloc(sizeof *pending);\n"
-            "    if (pending == NULL)\n"
-            "        return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, \"out of memory\");\n"
-            "    pending->done = done;\n    pending->arg = arg;\n"
-            "    rpc_status st = rpc_call_async(ch, &%s, %zu, &req->base, &o, %s_%s_finish,\n"
-            "        pending, err);\n"
-            "    if (st != RPC_OK)\n        free(pending);\n    return st;\n}\n",
-            p, name, in, p, name, idem, p, name, sym, i, p, name);
+    fprintf(
+        c,
+        "\nrpc_status %s_%s_async(rpc_channel *ch, const %s *req, const rpc_call_opts "
+        "*opts,\n    %s_%s_done done, void *arg, rpc_error *err)\n{\n"
+        "    rpc_call_opts o = {0};\n"
+        "    if (opts != NULL)\n        o = *opts;\n"
+        "    o.idempotent = o.idempotent || %s;\n"
+        "    %s_%s_pending *pending = malloc(sizeof *pending);\n"
+        "    if (pending == NULL)\n"
+        "        return rpc_error_set(err, RPC_RESOURCE_EXHAUSTED, \"out of memory\");\n"
+        "    pending->done = done;\n    pending->arg = arg;\n"
+        "    rpc_status st = rpc_channel_call_async(ch, &%s, %zu, &req->base, &o, %s_%s_finish,\n"
+        "        pending, err);\n"
+        "    if (st != RPC_OK)\n        free(pending);\n    return st;\n}\n",
+        p, name, in, p, name, idem, p, name, sym, i, p, name);
 }
 
 static void emit_source(FILE *c, const service_names *s)

@@ -103,7 +103,8 @@ static int parse(int argc, char **argv, opts *o)
  * created and migrated. */
 static int database(const opts *o, char *out, int outlen)
 {
-    char err[512], db[64], sql[512];
+    char db[64], sql[512];
+    shop_error err = {0};
     const char *pg = shop_flag_str(o->pg, "SHOP_ASYNC_PG", NULL);
     if (pg != NULL) {
         snprintf(out, (size_t)outlen, "%s", pg);
@@ -111,9 +112,9 @@ static int database(const opts *o, char *out, int outlen)
     }
     snprintf(db, sizeof db, "%s_db", o->role);
     shop_pg_sql_dir(o->role, sql, sizeof sql);
-    if (shop_pg_ensure_database(NULL, db, sql, err, sizeof err) != 0 ||
-        shop_flag_conninfo(NULL, db, out, outlen, err, (int)sizeof err) != 0) {
-        fprintf(stderr, "shop-async: %s\n", err);
+    if (shop_pg_ensure_database(NULL, db, sql, &err) != RPC_OK ||
+        shop_pg_conninfo(NULL, db, out, (size_t)outlen, &err) != RPC_OK) {
+        fprintf(stderr, "shop-async: %s\n", err.message);
         return -1;
     }
     return 0;
@@ -124,7 +125,8 @@ int main(int argc, char **argv)
     if (shop_version_asked(argc, argv, "shop-async"))
         return 0;
     opts o = {0};
-    char conninfo[1024], err[512];
+    char conninfo[1024];
+    shop_error err = {0};
     int64_t window = 0, crash = 0;
     if (parse(argc, argv, &o) != 0) {
         usage(stderr);
@@ -145,7 +147,7 @@ int main(int argc, char **argv)
     const char *pub = shop_flag_str(o.pub, "MQ_PUB_URL", MQ_DEFAULT_PUB_URL);
     order_async *oa = NULL;
     svc_member *m = NULL;
-    int st;
+    rpc_status st;
     if (strcmp(o.role, "order") == 0) {
         order_async_cfg c = {
             .conninfo = conninfo,
@@ -157,7 +159,7 @@ int main(int argc, char **argv)
             .dup_deliver = o.dup_deliver,
             .crash_after_commits = (int)crash,
         };
-        st = order_async_start(&c, &oa, err, sizeof err);
+        st = order_async_start(&c, &oa, &err);
     } else {
         svc_member_cfg c = {
             .config = strcmp(o.role, "stock") == 0 ? stock_consumer_config : coupon_consumer_config,
@@ -168,19 +170,19 @@ int main(int argc, char **argv)
             .dup_deliver = o.dup_deliver,
             .crash_after_commits = (int)crash,
         };
-        st = svc_member_start(&c, &m, err, sizeof err);
+        st = svc_member_start(&c, &m, &err);
     }
     if (st != RPC_OK) {
-        shop_error("start failed status=%s error=\"%s\"", rpc_status_name(st), err);
+        shop_log_error("start failed status=%s error=\"%s\"", rpc_status_name(st), err.message);
         return 1;
     }
-    shop_info("ready role=%s mq=%s", o.role, mq);
+    shop_log_info("ready role=%s mq=%s", o.role, mq);
     int sig;
     while ((sig = shop_signals_wait(-1)) == 0 || sig == 1) /* SIGHUP (1): keep running */
         ;
-    shop_info("draining signal=%d", sig);
+    shop_log_info("draining signal=%d", sig);
     order_async_stop(oa);
     svc_member_stop(m);
-    shop_info("stopped");
+    shop_log_info("stopped");
     return 0;
 }

@@ -108,24 +108,24 @@ int shop_daemon_open(shop_daemon *d, shop_pool_setup_fn setup, int extra_conns)
     if (resolve(d) != 0)
         return -1;
     const char *base = shop_flag_str(d->cli_pg, "SHOPFLOW_PG", NULL);
-    char err[SHOP_PG_ERRLEN], sql_dir[512];
+    char sql_dir[512];
+    shop_error err = {0};
     shop_pg_sql_dir(d->service, sql_dir, sizeof sql_dir);
-    if (shop_pg_ensure_database(base, d->dbname, sql_dir, err, sizeof err) != 0 ||
-        shop_pg_conninfo(base, d->dbname, d->conninfo, sizeof d->conninfo, err, sizeof err) != 0) {
-        shop_error("database unavailable db=%s error=\"%s\" hint=\"is PostgreSQL up? "
-                   "(shopflow db start)\"",
-                   d->dbname, err);
+    if (shop_pg_ensure_database(base, d->dbname, sql_dir, &err) != 0 ||
+        shop_pg_conninfo(base, d->dbname, d->conninfo, sizeof d->conninfo, &err) != 0) {
+        shop_log_error("database unavailable db=%s error=\"%s\" hint=\"is PostgreSQL up? "
+                       "(shopflow db start)\"",
+                       d->dbname, err.message);
         return -1;
     }
-    d->pool = shop_pool_open(d->conninfo, d->workers + extra_conns, setup, err, sizeof err);
-    if (d->pool == NULL) {
-        shop_error("database pool failed db=%s error=\"%s\"", d->dbname, err);
+    if (shop_pool_open(d->conninfo, d->workers + extra_conns, setup, &d->pool, &err) != RPC_OK) {
+        shop_log_error("database pool failed db=%s error=\"%s\"", d->dbname, err.message);
         return -1;
     }
     rpc_server_opts so = {.workers = d->workers, .queue_depth = d->queue, .name = d->prog};
     rpc_error rerr;
     if (rpc_server_new(&d->server, &so, &rerr) != RPC_OK) {
-        shop_error("rpc server failed error=\"%s\"", rerr.message);
+        shop_log_error("rpc server failed error=\"%s\"", rerr.message);
         shop_pool_close(d->pool);
         d->pool = NULL;
         return -1;
@@ -150,14 +150,14 @@ int shop_daemon_serve(shop_daemon *d, void (*stop_hook)(void *arg), void *arg)
     rpc_error err;
     int code = 0;
     if (listen_all(d, &err) != 0 || rpc_server_start(d->server, &err) != RPC_OK) {
-        shop_error("cannot serve listen=%s status=%s error=\"%s\"", d->listen,
-                   rpc_status_name(err.code), err.message);
+        shop_log_error("cannot serve listen=%s status=%s error=\"%s\"", d->listen,
+                       rpc_status_name(err.code), err.message);
         code = 1;
     } else {
-        shop_info("ready listen=%s db=%s workers=%d pid=%d", d->listen, d->dbname, d->workers,
-                  (int)getpid());
+        shop_log_info("ready listen=%s db=%s workers=%d pid=%d", d->listen, d->dbname, d->workers,
+                      (int)getpid());
         int sig = shop_signals_wait(-1);
-        shop_info("draining signal=%d drain_ms=%d", sig, d->drain_ms);
+        shop_log_info("draining signal=%d drain_ms=%d", sig, d->drain_ms);
         rpc_server_shutdown(d->server, d->drain_ms);
         rpc_server_log_stats(d->server);
     }
@@ -168,7 +168,7 @@ int shop_daemon_serve(shop_daemon *d, void (*stop_hook)(void *arg), void *arg)
     shop_pool_close(d->pool);
     d->pool = NULL;
     if (code == 0)
-        shop_info("stopped");
+        shop_log_info("stopped");
     return code;
 }
 
@@ -176,10 +176,10 @@ PGconn *shop_daemon_conn(shop_daemon *d, rpc_ctx *ctx)
 {
     int64_t left = rpc_ctx_remaining_ms(ctx);
     int wait = left > 10000 ? 10000 : left < 1 ? 1 : (int)left;
-    char err[256];
-    PGconn *c = shop_pool_acquire(d->pool, wait, err, sizeof err);
-    if (c == NULL)
-        rpc_ctx_fail(ctx, RPC_UNAVAILABLE, "%s", err);
+    shop_error err = {0};
+    PGconn *c = NULL;
+    if (shop_pool_acquire(d->pool, wait, &c, &err) != RPC_OK)
+        rpc_ctx_fail(ctx, RPC_UNAVAILABLE, "%s", err.message);
     return c;
 }
 

@@ -8,22 +8,23 @@
 
 #include "base/status.h"
 
-int shop_db_prepare(PGconn *conn, const shop_stmt *stmts, size_t n, char *err, size_t errlen)
+rpc_status shop_db_prepare(PGconn *conn, const shop_stmt *stmts, size_t n, shop_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         PGresult *res = PQprepare(conn, stmts[i].name, stmts[i].sql, 0, NULL);
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         if (!ok)
-            snprintf(err, errlen, "prepare %s: %s", stmts[i].name, PQerrorMessage(conn));
+            shop_error_set(err, RPC_INTERNAL, "prepare %s: %s", stmts[i].name,
+                           PQerrorMessage(conn));
         PQclear(res);
         if (!ok)
-            return -1;
+            return shop_error_code(err);
     }
-    return 0;
+    return RPC_OK;
 }
 
 /* The gRPC status for a failed statement, from its SQLSTATE. */
-static int status_of(PGconn *conn, const PGresult *res)
+static rpc_status status_of(PGconn *conn, const PGresult *res)
 {
     if (PQstatus(conn) != CONNECTION_OK)
         return RPC_UNAVAILABLE;
@@ -41,73 +42,80 @@ static int status_of(PGconn *conn, const PGresult *res)
     return RPC_INTERNAL;
 }
 
-static void first_line(char *msg, size_t msglen, const char *prefix, const char *text)
+/* Sets err to code and "<prefix>: <first line of PostgreSQL's message>". */
+static rpc_status fail_first_line(shop_error *err, rpc_status code, const char *prefix,
+                                  const char *text)
 {
-    snprintf(msg, msglen, "%s: %s", prefix, text != NULL ? text : "no error text");
-    char *nl = strchr(msg, '\n');
-    if (nl != NULL)
-        *nl = '\0';
+    if (text == NULL)
+        text = "no error text";
+    return shop_error_set(err, code, "%s: %.*s", prefix, (int)strcspn(text, "\n"), text);
 }
 
-PGresult *shop_db_run(PGconn *conn, const shop_stmt *stmt, int nparams, const char *const *params,
-                      int *status, char *msg, size_t msglen)
+rpc_status shop_db_run(PGconn *conn, const shop_stmt *stmt, int nparams, const char *const *params,
+                       PGresult **out, shop_error *err)
 {
     PGresult *res = PQexecPrepared(conn, stmt->name, nparams, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-        *status = RPC_OK;
-        return res;
+        *out = res;
+        return RPC_OK;
     }
-    *status = status_of(conn, res);
-    first_line(msg, msglen, stmt->name, PQerrorMessage(conn));
+    rpc_status code = status_of(conn, res);
     PQclear(res);
-    return NULL;
+    return fail_first_line(err, code, stmt->name, PQerrorMessage(conn));
 }
 
-PGresult *shop_db_run_once(PGconn *conn, const shop_stmt *apply, const shop_stmt *first,
-                           int nparams, int nfirst, const char *const *params, int *duplicate,
-                           int *status, char *msg, size_t msglen)
+rpc_status shop_db_run_once(PGconn *conn, const shop_stmt *apply, const shop_stmt *first,
+                            int nparams, int nfirst, const char *const *params, int *duplicate,
+                            PGresult **out, shop_error *err)
 {
     *duplicate = 0;
-    PGresult *res = shop_db_run(conn, apply, nparams, params, status, msg, msglen);
-    if (res == NULL || PQntuples(res) > 0)
-        return res;
-    PQclear(res);
-    res = shop_db_run(conn, first, nfirst, params, status, msg, msglen);
-    if (res != NULL && PQntuples(res) > 0)
-        *duplicate = 1;
-    return res;
-}
-
-PGresult *shop_db_run_undo(PGconn *conn, const shop_stmt *claim, int nclaim, const shop_stmt *apply,
-                           const shop_stmt *first, const char *const *params, int *duplicate,
-                           int *status, char *msg, size_t msglen)
-{
-    *duplicate = 0;
-    PGresult *res = shop_db_run(conn, claim, nclaim, params, status, msg, msglen);
-    if (res == NULL)
-        return NULL;
-    PQclear(res);
-    res = shop_db_run_once(conn, apply, first, 1, 1, params, duplicate, status, msg, msglen);
-    if (res != NULL && PQntuples(res) == 0) {
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, apply, nparams, params, &res, err);
+    if (st != RPC_OK)
+        return st;
+    if (PQntuples(res) == 0) {
         PQclear(res);
-        snprintf(msg, msglen, "undo of order %s left no record", params[0]);
-        *status = RPC_INTERNAL;
-        return NULL;
+        res = NULL;
+        if ((st = shop_db_run(conn, first, nfirst, params, &res, err)) != RPC_OK)
+            return st;
+        *duplicate = PQntuples(res) > 0;
     }
-    return res;
+    *out = res;
+    return RPC_OK;
 }
 
-int shop_db_command(PGconn *conn, const char *sql, int *status, char *msg, size_t msglen)
+rpc_status shop_db_run_undo(PGconn *conn, const shop_stmt *claim, int nclaim,
+                            const shop_stmt *apply, const shop_stmt *first,
+                            const char *const *params, int *duplicate, PGresult **out,
+                            shop_error *err)
+{
+    *duplicate = 0;
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, claim, nclaim, params, &res, err);
+    if (st != RPC_OK)
+        return st;
+    PQclear(res);
+    res = NULL;
+    if ((st = shop_db_run_once(conn, apply, first, 1, 1, params, duplicate, &res, err)) != RPC_OK)
+        return st;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return shop_error_set(err, RPC_INTERNAL, "undo of order %s left no record", params[0]);
+    }
+    *out = res;
+    return RPC_OK;
+}
+
+rpc_status shop_db_command(PGconn *conn, const char *sql, shop_error *err)
 {
     /* A fixed utility command with no parameters (BEGIN/COMMIT/ROLLBACK). */
     PGresult *res = PQexec(conn, sql);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    *status = ok ? RPC_OK : status_of(conn, res);
-    if (!ok)
-        first_line(msg, msglen, sql, PQerrorMessage(conn));
+    rpc_status st = PQresultStatus(res) == PGRES_COMMAND_OK ? RPC_OK : status_of(conn, res);
     PQclear(res);
-    return ok ? 0 : -1;
+    if (st != RPC_OK)
+        return fail_first_line(err, st, sql, PQerrorMessage(conn));
+    return RPC_OK;
 }
 
 const char *shop_db_i64(char *buf, int64_t v)

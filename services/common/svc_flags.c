@@ -38,13 +38,3 @@ int shop_flag_i64(const char *prog, const char *name, const char *cli, const cha
     *out = x;
     return 0;
 }
-
-int shop_flag_conninfo(const char *pg, const char *dbname, char *out, int outlen, char *err,
-                       int errlen)
-{
-    if (pg != NULL && pg[0] != '\0') {
-        snprintf(out, (size_t)outlen, "%s", pg);
-        return 0;
-    }
-    return shop_pg_conninfo(NULL, dbname, out, (size_t)outlen, err, (size_t)errlen);
-}

@@ -13,10 +13,4 @@ const char *shop_flag_str(const char *cli, const char *env, const char *def);
 int shop_flag_i64(const char *prog, const char *name, const char *cli, const char *env, int64_t def,
                   int64_t min, int64_t max, int64_t *out);
 
-/* The database conninfo for service database `dbname` (e.g. "stock_db"):
- * `pg` when given (a URL or conninfo naming the database), else the
- * configured server (SHOPFLOW_PG or the private cluster) with that database. */
-int shop_flag_conninfo(const char *pg, const char *dbname, char *out, int outlen, char *err,
-                       int errlen);
-
 #endif

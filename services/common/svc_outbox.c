@@ -9,8 +9,8 @@
 
 #include "base/status.h"
 
-int svc_outbox_add(PGconn *conn, const char *topic, const char *key, const void *body, size_t len,
-                   int64_t delay_ms, char *msg, size_t msglen)
+rpc_status svc_outbox_add(PGconn *conn, const char *topic, const char *key, const void *body,
+                          size_t len, int64_t delay_ms, shop_error *err)
 {
     char delay[24];
     snprintf(delay, sizeof delay, "%lld", (long long)(delay_ms > 0 ? delay_ms : 0));
@@ -25,11 +25,9 @@ int svc_outbox_add(PGconn *conn, const char *topic, const char *key, const void 
     PQclear(res);
     if (ok)
         return RPC_OK;
-    snprintf(msg, msglen, "outbox insert (%s): %s", topic, PQerrorMessage(conn));
-    char *nl = strchr(msg, '\n');
-    if (nl != NULL)
-        *nl = '\0';
-    return PQstatus(conn) == CONNECTION_OK ? RPC_INTERNAL : RPC_UNAVAILABLE;
+    const char *why = PQerrorMessage(conn);
+    return shop_error_set(err, PQstatus(conn) == CONNECTION_OK ? RPC_INTERNAL : RPC_UNAVAILABLE,
+                          "outbox insert (%s): %.*s", topic, (int)strcspn(why, "\n"), why);
 }
 
 int64_t svc_outbox_backlog(PGconn *conn)

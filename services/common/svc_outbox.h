@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 /* How long published outbox rows (and inbox slots) are kept: a week, far
  * longer than any redelivery or resend window. */
 #define SVC_OUTBOX_RETENTION_DEFAULT_MS (7LL * 24 * 3600 * 1000)
@@ -25,8 +27,8 @@
 /* Appends one event to the outbox on `conn` (inside the caller's
  * transaction). delay_ms > 0: handed to mq-delayd, due delay_ms after the
  * row was written. Returns an rpc_status with `msg` filled when not OK. */
-int svc_outbox_add(PGconn *conn, const char *topic, const char *key, const void *body, size_t len,
-                   int64_t delay_ms, char *msg, size_t msglen);
+rpc_status svc_outbox_add(PGconn *conn, const char *topic, const char *key, const void *body,
+                          size_t len, int64_t delay_ms, shop_error *err);
 
 /* Wall-clock time in Unix microseconds, the unit of every event's at_us. */
 int64_t svc_outbox_now_us(void);
@@ -60,7 +62,7 @@ typedef struct svc_relay_cfg {
 typedef struct svc_relay svc_relay;
 
 /* Starts the relay thread. Returns an rpc_status with `err` filled. */
-int svc_relay_start(const svc_relay_cfg *cfg, svc_relay **out, char *err, size_t errlen);
+rpc_status svc_relay_start(const svc_relay_cfg *cfg, svc_relay **out, shop_error *err);
 
 /* Wakes the relay now (call after committing rows). Safe with NULL. */
 void svc_relay_kick(svc_relay *r);

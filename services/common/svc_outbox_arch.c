@@ -45,7 +45,8 @@ int svc_arch_resolve(const shop_daemon *d, const char *arch_cli, svc_arch *out)
     if (strcmp(arch, "async") == 0) {
         out->async = 1;
     } else if (strcmp(arch, "sync") != 0) {
-        shop_error("unknown architecture arch=%s hint=\"use --arch sync or --arch async\"", arch);
+        shop_log_error("unknown architecture arch=%s hint=\"use --arch sync or --arch async\"",
+                       arch);
         return -1;
     }
     out->mq_url = shop_flag_str(cli[SVC_OPT_MQ - SVC_OPT_ARCH], "MQ_URL", MQ_DEFAULT_URL);
@@ -58,19 +59,19 @@ int svc_arch_resolve(const shop_daemon *d, const char *arch_cli, svc_arch *out)
     out->dup_deliver = atoi(shop_flag_str(NULL, "SHOP_ASYNC_DUP_DELIVER", "0")) != 0;
     out->crash_after_commits = atoi(shop_flag_str(NULL, "SHOP_ASYNC_CRASH_AFTER_COMMITS", "0"));
     if (out->dup_publish || out->dup_deliver || out->crash_after_commits > 0)
-        shop_warn("test switches on dup_publish=%d dup_deliver=%d crash_after_commits=%d",
-                  out->dup_publish, out->dup_deliver, out->crash_after_commits);
+        shop_log_warn("test switches on dup_publish=%d dup_deliver=%d crash_after_commits=%d",
+                      out->dup_publish, out->dup_deliver, out->crash_after_commits);
     return 0;
 }
 
 int svc_arch_member_start(shop_daemon *d, void (*config)(svc_consumer_cfg *cfg))
 {
     svc_arch a;
-    char err[256];
+    shop_error err = {0};
     if (svc_arch_resolve(d, NULL, &a) != 0)
         return -1;
     if (!a.async) {
-        shop_info("sync architecture");
+        shop_log_info("sync architecture");
         return 0;
     }
     svc_member_cfg c = {.config = config,
@@ -80,12 +81,13 @@ int svc_arch_member_start(shop_daemon *d, void (*config)(svc_consumer_cfg *cfg))
                         .dup_publish = a.dup_publish,
                         .dup_deliver = a.dup_deliver,
                         .crash_after_commits = a.crash_after_commits};
-    int st = svc_member_start(&c, &member, err, sizeof err);
+    rpc_status st = svc_member_start(&c, &member, &err);
     if (st != RPC_OK) {
-        shop_error("async start failed status=%s error=\"%s\"", rpc_status_name(st), err);
+        shop_log_error("async start failed status=%s error=\"%s\"", rpc_status_name(st),
+                       err.message);
         return -1;
     }
-    shop_info("async architecture mq=%s mq_pub=%s", a.mq_url, a.pub_url);
+    shop_log_info("async architecture mq=%s mq_pub=%s", a.mq_url, a.pub_url);
     return 0;
 }
 

@@ -39,7 +39,7 @@ static int exec_cmd(PGconn *conn, const char *sql)
 
 static int ensure_conn(instance *in)
 {
-    char err[256];
+    shop_error err = {0};
     svc_consumer *c = in->c;
     if (in->conn != NULL && PQstatus(in->conn) == CONNECTION_OK)
         return 0;
@@ -47,12 +47,12 @@ static int ensure_conn(instance *in)
         PQfinish(in->conn);
     in->conn = PQconnectdb(c->conninfo);
     if (PQstatus(in->conn) != CONNECTION_OK) {
-        shop_warn("consumer cannot reach its database consumer=%s error=\"%s\"", c->name,
-                  PQerrorMessage(in->conn));
+        shop_log_warn("consumer cannot reach its database consumer=%s error=\"%s\"", c->name,
+                      PQerrorMessage(in->conn));
         return -1;
     }
-    if (c->cfg.setup != NULL && c->cfg.setup(in->conn, err, sizeof err) != 0) {
-        shop_warn("consumer setup failed consumer=%s error=\"%s\"", c->name, err);
+    if (c->cfg.setup != NULL && c->cfg.setup(in->conn, &err) != 0) {
+        shop_log_warn("consumer setup failed consumer=%s error=\"%s\"", c->name, err.message);
         PQfinish(in->conn);
         in->conn = NULL;
         return -1;
@@ -65,35 +65,36 @@ static int ensure_conn(instance *in)
  * now) or another status (let the broker redeliver it later). */
 static int apply_once(instance *in, const mq_msg *m)
 {
-    char err[256] = "";
+    shop_error err = {0};
     int wrote = 0;
     svc_consumer *c = in->c;
     if (ensure_conn(in) != 0 || exec_cmd(in->conn, "BEGIN") != 0)
         return RPC_UNAVAILABLE;
-    int st = c->cfg.handler(in->conn, m, c->cfg.arg, &wrote, err, sizeof err);
+    rpc_status st = c->cfg.handler(in->conn, m, c->cfg.arg, &wrote, &err);
     if (st != RPC_OK) {
         exec_cmd(in->conn, "ROLLBACK");
         if (st == RPC_INVALID_ARGUMENT) {
-            shop_warn("consumer dropped a message it can never apply consumer=%s topic=%s key=%s "
-                      "error=\"%s\"",
-                      c->name, m->topic, m->key ? m->key : "", err);
+            shop_log_warn(
+                "consumer dropped a message it can never apply consumer=%s topic=%s key=%s "
+                "error=\"%s\"",
+                c->name, m->topic, m->key ? m->key : "", err.message);
             return RPC_OK;
         }
-        shop_warn("consumer will retry consumer=%s topic=%s key=%s status=%s error=\"%s\"", c->name,
-                  m->topic, m->key ? m->key : "", rpc_status_name(st), err);
+        shop_log_warn("consumer will retry consumer=%s topic=%s key=%s status=%s error=\"%s\"",
+                      c->name, m->topic, m->key ? m->key : "", rpc_status_name(st), err.message);
         return st;
     }
     if (exec_cmd(in->conn, "COMMIT") != 0) {
-        shop_warn("consumer commit failed consumer=%s topic=%s error=\"%s\"", c->name, m->topic,
-                  PQerrorMessage(in->conn));
+        shop_log_warn("consumer commit failed consumer=%s topic=%s error=\"%s\"", c->name, m->topic,
+                      PQerrorMessage(in->conn));
         return RPC_UNAVAILABLE;
     }
     unsigned long n = atomic_fetch_add(&c->committed, 1) + 1;
     if (wrote)
         svc_relay_kick(c->cfg.relay);
     if (c->cfg.crash_after_commits > 0 && n == (unsigned long)c->cfg.crash_after_commits) {
-        shop_warn("consumer crashing after commit (test switch) consumer=%s topic=%s key=%s",
-                  c->name, m->topic, m->key ? m->key : "");
+        shop_log_warn("consumer crashing after commit (test switch) consumer=%s topic=%s key=%s",
+                      c->name, m->topic, m->key ? m->key : "");
         _exit(99); /* committed, never acknowledged */
     }
     return RPC_OK;
@@ -103,7 +104,7 @@ static int apply_once(instance *in, const mq_msg *m)
  * retried at once a few times rather than after the broker's backoff. */
 static int apply(instance *in, const mq_msg *m)
 {
-    int st;
+    rpc_status st;
     for (int attempt = 0; (st = apply_once(in, m)) == RPC_ABORTED && attempt < 3; attempt++)
         shop_sleep_ms(1 + attempt * 5);
     return st;
@@ -112,13 +113,13 @@ static int apply(instance *in, const mq_msg *m)
 static mq_consume_result on_message(const mq_msg *m, void *arg)
 {
     instance *in = arg;
-    int st = apply(in, m);
+    rpc_status st = apply(in, m);
     if (st == RPC_OK && in->c->cfg.dup_deliver)
         st = apply(in, m);
     return st == RPC_OK ? MQ_CONSUME_SUCCESS : MQ_RECONSUME_LATER;
 }
 
-int svc_consumer_start(const svc_consumer_cfg *cfg, svc_consumer **out, char *err, size_t errlen)
+rpc_status svc_consumer_start(const svc_consumer_cfg *cfg, svc_consumer **out, shop_error *err)
 {
     svc_consumer *c = calloc(1, sizeof *c);
     c->cfg = *cfg;
@@ -128,14 +129,14 @@ int svc_consumer_start(const svc_consumer_cfg *cfg, svc_consumer **out, char *er
     int n = cfg->instances > 0 ? cfg->instances : 4;
     n = n > SVC_CONSUMER_MAX_INSTANCES ? SVC_CONSUMER_MAX_INSTANCES : n;
     mq_consumer_opts o = {.url = cfg->mq_url, .pub_url = cfg->pub_url};
-    int st = RPC_OK;
+    rpc_status st = RPC_OK;
     for (c->n = 0; c->n < n && st == RPC_OK; c->n++) {
         instance *in = &c->in[c->n];
         in->c = c;
         st = mq_consumer_open(cfg->group, cfg->topics, cfg->n_topics, on_message, in, &o, &in->mq,
-                              err, errlen);
+                              err);
         if (st == RPC_OK)
-            st = mq_consumer_start(in->mq, err, errlen);
+            st = mq_consumer_start(in->mq, err);
     }
     if (st != RPC_OK) {
         svc_consumer_stop(c);
@@ -168,7 +169,7 @@ struct svc_member {
     svc_consumer *consumer;
 };
 
-int svc_member_start(const svc_member_cfg *cfg, svc_member **out, char *err, size_t errlen)
+rpc_status svc_member_start(const svc_member_cfg *cfg, svc_member **out, shop_error *err)
 {
     svc_member *m = calloc(1, sizeof *m);
     svc_consumer_cfg cc = {0};
@@ -177,7 +178,7 @@ int svc_member_start(const svc_member_cfg *cfg, svc_member **out, char *err, siz
                         .conninfo = cfg->conninfo,
                         .mq_url = cfg->mq_url,
                         .dup_publish = cfg->dup_publish};
-    int st = svc_relay_start(&rc, &m->relay, err, errlen);
+    rpc_status st = svc_relay_start(&rc, &m->relay, err);
     if (st != RPC_OK)
         goto fail;
     cc.conninfo = cfg->conninfo;
@@ -186,7 +187,7 @@ int svc_member_start(const svc_member_cfg *cfg, svc_member **out, char *err, siz
     cc.relay = m->relay;
     cc.dup_deliver = cfg->dup_deliver;
     cc.crash_after_commits = cfg->crash_after_commits;
-    st = svc_consumer_start(&cc, &m->consumer, err, errlen);
+    st = svc_consumer_start(&cc, &m->consumer, err);
     if (st != RPC_OK)
         goto fail;
     *out = m;

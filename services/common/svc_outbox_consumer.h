@@ -13,14 +13,16 @@
 #include "mq/mq.h"
 #include "services/common/svc_outbox.h"
 
+#include "base/error.h"
+
 /* Runs inside BEGIN .. COMMIT on `conn`. Returns RPC_OK to commit (set
  * *wrote_outbox when outbox rows were added), RPC_INVALID_ARGUMENT for a
  * message that can never apply (logged, rolled back and acknowledged), and
  * anything else to roll back and have the message redelivered later. */
-typedef int (*svc_tx_handler)(PGconn *conn, const mq_msg *msg, void *arg, int *wrote_outbox,
-                              char *err, size_t errlen);
+typedef rpc_status (*svc_tx_handler)(PGconn *conn, const mq_msg *msg, void *arg, int *wrote_outbox,
+                                     shop_error *err);
 
-typedef int (*svc_conn_setup)(PGconn *conn, char *err, size_t errlen);
+typedef rpc_status (*svc_conn_setup)(PGconn *conn, shop_error *err);
 
 typedef struct svc_consumer_cfg {
     const char *name;  /* for logs: "stock" */
@@ -42,7 +44,7 @@ typedef struct svc_consumer_cfg {
 
 typedef struct svc_consumer svc_consumer;
 
-int svc_consumer_start(const svc_consumer_cfg *cfg, svc_consumer **out, char *err, size_t errlen);
+rpc_status svc_consumer_start(const svc_consumer_cfg *cfg, svc_consumer **out, shop_error *err);
 
 /* Messages committed since start (duplicates included). */
 unsigned long svc_consumer_committed(svc_consumer *c);
@@ -61,7 +63,7 @@ typedef struct svc_member_cfg {
     int dup_publish, dup_deliver, crash_after_commits; /* test switches */
 } svc_member_cfg;
 
-int svc_member_start(const svc_member_cfg *cfg, svc_member **out, char *err, size_t errlen);
+rpc_status svc_member_start(const svc_member_cfg *cfg, svc_member **out, shop_error *err);
 void svc_member_stop(svc_member *m);
 
 #endif

@@ -165,8 +165,8 @@ static size_t send_broker(svc_relay *r, const row *rows, size_t n, send_failure 
     if (ok < n) {
         f->status = res[ok * (size_t)dup].status;
         snprintf(f->message, sizeof f->message, "%s", res[ok * (size_t)dup].message);
-        shop_warn("relay send failed relay=%s topic=%s status=%s error=\"%s\"", r->name,
-                  rows[ok].topic, rpc_status_name(f->status), f->message);
+        shop_log_warn("relay send failed relay=%s topic=%s status=%s error=\"%s\"", r->name,
+                      rows[ok].topic, rpc_status_name(f->status), f->message);
     }
     free(m);
     free(o);
@@ -177,12 +177,12 @@ static size_t send_broker(svc_relay *r, const row *rows, size_t n, send_failure 
 
 static size_t send_delayed(svc_relay *r, const row *rows, size_t n, send_failure *f)
 {
-    char err[256] = "no --delay-url configured";
+    shop_error err = {.code = RPC_UNAVAILABLE, .message = "no --delay-url configured"};
     if (r->delay == NULL && r->delay_url[0] != '\0' &&
-        mq_delay_client_open(r->delay_url, 2000, &r->delay, err, sizeof err) != RPC_OK)
+        mq_delay_client_open(r->delay_url, 2000, &r->delay, &err) != RPC_OK)
         r->delay = NULL;
     if (r->delay == NULL) {
-        shop_warn("relay delay queue unavailable relay=%s error=\"%s\"", r->name, err);
+        shop_log_warn("relay delay queue unavailable relay=%s error=\"%s\"", r->name, err.message);
         f->status = RPC_UNAVAILABLE;
         return 0;
     }
@@ -192,20 +192,20 @@ static size_t send_delayed(svc_relay *r, const row *rows, size_t n, send_failure
         m[i] = (mq_delay_msg){rows[i].topic, rows[i].key,      rows[i].body,
                               rows[i].len,   rows[i].delay_ms, 0};
     size_t ok = 0;
-    f->status = mq_delay_send_batch(r->delay, m, n, res, err, sizeof err);
+    f->status = mq_delay_send_batch(r->delay, m, n, res, &err);
     if (f->status == RPC_OK) {
         while (ok < n && res[ok].status == RPC_OK)
             ok++;
         if (ok < n) {
             f->status = (rpc_status)res[ok].status;
-            snprintf(err, sizeof err, "mq-delayd refused the message (%s): %s",
-                     rpc_status_name(f->status), res[ok].error);
+            shop_error_set(&err, f->status, "mq-delayd refused the message (%s): %s",
+                           rpc_status_name(f->status), res[ok].error);
         }
     }
-    snprintf(f->message, sizeof f->message, "%s", err);
+    snprintf(f->message, sizeof f->message, "%s", err.message);
     if (ok < n)
-        shop_warn("relay delayed send failed relay=%s topic=%s status=%s error=\"%s\"", r->name,
-                  rows[ok].topic, rpc_status_name(f->status), err);
+        shop_log_warn("relay delayed send failed relay=%s topic=%s status=%s error=\"%s\"", r->name,
+                      rows[ok].topic, rpc_status_name(f->status), err.message);
     free(m);
     free(res);
     return ok;
@@ -234,7 +234,7 @@ static int round_once(svc_relay *r, int delayed)
                      " ORDER BY id LIMIT $1::int",
                      2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        shop_warn("relay read failed relay=%s error=\"%s\"", r->name, PQerrorMessage(r->conn));
+        shop_log_warn("relay read failed relay=%s error=\"%s\"", r->name, PQerrorMessage(r->conn));
         PQclear(res);
         return -1;
     }
@@ -256,9 +256,9 @@ static int round_once(svc_relay *r, int delayed)
     /* Refused for good: no retry can send it, and waiting for it would hold
      * up every row after it. Park it (kept, with the error) and go on. */
     if (svc_outbox_park(r->conn, rows[ok].id, f.message) == 0) {
-        shop_error("relay parked a row its destination refuses relay=%s id=%lld topic=%s "
-                   "error=\"%s\" hint=\"fix it, then clear outbox.failed_at to resend\"",
-                   r->name, (long long)rows[ok].id, rows[ok].topic, f.message);
+        shop_log_error("relay parked a row its destination refuses relay=%s id=%lld topic=%s "
+                       "error=\"%s\" hint=\"fix it, then clear outbox.failed_at to resend\"",
+                       r->name, (long long)rows[ok].id, rows[ok].topic, f.message);
         svc_relay_kick(r); /* the rows after it: next round, at once */
         failed = 0;
     }
@@ -283,14 +283,15 @@ static void trim(svc_relay *r)
     for (int i = 0; i < TRIM_MAX_BATCHES && n >= TRIM_BATCH; i++) {
         n = svc_outbox_trim(r->conn, r->cfg.retention_ms, r->cfg.trim_inbox, TRIM_BATCH);
         if (n < 0) {
-            shop_warn("relay trim failed relay=%s error=\"%s\"", r->name, PQerrorMessage(r->conn));
+            shop_log_warn("relay trim failed relay=%s error=\"%s\"", r->name,
+                          PQerrorMessage(r->conn));
             return;
         }
         total += n;
     }
     if (total > 0)
-        shop_info("relay trimmed relay=%s rows=%lld retention_ms=%lld", r->name, (long long)total,
-                  (long long)r->cfg.retention_ms);
+        shop_log_info("relay trimmed relay=%s rows=%lld retention_ms=%lld", r->name,
+                      (long long)total, (long long)r->cfg.retention_ms);
 }
 
 static void *relay_main(void *arg)
@@ -332,7 +333,7 @@ static void *relay_main(void *arg)
     return NULL;
 }
 
-int svc_relay_start(const svc_relay_cfg *cfg, svc_relay **out, char *err, size_t errlen)
+rpc_status svc_relay_start(const svc_relay_cfg *cfg, svc_relay **out, shop_error *err)
 {
     svc_relay *r = calloc(1, sizeof *r);
     r->cfg = *cfg;
@@ -346,20 +347,21 @@ int svc_relay_start(const svc_relay_cfg *cfg, svc_relay **out, char *err, size_t
     if (r->cfg.retention_ms == 0)
         r->cfg.retention_ms = SVC_OUTBOX_RETENTION_DEFAULT_MS;
     mq_producer_opts po = {.timeout_ms = 2000, .retries = -1};
-    int st = mq_producer_open(cfg->mq_url, &po, &r->producer);
+    rpc_status st = mq_producer_open(cfg->mq_url, &po, &r->producer);
     if (st != RPC_OK) {
-        snprintf(err, errlen, "relay %s: cannot open the producer (%s)", r->name,
-                 rpc_status_name(st));
+        rpc_status failed = shop_error_set(err, st, "relay %s: cannot open the producer (%s)",
+                                           r->name, rpc_status_name(st));
         free(r);
-        return st;
+        return failed;
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
-        snprintf(err, errlen, "relay %s: cannot start its thread", r->name);
+        rpc_status failed =
+            shop_error_set(err, RPC_INTERNAL, "relay %s: cannot start its thread", r->name);
         mq_producer_close(r->producer);
         free(r);
-        return RPC_INTERNAL;
+        return failed;
     }
     *out = r;
     return RPC_OK;

@@ -18,31 +18,33 @@ struct shop_pool {
     PGconn **idle; /* NULL entries are slots whose connection must be opened */
 };
 
-static PGconn *connect_one(shop_pool *pool, char *err, size_t errlen)
+static rpc_status connect_one(shop_pool *pool, PGconn **out, shop_error *err)
 {
     PGconn *conn = PQconnectdb(pool->conninfo);
     if (PQstatus(conn) != CONNECTION_OK) {
-        snprintf(err, errlen, "connect to PostgreSQL: %s", PQerrorMessage(conn));
-        char *nl = strchr(err, '\n');
-        if (nl != NULL)
-            *nl = '\0';
+        const char *why = PQerrorMessage(conn);
+        size_t len = strcspn(why, "\n");
+        shop_error_set(err, RPC_UNAVAILABLE, "connect to PostgreSQL: %.*s", (int)len, why);
         PQfinish(conn);
-        return NULL;
+        return RPC_UNAVAILABLE;
     }
-    if (pool->setup != NULL && pool->setup(conn, err, errlen) != 0) {
-        PQfinish(conn);
-        return NULL;
+    if (pool->setup != NULL) {
+        rpc_status st = pool->setup(conn, err);
+        if (st != RPC_OK) {
+            PQfinish(conn);
+            return st;
+        }
     }
-    return conn;
+    *out = conn;
+    return RPC_OK;
 }
 
-shop_pool *shop_pool_open(const char *conninfo, int size, shop_pool_setup_fn setup, char *err,
-                          size_t errlen)
+rpc_status shop_pool_open(const char *conninfo, int size, shop_pool_setup_fn setup, shop_pool **out,
+                          shop_error *err)
 {
-    if (size < 1) {
-        snprintf(err, errlen, "pool size must be at least 1 (got %d)", size);
-        return NULL;
-    }
+    if (size < 1)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "pool size must be at least 1 (got %d)",
+                              size);
     shop_pool *pool = calloc(1, sizeof *pool);
     if (pool == NULL)
         goto fail;
@@ -55,26 +57,26 @@ shop_pool *shop_pool_open(const char *conninfo, int size, shop_pool_setup_fn set
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->cv, NULL);
     for (int i = 0; i < size; i++) {
-        pool->idle[i] = connect_one(pool, err, errlen);
-        if (pool->idle[i] == NULL) {
+        rpc_status st = connect_one(pool, &pool->idle[i], err);
+        if (st != RPC_OK) {
             pool->nidle = i;
             shop_pool_close(pool);
-            return NULL;
+            return st;
         }
     }
     pool->nidle = size;
-    return pool;
+    *out = pool;
+    return RPC_OK;
 fail:
-    snprintf(err, errlen, "out of memory");
     if (pool != NULL) {
         free(pool->conninfo);
         free(pool->idle);
         free(pool);
     }
-    return NULL;
+    return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
 }
 
-PGconn *shop_pool_acquire(shop_pool *pool, int timeout_ms, char *err, size_t errlen)
+rpc_status shop_pool_acquire(shop_pool *pool, int timeout_ms, PGconn **out, shop_error *err)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -92,8 +94,8 @@ PGconn *shop_pool_acquire(shop_pool *pool, int timeout_ms, char *err, size_t err
                                 : pthread_cond_timedwait(&pool->cv, &pool->mu, &until);
         if (rc == ETIMEDOUT && pool->nidle == 0) {
             pthread_mutex_unlock(&pool->mu);
-            snprintf(err, errlen, "no database connection free after %d ms", timeout_ms);
-            return NULL;
+            return shop_error_set(err, RPC_RESOURCE_EXHAUSTED,
+                                  "no database connection free after %d ms", timeout_ms);
         }
     }
     PGconn *conn = pool->idle[--pool->nidle];
@@ -103,16 +105,19 @@ PGconn *shop_pool_acquire(shop_pool *pool, int timeout_ms, char *err, size_t err
         PQfinish(conn);
         conn = NULL;
     }
+    rpc_status st = RPC_OK;
     if (conn == NULL)
-        conn = connect_one(pool, err, errlen);
-    if (conn == NULL) {
+        st = connect_one(pool, &conn, err);
+    if (st != RPC_OK) {
         /* Keep the slot: the next caller tries to connect again. */
         pthread_mutex_lock(&pool->mu);
         pool->idle[pool->nidle++] = NULL;
         pthread_cond_signal(&pool->cv);
         pthread_mutex_unlock(&pool->mu);
+        return st;
     }
-    return conn;
+    *out = conn;
+    return RPC_OK;
 }
 
 void shop_pool_release(shop_pool *pool, PGconn *conn)

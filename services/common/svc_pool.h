@@ -7,19 +7,22 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+#include "base/error.h"
+
 typedef struct shop_pool shop_pool;
 
 /* Called on every new connection, e.g. to prepare statements. */
-typedef int (*shop_pool_setup_fn)(PGconn *conn, char *err, size_t errlen);
+typedef rpc_status (*shop_pool_setup_fn)(PGconn *conn, shop_error *err);
 
 /* Opens `size` connections to `conninfo` (all at once, so a wrong address
- * fails at start). Returns NULL with `err` filled. */
-shop_pool *shop_pool_open(const char *conninfo, int size, shop_pool_setup_fn setup, char *err,
-                          size_t errlen);
+ * fails at start: UNAVAILABLE). */
+rpc_status shop_pool_open(const char *conninfo, int size, shop_pool_setup_fn setup, shop_pool **out,
+                          shop_error *err);
 
-/* Takes a connection, waiting at most `timeout_ms` (<0: forever). Returns
- * NULL on timeout or when no connection can be (re)opened, with `err` filled. */
-PGconn *shop_pool_acquire(shop_pool *pool, int timeout_ms, char *err, size_t errlen);
+/* Takes a connection, waiting at most `timeout_ms` (<0: forever). Fails with
+ * RESOURCE_EXHAUSTED on timeout, UNAVAILABLE when no connection can be
+ * (re)opened. */
+rpc_status shop_pool_acquire(shop_pool *pool, int timeout_ms, PGconn **out, shop_error *err);
 
 /* Gives a connection back. A connection left inside a transaction or broken
  * is rolled back or reopened before it is handed out again. */

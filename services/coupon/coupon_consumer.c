@@ -13,8 +13,8 @@
 
 static const char *const topics[] = {"order.placed", "order.cancelled", "order.closed"};
 
-static int publish_result(PGconn *conn, const Shop__Events__OrderPlaced *o, int st,
-                          const coupon_result *r, char *err, size_t errlen)
+static rpc_status publish_result(PGconn *conn, const Shop__Events__OrderPlaced *o, int st,
+                                 const coupon_result *r, shop_error *err)
 {
     char key[24];
     uint8_t buf[512];
@@ -40,26 +40,26 @@ static int publish_result(PGconn *conn, const Shop__Events__OrderPlaced *o, int 
         len = shop__events__coupon_rejected__pack(&ev, buf);
         topic = "coupon.rejected";
     }
-    return svc_outbox_add(conn, topic, key, buf, len, 0, err, errlen);
+    return svc_outbox_add(conn, topic, key, buf, len, 0, err);
 }
 
-static int on_placed(PGconn *conn, const mq_msg *m, int *wrote, char *err, size_t errlen)
+static rpc_status on_placed(PGconn *conn, const mq_msg *m, int *wrote, shop_error *err)
 {
     Shop__Events__OrderPlaced *o = shop__events__order_placed__unpack(NULL, m->len, m->body);
     if (o == NULL) {
-        snprintf(err, errlen, "undecodable OrderPlaced");
+        shop_error_set(err, RPC_INVALID_ARGUMENT, "undecodable OrderPlaced");
         return RPC_INVALID_ARGUMENT;
     }
-    int st = RPC_OK;
+    rpc_status st = RPC_OK;
     if (o->coupon_id != 0) {
         coupon_result r;
         st = coupon_use(conn, o->order_id, o->coupon_id, o->user_id, &r);
         int business = st == RPC_OK || st == RPC_FAILED_PRECONDITION || st == RPC_NOT_FOUND ||
                        st == RPC_INVALID_ARGUMENT;
         if (!business) {
-            snprintf(err, errlen, "%s", r.msg);
+            shop_error_set(err, RPC_INTERNAL, "%s", r.msg);
         } else if (!r.duplicate) {
-            st = publish_result(conn, o, st, &r, err, errlen);
+            st = publish_result(conn, o, st, &r, err);
             *wrote = st == RPC_OK;
         } else {
             st = RPC_OK; /* the first delivery published the result */
@@ -70,32 +70,32 @@ static int on_placed(PGconn *conn, const mq_msg *m, int *wrote, char *err, size_
 }
 
 /* order.cancelled and order.closed carry the same fields at the same tags. */
-static int on_release(PGconn *conn, const mq_msg *m, char *err, size_t errlen)
+static rpc_status on_release(PGconn *conn, const mq_msg *m, shop_error *err)
 {
     Shop__Events__OrderCancelled *o = shop__events__order_cancelled__unpack(NULL, m->len, m->body);
     if (o == NULL) {
-        snprintf(err, errlen, "undecodable %s", m->topic);
+        shop_error_set(err, RPC_INVALID_ARGUMENT, "undecodable %s", m->topic);
         return RPC_INVALID_ARGUMENT;
     }
-    int st = RPC_OK;
+    rpc_status st = RPC_OK;
     if (o->coupon_id != 0) {
         coupon_result r;
         st = coupon_restore(conn, o->order_id, o->coupon_id, &r);
         if (st != RPC_OK)
-            snprintf(err, errlen, "%s", r.msg);
+            shop_error_set(err, RPC_INTERNAL, "%s", r.msg);
     }
     shop__events__order_cancelled__free_unpacked(o, NULL);
     return st;
 }
 
-static int handle(PGconn *conn, const mq_msg *m, void *arg, int *wrote, char *err, size_t errlen)
+static rpc_status handle(PGconn *conn, const mq_msg *m, void *arg, int *wrote, shop_error *err)
 {
     (void)arg;
     if (strcmp(m->topic, "order.placed") == 0)
-        return on_placed(conn, m, wrote, err, errlen);
+        return on_placed(conn, m, wrote, err);
     if (strcmp(m->topic, "order.cancelled") == 0 || strcmp(m->topic, "order.closed") == 0)
-        return on_release(conn, m, err, errlen);
-    snprintf(err, errlen, "unexpected topic %s", m->topic);
+        return on_release(conn, m, err);
+    shop_error_set(err, RPC_INVALID_ARGUMENT, "unexpected topic %s", m->topic);
     return RPC_INVALID_ARGUMENT;
 }
 

@@ -66,11 +66,11 @@ static const shop_stmt st_seed = {
     "   discount_cents = EXCLUDED.discount_cents, status = 'UNUSED', order_id = NULL,"
     "   used_at = NULL"};
 
-int coupon_logic_prepare(PGconn *conn, char *err, size_t errlen)
+rpc_status coupon_logic_prepare(PGconn *conn, shop_error *err)
 {
     const shop_stmt all[] = {st_use,           st_use_first, st_restore_claim, st_restore,
                              st_restore_first, st_get,       st_seed};
-    return shop_db_prepare(conn, all, sizeof all / sizeof all[0], err, errlen);
+    return shop_db_prepare(conn, all, sizeof all / sizeof all[0], err);
 }
 
 static int use_status(const char *result, int64_t order_id, int64_t coupon_id, coupon_result *out)
@@ -99,11 +99,14 @@ int coupon_use(PGconn *conn, int64_t order_id, int64_t coupon_id, int64_t user_i
     char a[24], b[24], c[24];
     const char *params[] = {shop_db_i64(a, order_id), shop_db_i64(b, coupon_id),
                             shop_db_i64(c, user_id)};
-    int st;
-    PGresult *res = shop_db_run_once(conn, &st_use, &st_use_first, 3, 1, params, &out->duplicate,
-                                     &st, out->msg, sizeof out->msg);
-    if (res == NULL)
+    PGresult *res = NULL;
+    shop_error db_err = {0};
+    rpc_status st = shop_db_run_once(conn, &st_use, &st_use_first, 3, 1, params, &out->duplicate,
+                                     &res, &db_err);
+    if (st != RPC_OK) {
+        snprintf(out->msg, sizeof out->msg, "%s", db_err.message);
         return st;
+    }
     if (PQntuples(res) == 0) { /* no slot taken and no coupon row */
         PQclear(res);
         snprintf(out->msg, sizeof out->msg, "coupon %lld does not exist", (long long)coupon_id);
@@ -126,28 +129,31 @@ int coupon_restore(PGconn *conn, int64_t order_id, int64_t coupon_id, coupon_res
     }
     char a[24], b[24];
     const char *params[] = {shop_db_i64(a, order_id), shop_db_i64(b, coupon_id)};
-    int st;
-    PGresult *res = shop_db_run_undo(conn, &st_restore_claim, 2, &st_restore, &st_restore_first,
-                                     params, &out->duplicate, &st, out->msg, sizeof out->msg);
-    if (res == NULL)
+    PGresult *res = NULL;
+    shop_error db_err = {0};
+    rpc_status st = shop_db_run_undo(conn, &st_restore_claim, 2, &st_restore, &st_restore_first,
+                                     params, &out->duplicate, &res, &db_err);
+    if (st != RPC_OK) {
+        snprintf(out->msg, sizeof out->msg, "%s", db_err.message);
         return st;
+    }
     out->restored = strcmp(PQgetvalue(res, 0, 0), "OK") == 0;
     PQclear(res);
     return RPC_OK;
 }
 
-int coupon_get(PGconn *conn, int64_t coupon_id, coupon_info *out, char *msg, size_t msglen)
+rpc_status coupon_get(PGconn *conn, int64_t coupon_id, coupon_info *out, shop_error *err)
 {
     memset(out, 0, sizeof *out);
     char a[24];
     const char *params[] = {shop_db_i64(a, coupon_id)};
-    int st;
-    PGresult *res = shop_db_run(conn, &st_get, 1, params, &st, msg, msglen);
-    if (res == NULL)
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, &st_get, 1, params, &res, err);
+    if (st != RPC_OK)
         return st;
     if (PQntuples(res) == 0) {
         PQclear(res);
-        snprintf(msg, msglen, "coupon %lld does not exist", (long long)coupon_id);
+        shop_error_set(err, RPC_NOT_FOUND, "coupon %lld does not exist", (long long)coupon_id);
         return RPC_NOT_FOUND;
     }
     out->coupon_id = shop_db_get_i64(res, 0, 0);
@@ -159,20 +165,21 @@ int coupon_get(PGconn *conn, int64_t coupon_id, coupon_info *out, char *msg, siz
     return RPC_OK;
 }
 
-int coupon_seed(PGconn *conn, int64_t first_user, int64_t n, int64_t discount_cents, char *msg,
-                size_t msglen)
+rpc_status coupon_seed(PGconn *conn, int64_t first_user, int64_t n, int64_t discount_cents,
+                       shop_error *err)
 {
     if (first_user <= 0 || n < 0 || discount_cents < 0) {
-        snprintf(msg, msglen, "bad coupon fixture: first %lld n %lld discount %lld",
-                 (long long)first_user, (long long)n, (long long)discount_cents);
+        shop_error_set(err, RPC_INVALID_ARGUMENT,
+                       "bad coupon fixture: first %lld n %lld discount %lld", (long long)first_user,
+                       (long long)n, (long long)discount_cents);
         return RPC_INVALID_ARGUMENT;
     }
     char a[24], b[24], c[24];
     const char *params[] = {shop_db_i64(a, first_user), shop_db_i64(b, n),
                             shop_db_i64(c, discount_cents)};
-    int st;
-    PGresult *res = shop_db_run(conn, &st_seed, 3, params, &st, msg, msglen);
-    if (res == NULL)
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, &st_seed, 3, params, &res, err);
+    if (st != RPC_OK)
         return st;
     PQclear(res);
     return RPC_OK;

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 typedef struct coupon_result {
     int duplicate;          /* a repeat of an earlier call: its first result */
     int restored;           /* restore: the coupon was given back */
@@ -27,7 +29,7 @@ typedef struct coupon_info {
     int64_t discount_cents;
 } coupon_info;
 
-int coupon_logic_prepare(PGconn *conn, char *err, size_t errlen);
+rpc_status coupon_logic_prepare(PGconn *conn, shop_error *err);
 
 /* Marks `coupon_id` used by `order_id`, at most once per order. RPC_OK: used.
  * RPC_FAILED_PRECONDITION: used by another order, not this user's, or the
@@ -40,11 +42,11 @@ int coupon_use(PGconn *conn, int64_t order_id, int64_t coupon_id, int64_t user_i
  * records that the order is compensated, so a late use is refused. */
 int coupon_restore(PGconn *conn, int64_t order_id, int64_t coupon_id, coupon_result *out);
 
-int coupon_get(PGconn *conn, int64_t coupon_id, coupon_info *out, char *msg, size_t msglen);
+rpc_status coupon_get(PGconn *conn, int64_t coupon_id, coupon_info *out, shop_error *err);
 
 /* Fixtures: one unused coupon per user, coupon_id = user_id, for users
  * first_user .. first_user+n-1, worth `discount_cents` (existing rows reset). */
-int coupon_seed(PGconn *conn, int64_t first_user, int64_t n, int64_t discount_cents, char *msg,
-                size_t msglen);
+rpc_status coupon_seed(PGconn *conn, int64_t first_user, int64_t n, int64_t discount_cents,
+                       shop_error *err);
 
 #endif

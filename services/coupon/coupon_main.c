@@ -10,7 +10,7 @@ static int start(shop_daemon *d)
 {
     rpc_error err;
     if (coupon_rpc_register(d, &err) != RPC_OK) {
-        shop_error("register failed error=\"%s\"", err.message);
+        shop_log_error("register failed error=\"%s\"", err.message);
         return -1;
     }
     return svc_arch_member_start(d, coupon_consumer_config);

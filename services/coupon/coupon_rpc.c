@@ -12,7 +12,7 @@ static rpc_status use(rpc_ctx *ctx, const Shop__Coupon__UseRequest *req,
     if (c == NULL)
         return RPC_UNAVAILABLE;
     coupon_result r;
-    int st = coupon_use(c, req->order_id, req->coupon_id, req->user_id, &r);
+    rpc_status st = coupon_use(c, req->order_id, req->coupon_id, req->user_id, &r);
     shop_pool_release(d->pool, c);
     reply->duplicate = r.duplicate;
     reply->discount_cents = r.discount_cents;
@@ -27,7 +27,7 @@ static rpc_status restore(rpc_ctx *ctx, const Shop__Coupon__RestoreRequest *req,
     if (c == NULL)
         return RPC_UNAVAILABLE;
     coupon_result r;
-    int st = coupon_restore(c, req->order_id, req->coupon_id, &r);
+    rpc_status st = coupon_restore(c, req->order_id, req->coupon_id, &r);
     shop_pool_release(d->pool, c);
     reply->restored = r.restored;
     reply->duplicate = r.duplicate;
@@ -42,15 +42,15 @@ static rpc_status get_coupon(rpc_ctx *ctx, const Shop__Coupon__GetCouponRequest 
     if (c == NULL)
         return RPC_UNAVAILABLE;
     coupon_info ci;
-    char msg[200];
-    int st = coupon_get(c, req->coupon_id, &ci, msg, sizeof msg);
+    shop_error msg = {0};
+    rpc_status st = coupon_get(c, req->coupon_id, &ci, &msg);
     shop_pool_release(d->pool, c);
     reply->coupon_id = ci.coupon_id;
     reply->user_id = ci.user_id;
     reply->used = ci.used;
     reply->order_id = ci.order_id;
     reply->discount_cents = ci.discount_cents;
-    return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", msg);
+    return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", msg.message);
 }
 
 rpc_status coupon_rpc_register(shop_daemon *d, rpc_error *err)

@@ -27,18 +27,16 @@ struct order_async {
     order_ids *ids;               /* PlaceOrder's order ids, fetched in blocks */
 };
 
-int order_async_tx(PGconn *conn, const char *sql, char *msg, size_t msglen)
+rpc_status order_async_tx(PGconn *conn, const char *sql, shop_error *err)
 {
     PGresult *res = PQexec(conn, sql);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (ok)
         return RPC_OK;
-    snprintf(msg, msglen, "%s failed: %s", sql, PQerrorMessage(conn));
-    char *nl = strchr(msg, '\n');
-    if (nl != NULL)
-        *nl = '\0';
-    return PQstatus(conn) == CONNECTION_OK ? RPC_ABORTED : RPC_UNAVAILABLE;
+    const char *why = PQerrorMessage(conn);
+    return shop_error_set(err, PQstatus(conn) == CONNECTION_OK ? RPC_ABORTED : RPC_UNAVAILABLE,
+                          "%s failed: %.*s", sql, (int)strcspn(why, "\n"), why);
 }
 
 static void key_of(char key[24], int64_t order_id)
@@ -71,9 +69,9 @@ static const shop_stmt st_place = {
     "       ORDER BY v.n)"
     " SELECT order_id FROM o"};
 
-int order_async_flows_prepare(PGconn *conn, char *err, size_t errlen)
+rpc_status order_async_flows_prepare(PGconn *conn, shop_error *err)
 {
-    return shop_db_prepare(conn, &st_place, 1, err, errlen);
+    return shop_db_prepare(conn, &st_place, 1, err);
 }
 
 /* `len` bytes as lowercase hex into `out` (2 * len + 1 bytes). */
@@ -106,8 +104,8 @@ static void pending_order(const order_place_args *a, int64_t id, int64_t accepte
 }
 
 /* Inserts `o` with its two events; *inserted = 0 when the request_id exists. */
-static int insert_placed(PGconn *conn, const shop_order *o, int64_t window_ms, int *inserted,
-                         char *msg, size_t msglen)
+static rpc_status insert_placed(PGconn *conn, const shop_order *o, int64_t window_ms, int *inserted,
+                                shop_error *err)
 {
     uint8_t buf[256];
     char placed[2 * sizeof buf + 1], timeout[2 * sizeof buf + 1];
@@ -121,7 +119,8 @@ static int insert_placed(PGconn *conn, const shop_order *o, int64_t window_ms, i
     p.pay_by_us = o->pay_by_us;
     p.at_us = o->accepted_us;
     if (shop__events__order_placed__get_packed_size(&p) > sizeof buf) {
-        snprintf(msg, msglen, "order.placed event does not fit %zu bytes", sizeof buf);
+        shop_error_set(err, RPC_INVALID_ARGUMENT, "order.placed event does not fit %zu bytes",
+                       sizeof buf);
         return RPC_INVALID_ARGUMENT;
     }
     hex(placed, buf, shop__events__order_placed__pack(&p, buf));
@@ -142,17 +141,17 @@ static int insert_placed(PGconn *conn, const shop_order *o, int64_t window_ms, i
                             placed,
                             timeout,
                             shop_db_i64(k, window_ms > 0 ? window_ms : 1)};
-    int st;
-    PGresult *res = shop_db_run(conn, &st_place, 11, params, &st, msg, msglen);
-    if (res == NULL)
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, &st_place, 11, params, &res, err);
+    if (st != RPC_OK)
         return st;
     *inserted = PQntuples(res) > 0;
     PQclear(res);
     return RPC_OK;
 }
 
-int order_async_publish_release(PGconn *conn, const char *topic, const shop_order *o, char *msg,
-                                size_t msglen)
+rpc_status order_async_publish_release(PGconn *conn, const char *topic, const shop_order *o,
+                                       shop_error *err)
 {
     char key[24];
     uint8_t buf[512];
@@ -166,7 +165,7 @@ int order_async_publish_release(PGconn *conn, const char *topic, const shop_orde
     e.reason = (char *)o->reason;
     e.at_us = svc_outbox_now_us();
     size_t len = shop__events__order_cancelled__pack(&e, buf);
-    return svc_outbox_add(conn, topic, key, buf, len, 0, msg, msglen);
+    return svc_outbox_add(conn, topic, key, buf, len, 0, err);
 }
 
 int64_t order_async_pay_window_ms(const order_async *oa)
@@ -176,37 +175,36 @@ int64_t order_async_pay_window_ms(const order_async *oa)
 }
 
 /* Ends the transaction: COMMIT when st is OK, else ROLLBACK. */
-static int finish(PGconn *conn, int st, char *msg, size_t msglen)
+static rpc_status finish(PGconn *conn, rpc_status st, shop_error *err)
 {
     if (st != RPC_OK) {
-        char ignored[64];
-        order_async_tx(conn, "ROLLBACK", ignored, sizeof ignored);
-        return st;
+        order_async_tx(conn, "ROLLBACK", NULL);
+        return (rpc_status)st;
     }
-    return order_async_tx(conn, "COMMIT", msg, msglen);
+    return order_async_tx(conn, "COMMIT", err);
 }
 
-int order_async_place(order_async *oa, PGconn *conn, const order_place_args *args, shop_order *out,
-                      int *duplicate, char *msg, size_t msglen)
+rpc_status order_async_place(order_async *oa, PGconn *conn, const order_place_args *args,
+                             shop_order *out, int *duplicate, shop_error *err)
 {
     order_place_args a = *args;
     if (a.pay_window_ms <= 0)
         a.pay_window_ms = order_async_pay_window_ms(oa);
     *duplicate = 0;
-    int st = order_place_check(&a, msg, msglen);
+    rpc_status st = order_place_check(&a, err);
     int64_t id = 0;
     if (st == RPC_OK)
-        st = order_ids_next(oa != NULL ? oa->ids : NULL, conn, &id, msg, msglen);
+        st = order_ids_next(oa != NULL ? oa->ids : NULL, conn, &id, err);
     if (st != RPC_OK)
         return st;
     pending_order(&a, id, svc_outbox_now_us(), out);
     int inserted = 0;
-    st = insert_placed(conn, out, a.pay_window_ms, &inserted, msg, msglen);
+    st = insert_placed(conn, out, a.pay_window_ms, &inserted, err);
     if (st != RPC_OK)
         return st;
     if (!inserted) {
         /* The request_id exists: the conflict check waited for it to commit. */
-        st = order_get_by_request(conn, out->request_id, out, msg, msglen);
+        st = order_get_by_request(conn, out->request_id, out, err);
         *duplicate = st == RPC_OK;
         return st;
     }
@@ -214,35 +212,35 @@ int order_async_place(order_async *oa, PGconn *conn, const order_place_args *arg
     return RPC_OK;
 }
 
-int order_async_pay(order_async *oa, PGconn *conn, int64_t order_id, shop_order *out, char *msg,
-                    size_t msglen)
+rpc_status order_async_pay(order_async *oa, PGconn *conn, int64_t order_id, shop_order *out,
+                           shop_error *err)
 {
-    int st = order_pay(conn, order_id, out, msg, msglen);
+    rpc_status st = order_pay(conn, order_id, out, err);
     if (st == RPC_OK)
         timeout_canceller_post(oa != NULL ? oa->canceller : NULL, order_id);
     return st;
 }
 
-int order_async_cancel(order_async *oa, PGconn *conn, int64_t order_id, const char *reason,
-                       shop_order *out, char *msg, size_t msglen)
+rpc_status order_async_cancel(order_async *oa, PGconn *conn, int64_t order_id, const char *reason,
+                              shop_order *out, shop_error *err)
 {
     const char *why = reason != NULL && reason[0] != '\0' ? reason : "cancelled by the user";
     int cancelled = 0;
-    int st = order_async_tx(conn, "BEGIN", msg, msglen);
+    rpc_status st = order_async_tx(conn, "BEGIN", err);
     if (st != RPC_OK)
         return st;
-    st = order_async_user_cancel(conn, order_id, why, &cancelled, out, msg, msglen);
+    st = order_async_user_cancel(conn, order_id, why, &cancelled, out, err);
     if (st == RPC_OK && cancelled)
-        st = order_async_publish_release(conn, "order.cancelled", out, msg, msglen);
-    st = finish(conn, st, msg, msglen);
+        st = order_async_publish_release(conn, "order.cancelled", out, err);
+    st = finish(conn, st, err);
     if (st != RPC_OK)
         return st;
     if (!cancelled) {
-        st = order_get(conn, order_id, out, msg, msglen);
+        st = order_get(conn, order_id, out, err);
         if (st != RPC_OK)
             return st;
-        snprintf(msg, msglen, "cannot cancel order %lld: it is %s", (long long)order_id,
-                 order_status_name(out->status));
+        shop_error_set(err, RPC_FAILED_PRECONDITION, "cannot cancel order %lld: it is %s",
+                       (long long)order_id, order_status_name(out->status));
         return RPC_FAILED_PRECONDITION;
     }
     svc_relay_kick(oa != NULL ? oa->relay : NULL);
@@ -250,7 +248,7 @@ int order_async_cancel(order_async *oa, PGconn *conn, int64_t order_id, const ch
     return RPC_OK;
 }
 
-int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, size_t errlen)
+rpc_status order_async_start(const order_async_cfg *cfg, order_async **out, shop_error *err)
 {
     order_async *oa = calloc(1, sizeof *oa);
     oa->cfg = *cfg;
@@ -260,7 +258,7 @@ int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, 
     oa->ids = order_ids_new(ORDER_ID_BLOCK);
     oa->canceller = timeout_canceller_start(oa->delay_url);
     if (oa->canceller == NULL) {
-        snprintf(err, errlen, "cannot start the timeout canceller thread");
+        shop_error_set(err, RPC_INTERNAL, "cannot start the timeout canceller thread");
         free(oa);
         return RPC_INTERNAL;
     }
@@ -270,7 +268,7 @@ int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, 
                         .delay_url = oa->delay_url,
                         .dup_publish = cfg->dup_publish,
                         .trim_inbox = 1};
-    int st = svc_relay_start(&rc, &oa->relay, err, errlen);
+    rpc_status st = svc_relay_start(&rc, &oa->relay, err);
     if (st != RPC_OK)
         goto fail;
     svc_consumer_cfg cc = {0};
@@ -281,7 +279,7 @@ int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, 
     cc.relay = oa->relay;
     cc.dup_deliver = cfg->dup_deliver;
     cc.crash_after_commits = cfg->crash_after_commits;
-    st = svc_consumer_start(&cc, &oa->consumer, err, errlen);
+    st = svc_consumer_start(&cc, &oa->consumer, err);
     if (st != RPC_OK)
         goto fail;
     *out = oa;

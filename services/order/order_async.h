@@ -23,13 +23,15 @@
 #include "services/common/svc_outbox_consumer.h"
 #include "services/order/order_logic.h"
 
+#include "base/error.h"
+
 #define ORDER_CONSUMER_GROUP "order"
 #define ORDER_PAY_WINDOW_DEFAULT_MS (30LL * 60 * 1000)
 
 /* Prepares order_logic's statements and this module's on a new connection. */
-int order_async_prepare(PGconn *conn, char *err, size_t errlen);
+rpc_status order_async_prepare(PGconn *conn, shop_error *err);
 /* The flows' own statements (part of order_async_prepare). */
-int order_async_flows_prepare(PGconn *conn, char *err, size_t errlen);
+rpc_status order_async_flows_prepare(PGconn *conn, shop_error *err);
 
 typedef struct order_async order_async;
 
@@ -46,7 +48,7 @@ typedef struct order_async_cfg {
 
 /* Starts the relay and the consumer. mq-delayd hands the due order.timeout
  * to the broker (its --broker), where the consumer reads it. */
-int order_async_start(const order_async_cfg *cfg, order_async **out, char *err, size_t errlen);
+rpc_status order_async_start(const order_async_cfg *cfg, order_async **out, shop_error *err);
 void order_async_stop(order_async *oa);
 
 int64_t order_async_pay_window_ms(const order_async *oa);
@@ -55,34 +57,34 @@ int64_t order_async_pay_window_ms(const order_async *oa);
  * in one statement (one round trip, one commit); `oa` (may be NULL) holds
  * the pool of order ids and wakes the relay. A repeated request_id returns
  * the first order with *duplicate set. */
-int order_async_place(order_async *oa, PGconn *conn, const order_place_args *args, shop_order *out,
-                      int *duplicate, char *msg, size_t msglen);
+rpc_status order_async_place(order_async *oa, PGconn *conn, const order_place_args *args,
+                             shop_order *out, int *duplicate, shop_error *err);
 
 /* PayOrder (async): order_pay, then cancels the order's pending
  * order.timeout in mq-delayd (best effort: a timeout that still arrives
  * finds the order PAID and changes nothing). */
-int order_async_pay(order_async *oa, PGconn *conn, int64_t order_id, shop_order *out, char *msg,
-                    size_t msglen);
+rpc_status order_async_pay(order_async *oa, PGconn *conn, int64_t order_id, shop_order *out,
+                           shop_error *err);
 
 /* CancelOrder (async): PENDING/CONFIRMED -> CANCELLED + order.cancelled. */
-int order_async_cancel(order_async *oa, PGconn *conn, int64_t order_id, const char *reason,
-                       shop_order *out, char *msg, size_t msglen);
+rpc_status order_async_cancel(order_async *oa, PGconn *conn, int64_t order_id, const char *reason,
+                              shop_order *out, shop_error *err);
 
 /* The consumer's configuration (topics, group, setup, handler). */
 void order_async_consumer_config(svc_consumer_cfg *cfg);
 
 /* Writes order.cancelled or order.closed for `o` to the outbox (inside the
  * caller's transaction). */
-int order_async_publish_release(PGconn *conn, const char *topic, const shop_order *o, char *msg,
-                                size_t msglen);
+rpc_status order_async_publish_release(PGconn *conn, const char *topic, const shop_order *o,
+                                       shop_error *err);
 
 /* Single statements (inside the caller's transaction). */
-int order_async_close(PGconn *conn, int64_t order_id, int *closed, shop_order *out, char *msg,
-                      size_t msglen);
-int order_async_user_cancel(PGconn *conn, int64_t order_id, const char *reason, int *cancelled,
-                            shop_order *out, char *msg, size_t msglen);
+rpc_status order_async_close(PGconn *conn, int64_t order_id, int *closed, shop_order *out,
+                             shop_error *err);
+rpc_status order_async_user_cancel(PGconn *conn, int64_t order_id, const char *reason,
+                                   int *cancelled, shop_order *out, shop_error *err);
 
 /* Runs BEGIN / COMMIT / ROLLBACK; RPC_OK or the failure's status. */
-int order_async_tx(PGconn *conn, const char *sql, char *msg, size_t msglen);
+rpc_status order_async_tx(PGconn *conn, const char *sql, shop_error *err);
 
 #endif

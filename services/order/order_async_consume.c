@@ -48,23 +48,22 @@ static const shop_stmt st_user_cancel = {
 static const char *const topics[] = {"stock.deducted", "stock.rejected", "coupon.used",
                                      "coupon.rejected", "order.timeout"};
 
-int order_async_prepare(PGconn *conn, char *err, size_t errlen)
+rpc_status order_async_prepare(PGconn *conn, shop_error *err)
 {
-    if (order_logic_prepare(conn, err, errlen) != 0 ||
-        order_async_flows_prepare(conn, err, errlen) != 0 ||
-        order_ids_prepare(conn, err, errlen) != 0)
-        return -1;
+    if (order_logic_prepare(conn, err) != 0 || order_async_flows_prepare(conn, err) != 0 ||
+        order_ids_prepare(conn, err) != 0)
+        return shop_error_code(err);
     const shop_stmt all[] = {st_inbox, st_result, st_close, st_user_cancel};
-    return shop_db_prepare(conn, all, sizeof all / sizeof all[0], err, errlen);
+    return shop_db_prepare(conn, all, sizeof all / sizeof all[0], err);
 }
 
 /* Runs a statement; *rows gets the row count. */
-static int run(PGconn *conn, const shop_stmt *s, int n, const char *const *p, int *rows, char *msg,
-               size_t msglen)
+static rpc_status run(PGconn *conn, const shop_stmt *s, int n, const char *const *p, int *rows,
+                      shop_error *err)
 {
-    int st;
-    PGresult *res = shop_db_run(conn, s, n, p, &st, msg, msglen);
-    if (res == NULL)
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, s, n, p, &res, err);
+    if (st != RPC_OK)
         return st;
     if (rows != NULL)
         *rows = PQntuples(res) > 0 ? PQntuples(res) : atoi(PQcmdTuples(res));
@@ -74,31 +73,31 @@ static int run(PGconn *conn, const shop_stmt *s, int n, const char *const *p, in
 
 /* A transition of one order by a statement that returns its id; *changed
  * says whether it matched, and `out` is read back when it did. */
-static int transition(PGconn *conn, const shop_stmt *s, int n, const char *const *p,
-                      int64_t order_id, int *changed, shop_order *out, char *msg, size_t msglen)
+static rpc_status transition(PGconn *conn, const shop_stmt *s, int n, const char *const *p,
+                             int64_t order_id, int *changed, shop_order *out, shop_error *err)
 {
     int rows = 0;
-    int st = run(conn, s, n, p, &rows, msg, msglen);
+    rpc_status st = run(conn, s, n, p, &rows, err);
     *changed = st == RPC_OK && rows > 0;
     if (*changed)
-        st = order_get(conn, order_id, out, msg, msglen);
+        st = order_get(conn, order_id, out, err);
     return st;
 }
 
-int order_async_close(PGconn *conn, int64_t order_id, int *closed, shop_order *out, char *msg,
-                      size_t msglen)
+rpc_status order_async_close(PGconn *conn, int64_t order_id, int *closed, shop_order *out,
+                             shop_error *err)
 {
     char a[24];
     const char *p[] = {shop_db_i64(a, order_id)};
-    return transition(conn, &st_close, 1, p, order_id, closed, out, msg, msglen);
+    return transition(conn, &st_close, 1, p, order_id, closed, out, err);
 }
 
-int order_async_user_cancel(PGconn *conn, int64_t order_id, const char *reason, int *cancelled,
-                            shop_order *out, char *msg, size_t msglen)
+rpc_status order_async_user_cancel(PGconn *conn, int64_t order_id, const char *reason,
+                                   int *cancelled, shop_order *out, shop_error *err)
 {
     char a[24];
     const char *p[] = {shop_db_i64(a, order_id), reason};
-    return transition(conn, &st_user_cancel, 2, p, order_id, cancelled, out, msg, msglen);
+    return transition(conn, &st_user_cancel, 2, p, order_id, cancelled, out, err);
 }
 
 /* A member's answer, decoded from any of the four result events. */
@@ -150,18 +149,19 @@ static int decode_result(const mq_msg *m, member_result *r)
 /* Records a member's answer, then confirms (both OK) or cancels (one
  * rejected). A final order (cancelled, closed) ignores late answers: the
  * release event it published makes the member restore. */
-static int on_result(PGconn *conn, const member_result *r, int *wrote, char *msg, size_t msglen)
+static rpc_status on_result(PGconn *conn, const member_result *r, int *wrote, shop_error *err)
 {
     char a[24], c[24], d[24];
     const char *p[] = {shop_db_i64(a, r->order_id), r->member, r->ok ? "OK" : "REJECTED",
                        shop_db_i64(c, r->cents), shop_db_i64(d, r->at_us)};
-    int st;
-    PGresult *res = shop_db_run(conn, &st_result, 5, p, &st, msg, msglen);
-    if (res == NULL)
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, &st_result, 5, p, &res, err);
+    if (st != RPC_OK)
         return st;
     if (PQntuples(res) == 0) {
         PQclear(res);
-        snprintf(msg, msglen, "order %lld does not exist", (long long)r->order_id);
+        shop_error_set(err, RPC_INVALID_ARGUMENT, "order %lld does not exist",
+                       (long long)r->order_id);
         return RPC_INVALID_ARGUMENT;
     }
     int stock_ok = strcmp(PQgetvalue(res, 0, 0), "OK") == 0;
@@ -175,73 +175,76 @@ static int on_result(PGconn *conn, const member_result *r, int *wrote, char *msg
     shop_order o;
     if (stock_no || coupon_no) {
         st = order_fail(conn, r->order_id, r->ok ? "a member rejected" : r->reason,
-                        RPC_FAILED_PRECONDITION, 0, &o, msg, msglen);
+                        RPC_FAILED_PRECONDITION, 0, &o, err);
         if (st == RPC_OK) {
             *wrote = 1;
-            return order_async_publish_release(conn, "order.cancelled", &o, msg, msglen);
+            return order_async_publish_release(conn, "order.cancelled", &o, err);
         }
     } else if (stock_ok && coupon_ok) {
-        st = order_confirm(conn, r->order_id, amount, stock_us, coupon_us, &o, msg, msglen);
+        st = order_confirm(conn, r->order_id, amount, stock_us, coupon_us, &o, err);
     } else {
         return RPC_OK; /* waiting for the other member */
     }
     return st == RPC_FAILED_PRECONDITION ? RPC_OK : st; /* already final: nothing to do */
 }
 
-static int on_timeout(PGconn *conn, const mq_msg *m, int *wrote, char *msg, size_t msglen)
+static rpc_status on_timeout(PGconn *conn, const mq_msg *m, int *wrote, shop_error *err)
 {
     Shop__Events__OrderTimeout *e = shop__events__order_timeout__unpack(NULL, m->len, m->body);
     if (e == NULL) {
-        snprintf(msg, msglen, "undecodable OrderTimeout");
+        shop_error_set(err, RPC_INVALID_ARGUMENT, "undecodable OrderTimeout");
         return RPC_INVALID_ARGUMENT;
     }
     int64_t id = e->order_id;
     shop__events__order_timeout__free_unpacked(e, NULL);
     int closed = 0;
     shop_order o;
-    int st = order_async_close(conn, id, &closed, &o, msg, msglen);
+    rpc_status st = order_async_close(conn, id, &closed, &o, err);
     if (st != RPC_OK || !closed)
         return st; /* paid, cancelled or closed already */
     *wrote = 1;
-    return order_async_publish_release(conn, "order.closed", &o, msg, msglen);
+    return order_async_publish_release(conn, "order.closed", &o, err);
 }
 
-/* Claims the inbox slot; 0: claimed, 1: a duplicate, <0: error (status). */
-static int claim(PGconn *conn, int64_t order_id, const char *topic, int *st, char *msg,
-                 size_t msglen)
+/* Claims the inbox slot; *duplicate when it was taken already. */
+static rpc_status claim(PGconn *conn, int64_t order_id, const char *topic, int *duplicate,
+                        shop_error *err)
 {
     char a[24];
     const char *p[] = {shop_db_i64(a, order_id), topic};
     int rows = 0;
-    *st = run(conn, &st_inbox, 2, p, &rows, msg, msglen);
-    if (*st != RPC_OK)
-        return -1;
-    return rows > 0 ? 0 : 1;
+    rpc_status st = run(conn, &st_inbox, 2, p, &rows, err);
+    *duplicate = st == RPC_OK && rows == 0;
+    return st;
 }
 
-static int handle(PGconn *conn, const mq_msg *m, void *arg, int *wrote, char *msg, size_t msglen)
+static rpc_status handle_msg(PGconn *conn, const mq_msg *m, int *wrote, shop_error *err)
 {
-    (void)arg;
-    int st;
+    rpc_status st;
     int64_t order_id = m->key != NULL ? strtoll(m->key, NULL, 10) : 0;
     member_result r;
     int timeout = strcmp(m->topic, "order.timeout") == 0;
     if (!timeout) {
         if (decode_result(m, &r) != 0) {
-            snprintf(msg, msglen, "undecodable %s", m->topic);
+            shop_error_set(err, RPC_INVALID_ARGUMENT, "undecodable %s", m->topic);
             return RPC_INVALID_ARGUMENT;
         }
         order_id = r.order_id;
     }
     if (order_id <= 0) {
-        snprintf(msg, msglen, "%s without an order id", m->topic);
+        shop_error_set(err, RPC_INVALID_ARGUMENT, "%s without an order id", m->topic);
         return RPC_INVALID_ARGUMENT;
     }
-    int c = claim(conn, order_id, m->topic, &st, msg, msglen);
-    if (c != 0)
-        return c > 0 ? RPC_OK : st;
-    return timeout ? on_timeout(conn, m, wrote, msg, msglen)
-                   : on_result(conn, &r, wrote, msg, msglen);
+    int duplicate = 0;
+    if ((st = claim(conn, order_id, m->topic, &duplicate, err)) != RPC_OK || duplicate)
+        return st;
+    return timeout ? on_timeout(conn, m, wrote, err) : on_result(conn, &r, wrote, err);
+}
+
+static rpc_status handle(PGconn *conn, const mq_msg *m, void *arg, int *wrote, shop_error *err)
+{
+    (void)arg;
+    return handle_msg(conn, m, wrote, err);
 }
 
 void order_async_consumer_config(svc_consumer_cfg *cfg)

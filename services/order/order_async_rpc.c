@@ -12,8 +12,8 @@
 
 static order_async *runtime; /* one daemon per process */
 
-typedef int (*async_op)(PGconn *c, int64_t id, const void *arg, shop_order *o, char *msg,
-                        size_t msglen);
+typedef rpc_status (*async_op)(PGconn *c, int64_t id, const void *arg, shop_order *o,
+                               shop_error *err);
 
 static rpc_status reply_order(order_svc *svc, rpc_ctx *ctx, async_op op, int64_t id,
                               const void *arg, Shop__Order__Order **out)
@@ -22,11 +22,11 @@ static rpc_status reply_order(order_svc *svc, rpc_ctx *ctx, async_op op, int64_t
     if (c == NULL)
         return RPC_UNAVAILABLE;
     shop_order o;
-    char msg[256];
-    int st = op(c, id, arg, &o, msg, sizeof msg);
+    shop_error msg = {0};
+    rpc_status st = op(c, id, arg, &o, &msg);
     shop_pool_release(svc->d->pool, c);
     if (st != RPC_OK)
-        return rpc_ctx_fail(ctx, st, "%s", msg);
+        return rpc_ctx_fail(ctx, st, "%s", msg.message);
     *out = order_to_msg(ctx, &o);
     return RPC_OK;
 }
@@ -36,33 +36,32 @@ typedef struct place_arg {
     int *duplicate;
 } place_arg;
 
-static int op_place(PGconn *c, int64_t id, const void *arg, shop_order *o, char *msg, size_t msglen)
+static rpc_status op_place(PGconn *c, int64_t id, const void *arg, shop_order *o, shop_error *err)
 {
     (void)id;
     const place_arg *p = arg;
     order_place_args a = {p->req->request_id, p->req->user_id,   p->req->goods_id,
                           p->req->count,      p->req->coupon_id, 0};
-    return order_async_place(runtime, c, &a, o, p->duplicate, msg, msglen);
+    return order_async_place(runtime, c, &a, o, p->duplicate, err);
 }
 
-static int op_pay(PGconn *c, int64_t id, const void *arg, shop_order *o, char *msg, size_t msglen)
+static rpc_status op_pay(PGconn *c, int64_t id, const void *arg, shop_order *o, shop_error *err)
 {
     (void)arg;
-    return order_async_pay(runtime, c, id, o, msg, msglen);
+    return order_async_pay(runtime, c, id, o, err);
 }
 
-static int op_get(PGconn *c, int64_t id, const void *arg, shop_order *o, char *msg, size_t msglen)
+static rpc_status op_get(PGconn *c, int64_t id, const void *arg, shop_order *o, shop_error *err)
 {
     const char *request_id = arg;
     if (id == 0 && request_id != NULL && request_id[0] != '\0')
-        return order_get_by_request(c, request_id, o, msg, msglen);
-    return order_get(c, id, o, msg, msglen);
+        return order_get_by_request(c, request_id, o, err);
+    return order_get(c, id, o, err);
 }
 
-static int op_cancel(PGconn *c, int64_t id, const void *arg, shop_order *o, char *msg,
-                     size_t msglen)
+static rpc_status op_cancel(PGconn *c, int64_t id, const void *arg, shop_order *o, shop_error *err)
 {
-    return order_async_cancel(runtime, c, id, arg, o, msg, msglen);
+    return order_async_cancel(runtime, c, id, arg, o, err);
 }
 
 static rpc_status place(rpc_ctx *ctx, const Shop__Order__PlaceOrderRequest *req,
@@ -99,7 +98,8 @@ static int pay_window(order_svc *svc, const svc_arch *a, const char *cli, int64_
         *out = mq_delay_level_ms(atoi(a->pay_level));
         if (*out > 0)
             return 0;
-        shop_error("bad --pay-window-level value=%s hint=\"a delay level 1..18\"", a->pay_level);
+        shop_log_error("bad --pay-window-level value=%s hint=\"a delay level 1..18\"",
+                       a->pay_level);
         return -1;
     }
     return shop_daemon_i64(svc->d, "--pay-window-ms", "PAY_WINDOW_MS", cli,
@@ -109,7 +109,7 @@ static int pay_window(order_svc *svc, const svc_arch *a, const char *cli, int64_
 int order_async_daemon_start(order_svc *svc, const char *pay_window_cli)
 {
     svc_arch a;
-    char err[256];
+    shop_error err = {0};
     rpc_error rerr;
     if (svc_arch_resolve(svc->d, "async", &a) != 0 ||
         pay_window(svc, &a, pay_window_cli, &svc->pay_window_ms) != 0)
@@ -122,20 +122,21 @@ int order_async_daemon_start(order_svc *svc, const char *pay_window_cli)
                          .dup_publish = a.dup_publish,
                          .dup_deliver = a.dup_deliver,
                          .crash_after_commits = a.crash_after_commits};
-    int st = order_async_start(&c, &runtime, err, sizeof err);
+    rpc_status st = order_async_start(&c, &runtime, &err);
     if (st != RPC_OK) {
-        shop_error("async start failed status=%s error=\"%s\"", rpc_status_name(st), err);
+        shop_log_error("async start failed status=%s error=\"%s\"", rpc_status_name(st),
+                       err.message);
         return -1;
     }
     static shop_order_OrderService_server impl = {
         .PlaceOrder = place, .PayOrder = pay, .GetOrder = get, .CancelOrder = cancel};
     impl.user = svc;
     if (shop_order_OrderService_register(svc->d->server, &impl, &rerr) != RPC_OK) {
-        shop_error("register failed error=\"%s\"", rerr.message);
+        shop_log_error("register failed error=\"%s\"", rerr.message);
         return -1;
     }
-    shop_info("async architecture mq=%s mq_pub=%s delay=%s pay_window_ms=%lld", a.mq_url, a.pub_url,
-              a.delay_url, (long long)svc->pay_window_ms);
+    shop_log_info("async architecture mq=%s mq_pub=%s delay=%s pay_window_ms=%lld", a.mq_url,
+                  a.pub_url, a.delay_url, (long long)svc->pay_window_ms);
     return 0;
 }
 

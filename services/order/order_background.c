@@ -55,9 +55,9 @@ static int deliver_due(order_svc *svc, PGconn *conn)
 {
     order_comp rows[BATCH];
     int n = 0;
-    char msg[256];
-    if (order_comp_due(conn, rows, BATCH, &n, msg, sizeof msg) != RPC_OK) {
-        shop_warn("compensations unreadable error=\"%s\"", msg);
+    shop_error msg = {0};
+    if (order_comp_due(conn, rows, BATCH, &n, &msg) != RPC_OK) {
+        shop_log_warn("compensations unreadable error=\"%s\"", msg.message);
         return 0;
     }
     int down = 0; /* ORDER_COMP_* bits of members that did not answer */
@@ -67,39 +67,39 @@ static int deliver_due(order_svc *svc, PGconn *conn)
         rpc_error err = {0};
         rpc_status st = (down & c->target) ? RPC_UNAVAILABLE : deliver(svc, c, &err);
         if (st == RPC_OK) {
-            if (order_comp_done(conn, c->id, msg, sizeof msg) != RPC_OK)
-                shop_warn("compensation not marked done id=%lld error=\"%s\"", (long long)c->id,
-                          msg);
+            if (order_comp_done(conn, c->id, &msg) != RPC_OK)
+                shop_log_warn("compensation not marked done id=%lld error=\"%s\"", (long long)c->id,
+                              msg.message);
             else
-                shop_info("compensated order=%lld member=%s attempts=%d", (long long)c->order_id,
-                          who, c->attempts + 1);
+                shop_log_info("compensated order=%lld member=%s attempts=%d",
+                              (long long)c->order_id, who, c->attempts + 1);
             continue;
         }
         if (st == RPC_UNAVAILABLE || st == RPC_DEADLINE_EXCEEDED)
             down |= c->target;
-        if (order_comp_retry(conn, c->id, backoff_ms(c->attempts), err.message, msg, sizeof msg) !=
-            RPC_OK)
-            shop_warn("compensation not rescheduled id=%lld error=\"%s\"", (long long)c->id, msg);
+        if (order_comp_retry(conn, c->id, backoff_ms(c->attempts), err.message, &msg) != RPC_OK)
+            shop_log_warn("compensation not rescheduled id=%lld error=\"%s\"", (long long)c->id,
+                          msg.message);
         else if (err.message[0] != '\0')
-            shop_info("compensation deferred order=%lld member=%s status=%s attempts=%d "
-                      "error=\"%s\"",
-                      (long long)c->order_id, who, rpc_status_name(st), c->attempts + 1,
-                      err.message);
+            shop_log_info("compensation deferred order=%lld member=%s status=%s attempts=%d "
+                          "error=\"%s\"",
+                          (long long)c->order_id, who, rpc_status_name(st), c->attempts + 1,
+                          err.message);
     }
     return n;
 }
 
 static void close_expired(order_svc *svc, PGconn *conn)
 {
-    char msg[256];
+    shop_error msg = {0};
     int closed = 0;
     do {
-        if (order_close_expired(conn, 500, &closed, msg, sizeof msg) != RPC_OK) {
-            shop_warn("close scan failed error=\"%s\"", msg);
+        if (order_close_expired(conn, 500, &closed, &msg) != RPC_OK) {
+            shop_log_warn("close scan failed error=\"%s\"", msg.message);
             return;
         }
         if (closed > 0)
-            shop_info("closed unpaid orders count=%d", closed);
+            shop_log_info("closed unpaid orders count=%d", closed);
     } while (closed == 500 && !svc->stop);
 }
 
@@ -111,10 +111,9 @@ static void *background_main(void *arg)
     while (!svc->stop) {
         svc->kick = 0;
         pthread_mutex_unlock(&svc->mu);
-        char err[256];
         int due = 0;
-        PGconn *conn = shop_pool_acquire(svc->d->pool, 1000, err, sizeof err);
-        if (conn != NULL) {
+        PGconn *conn = NULL;
+        if (shop_pool_acquire(svc->d->pool, 1000, &conn, NULL) == RPC_OK) {
             if (shop_now_ms() >= next_close) {
                 close_expired(svc, conn);
                 next_close = shop_now_ms() + svc->close_interval_ms;

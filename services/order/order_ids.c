@@ -38,42 +38,42 @@ void order_ids_free(order_ids *p)
     free(p);
 }
 
-int order_ids_prepare(PGconn *conn, char *err, size_t errlen)
+rpc_status order_ids_prepare(PGconn *conn, shop_error *err)
 {
-    return shop_db_prepare(conn, &st_take, 1, err, errlen);
+    return shop_db_prepare(conn, &st_take, 1, err);
 }
 
-/* Fetches `n` ids into out[]; returns how many came back, or minus a status. */
-static int take(PGconn *conn, int n, int64_t *out, char *msg, size_t msglen)
+/* Fetches `n` ids into out[]; fails (INTERNAL) when fewer came back. */
+static rpc_status take(PGconn *conn, int n, int64_t *out, shop_error *err)
 {
     char a[24];
     const char *params[] = {shop_db_i64(a, n)};
-    int st;
-    PGresult *res = shop_db_run(conn, &st_take, 1, params, &st, msg, msglen);
-    if (res == NULL)
-        return -st;
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, &st_take, 1, params, &res, err);
+    if (st != RPC_OK)
+        return st;
     int rows = PQntuples(res);
     for (int i = 0; i < rows && i < n; i++)
         out[i] = shop_db_get_i64(res, i, 0);
     PQclear(res);
-    return rows < n ? rows : n;
+    if (rows < n)
+        return shop_error_set(err, RPC_INTERNAL, "the id sequence gave %d of %d ids", rows, n);
+    return RPC_OK;
 }
 
-int order_ids_next(order_ids *p, PGconn *conn, int64_t *id, char *msg, size_t msglen)
+rpc_status order_ids_next(order_ids *p, PGconn *conn, int64_t *id, shop_error *err)
 {
-    if (p == NULL) {
-        int got = take(conn, 1, id, msg, msglen);
-        return got == 1 ? RPC_OK : got < 0 ? -got : RPC_INTERNAL;
-    }
+    if (p == NULL)
+        return take(conn, 1, id, err);
     pthread_mutex_lock(&p->mu);
     if (p->next == p->count) {
-        int got = take(conn, p->block, p->ids, msg, msglen);
-        if (got <= 0) {
+        rpc_status st = take(conn, p->block, p->ids, err);
+        if (st != RPC_OK) {
             pthread_mutex_unlock(&p->mu);
-            return got < 0 ? -got : RPC_INTERNAL;
+            return st;
         }
         p->next = 0;
-        p->count = got;
+        p->count = p->block;
     }
     *id = p->ids[p->next++];
     pthread_mutex_unlock(&p->mu);

@@ -11,10 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 typedef struct order_ids order_ids;
 
 /* Prepares the pool's statement on a new connection (0, or -1 with err). */
-int order_ids_prepare(PGconn *conn, char *err, size_t errlen);
+rpc_status order_ids_prepare(PGconn *conn, shop_error *err);
 
 /* A pool that fetches `block` ids at a time (1..1024). NULL on no memory. */
 order_ids *order_ids_new(int block);
@@ -22,6 +24,6 @@ void order_ids_free(order_ids *ids);
 
 /* The next unused order id, fetched through `conn` when the pool is empty.
  * `ids` may be NULL: one id is fetched. RPC_OK, or a status with `msg`. */
-int order_ids_next(order_ids *ids, PGconn *conn, int64_t *id, char *msg, size_t msglen);
+rpc_status order_ids_next(order_ids *ids, PGconn *conn, int64_t *id, shop_error *err);
 
 #endif

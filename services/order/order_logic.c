@@ -106,12 +106,12 @@ static const shop_stmt st_comp_retry = {
 static const shop_stmt st_comp_pending = {
     "order_comp_pending", "SELECT count(*) FROM compensations WHERE done_at IS NULL"};
 
-int order_logic_prepare(PGconn *conn, char *err, size_t errlen)
+rpc_status order_logic_prepare(PGconn *conn, shop_error *err)
 {
     const shop_stmt all[] = {st_place,     st_by_request, st_get,         st_confirm,
                              st_cancel,    st_pay,        st_close,       st_comp_due,
                              st_comp_done, st_comp_retry, st_comp_pending};
-    return shop_db_prepare(conn, all, sizeof all / sizeof all[0], err, errlen);
+    return shop_db_prepare(conn, all, sizeof all / sizeof all[0], err);
 }
 
 const char *order_status_name(int status)
@@ -154,12 +154,12 @@ static void read_order(const PGresult *res, int row, shop_order *o)
 
 /* Runs a statement that returns at most one order. RPC_OK with *found = 1
  * when a row came back. */
-static int run_order(PGconn *conn, const shop_stmt *stmt, int n, const char *const *params,
-                     shop_order *out, int *found, char *msg, size_t msglen)
+static rpc_status run_order(PGconn *conn, const shop_stmt *stmt, int n, const char *const *params,
+                            shop_order *out, int *found, shop_error *err)
 {
-    int st;
-    PGresult *res = shop_db_run(conn, stmt, n, params, &st, msg, msglen);
-    if (res == NULL)
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, stmt, n, params, &res, err);
+    if (st != RPC_OK)
         return st;
     *found = PQntuples(res) > 0;
     if (*found)
@@ -168,27 +168,29 @@ static int run_order(PGconn *conn, const shop_stmt *stmt, int n, const char *con
     return RPC_OK;
 }
 
-int order_place_check(const order_place_args *a, char *msg, size_t msglen)
+rpc_status order_place_check(const order_place_args *a, shop_error *err)
 {
     if (a->request_id != NULL && strlen(a->request_id) > ORDER_REQUEST_ID_MAX) {
-        snprintf(msg, msglen, "request_id is longer than %d bytes", ORDER_REQUEST_ID_MAX);
+        shop_error_set(err, RPC_INVALID_ARGUMENT, "request_id is longer than %d bytes",
+                       ORDER_REQUEST_ID_MAX);
         return RPC_INVALID_ARGUMENT;
     }
     if (a->user_id <= 0 || a->goods_id <= 0 || a->count <= 0 || a->coupon_id < 0 ||
         a->pay_window_ms < 0) {
-        snprintf(msg, msglen, "user_id, goods_id and count must be positive (got %lld, %lld, %d)",
-                 (long long)a->user_id, (long long)a->goods_id, (int)a->count);
+        shop_error_set(err, RPC_INVALID_ARGUMENT,
+                       "user_id, goods_id and count must be positive (got %lld, %lld, %d)",
+                       (long long)a->user_id, (long long)a->goods_id, (int)a->count);
         return RPC_INVALID_ARGUMENT;
     }
     return RPC_OK;
 }
 
-int order_place(PGconn *conn, const order_place_args *a, shop_order *out, int *duplicate, char *msg,
-                size_t msglen)
+rpc_status order_place(PGconn *conn, const order_place_args *a, shop_order *out, int *duplicate,
+                       shop_error *err)
 {
     *duplicate = 0;
     const char *rid = a->request_id != NULL ? a->request_id : "";
-    int st = order_place_check(a, msg, msglen);
+    rpc_status st = order_place_check(a, err);
     if (st != RPC_OK)
         return st;
     char b[24], c[24], d[24], e[24], f[24];
@@ -199,78 +201,78 @@ int order_place(PGconn *conn, const order_place_args *a, shop_order *out, int *d
                             shop_db_i64(e, a->coupon_id),
                             shop_db_i64(f, a->pay_window_ms)};
     int found = 0;
-    st = run_order(conn, &st_place, 6, params, out, &found, msg, msglen);
+    st = run_order(conn, &st_place, 6, params, out, &found, err);
     if (st != RPC_OK || found)
         return st;
     /* The request_id exists: the conflict check waited for it to commit. */
-    st = run_order(conn, &st_by_request, 1, params, out, &found, msg, msglen);
+    st = run_order(conn, &st_by_request, 1, params, out, &found, err);
     if (st != RPC_OK)
         return st;
     if (!found) {
-        snprintf(msg, msglen, "request %s conflicted but cannot be read", rid);
+        shop_error_set(err, RPC_ABORTED, "request %s conflicted but cannot be read", rid);
         return RPC_ABORTED;
     }
     *duplicate = 1;
     return RPC_OK;
 }
 
-static int not_found(int64_t order_id, char *msg, size_t msglen)
+static rpc_status not_found(int64_t order_id, shop_error *err)
 {
-    snprintf(msg, msglen, "order %lld does not exist", (long long)order_id);
+    shop_error_set(err, RPC_NOT_FOUND, "order %lld does not exist", (long long)order_id);
     return RPC_NOT_FOUND;
 }
 
-int order_get(PGconn *conn, int64_t order_id, shop_order *out, char *msg, size_t msglen)
+rpc_status order_get(PGconn *conn, int64_t order_id, shop_order *out, shop_error *err)
 {
     char a[24];
     const char *params[] = {shop_db_i64(a, order_id)};
     int found = 0;
-    int st = run_order(conn, &st_get, 1, params, out, &found, msg, msglen);
+    rpc_status st = run_order(conn, &st_get, 1, params, out, &found, err);
     if (st == RPC_OK && !found)
-        return not_found(order_id, msg, msglen);
+        return not_found(order_id, err);
     return st;
 }
 
-int order_get_by_request(PGconn *conn, const char *request_id, shop_order *out, char *msg,
-                         size_t msglen)
+rpc_status order_get_by_request(PGconn *conn, const char *request_id, shop_order *out,
+                                shop_error *err)
 {
     const char *params[] = {request_id};
     int found = 0;
-    int st = run_order(conn, &st_by_request, 1, params, out, &found, msg, msglen);
+    rpc_status st = run_order(conn, &st_by_request, 1, params, out, &found, err);
     if (st == RPC_OK && !found) {
-        snprintf(msg, msglen, "no order has request_id '%s'", request_id);
+        shop_error_set(err, RPC_NOT_FOUND, "no order has request_id '%s'", request_id);
         return RPC_NOT_FOUND;
     }
     return st;
 }
 
 /* A transition matched no row: say why from the order's current state. */
-static int refused(PGconn *conn, int64_t order_id, const char *what, shop_order *out, char *msg,
-                   size_t msglen)
+static rpc_status refused(PGconn *conn, int64_t order_id, const char *what, shop_order *out,
+                          shop_error *err)
 {
-    int st = order_get(conn, order_id, out, msg, msglen);
+    rpc_status st = order_get(conn, order_id, out, err);
     if (st != RPC_OK)
         return st;
-    snprintf(msg, msglen, "cannot %s order %lld: it is %s", what, (long long)order_id,
-             order_status_name(out->status));
+    shop_error_set(err, RPC_FAILED_PRECONDITION, "cannot %s order %lld: it is %s", what,
+                   (long long)order_id, order_status_name(out->status));
     return RPC_FAILED_PRECONDITION;
 }
 
-int order_confirm(PGconn *conn, int64_t order_id, int64_t amount_cents, int64_t stock_us,
-                  int64_t coupon_us, shop_order *out, char *msg, size_t msglen)
+rpc_status order_confirm(PGconn *conn, int64_t order_id, int64_t amount_cents, int64_t stock_us,
+                         int64_t coupon_us, shop_order *out, shop_error *err)
 {
     char a[24], b[24], c[24], d[24];
     const char *params[] = {shop_db_i64(a, order_id), shop_db_i64(b, amount_cents),
                             shop_db_i64(c, stock_us), shop_db_i64(d, coupon_us)};
     int found = 0;
-    int st = run_order(conn, &st_confirm, 4, params, out, &found, msg, msglen);
+    rpc_status st = run_order(conn, &st_confirm, 4, params, out, &found, err);
     if (st == RPC_OK && !found)
-        return refused(conn, order_id, "confirm", out, msg, msglen);
+        return refused(conn, order_id, "confirm", out, err);
     return st;
 }
 
-static int cancel(PGconn *conn, int64_t order_id, const char *reason, int fail_code, int comp,
-                  int by_user, shop_order *out, char *msg, size_t msglen)
+static rpc_status cancel(PGconn *conn, int64_t order_id, const char *reason, int fail_code,
+                         int comp, int by_user, shop_order *out, shop_error *err)
 {
     char a[24], c[24];
     const char *params[] = {shop_db_i64(a, order_id),
@@ -280,63 +282,66 @@ static int cancel(PGconn *conn, int64_t order_id, const char *reason, int fail_c
                             (comp & ORDER_COMP_COUPON) ? "true" : "false",
                             by_user ? "true" : "false"};
     int found = 0;
-    int st = run_order(conn, &st_cancel, 6, params, out, &found, msg, msglen);
+    rpc_status st = run_order(conn, &st_cancel, 6, params, out, &found, err);
     if (st == RPC_OK && !found)
-        return refused(conn, order_id, "cancel", out, msg, msglen);
+        return refused(conn, order_id, "cancel", out, err);
     return st;
 }
 
-int order_fail(PGconn *conn, int64_t order_id, const char *reason, int fail_code, int comp,
-               shop_order *out, char *msg, size_t msglen)
+rpc_status order_fail(PGconn *conn, int64_t order_id, const char *reason, int fail_code, int comp,
+                      shop_order *out, shop_error *err)
 {
-    return cancel(conn, order_id, reason, fail_code, comp, 0, out, msg, msglen);
+    return cancel(conn, order_id, reason, fail_code, comp, 0, out, err);
 }
 
-int order_cancel(PGconn *conn, int64_t order_id, const char *reason, shop_order *out, char *msg,
-                 size_t msglen)
+rpc_status order_cancel(PGconn *conn, int64_t order_id, const char *reason, shop_order *out,
+                        shop_error *err)
 {
     const char *why = reason != NULL && reason[0] != '\0' ? reason : "cancelled by the user";
     return cancel(conn, order_id, why, RPC_CANCELLED, ORDER_COMP_STOCK | ORDER_COMP_COUPON, 1, out,
-                  msg, msglen);
+                  err);
 }
 
-int order_pay(PGconn *conn, int64_t order_id, shop_order *out, char *msg, size_t msglen)
+rpc_status order_pay(PGconn *conn, int64_t order_id, shop_order *out, shop_error *err)
 {
     char a[24];
     const char *params[] = {shop_db_i64(a, order_id)};
     int found = 0;
-    int st = run_order(conn, &st_pay, 1, params, out, &found, msg, msglen);
+    rpc_status st = run_order(conn, &st_pay, 1, params, out, &found, err);
     if (st != RPC_OK || found)
         return st;
-    st = refused(conn, order_id, "pay", out, msg, msglen);
+    st = refused(conn, order_id, "pay", out, err);
     if (st == RPC_FAILED_PRECONDITION &&
         (out->status == ORDER_PENDING || out->status == ORDER_CONFIRMED))
-        snprintf(msg, msglen, "cannot pay order %lld: its pay window is over", (long long)order_id);
+        shop_error_set(err, RPC_INTERNAL, "cannot pay order %lld: its pay window is over",
+                       (long long)order_id);
     return st;
 }
 
-int order_close_expired(PGconn *conn, int limit, int *closed, char *msg, size_t msglen)
+rpc_status order_close_expired(PGconn *conn, int limit, int *closed, shop_error *err)
 {
     char a[24];
     const char *params[] = {shop_db_i64(a, limit)};
-    int st;
+    rpc_status st;
     *closed = 0;
-    PGresult *res = shop_db_run(conn, &st_close, 1, params, &st, msg, msglen);
-    if (res == NULL)
+    PGresult *res = NULL;
+    st = shop_db_run(conn, &st_close, 1, params, &res, err);
+    if (st != RPC_OK)
         return st;
     *closed = (int)shop_db_get_i64(res, 0, 0);
     PQclear(res);
     return RPC_OK;
 }
 
-int order_comp_due(PGconn *conn, order_comp *rows, int max, int *n, char *msg, size_t msglen)
+rpc_status order_comp_due(PGconn *conn, order_comp *rows, int max, int *n, shop_error *err)
 {
     char a[24];
     const char *params[] = {shop_db_i64(a, max)};
-    int st;
+    rpc_status st;
     *n = 0;
-    PGresult *res = shop_db_run(conn, &st_comp_due, 1, params, &st, msg, msglen);
-    if (res == NULL)
+    PGresult *res = NULL;
+    st = shop_db_run(conn, &st_comp_due, 1, params, &res, err);
+    if (st != RPC_OK)
         return st;
     for (int i = 0; i < PQntuples(res) && i < max; i++) {
         order_comp *c = &rows[i];
@@ -354,38 +359,39 @@ int order_comp_due(PGconn *conn, order_comp *rows, int max, int *n, char *msg, s
     return RPC_OK;
 }
 
-static int run_command(PGconn *conn, const shop_stmt *stmt, int n, const char *const *params,
-                       char *msg, size_t msglen)
+static rpc_status run_command(PGconn *conn, const shop_stmt *stmt, int n, const char *const *params,
+                              shop_error *err)
 {
-    int st;
-    PGresult *res = shop_db_run(conn, stmt, n, params, &st, msg, msglen);
-    if (res != NULL)
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, stmt, n, params, &res, err);
+    if (st == RPC_OK)
         PQclear(res);
     return st;
 }
 
-int order_comp_done(PGconn *conn, int64_t id, char *msg, size_t msglen)
+rpc_status order_comp_done(PGconn *conn, int64_t id, shop_error *err)
 {
     char a[24];
     const char *params[] = {shop_db_i64(a, id)};
-    return run_command(conn, &st_comp_done, 1, params, msg, msglen);
+    return run_command(conn, &st_comp_done, 1, params, err);
 }
 
-int order_comp_retry(PGconn *conn, int64_t id, int64_t backoff_ms, const char *error, char *msg,
-                     size_t msglen)
+rpc_status order_comp_retry(PGconn *conn, int64_t id, int64_t backoff_ms, const char *error,
+                            shop_error *err)
 {
     char a[24], b[24];
     const char *params[] = {shop_db_i64(a, id), shop_db_i64(b, backoff_ms),
                             error != NULL ? error : ""};
-    return run_command(conn, &st_comp_retry, 3, params, msg, msglen);
+    return run_command(conn, &st_comp_retry, 3, params, err);
 }
 
-int order_comp_pending(PGconn *conn, int64_t *n, char *msg, size_t msglen)
+rpc_status order_comp_pending(PGconn *conn, int64_t *n, shop_error *err)
 {
-    int st;
+    rpc_status st;
     *n = 0;
-    PGresult *res = shop_db_run(conn, &st_comp_pending, 0, NULL, &st, msg, msglen);
-    if (res == NULL)
+    PGresult *res = NULL;
+    st = shop_db_run(conn, &st_comp_pending, 0, NULL, &res, err);
+    if (st != RPC_OK)
         return st;
     *n = shop_db_get_i64(res, 0, 0);
     PQclear(res);

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 /* The same numbers as shop.order.OrderStatus. */
 typedef enum order_status {
     ORDER_UNKNOWN = 0,
@@ -66,54 +68,54 @@ typedef struct order_comp {
 
 const char *order_status_name(int status);
 
-int order_logic_prepare(PGconn *conn, char *err, size_t errlen);
+rpc_status order_logic_prepare(PGconn *conn, shop_error *err);
 
 /* Inserts the order PENDING with pay_by = now + pay window. A repeated
  * request_id inserts nothing and returns the first order with *duplicate. */
 /* RPC_OK when `a` is a valid order, else INVALID_ARGUMENT with `msg`. */
-int order_place_check(const order_place_args *a, char *msg, size_t msglen);
+rpc_status order_place_check(const order_place_args *a, shop_error *err);
 
-int order_place(PGconn *conn, const order_place_args *args, shop_order *out, int *duplicate,
-                char *msg, size_t msglen);
+rpc_status order_place(PGconn *conn, const order_place_args *args, shop_order *out, int *duplicate,
+                       shop_error *err);
 
-int order_get(PGconn *conn, int64_t order_id, shop_order *out, char *msg, size_t msglen);
-int order_get_by_request(PGconn *conn, const char *request_id, shop_order *out, char *msg,
-                         size_t msglen);
+rpc_status order_get(PGconn *conn, int64_t order_id, shop_order *out, shop_error *err);
+rpc_status order_get_by_request(PGconn *conn, const char *request_id, shop_order *out,
+                                shop_error *err);
 
 /* Both members succeeded: PENDING -> CONFIRMED (a PAID order stays PAID and
  * is marked confirmed), with the amount and the members' step times. */
-int order_confirm(PGconn *conn, int64_t order_id, int64_t amount_cents, int64_t stock_us,
-                  int64_t coupon_us, shop_order *out, char *msg, size_t msglen);
+rpc_status order_confirm(PGconn *conn, int64_t order_id, int64_t amount_cents, int64_t stock_us,
+                         int64_t coupon_us, shop_order *out, shop_error *err);
 
 /* A member failed while placing: PENDING (or PAID but not yet confirmed) ->
  * CANCELLED with `reason` and `fail_code`, persisting the compensations in
  * `comp` (ORDER_COMP_* bits) in the same statement. */
-int order_fail(PGconn *conn, int64_t order_id, const char *reason, int fail_code, int comp,
-               shop_order *out, char *msg, size_t msglen);
+rpc_status order_fail(PGconn *conn, int64_t order_id, const char *reason, int fail_code, int comp,
+                      shop_order *out, shop_error *err);
 
 /* The user cancels: PENDING/CONFIRMED -> CANCELLED, owing both restores. */
-int order_cancel(PGconn *conn, int64_t order_id, const char *reason, shop_order *out, char *msg,
-                 size_t msglen);
+rpc_status order_cancel(PGconn *conn, int64_t order_id, const char *reason, shop_order *out,
+                        shop_error *err);
 
 /* PENDING/CONFIRMED -> PAID while the pay window is open; otherwise
  * FAILED_PRECONDITION saying why, NOT_FOUND for an unknown order. */
-int order_pay(PGconn *conn, int64_t order_id, shop_order *out, char *msg, size_t msglen);
+rpc_status order_pay(PGconn *conn, int64_t order_id, shop_order *out, shop_error *err);
 
 /* Closes up to `limit` unpaid orders past their pay window, persisting the
  * restores they owe. *closed is how many were closed. */
-int order_close_expired(PGconn *conn, int limit, int *closed, char *msg, size_t msglen);
+rpc_status order_close_expired(PGconn *conn, int limit, int *closed, shop_error *err);
 
 /* Compensations due for delivery (at most `max`). */
-int order_comp_due(PGconn *conn, order_comp *rows, int max, int *n, char *msg, size_t msglen);
+rpc_status order_comp_due(PGconn *conn, order_comp *rows, int max, int *n, shop_error *err);
 
 /* The member acknowledged the restore. */
-int order_comp_done(PGconn *conn, int64_t id, char *msg, size_t msglen);
+rpc_status order_comp_done(PGconn *conn, int64_t id, shop_error *err);
 
 /* Delivery failed: try again after `backoff_ms`. */
-int order_comp_retry(PGconn *conn, int64_t id, int64_t backoff_ms, const char *error, char *msg,
-                     size_t msglen);
+rpc_status order_comp_retry(PGconn *conn, int64_t id, int64_t backoff_ms, const char *error,
+                            shop_error *err);
 
 /* Compensations not yet delivered. */
-int order_comp_pending(PGconn *conn, int64_t *n, char *msg, size_t msglen);
+rpc_status order_comp_pending(PGconn *conn, int64_t *n, shop_error *err);
 
 #endif

@@ -60,7 +60,7 @@ static int open_channel(rpc_channel **ch, const char *url, int attempts)
                           .retry = {.max_attempts = attempts, .initial_backoff_ms = 20}};
     rpc_error err;
     if (rpc_channel_open(ch, url, &o, &err) != RPC_OK) {
-        shop_error("cannot dial url=%s error=\"%s\"", url, err.message);
+        shop_log_error("cannot dial url=%s error=\"%s\"", url, err.message);
         return -1;
     }
     /* Members normally run already: connect before taking orders, so the
@@ -70,7 +70,7 @@ static int open_channel(rpc_channel **ch, const char *url, int attempts)
             return 0;
         shop_sleep_ms(5);
     }
-    shop_warn("member not reachable yet url=%s", url);
+    shop_log_warn("member not reachable yet url=%s", url);
     return 0;
 }
 
@@ -81,7 +81,8 @@ static int start(shop_daemon *d)
     if (strcmp(arch, "async") == 0)
         return order_async_daemon_start(&svc, cli_pay_window);
     if (strcmp(arch, "sync") != 0) {
-        shop_error("unsupported architecture arch=%s hint=\"this build knows --arch sync\"", arch);
+        shop_log_error("unsupported architecture arch=%s hint=\"this build knows --arch sync\"",
+                       arch);
         return -1;
     }
     svc.stock_url = shop_daemon_str(d, "STOCK", cli_stock, "tcp://127.0.0.1:7302");
@@ -102,16 +103,16 @@ static int start(shop_daemon *d)
         return -1;
     rpc_error err;
     if (order_rpc_register(&svc, &err) != RPC_OK) {
-        shop_error("register failed error=\"%s\"", err.message);
+        shop_log_error("register failed error=\"%s\"", err.message);
         return -1;
     }
     if (order_background_start(&svc) != 0) {
-        shop_error("cannot start the background worker");
+        shop_log_error("cannot start the background worker");
         return -1;
     }
-    shop_info("sync architecture stock=%s coupon=%s pay_window_ms=%lld member_timeout_ms=%lld",
-              svc.stock_url, svc.coupon_url, (long long)svc.pay_window_ms,
-              (long long)svc.member_timeout_ms);
+    shop_log_info("sync architecture stock=%s coupon=%s pay_window_ms=%lld member_timeout_ms=%lld",
+                  svc.stock_url, svc.coupon_url, (long long)svc.pay_window_ms,
+                  (long long)svc.member_timeout_ms);
     return 0;
 }
 

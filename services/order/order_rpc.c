@@ -39,8 +39,8 @@ static rpc_status place(rpc_ctx *ctx, const Shop__Order__PlaceOrderRequest *req,
 }
 
 /* Runs one order_logic transition or read and replies with the order. */
-typedef int (*order_op)(PGconn *c, int64_t id, const void *arg, shop_order *o, char *msg,
-                        size_t msglen);
+typedef rpc_status (*order_op)(PGconn *c, int64_t id, const void *arg, shop_order *o,
+                               shop_error *err);
 
 static rpc_status with_order(order_svc *svc, rpc_ctx *ctx, order_op op, int64_t id, const void *arg,
                              Shop__Order__Order **out)
@@ -49,36 +49,35 @@ static rpc_status with_order(order_svc *svc, rpc_ctx *ctx, order_op op, int64_t 
     if (c == NULL)
         return RPC_UNAVAILABLE;
     shop_order o;
-    char msg[256];
-    int st = op(c, id, arg, &o, msg, sizeof msg);
+    shop_error msg = {0};
+    rpc_status st = op(c, id, arg, &o, &msg);
     shop_pool_release(svc->d->pool, c);
     if (st != RPC_OK)
-        return rpc_ctx_fail(ctx, st, "%s", msg);
+        return rpc_ctx_fail(ctx, st, "%s", msg.message);
     *out = order_to_msg(ctx, &o);
     return RPC_OK;
 }
 
-static int op_pay(PGconn *c, int64_t id, const void *arg, shop_order *o, char *msg, size_t msglen)
+static rpc_status op_pay(PGconn *c, int64_t id, const void *arg, shop_order *o, shop_error *err)
 {
     (void)arg;
-    return order_pay(c, id, o, msg, msglen);
+    return order_pay(c, id, o, err);
 }
 
-static int op_get(PGconn *c, int64_t id, const void *arg, shop_order *o, char *msg, size_t msglen)
+static rpc_status op_get(PGconn *c, int64_t id, const void *arg, shop_order *o, shop_error *err)
 {
     const char *request_id = arg;
     if (id > 0)
-        return order_get(c, id, o, msg, msglen);
+        return order_get(c, id, o, err);
     if (request_id != NULL && request_id[0] != '\0')
-        return order_get_by_request(c, request_id, o, msg, msglen);
-    snprintf(msg, msglen, "give a positive order_id or a request_id");
+        return order_get_by_request(c, request_id, o, err);
+    shop_error_set(err, RPC_INVALID_ARGUMENT, "give a positive order_id or a request_id");
     return RPC_INVALID_ARGUMENT;
 }
 
-static int op_cancel(PGconn *c, int64_t id, const void *arg, shop_order *o, char *msg,
-                     size_t msglen)
+static rpc_status op_cancel(PGconn *c, int64_t id, const void *arg, shop_order *o, shop_error *err)
 {
-    return order_cancel(c, id, arg, o, msg, msglen);
+    return order_cancel(c, id, arg, o, err);
 }
 
 static rpc_status pay(rpc_ctx *ctx, const Shop__Order__PayOrderRequest *req,

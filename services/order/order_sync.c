@@ -74,9 +74,9 @@ static int deduct(order_svc *svc, rpc_ctx *ctx, const shop_order *o, flow *f)
         return 0;
     }
     snprintf(f->msg, sizeof f->msg, "stock: %s", err.message);
-    shop_info("member failed order=%lld member=stock status=%s timeout_ms=%lld error=\"%s\"",
-              (long long)o->order_id, rpc_status_name(f->st), (long long)opts.timeout_ms,
-              err.message);
+    shop_log_info("member failed order=%lld member=stock status=%s timeout_ms=%lld error=\"%s\"",
+                  (long long)o->order_id, rpc_status_name(f->st), (long long)opts.timeout_ms,
+                  err.message);
     if (!refused(f->st))
         f->owed |= ORDER_COMP_STOCK;
     return -1;
@@ -99,9 +99,9 @@ static int use_coupon(order_svc *svc, rpc_ctx *ctx, const shop_order *o, flow *f
         return 0;
     }
     snprintf(f->msg, sizeof f->msg, "coupon: %s", err.message);
-    shop_info("member failed order=%lld member=coupon status=%s timeout_ms=%lld error=\"%s\"",
-              (long long)o->order_id, rpc_status_name(f->st), (long long)opts.timeout_ms,
-              err.message);
+    shop_log_info("member failed order=%lld member=coupon status=%s timeout_ms=%lld error=\"%s\"",
+                  (long long)o->order_id, rpc_status_name(f->st), (long long)opts.timeout_ms,
+                  err.message);
     f->owed |= ORDER_COMP_STOCK; /* the deduct succeeded */
     if (!refused(f->st))
         f->owed |= ORDER_COMP_COUPON;
@@ -113,11 +113,11 @@ static int use_coupon(order_svc *svc, rpc_ctx *ctx, const shop_order *o, flow *f
  * close scan cancels it (with its restores) after the pay window. */
 static void cancel_after(order_svc *svc, PGconn *c, shop_order *o, flow *f)
 {
-    char msg[256];
-    int st = order_fail(c, o->order_id, f->msg, f->st, f->owed, o, msg, sizeof msg);
+    shop_error err = {0};
+    rpc_status st = order_fail(c, o->order_id, f->msg, f->st, f->owed, o, &err);
     if (st != RPC_OK)
-        shop_warn("order not cancelled order=%lld status=%s error=\"%s\"", (long long)o->order_id,
-                  rpc_status_name(st), msg);
+        shop_log_warn("order not cancelled order=%lld status=%s error=\"%s\"",
+                      (long long)o->order_id, rpc_status_name(st), err.message);
     else if (f->owed != 0)
         order_background_kick(svc);
 }
@@ -131,16 +131,16 @@ static rpc_status run(order_svc *svc, rpc_ctx *ctx, PGconn *c, shop_order *o, fl
     int64_t amount = f->price_cents > INT64_MAX / o->count
                          ? INT64_MAX
                          : f->price_cents * o->count - f->discount_cents;
-    char msg[256];
+    shop_error err = {0};
     rpc_status st = order_confirm(c, o->order_id, amount < 0 ? 0 : amount, f->stock_us,
-                                  o->coupon_id > 0 ? f->coupon_us : 0, o, msg, sizeof msg);
+                                  o->coupon_id > 0 ? f->coupon_us : 0, o, &err);
     if (st == RPC_FAILED_PRECONDITION) {
         /* Closed or cancelled meanwhile: whoever did owes the restores. */
-        snprintf(f->msg, sizeof f->msg, "%s", msg);
+        snprintf(f->msg, sizeof f->msg, "%s", err.message);
         return RPC_ABORTED;
     }
     if (st != RPC_OK)
-        snprintf(f->msg, sizeof f->msg, "confirm: %s", msg);
+        snprintf(f->msg, sizeof f->msg, "confirm: %s", err.message);
     return st;
 }
 
@@ -173,7 +173,10 @@ rpc_status order_sync_place(order_svc *svc, rpc_ctx *ctx, const Shop__Order__Pla
     shop_order o = {0};
     int dup = 0;
     flow f = {0};
-    rpc_status st = order_place(c, &a, &o, &dup, f.msg, sizeof f.msg);
+    shop_error err = {0};
+    rpc_status st = order_place(c, &a, &o, &dup, &err);
+    if (st != RPC_OK)
+        snprintf(f.msg, sizeof f.msg, "%s", err.message);
     if (st == RPC_OK && !dup)
         st = run(svc, ctx, c, &o, &f);
     shop_pool_release(svc->d->pool, c);

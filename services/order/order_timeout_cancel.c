@@ -27,19 +27,19 @@ struct timeout_canceller {
 
 static int cancel_one(timeout_canceller *tc, int64_t order_id)
 {
-    char key[24], err[256];
+    char key[24];
+    shop_error err = {0};
     unsigned n = 0;
     snprintf(key, sizeof key, "%lld", (long long)order_id);
     if (tc->client == NULL &&
-        mq_delay_client_open(tc->delay_url, 1000, &tc->client, err, sizeof err) != RPC_OK)
+        mq_delay_client_open(tc->delay_url, 1000, &tc->client, &err) != RPC_OK)
         tc->client = NULL;
-    int st = tc->client != NULL
-                 ? mq_delay_cancel(tc->client, "order.timeout", key, &n, err, sizeof err)
-                 : RPC_UNAVAILABLE;
+    rpc_status st = tc->client != NULL ? mq_delay_cancel(tc->client, "order.timeout", key, &n, &err)
+                                       : RPC_UNAVAILABLE;
     if (st == RPC_OK || st == RPC_NOT_FOUND)
         return 0;
-    shop_warn("timeout not cancelled (it will find the order paid) order_id=%lld status=%s",
-              (long long)order_id, rpc_status_name(st));
+    shop_log_warn("timeout not cancelled (it will find the order paid) order_id=%lld status=%s",
+                  (long long)order_id, rpc_status_name(st));
     if (st == RPC_UNAVAILABLE && tc->client != NULL) {
         mq_delay_client_close(tc->client);
         tc->client = NULL;
@@ -97,7 +97,7 @@ void timeout_canceller_post(timeout_canceller *tc, int64_t order_id)
         tc->head = (tc->head + 1) % CANCEL_QUEUE_CAP;
         tc->count--;
         if (tc->dropped++ % 1000 == 0)
-            shop_warn("timeout cancel queue full dropped=%lu", tc->dropped);
+            shop_log_warn("timeout cancel queue full dropped=%lu", tc->dropped);
     }
     tc->ring[(tc->head + tc->count) % CANCEL_QUEUE_CAP] = order_id;
     tc->count++;

@@ -92,16 +92,15 @@ static void cluster_paths_init(cluster_paths *p)
     }
 }
 
-static int mkdir_owned(const char *dir, char *err, size_t errlen)
+static rpc_status mkdir_owned(const char *dir, shop_error *err)
 {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
-        return -1;
+        return shop_error_errno(err, errno, "mkdir %s", dir);
     }
-    return pg_user_chown(dir, err, errlen);
+    return pg_user_chown(dir, err);
 }
 
-static int mkdir_parents(const char *dir, char *err, size_t errlen)
+static rpc_status mkdir_parents(const char *dir, shop_error *err)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s", dir);
@@ -110,12 +109,11 @@ static int mkdir_parents(const char *dir, char *err, size_t errlen)
             continue;
         *p = '\0';
         if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "mkdir %s: %s", tmp, strerror(errno));
-            return -1;
+            return shop_error_errno(err, errno, "mkdir %s", tmp);
         }
         *p = '/';
     }
-    return 0;
+    return RPC_OK;
 }
 
 static int port_is_free(int port)
@@ -204,16 +202,15 @@ static int server_answers(const char *socket_dir, int port)
     return PQpingParams(keys, vals, 0) == PQPING_OK;
 }
 
-int shop_pg_get_status(shop_pg_status *st, char *err, size_t errlen)
+rpc_status shop_pg_get_status(shop_pg_status *st, shop_error *err)
 {
     (void)err;
-    (void)errlen;
     memset(st, 0, sizeof *st);
     const char *ext = getenv("SHOPFLOW_PG");
     if (ext != NULL && ext[0] != '\0') {
         st->external = 1;
         st->running = PQping(ext) == PQPING_OK;
-        return 0;
+        return RPC_OK;
     }
     cluster_paths p;
     cluster_paths_init(&p);
@@ -226,17 +223,16 @@ int shop_pg_get_status(shop_pg_status *st, char *err, size_t errlen)
         st->port = read_int_file(p.port);
         snprintf(st->socket_dir, sizeof st->socket_dir, "%s", p.run);
     }
-    return 0;
+    return RPC_OK;
 }
 
-static int append_config(const cluster_paths *p, char *err, size_t errlen)
+static rpc_status append_config(const cluster_paths *p, shop_error *err)
 {
     char conf[PATH_MAX + 32];
     snprintf(conf, sizeof conf, "%s/postgresql.conf", p->data);
     FILE *f = fopen(conf, "ae");
     if (f == NULL) {
-        snprintf(err, errlen, "open %s: %s", conf, strerror(errno));
-        return -1;
+        return shop_error_errno(err, errno, "open %s", conf);
     }
     fprintf(f,
             "\n# shopflow: private cluster, loopback only, durable.\n"
@@ -250,42 +246,43 @@ static int append_config(const cluster_paths *p, char *err, size_t errlen)
             "log_min_messages = warning\n",
             p->run);
     fclose(f);
-    return 0;
+    return RPC_OK;
 }
 
-static int cluster_initdb(const cluster_paths *p, char *err, size_t errlen)
+static rpc_status cluster_initdb(const cluster_paths *p, shop_error *err)
 {
     char initdb[PATH_MAX];
-    if (pg_bin_path("initdb", initdb, sizeof initdb, err, errlen) != 0)
-        return -1;
-    if (mkdir_owned(p->data, err, errlen) != 0)
-        return -1;
+    if (pg_bin_path("initdb", initdb, sizeof initdb, err) != 0)
+        return shop_error_code(err);
+    if (mkdir_owned(p->data, err) != 0)
+        return shop_error_code(err);
     char *argv[] = {initdb, "-D",   (char *)p->data, "-U",        "shopflow", "--auth=trust",
                     "-E",   "UTF8", "--no-locale",   "--no-sync", NULL};
-    char rc_err[SHOP_PG_ERRLEN] = "";
-    int rc = pg_user_run(argv, p->log, rc_err, sizeof rc_err);
-    if (rc != 0) {
-        snprintf(err, errlen, "initdb failed (%s); see %s", rc < 0 ? rc_err : "exit code", p->log);
-        return -1;
-    }
-    return append_config(p, err, errlen);
+    int code = 0;
+    if (pg_user_run(argv, p->log, &code, err) != RPC_OK)
+        return shop_error_wrap(err, "initdb failed; see %s", p->log);
+    if (code != 0)
+        return shop_error_set(err, RPC_INTERNAL, "initdb failed (exit code %d); see %s", code,
+                              p->log);
+    return append_config(p, err);
 }
 
-static int cluster_pg_ctl_start(const cluster_paths *p, int port, char *err, size_t errlen)
+static rpc_status cluster_pg_ctl_start(const cluster_paths *p, int port, shop_error *err)
 {
     char pg_ctl[PATH_MAX];
-    if (pg_bin_path("pg_ctl", pg_ctl, sizeof pg_ctl, err, errlen) != 0)
-        return -1;
+    if (pg_bin_path("pg_ctl", pg_ctl, sizeof pg_ctl, err) != 0)
+        return shop_error_code(err);
     char opts[64];
     snprintf(opts, sizeof opts, "-p %d", port);
     char *argv[] = {pg_ctl, "-D", (char *)p->data, "-l", (char *)p->log, "-w", "-t", "60",
                     "-o",   opts, "start",         NULL};
-    char rc_err[SHOP_PG_ERRLEN] = "";
-    int rc = pg_user_run(argv, p->log, rc_err, sizeof rc_err);
-    if (rc != 0)
-        snprintf(err, errlen, "pg_ctl start failed (%s); see %s", rc < 0 ? rc_err : "non-zero exit",
-                 p->log);
-    return rc == 0 ? 0 : -1;
+    int code = 0;
+    if (pg_user_run(argv, p->log, &code, err) != RPC_OK)
+        return shop_error_wrap(err, "pg_ctl start failed; see %s", p->log);
+    if (code != 0)
+        return shop_error_set(err, RPC_UNAVAILABLE, "pg_ctl start failed (exit code %d); see %s",
+                              code, p->log);
+    return RPC_OK;
 }
 
 /* Removes a postmaster.pid whose process is gone or is not postgres. */
@@ -316,35 +313,34 @@ static int log_tail_contains(const char *log, const char *needle)
     return strstr(buf, needle) != NULL;
 }
 
-static int cluster_start(shop_pg_status *st, char *err, size_t errlen)
+static rpc_status cluster_start(shop_pg_status *st, shop_error *err)
 {
     cluster_paths p;
     cluster_paths_init(&p);
-    if (shop_pg_get_status(st, err, errlen) != 0)
-        return -1;
+    if (shop_pg_get_status(st, err) != 0)
+        return shop_error_code(err);
     if (st->running)
-        return 0;
-    if (mkdir_parents(p.pg, err, errlen) != 0 || mkdir_owned(p.pg, err, errlen) != 0 ||
-        mkdir_owned(p.run, err, errlen) != 0)
-        return -1;
+        return RPC_OK;
+    if (mkdir_parents(p.pg, err) != 0 || mkdir_owned(p.pg, err) != 0 ||
+        mkdir_owned(p.run, err) != 0)
+        return shop_error_code(err);
     if (!pg_user_can_write(p.pg)) {
-        snprintf(err, errlen,
-                 "the PostgreSQL user cannot write %s (a parent folder is closed to it); "
-                 "set SHOPFLOW_VAR to a folder it can reach",
-                 p.pg);
-        return -1;
+        shop_error_set(err, RPC_INTERNAL,
+                       "the PostgreSQL user cannot write %s (a parent folder is closed to it); "
+                       "set SHOPFLOW_VAR to a folder it can reach",
+                       p.pg);
+        return shop_error_code(err);
     }
     char version[PATH_MAX + 32];
     snprintf(version, sizeof version, "%s/PG_VERSION", p.data);
-    if (access(version, F_OK) != 0 && cluster_initdb(&p, err, errlen) != 0)
-        return -1;
+    if (access(version, F_OK) != 0 && cluster_initdb(&p, err) != 0)
+        return shop_error_code(err);
 
     int port = read_int_file(p.port);
     if (port <= 0 || !port_is_free(port))
         port = free_port();
     if (port <= 0) {
-        snprintf(err, errlen, "no free TCP port on 127.0.0.1");
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "no free TCP port on 127.0.0.1");
     }
     FILE *f = fopen(p.port, "we");
     if (f != NULL) {
@@ -356,58 +352,56 @@ static int cluster_start(shop_pg_status *st, char *err, size_t errlen)
     int64_t give_up = shop_now_ms() + 15000;
     for (;;) {
         clear_stale_pid_file(&p);
-        if (cluster_pg_ctl_start(&p, port, err, errlen) == 0)
+        if (cluster_pg_ctl_start(&p, port, err) == 0)
             break;
         if (shop_now_ms() > give_up || !log_tail_contains(p.log, "shared memory block"))
-            return -1;
+            return shop_error_code(err);
         shop_sleep_ms(250);
     }
-    return shop_pg_get_status(st, err, errlen);
+    return shop_pg_get_status(st, err);
 }
 
-int shop_pg_start(shop_pg_status *st, char *err, size_t errlen)
+rpc_status shop_pg_start(shop_pg_status *st, shop_error *err)
 {
     const char *ext = getenv("SHOPFLOW_PG");
     if (ext != NULL && ext[0] != '\0') {
-        shop_pg_get_status(st, err, errlen);
+        shop_pg_get_status(st, err);
         if (!st->running) {
-            snprintf(err, errlen, "SHOPFLOW_PG server does not answer");
-            return -1;
+            return shop_error_set(err, RPC_INTERNAL, "SHOPFLOW_PG server does not answer");
         }
-    } else if (cluster_start(st, err, errlen) != 0) {
-        return -1;
+    } else if (cluster_start(st, err) != 0) {
+        return shop_error_code(err);
     }
     for (int i = 0; i < 3; i++) {
         char dbname[64], sql_dir[PATH_MAX];
         snprintf(dbname, sizeof dbname, "%s_db", shop_pg_services[i]);
         shop_pg_sql_dir(shop_pg_services[i], sql_dir, sizeof sql_dir);
-        if (shop_pg_ensure_database(NULL, dbname, sql_dir, err, errlen) != 0)
-            return -1;
+        if (shop_pg_ensure_database(NULL, dbname, sql_dir, err) != 0)
+            return shop_error_code(err);
     }
-    return 0;
+    return RPC_OK;
 }
 
-int shop_pg_stop(char *err, size_t errlen)
+rpc_status shop_pg_stop(shop_error *err)
 {
     if (getenv("SHOPFLOW_PG") != NULL && getenv("SHOPFLOW_PG")[0] != '\0')
-        return 0;
+        return RPC_OK;
     cluster_paths p;
     cluster_paths_init(&p);
     shop_pg_status st;
-    shop_pg_get_status(&st, err, errlen);
+    shop_pg_get_status(&st, err);
     if (st.pid == 0)
-        return 0;
+        return RPC_OK;
     char pg_ctl[PATH_MAX];
-    if (pg_bin_path("pg_ctl", pg_ctl, sizeof pg_ctl, err, errlen) != 0)
-        return -1;
+    if (pg_bin_path("pg_ctl", pg_ctl, sizeof pg_ctl, err) != 0)
+        return shop_error_code(err);
     char *argv[] = {pg_ctl, "-D", p.data, "-m", "fast", "-w", "-t", "60", "stop", NULL};
-    char rc_err[SHOP_PG_ERRLEN] = "";
-    int rc = pg_user_run(argv, p.log, rc_err, sizeof rc_err);
-    if (rc != 0) {
-        snprintf(err, errlen, "pg_ctl stop failed (%s)", rc < 0 ? rc_err : "non-zero exit");
-        return -1;
-    }
-    return 0;
+    int code = 0;
+    if (pg_user_run(argv, p.log, &code, err) != RPC_OK)
+        return shop_error_wrap(err, "pg_ctl stop failed");
+    if (code != 0)
+        return shop_error_set(err, RPC_INTERNAL, "pg_ctl stop failed (exit code %d)", code);
+    return RPC_OK;
 }
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -425,19 +419,18 @@ static int remove_tree(const char *path)
     return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
-int shop_pg_reset(char *err, size_t errlen)
+rpc_status shop_pg_reset(shop_error *err)
 {
     if (getenv("SHOPFLOW_PG") != NULL && getenv("SHOPFLOW_PG")[0] != '\0') {
-        snprintf(err, errlen, "reset works on the private cluster only (SHOPFLOW_PG is set)");
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL,
+                              "reset works on the private cluster only (SHOPFLOW_PG is set)");
     }
-    if (shop_pg_stop(err, errlen) != 0)
-        return -1;
+    if (shop_pg_stop(err) != 0)
+        return shop_error_code(err);
     cluster_paths p;
     cluster_paths_init(&p);
     if (remove_tree(p.pg) != 0 || remove_tree(p.run) != 0) {
-        snprintf(err, errlen, "could not remove %s", p.pg);
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "could not remove %s", p.pg);
     }
-    return 0;
+    return RPC_OK;
 }

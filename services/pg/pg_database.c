@@ -31,23 +31,23 @@ void shop_pg_sql_dir(const char *service, char *out, size_t outlen)
         snprintf(out, outlen, "%s/services/%s/sql", SHOP_SOURCE_DIR, service);
 }
 
-int shop_pg_base_url(char *out, size_t outlen, char *err, size_t errlen)
+rpc_status shop_pg_base_url(char *out, size_t outlen, shop_error *err)
 {
     const char *ext = getenv("SHOPFLOW_PG");
     if (ext != NULL && ext[0] != '\0') {
         snprintf(out, outlen, "%s", ext);
-        return 0;
+        return RPC_OK;
     }
     shop_pg_status st;
-    if (shop_pg_get_status(&st, err, errlen) != 0)
-        return -1;
+    if (shop_pg_get_status(&st, err) != 0)
+        return shop_error_code(err);
     if (st.port <= 0) {
-        snprintf(err, errlen, "the private PostgreSQL was never started: run `shopflow db start`");
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL,
+                              "the private PostgreSQL was never started: run `shopflow db start`");
     }
     snprintf(out, outlen, "postgresql://shopflow@localhost:%d/postgres?host=%s", st.port,
              st.socket_dir);
-    return 0;
+    return RPC_OK;
 }
 
 /* Appends key='value' with libpq's quoting rules. */
@@ -71,21 +71,22 @@ static int conninfo_append(char *out, size_t outlen, size_t *pos, const char *ke
     return 0;
 }
 
-int shop_pg_conninfo(const char *base, const char *dbname, char *out, size_t outlen, char *err,
-                     size_t errlen)
+rpc_status shop_pg_conninfo(const char *base, const char *dbname, char *out, size_t outlen,
+                            shop_error *err)
 {
     char base_buf[SHOP_PG_CONNLEN];
     if (base == NULL) {
-        if (shop_pg_base_url(base_buf, sizeof base_buf, err, errlen) != 0)
-            return -1;
+        if (shop_pg_base_url(base_buf, sizeof base_buf, err) != 0)
+            return shop_error_code(err);
         base = base_buf;
     }
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(base, &perr);
     if (opts == NULL) {
-        snprintf(err, errlen, "bad PostgreSQL URL '%s': %s", base, perr ? perr : "parse error");
+        shop_error_set(err, RPC_INVALID_ARGUMENT, "bad PostgreSQL URL '%s': %s", base,
+                       perr ? perr : "parse error");
         PQfreemem(perr);
-        return -1;
+        return RPC_INVALID_ARGUMENT;
     }
     size_t pos = 0;
     out[0] = '\0';
@@ -97,7 +98,7 @@ int shop_pg_conninfo(const char *base, const char *dbname, char *out, size_t out
         rc = conninfo_append(out, outlen, &pos, "dbname", dbname);
     PQconninfoFree(opts);
     if (rc != 0)
-        snprintf(err, errlen, "connection string too long");
+        shop_error_set(err, RPC_INTERNAL, "connection string too long");
     return rc;
 }
 
@@ -107,14 +108,14 @@ static void ignore_notice(void *arg, const char *message)
     (void)message;
 }
 
-static PGconn *connect_db(const char *base, const char *dbname, char *err, size_t errlen)
+static PGconn *connect_db(const char *base, const char *dbname, shop_error *err)
 {
     char conninfo[SHOP_PG_CONNLEN];
-    if (shop_pg_conninfo(base, dbname, conninfo, sizeof conninfo, err, errlen) != 0)
+    if (shop_pg_conninfo(base, dbname, conninfo, sizeof conninfo, err) != 0)
         return NULL;
     PGconn *conn = PQconnectdb(conninfo);
     if (PQstatus(conn) != CONNECTION_OK) {
-        snprintf(err, errlen, "connect to %s: %s", dbname, PQerrorMessage(conn));
+        shop_error_set(err, RPC_INTERNAL, "connect to %s: %s", dbname, PQerrorMessage(conn));
         PQfinish(conn);
         return NULL;
     }
@@ -124,8 +125,8 @@ static PGconn *connect_db(const char *base, const char *dbname, char *err, size_
 }
 
 /* Runs a statement; returns 0 if it succeeded or failed with `ok_state`. */
-static int exec_params(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                       const char *ok_state, char *err, size_t errlen)
+static rpc_status exec_params(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                              const char *ok_state, shop_error *err)
 {
     PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType s = PQresultStatus(res);
@@ -133,7 +134,7 @@ static int exec_params(PGconn *conn, const char *sql, int nparams, const char *c
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         if (ok_state == NULL || state == NULL || strcmp(state, ok_state) != 0) {
-            snprintf(err, errlen, "%s", PQerrorMessage(conn));
+            shop_error_set(err, RPC_INTERNAL, "%s", PQerrorMessage(conn));
             rc = -1;
         }
     }
@@ -153,21 +154,21 @@ static int valid_dbname(const char *name)
 
 /* CREATE/DROP DATABASE take an identifier, not a parameter: the name is
  * checked against [a-z0-9_] and quoted by libpq. */
-static int database_ddl(const char *base, const char *verb, const char *dbname, const char *suffix,
-                        const char *ok_state, char *err, size_t errlen)
+static rpc_status database_ddl(const char *base, const char *verb, const char *dbname,
+                               const char *suffix, const char *ok_state, shop_error *err)
 {
     if (!valid_dbname(dbname)) {
-        snprintf(err, errlen, "bad database name '%s' (use a-z, 0-9, _)", dbname);
-        return -1;
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "bad database name '%s' (use a-z, 0-9, _)",
+                              dbname);
     }
-    PGconn *conn = connect_db(base, "postgres", err, errlen);
+    PGconn *conn = connect_db(base, "postgres", err);
     if (conn == NULL)
-        return -1;
+        return shop_error_code(err);
     char *ident = PQescapeIdentifier(conn, dbname, strlen(dbname));
     char sql[256];
     snprintf(sql, sizeof sql, "%s %s%s", verb, ident, suffix);
     PQfreemem(ident);
-    int rc = exec_params(conn, sql, 0, NULL, ok_state, err, errlen);
+    int rc = exec_params(conn, sql, 0, NULL, ok_state, err);
     PQfinish(conn);
     return rc;
 }
@@ -177,11 +178,11 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char *read_file(const char *path, char *err, size_t errlen)
+static char *read_file(const char *path, shop_error *err)
 {
     FILE *f = fopen(path, "rbe");
     if (f == NULL) {
-        snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+        shop_error_errno(err, errno, "open %s", path);
         return NULL;
     }
     fseek(f, 0, SEEK_END);
@@ -193,24 +194,23 @@ static char *read_file(const char *path, char *err, size_t errlen)
     } else {
         free(buf);
         buf = NULL;
-        snprintf(err, errlen, "read %s failed", path);
+        shop_error_set(err, RPC_INTERNAL, "read %s failed", path);
     }
     fclose(f);
     return buf;
 }
 
-static int apply_migration(PGconn *conn, const char *dir, const char *file, char *err,
-                           size_t errlen)
+static rpc_status apply_migration(PGconn *conn, const char *dir, const char *file, shop_error *err)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    char *sql = read_file(path, err, errlen);
+    char *sql = read_file(path, err);
     if (sql == NULL)
-        return -1;
+        return shop_error_code(err);
     const char *params[] = {file};
-    int rc = exec_params(conn, "BEGIN", 0, NULL, NULL, err, errlen);
+    int rc = exec_params(conn, "BEGIN", 0, NULL, NULL, err);
     if (rc == 0)
-        rc = exec_params(conn, "SELECT pg_advisory_xact_lock(5201314)", 0, NULL, NULL, err, errlen);
+        rc = exec_params(conn, "SELECT pg_advisory_xact_lock(5201314)", 0, NULL, NULL, err);
     PGresult *res = NULL;
     if (rc == 0) {
         res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
@@ -221,33 +221,33 @@ static int apply_migration(PGconn *conn, const char *dir, const char *file, char
             /* Static SQL from our own migration file: no parameters to bind. */
             res = PQexec(conn, sql);
             if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-                snprintf(err, errlen, "migration %s: %s", path, PQerrorMessage(conn));
+                shop_error_set(err, RPC_INTERNAL, "migration %s: %s", path, PQerrorMessage(conn));
                 rc = -1;
             }
             PQclear(res);
             if (rc == 0)
                 rc = exec_params(conn, "INSERT INTO schema_migrations(version) VALUES ($1)", 1,
-                                 params, NULL, err, errlen);
+                                 params, NULL, err);
         }
     }
     if (rc == 0)
-        rc = exec_params(conn, "COMMIT", 0, NULL, NULL, err, errlen);
+        rc = exec_params(conn, "COMMIT", 0, NULL, NULL, err);
     else
         PQclear(PQexec(conn, "ROLLBACK"));
     free(sql);
     return rc;
 }
 
-static int migrate(PGconn *conn, const char *sql_dir, char *err, size_t errlen)
+static rpc_status migrate(PGconn *conn, const char *sql_dir, shop_error *err)
 {
     if (exec_params(conn,
                     "CREATE TABLE IF NOT EXISTS schema_migrations ("
                     " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-                    0, NULL, "23505", err, errlen) != 0)
-        return -1;
+                    0, NULL, "23505", err) != 0)
+        return shop_error_code(err);
     DIR *d = opendir(sql_dir);
     if (d == NULL)
-        return 0; /* a service with no migrations yet */
+        return RPC_OK; /* a service with no migrations yet */
     char *names[512];
     size_t n = 0;
     struct dirent *e;
@@ -261,32 +261,31 @@ static int migrate(PGconn *conn, const char *sql_dir, char *err, size_t errlen)
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (rc == 0)
-            rc = apply_migration(conn, sql_dir, names[i], err, errlen);
+            rc = apply_migration(conn, sql_dir, names[i], err);
         free(names[i]);
     }
     return rc;
 }
 
-int shop_pg_ensure_database(const char *base, const char *dbname, const char *sql_dir, char *err,
-                            size_t errlen)
+rpc_status shop_pg_ensure_database(const char *base, const char *dbname, const char *sql_dir,
+                                   shop_error *err)
 {
     /* 42P04: created meanwhile by a concurrent caller. */
-    if (database_ddl(base, "CREATE DATABASE", dbname, "", "42P04", err, errlen) != 0) {
+    if (database_ddl(base, "CREATE DATABASE", dbname, "", "42P04", err) != 0) {
         /* CREATE DATABASE can also race on the template: retry once. */
-        if (database_ddl(base, "CREATE DATABASE", dbname, "", "42P04", err, errlen) != 0)
-            return -1;
+        if (database_ddl(base, "CREATE DATABASE", dbname, "", "42P04", err) != 0)
+            return shop_error_code(err);
     }
-    PGconn *conn = connect_db(base, dbname, err, errlen);
+    PGconn *conn = connect_db(base, dbname, err);
     if (conn == NULL)
-        return -1;
+        return shop_error_code(err);
     PQclear(PQexec(conn, "SET client_min_messages = warning"));
-    int rc = sql_dir != NULL ? migrate(conn, sql_dir, err, errlen) : 0;
+    int rc = sql_dir != NULL ? migrate(conn, sql_dir, err) : 0;
     PQfinish(conn);
     return rc;
 }
 
-int shop_pg_drop_database(const char *base, const char *dbname, char *err, size_t errlen)
+rpc_status shop_pg_drop_database(const char *base, const char *dbname, shop_error *err)
 {
-    return database_ddl(base, "DROP DATABASE IF EXISTS", dbname, " WITH (FORCE)", NULL, err,
-                        errlen);
+    return database_ddl(base, "DROP DATABASE IF EXISTS", dbname, " WITH (FORCE)", NULL, err);
 }

@@ -21,39 +21,38 @@ static const char *pg_user_name(void)
     return name != NULL && name[0] != '\0' ? name : "postgres";
 }
 
-int pg_user_ids(uid_t *uid, gid_t *gid, char *err, size_t errlen)
+rpc_status pg_user_ids(uid_t *uid, gid_t *gid, shop_error *err)
 {
     if (geteuid() != 0) {
         *uid = geteuid();
         *gid = getegid();
-        return 0;
+        return RPC_OK;
     }
     struct passwd *pw = getpwnam(pg_user_name());
     if (pw == NULL) {
-        snprintf(err, errlen,
-                 "running as root, and PostgreSQL refuses root: no user '%s' to run it as "
-                 "(install the postgresql package or set SHOPFLOW_PG_USER)",
-                 pg_user_name());
-        return -1;
+        return shop_error_set(
+            err, RPC_INTERNAL,
+            "running as root, and PostgreSQL refuses root: no user '%s' to run it as "
+            "(install the postgresql package or set SHOPFLOW_PG_USER)",
+            pg_user_name());
     }
     *uid = pw->pw_uid;
     *gid = pw->pw_gid;
-    return 0;
+    return RPC_OK;
 }
 
-int pg_user_chown(const char *path, char *err, size_t errlen)
+rpc_status pg_user_chown(const char *path, shop_error *err)
 {
     if (geteuid() != 0)
-        return 0;
+        return RPC_OK;
     uid_t uid;
     gid_t gid;
-    if (pg_user_ids(&uid, &gid, err, errlen) != 0)
-        return -1;
+    if (pg_user_ids(&uid, &gid, err) != 0)
+        return shop_error_code(err);
     if (chown(path, uid, gid) != 0) {
-        snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
-        return -1;
+        return shop_error_errno(err, errno, "chown %s", path);
     }
-    return 0;
+    return RPC_OK;
 }
 
 /* In the child: become the cluster user. */
@@ -80,29 +79,26 @@ static int become_pg_user(void *arg)
     return -1;
 }
 
-int pg_user_run(char *const argv[], const char *log_path, char *err, size_t errlen)
+rpc_status pg_user_run(char *const argv[], const char *log_path, int *exit_code, shop_error *err)
 {
     /* The log is opened as the cluster user, so it is its own; that user may
      * not be allowed into our working directory. */
     shop_spawn_opts so = {
         .log_path = log_path, .stdin_null = true, .cwd = "/", .in_child = become_pg_user};
     pid_t pid = 0;
-    shop_error spawn_err = {0};
-    if (shop_spawn(argv, &so, &pid, &spawn_err) != RPC_OK) {
-        snprintf(err, errlen, "%s", spawn_err.message);
-        return -1;
-    }
+    if (shop_spawn(argv, &so, &pid, err) != RPC_OK)
+        return shop_error_code(err);
     int status;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
-            snprintf(err, errlen, "waitpid: %s", strerror(errno));
-            return -1;
+            return shop_error_errno(err, errno, "waitpid");
         }
     }
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    snprintf(err, errlen, "%s killed by signal %d", argv[0], WTERMSIG(status));
-    return -1;
+    if (WIFEXITED(status)) {
+        *exit_code = WEXITSTATUS(status);
+        return RPC_OK;
+    }
+    return shop_error_set(err, RPC_INTERNAL, "%s killed by signal %d", argv[0], WTERMSIG(status));
 }
 
 static int pg_user_can_access(const char *dir, int mode)
@@ -129,15 +125,15 @@ int pg_user_can_reach(const char *dir)
     return pg_user_can_access(dir, X_OK);
 }
 
-int pg_bin_path(const char *program, char *out, size_t outlen, char *err, size_t errlen)
+rpc_status pg_bin_path(const char *program, char *out, size_t outlen, shop_error *err)
 {
     const char *bindir = getenv("SHOPFLOW_PG_BINDIR");
     if (bindir != NULL && bindir[0] != '\0') {
         snprintf(out, outlen, "%s/%s", bindir, program);
         if (access(out, X_OK) == 0)
-            return 0;
-        snprintf(err, errlen, "%s not found in SHOPFLOW_PG_BINDIR=%s", program, bindir);
-        return -1;
+            return RPC_OK;
+        return shop_error_set(err, RPC_INTERNAL, "%s not found in SHOPFLOW_PG_BINDIR=%s", program,
+                              bindir);
     }
     int best = -1;
     DIR *d = opendir("/usr/lib/postgresql");
@@ -154,7 +150,7 @@ int pg_bin_path(const char *program, char *out, size_t outlen, char *err, size_t
     }
     if (best >= 0) {
         snprintf(out, outlen, "/usr/lib/postgresql/%d/bin/%s", best, program);
-        return 0;
+        return RPC_OK;
     }
     const char *path = getenv("PATH");
     char copy[4096];
@@ -163,11 +159,11 @@ int pg_bin_path(const char *program, char *out, size_t outlen, char *err, size_t
          dir = strtok_r(NULL, ":", &save)) {
         snprintf(out, outlen, "%s/%s", dir, program);
         if (access(out, X_OK) == 0)
-            return 0;
+            return RPC_OK;
     }
-    snprintf(err, errlen,
-             "%s not found: install the postgresql package (scripts/deps.sh does) or set "
-             "SHOPFLOW_PG_BINDIR",
-             program);
-    return -1;
+    shop_error_set(err, RPC_INTERNAL,
+                   "%s not found: install the postgresql package (scripts/deps.sh does) or set "
+                   "SHOPFLOW_PG_BINDIR",
+                   program);
+    return shop_error_code(err);
 }

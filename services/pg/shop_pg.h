@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "base/error.h"
+
 #define SHOP_PG_ERRLEN 512
 #define SHOP_PG_CONNLEN 1024
 
@@ -27,32 +29,32 @@ typedef struct shop_pg_status {
  * as root), starts it if it is not running (a second start is a no-op; a stale
  * pid file from a crash is handled), creates order_db, stock_db and coupon_db
  * and applies their migrations. Returns 0 or -1 with `err` filled. */
-int shop_pg_start(shop_pg_status *st, char *err, size_t errlen);
+rpc_status shop_pg_start(shop_pg_status *st, shop_error *err);
 
 /* Stops the private cluster (fast shutdown). Not running is not an error. */
-int shop_pg_stop(char *err, size_t errlen);
+rpc_status shop_pg_stop(shop_error *err);
 
 /* Fills `st`; returns 0 (running or not) or -1 on an error reading state. */
-int shop_pg_get_status(shop_pg_status *st, char *err, size_t errlen);
+rpc_status shop_pg_get_status(shop_pg_status *st, shop_error *err);
 
 /* Stops the cluster and deletes its data directory. */
-int shop_pg_reset(char *err, size_t errlen);
+rpc_status shop_pg_reset(shop_error *err);
 
 /* The server's base URL: SHOPFLOW_PG, or the private cluster's. */
-int shop_pg_base_url(char *out, size_t outlen, char *err, size_t errlen);
+rpc_status shop_pg_base_url(char *out, size_t outlen, shop_error *err);
 
 /* A libpq conninfo string for database `dbname` on the configured server
  * (`base` may be NULL for SHOPFLOW_PG / the private cluster). */
-int shop_pg_conninfo(const char *base, const char *dbname, char *out, size_t outlen, char *err,
-                     size_t errlen);
+rpc_status shop_pg_conninfo(const char *base, const char *dbname, char *out, size_t outlen,
+                            shop_error *err);
 
 /* Creates database `dbname` if missing and applies the versioned SQL files of
  * `sql_dir` (NNN_name.sql, in name order, each once, each in a transaction). */
-int shop_pg_ensure_database(const char *base, const char *dbname, const char *sql_dir, char *err,
-                            size_t errlen);
+rpc_status shop_pg_ensure_database(const char *base, const char *dbname, const char *sql_dir,
+                                   shop_error *err);
 
 /* Drops database `dbname` if it exists (closing other sessions first). */
-int shop_pg_drop_database(const char *base, const char *dbname, char *err, size_t errlen);
+rpc_status shop_pg_drop_database(const char *base, const char *dbname, shop_error *err);
 
 /* The migrations folder of a service: <source>/services/<service>/sql
  * ($SHOPFLOW_SQL_DIR/<service> when set). */

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/error.h"
+
 enum { SHOP_STACK_ORDER, SHOP_STACK_STOCK, SHOP_STACK_COUPON, SHOP_STACK_NPROCS };
 /* --arch async adds the messaging processes, "broker" and "delayd". */
 enum { SHOP_STACK_BROKER, SHOP_STACK_DELAYD, SHOP_STACK_NMQ };
@@ -66,7 +68,7 @@ shop_stack_opts shop_stack_defaults(void);
 /* Starts PostgreSQL if needed, recreates the databases with fixtures (unless
  * keep_data), spawns the daemons and waits until each accepts connections.
  * On failure stops what it started and returns -1 with `err` filled. */
-int shop_stack_start(shop_stack *st, const shop_stack_opts *opts, char *err, size_t errlen);
+rpc_status shop_stack_start(shop_stack *st, const shop_stack_opts *opts, shop_error *err);
 
 /* By name ("order", "stock", "coupon"; async: "broker", "delayd"), NULL if
  * unknown. */
@@ -81,7 +83,7 @@ int shop_stack_resume(shop_stack *st, const char *name);
 
 /* Starts a stopped (killed or exited) daemon again on the same port and
  * database, waiting until it accepts connections. */
-int shop_stack_restart(shop_stack *st, const char *name, char *err, size_t errlen);
+rpc_status shop_stack_restart(shop_stack *st, const char *name, shop_error *err);
 
 /* Reaps daemons that exited on their own; returns how many are running. */
 int shop_stack_poll(shop_stack *st);

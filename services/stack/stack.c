@@ -69,36 +69,32 @@ static void find_bin_dir(shop_stack *st)
 }
 
 /* Recreates one database and loads its fixtures. */
-static int fresh_db(shop_stack *st, shop_stack_proc *p, const char *service, char *err,
-                    size_t errlen)
+static rpc_status fresh_db(shop_stack *st, shop_stack_proc *p, const char *service, shop_error *err)
 {
     char sql_dir[512], conninfo[SHOP_PG_CONNLEN];
     shop_pg_sql_dir(service, sql_dir, sizeof sql_dir);
-    if (!st->opts.keep_data && shop_pg_drop_database(st->pg_url, p->db, err, errlen) != 0)
-        return -1;
-    if (shop_pg_ensure_database(st->pg_url, p->db, sql_dir, err, errlen) != 0 ||
-        shop_pg_conninfo(st->pg_url, p->db, conninfo, sizeof conninfo, err, errlen) != 0)
-        return -1;
+    if (!st->opts.keep_data && shop_pg_drop_database(st->pg_url, p->db, err) != 0)
+        return shop_error_code(err);
+    if (shop_pg_ensure_database(st->pg_url, p->db, sql_dir, err) != 0 ||
+        shop_pg_conninfo(st->pg_url, p->db, conninfo, sizeof conninfo, err) != 0)
+        return shop_error_code(err);
     if (st->opts.keep_data || strcmp(service, "order") == 0)
-        return 0;
+        return RPC_OK;
     PGconn *c = PQconnectdb(conninfo);
-    int rc = -1;
+    rpc_status st_db = RPC_OK;
     if (PQstatus(c) != CONNECTION_OK) {
-        snprintf(err, errlen, "connect %s: %s", p->db, PQerrorMessage(c));
+        st_db = shop_error_set(err, RPC_UNAVAILABLE, "connect %s: %s", p->db, PQerrorMessage(c));
     } else if (strcmp(service, "stock") == 0) {
-        rc = stock_logic_prepare(c, err, errlen) == 0 &&
-                     stock_seed(c, 1, st->opts.goods, st->opts.stock, st->opts.price_cents, err,
-                                errlen) == 0
-                 ? 0
-                 : -1;
+        st_db = stock_logic_prepare(c, err);
+        if (st_db == RPC_OK)
+            st_db = stock_seed(c, 1, st->opts.goods, st->opts.stock, st->opts.price_cents, err);
     } else {
-        rc = coupon_logic_prepare(c, err, errlen) == 0 &&
-                     coupon_seed(c, 1, st->opts.users, st->opts.discount_cents, err, errlen) == 0
-                 ? 0
-                 : -1;
+        st_db = coupon_logic_prepare(c, err);
+        if (st_db == RPC_OK)
+            st_db = coupon_seed(c, 1, st->opts.users, st->opts.discount_cents, err);
     }
     PQfinish(c);
-    return rc;
+    return st_db;
 }
 
 static void add_arg(char **argv, int *argc, char *buf, size_t buflen, const char *flag,
@@ -111,7 +107,7 @@ static void add_arg(char **argv, int *argc, char *buf, size_t buflen, const char
 }
 
 /* Starts one daemon, its output in its log file (if any). */
-static int spawn(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
+static rpc_status spawn(shop_stack *st, shop_stack_proc *p, shop_error *err)
 {
     char path[PATH_MAX], listen[96], db[160], pg[1100], stock[96], coupon[96], w[32], pw[48],
         ci[48], mt[48], async[4][600];
@@ -140,8 +136,8 @@ static int spawn(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
         argc = stack_async_service_args(st, argv, argc, async); /* last: --arch=async wins */
     argv[argc] = NULL;
     if (access(path, X_OK) != 0) {
-        snprintf(err, errlen, "%s: %s (build it with scripts/build.sh)", path, strerror(errno));
-        return -1;
+        return shop_error_set(err, RPC_NOT_FOUND, "%s: %s (build it with scripts/build.sh)", path,
+                              strerror(errno));
     }
     /* SIGTERM when the stack's owner ends: a daemon never outlives it. */
     shop_spawn_opts so = {.log_path = p->log_path[0] != '\0' ? p->log_path : NULL,
@@ -149,12 +145,11 @@ static int spawn(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
     pid_t pid = 0;
     shop_error spawn_err = {0};
     if (shop_spawn(argv, &so, &pid, &spawn_err) != RPC_OK) {
-        snprintf(err, errlen, "%s", spawn_err.message);
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "%s", spawn_err.message);
     }
     p->pid = pid;
     p->paused = 0;
-    return 0;
+    return RPC_OK;
 }
 
 /* Reaps `p` if it exited; returns 1 while it runs. */
@@ -171,26 +166,25 @@ static int alive(shop_stack_proc *p)
     return 1;
 }
 
-static int wait_ready(shop_stack *st, shop_stack_proc *p, char *err, size_t errlen)
+static rpc_status wait_ready(shop_stack *st, shop_stack_proc *p, shop_error *err)
 {
     int64_t until = shop_now_ms() + st->opts.ready_timeout_ms;
     while (shop_now_ms() < until) {
         if (!alive(p)) {
-            snprintf(err, errlen, "shop-%s exited during start (status %d)%s%s", p->name,
-                     WIFEXITED(p->last_status) ? WEXITSTATUS(p->last_status) : -1,
-                     p->log_path[0] ? "; see " : "", p->log_path);
-            return -1;
+            return shop_error_set(err, RPC_INTERNAL, "shop-%s exited during start (status %d)%s%s",
+                                  p->name,
+                                  WIFEXITED(p->last_status) ? WEXITSTATUS(p->last_status) : -1,
+                                  p->log_path[0] ? "; see " : "", p->log_path);
         }
         if (rpc_probe_tcp(NULL, p->port, 500))
-            return 0;
+            return RPC_OK;
         shop_sleep_ms(10);
     }
-    snprintf(err, errlen, "shop-%s not listening on %s after %d ms", p->name, p->url,
-             st->opts.ready_timeout_ms);
-    return -1;
+    return shop_error_set(err, RPC_INTERNAL, "shop-%s not listening on %s after %d ms", p->name,
+                          p->url, st->opts.ready_timeout_ms);
 }
 
-static int setup_procs(shop_stack *st, char *err, size_t errlen)
+static rpc_status setup_procs(shop_stack *st, shop_error *err)
 {
     for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
         shop_stack_proc *p = &st->procs[i];
@@ -198,18 +192,17 @@ static int setup_procs(shop_stack *st, char *err, size_t errlen)
         snprintf(p->db, sizeof p->db, "%s%s_db", st->opts.db_prefix, proc_names[i]);
         p->port = st->opts.port_base > 0 ? st->opts.port_base + i : shop_stack_free_port();
         if (p->port <= 0) {
-            snprintf(err, errlen, "no free TCP port on 127.0.0.1");
-            return -1;
+            return shop_error_set(err, RPC_INTERNAL, "no free TCP port on 127.0.0.1");
         }
         snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d", p->port);
         if (st->opts.log_dir != NULL)
             snprintf(p->log_path, sizeof p->log_path, "%s/shop-%s.log", st->opts.log_dir,
                      proc_names[i]);
     }
-    return 0;
+    return RPC_OK;
 }
 
-int shop_stack_start(shop_stack *st, const shop_stack_opts *opts, char *err, size_t errlen)
+rpc_status shop_stack_start(shop_stack *st, const shop_stack_opts *opts, shop_error *err)
 {
     memset(st, 0, sizeof *st);
     st->opts = *opts;
@@ -218,39 +211,38 @@ int shop_stack_start(shop_stack *st, const shop_stack_opts *opts, char *err, siz
     if (st->opts.ready_timeout_ms <= 0)
         st->opts.ready_timeout_ms = 15000;
     if (st->opts.arch != NULL && strcmp(st->opts.arch, "sync") != 0 && !stack_async_on(st)) {
-        snprintf(err, errlen, "unknown architecture '%s' (sync or async)", st->opts.arch);
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "unknown architecture '%s' (sync or async)",
+                              st->opts.arch);
     }
     find_bin_dir(st);
     shop_pg_status pgst;
-    if (shop_pg_start(&pgst, err, errlen) != 0 ||
-        shop_pg_base_url(st->pg_url, sizeof st->pg_url, err, errlen) != 0)
-        return -1;
-    if (setup_procs(st, err, errlen) != 0)
-        return -1;
+    if (shop_pg_start(&pgst, err) != 0 || shop_pg_base_url(st->pg_url, sizeof st->pg_url, err) != 0)
+        return shop_error_code(err);
+    if (setup_procs(st, err) != 0)
+        return shop_error_code(err);
     static const char *const services[SHOP_STACK_NPROCS] = {"order", "stock", "coupon"};
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
-        if (fresh_db(st, &st->procs[i], services[i], err, errlen) != 0)
-            return -1;
+        if (fresh_db(st, &st->procs[i], services[i], err) != 0)
+            return shop_error_code(err);
     /* async: the broker and the delay queue before any service */
     for (int i = 0; i < SHOP_STACK_NMQ && stack_async_on(st); i++) {
         shop_stack_proc *p = &st->mq[i];
-        if ((i == 0 && stack_async_setup(st, err, errlen) != 0) || spawn(st, p, err, errlen) != 0 ||
-            wait_ready(st, p, err, errlen) != 0) {
+        if ((i == 0 && stack_async_setup(st, err) != 0) || spawn(st, p, err) != 0 ||
+            wait_ready(st, p, err) != 0) {
             shop_stack_stop(st);
-            return -1;
+            return shop_error_code(err);
         }
     }
     /* Members first, so the order service's channels connect at once. */
     const int order[] = {SHOP_STACK_STOCK, SHOP_STACK_COUPON, SHOP_STACK_ORDER};
     for (int i = 0; i < SHOP_STACK_NPROCS; i++) {
         shop_stack_proc *p = &st->procs[order[i]];
-        if (spawn(st, p, err, errlen) != 0 || wait_ready(st, p, err, errlen) != 0) {
+        if (spawn(st, p, err) != 0 || wait_ready(st, p, err) != 0) {
             shop_stack_stop(st);
-            return -1;
+            return shop_error_code(err);
         }
     }
-    return 0;
+    return RPC_OK;
 }
 
 static int send_signal(shop_stack *st, const char *name, int sig)
@@ -288,20 +280,19 @@ int shop_stack_kill(shop_stack *st, const char *name)
     return 0;
 }
 
-int shop_stack_restart(shop_stack *st, const char *name, char *err, size_t errlen)
+rpc_status shop_stack_restart(shop_stack *st, const char *name, shop_error *err)
 {
     shop_stack_proc *p = shop_stack_find(st, name);
     if (p == NULL) {
-        snprintf(err, errlen, "no service named '%s'", name);
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "no service named '%s'", name);
     }
     if (alive(p)) {
-        snprintf(err, errlen, "shop-%s is still running (pid %d)", name, (int)p->pid);
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "shop-%s is still running (pid %d)", name,
+                              (int)p->pid);
     }
-    if (spawn(st, p, err, errlen) != 0)
-        return -1;
-    return wait_ready(st, p, err, errlen);
+    if (spawn(st, p, err) != 0)
+        return shop_error_code(err);
+    return wait_ready(st, p, err);
 }
 
 int shop_stack_poll(shop_stack *st)

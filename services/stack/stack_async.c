@@ -27,20 +27,19 @@ static int port_for(const shop_stack *st, int offset)
 }
 
 /* Removes a data directory this stack owns (fresh start). */
-static int empty_dir(const char *dir, char *err, size_t errlen)
+static rpc_status empty_dir(const char *dir, shop_error *err)
 {
     char cmd[PATH_MAX + 32];
     if (access(dir, F_OK) != 0)
-        return 0;
+        return RPC_OK;
     snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
     if (system(cmd) != 0) {
-        snprintf(err, errlen, "cannot empty %s", dir);
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "cannot empty %s", dir);
     }
-    return 0;
+    return RPC_OK;
 }
 
-int stack_async_setup(shop_stack *st, char *err, size_t errlen)
+rpc_status stack_async_setup(shop_stack *st, shop_error *err)
 {
     static const char *const names[SHOP_STACK_NMQ] = {"broker", "delayd"};
     for (int i = 0; i < SHOP_STACK_NMQ; i++) {
@@ -48,8 +47,7 @@ int stack_async_setup(shop_stack *st, char *err, size_t errlen)
         snprintf(p->name, sizeof p->name, "%s", names[i]);
         p->port = port_for(st, SHOP_STACK_NPROCS + i); /* after order, stock, coupon */
         if (p->port <= 0) {
-            snprintf(err, errlen, "no free TCP port on 127.0.0.1");
-            return -1;
+            return shop_error_set(err, RPC_INTERNAL, "no free TCP port on 127.0.0.1");
         }
         snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d", p->port);
         if (st->opts.log_dir != NULL)
@@ -57,8 +55,7 @@ int stack_async_setup(shop_stack *st, char *err, size_t errlen)
     }
     int pub = port_for(st, SHOP_STACK_NPROCS + SHOP_STACK_NMQ);
     if (pub <= 0) {
-        snprintf(err, errlen, "no free TCP port on 127.0.0.1");
-        return -1;
+        return shop_error_set(err, RPC_INTERNAL, "no free TCP port on 127.0.0.1");
     }
     snprintf(st->mq_pub_url, sizeof st->mq_pub_url, "tcp://127.0.0.1:%d", pub);
     /* beside the private cluster: <var>/pg -> <var>/stack/ */
@@ -73,10 +70,8 @@ int stack_async_setup(shop_stack *st, char *err, size_t errlen)
     snprintf(parent, sizeof parent, "%s/stack", var);
     mkdir(parent, 0755); /* the daemons create their own folder inside */
     if (st->opts.keep_data)
-        return 0;
-    return empty_dir(st->mq_dir, err, errlen) != 0 || empty_dir(st->delay_dir, err, errlen) != 0
-               ? -1
-               : 0;
+        return RPC_OK;
+    return empty_dir(st->mq_dir, err) != 0 || empty_dir(st->delay_dir, err) != 0 ? -1 : 0;
 }
 
 int stack_async_mq_argv(const shop_stack *st, const shop_stack_proc *p, char **argv,

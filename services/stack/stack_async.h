@@ -8,12 +8,14 @@
 
 #include "services/stack/shop_stack.h"
 
+#include "base/error.h"
+
 /* 1 when the stack runs the async architecture. */
 int stack_async_on(const shop_stack *st);
 
 /* Names, ports, URLs, data dirs and log paths of the messaging processes
  * (a fresh start empties their data). 0 or -1 with `err`. */
-int stack_async_setup(shop_stack *st, char *err, size_t errlen);
+rpc_status stack_async_setup(shop_stack *st, shop_error *err);
 
 /* 1 when `p` is mq-broker or mq-delayd. */
 int stack_async_is_mq(const shop_stack *st, const shop_stack_proc *p);

@@ -71,11 +71,11 @@ static const shop_stmt st_seed = {
                   " ON CONFLICT (goods_id) DO UPDATE SET stock = EXCLUDED.stock,"
                   "   initial_stock = EXCLUDED.initial_stock, price_cents = EXCLUDED.price_cents"};
 
-int stock_logic_prepare(PGconn *conn, char *err, size_t errlen)
+rpc_status stock_logic_prepare(PGconn *conn, shop_error *err)
 {
     const shop_stmt all[] = {st_deduct,        st_deduct_first, st_restore_claim, st_restore,
                              st_restore_first, st_get,          st_seed};
-    return shop_db_prepare(conn, all, sizeof all / sizeof all[0], err, errlen);
+    return shop_db_prepare(conn, all, sizeof all / sizeof all[0], err);
 }
 
 static void result_init(stock_result *out)
@@ -111,16 +111,20 @@ static int deduct_status(const char *result, int64_t order_id, int64_t goods_id,
 int stock_deduct(PGconn *conn, int64_t order_id, int64_t goods_id, int32_t count, stock_result *out)
 {
     result_init(out);
-    int st = check_args(order_id, goods_id, count, out);
+    rpc_status st = check_args(order_id, goods_id, count, out);
     if (st != RPC_OK)
         return st;
     char a[24], b[24], c[24];
     const char *params[] = {shop_db_i64(a, order_id), shop_db_i64(b, goods_id),
                             shop_db_i64(c, count)};
-    PGresult *res = shop_db_run_once(conn, &st_deduct, &st_deduct_first, 3, 1, params,
-                                     &out->duplicate, &st, out->msg, sizeof out->msg);
-    if (res == NULL)
+    PGresult *res = NULL;
+    shop_error db_err = {0};
+    st = shop_db_run_once(conn, &st_deduct, &st_deduct_first, 3, 1, params, &out->duplicate, &res,
+                          &db_err);
+    if (st != RPC_OK) {
+        snprintf(out->msg, sizeof out->msg, "%s", db_err.message);
         return st;
+    }
     if (PQntuples(res) == 0) { /* no slot taken and no goods row */
         PQclear(res);
         snprintf(out->msg, sizeof out->msg, "goods %lld does not exist", (long long)goods_id);
@@ -138,16 +142,20 @@ int stock_restore(PGconn *conn, int64_t order_id, int64_t goods_id, int32_t coun
                   stock_result *out)
 {
     result_init(out);
-    int st = check_args(order_id, goods_id, count, out);
+    rpc_status st = check_args(order_id, goods_id, count, out);
     if (st != RPC_OK)
         return st;
     char a[24], b[24], c[24];
     const char *params[] = {shop_db_i64(a, order_id), shop_db_i64(b, goods_id),
                             shop_db_i64(c, count)};
-    PGresult *res = shop_db_run_undo(conn, &st_restore_claim, 3, &st_restore, &st_restore_first,
-                                     params, &out->duplicate, &st, out->msg, sizeof out->msg);
-    if (res == NULL)
+    PGresult *res = NULL;
+    shop_error db_err = {0};
+    st = shop_db_run_undo(conn, &st_restore_claim, 3, &st_restore, &st_restore_first, params,
+                          &out->duplicate, &res, &db_err);
+    if (st != RPC_OK) {
+        snprintf(out->msg, sizeof out->msg, "%s", db_err.message);
         return st;
+    }
     out->restored = strcmp(PQgetvalue(res, 0, 0), "OK") == 0;
     if (!shop_db_is_null(res, 0, 1))
         out->stock_left = shop_db_get_i64(res, 0, 1);
@@ -155,18 +163,18 @@ int stock_restore(PGconn *conn, int64_t order_id, int64_t goods_id, int32_t coun
     return RPC_OK;
 }
 
-int stock_get(PGconn *conn, int64_t goods_id, stock_goods *out, char *msg, size_t msglen)
+rpc_status stock_get(PGconn *conn, int64_t goods_id, stock_goods *out, shop_error *err)
 {
     memset(out, 0, sizeof *out);
     char a[24];
     const char *params[] = {shop_db_i64(a, goods_id)};
-    int st;
-    PGresult *res = shop_db_run(conn, &st_get, 1, params, &st, msg, msglen);
-    if (res == NULL)
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, &st_get, 1, params, &res, err);
+    if (st != RPC_OK)
         return st;
     if (PQntuples(res) == 0) {
         PQclear(res);
-        snprintf(msg, msglen, "goods %lld does not exist", (long long)goods_id);
+        shop_error_set(err, RPC_NOT_FOUND, "goods %lld does not exist", (long long)goods_id);
         return RPC_NOT_FOUND;
     }
     out->goods_id = shop_db_get_i64(res, 0, 0);
@@ -177,20 +185,21 @@ int stock_get(PGconn *conn, int64_t goods_id, stock_goods *out, char *msg, size_
     return RPC_OK;
 }
 
-int stock_seed(PGconn *conn, int64_t first_id, int64_t n, int64_t stock, int64_t price_cents,
-               char *msg, size_t msglen)
+rpc_status stock_seed(PGconn *conn, int64_t first_id, int64_t n, int64_t stock, int64_t price_cents,
+                      shop_error *err)
 {
     if (first_id <= 0 || n < 0 || stock < 0 || stock > 2147483647 || price_cents < 0) {
-        snprintf(msg, msglen, "bad goods fixture: first %lld n %lld stock %lld price %lld",
-                 (long long)first_id, (long long)n, (long long)stock, (long long)price_cents);
+        shop_error_set(err, RPC_INVALID_ARGUMENT,
+                       "bad goods fixture: first %lld n %lld stock %lld price %lld",
+                       (long long)first_id, (long long)n, (long long)stock, (long long)price_cents);
         return RPC_INVALID_ARGUMENT;
     }
     char a[24], b[24], c[24], d[24];
     const char *params[] = {shop_db_i64(a, first_id), shop_db_i64(b, n), shop_db_i64(c, stock),
                             shop_db_i64(d, price_cents)};
-    int st;
-    PGresult *res = shop_db_run(conn, &st_seed, 4, params, &st, msg, msglen);
-    if (res == NULL)
+    PGresult *res = NULL;
+    rpc_status st = shop_db_run(conn, &st_seed, 4, params, &res, err);
+    if (st != RPC_OK)
         return st;
     PQclear(res);
     return RPC_OK;

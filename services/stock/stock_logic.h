@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 typedef struct stock_result {
     int duplicate;       /* a repeat of an earlier call: its first result */
     int restored;        /* restore: stock was given back */
@@ -28,7 +30,7 @@ typedef struct stock_goods {
 } stock_goods;
 
 /* Prepares this module's statements on a new connection. */
-int stock_logic_prepare(PGconn *conn, char *err, size_t errlen);
+rpc_status stock_logic_prepare(PGconn *conn, shop_error *err);
 
 /* Takes `count` units of `goods_id` for `order_id`, at most once per order.
  * RPC_OK: taken. RPC_FAILED_PRECONDITION: out of stock, or the order was
@@ -45,11 +47,11 @@ int stock_restore(PGconn *conn, int64_t order_id, int64_t goods_id, int32_t coun
                   stock_result *out);
 
 /* Reads one goods row. RPC_NOT_FOUND when missing. */
-int stock_get(PGconn *conn, int64_t goods_id, stock_goods *out, char *msg, size_t msglen);
+rpc_status stock_get(PGconn *conn, int64_t goods_id, stock_goods *out, shop_error *err);
 
 /* Fixtures: goods first_id .. first_id+n-1 with `stock` units each at
  * `price_cents` (existing rows are reset). */
-int stock_seed(PGconn *conn, int64_t first_id, int64_t n, int64_t stock, int64_t price_cents,
-               char *msg, size_t msglen);
+rpc_status stock_seed(PGconn *conn, int64_t first_id, int64_t n, int64_t stock, int64_t price_cents,
+                      shop_error *err);
 
 #endif

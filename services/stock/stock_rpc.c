@@ -12,7 +12,7 @@ static rpc_status deduct(rpc_ctx *ctx, const Shop__Stock__DeductRequest *req,
     if (c == NULL)
         return RPC_UNAVAILABLE;
     stock_result r;
-    int st = stock_deduct(c, req->order_id, req->goods_id, req->count, &r);
+    rpc_status st = stock_deduct(c, req->order_id, req->goods_id, req->count, &r);
     shop_pool_release(d->pool, c);
     reply->duplicate = r.duplicate;
     reply->price_cents = r.price_cents;
@@ -28,7 +28,7 @@ static rpc_status restore(rpc_ctx *ctx, const Shop__Stock__RestoreRequest *req,
     if (c == NULL)
         return RPC_UNAVAILABLE;
     stock_result r;
-    int st = stock_restore(c, req->order_id, req->goods_id, req->count, &r);
+    rpc_status st = stock_restore(c, req->order_id, req->goods_id, req->count, &r);
     shop_pool_release(d->pool, c);
     reply->restored = r.restored;
     reply->duplicate = r.duplicate;
@@ -44,13 +44,13 @@ static rpc_status get_stock(rpc_ctx *ctx, const Shop__Stock__GetStockRequest *re
     if (c == NULL)
         return RPC_UNAVAILABLE;
     stock_goods g;
-    char msg[200];
-    int st = stock_get(c, req->goods_id, &g, msg, sizeof msg);
+    shop_error msg = {0};
+    rpc_status st = stock_get(c, req->goods_id, &g, &msg);
     shop_pool_release(d->pool, c);
     reply->goods_id = g.goods_id;
     reply->stock = g.stock;
     reply->price_cents = g.price_cents;
-    return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", msg);
+    return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", msg.message);
 }
 
 rpc_status stock_rpc_register(shop_daemon *d, rpc_error *err)

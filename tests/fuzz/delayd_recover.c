@@ -48,10 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     memset(&d, 0, sizeof d);
     pthread_mutex_init(&d.mu, NULL);
     delay_index_init(&d.ix);
-    char err[256];
-    if (delay_log_open(dir, 4096, &d.log, err, sizeof err) != 0 ||
-        delayd_recover(&d, err, sizeof err) != 0)
-        fuzz_fail(__FILE__, __LINE__, err);
+    shop_error err = {0};
+    if (delay_log_open(dir, 4096, &d.log, &err) != 0 || delayd_recover(&d, &err) != 0)
+        fuzz_fail(__FILE__, __LINE__, err.message);
     check_pending(&d);
     delay_log_close(d.log);
     delay_index_free(&d.ix);

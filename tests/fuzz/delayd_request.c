@@ -47,11 +47,11 @@ static void start(void)
     pthread_mutex_init(&d.qmu, NULL);
     pthread_cond_init(&d.qcv, NULL);
     delay_index_init(&d.ix);
-    char err[256];
-    if (delay_log_open(dir, d.cfg.segment_bytes, &d.log, err, sizeof err) != 0 ||
-        delayd_recover(&d, err, sizeof err) != 0 || delayd_writer_start(&d) != 0 ||
-        delayd_server_start(&d, err, sizeof err) != 0)
-        fuzz_fail(__FILE__, __LINE__, err);
+    shop_error err = {0};
+    if (delay_log_open(dir, d.cfg.segment_bytes, &d.log, &err) != 0 ||
+        delayd_recover(&d, &err) != 0 || delayd_writer_start(&d) != 0 ||
+        delayd_server_start(&d, &err) != 0)
+        fuzz_fail(__FILE__, __LINE__, err.message);
     if (nng_req0_open(&req) != 0 || nng_socket_set_ms(req, NNG_OPT_RECVTIMEO, 10000) != 0 ||
         nng_socket_set_ms(req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) != 0 ||
         nng_dial(req, URL, NULL, 0) != 0)

@@ -1,5 +1,5 @@
 /* Fuzz target: one reply frame through the client's decode path
- * (rpc/call_common.c rpc__decode_reply, then, as rpc_call does, the payload
+ * (rpc/call_common.c rpc__decode_reply, then, as rpc_channel_call does, the payload
  * into the method's output type, here shop.rpctest.AllTypes). Invariant: a
  * frame is either OK with an envelope handed out, or a known status with a
  * message and nothing handed out. */

@@ -176,13 +176,13 @@ int main(int argc, char **argv)
 
     int sig = 0;
     sigwait(&sigs, &sig);
-    shop_info("draining signal=%d", sig);
+    shop_log_info("draining signal=%d", sig);
     rpc_server_shutdown(srv, drain_ms);
     rpc_server_log_stats(srv);
     rpc_server_free(srv);
     return 0;
 fail:
-    shop_error("cannot start status=%s msg=\"%s\"", rpc_status_name(err.code), err.message);
+    shop_log_error("cannot start status=%s msg=\"%s\"", rpc_status_name(err.code), err.message);
     rpc_server_free(srv);
     return 1;
 }

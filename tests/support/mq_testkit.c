@@ -139,11 +139,11 @@ int mqt_collector_start(mqt_collector *k, const mqt_broker *b, const char *group
     k->n = n;
     k->count = calloc(n ? n : 1, sizeof *k->count);
     mq_consumer_opts o = {.url = b->url, .pub_url = b->pub_url, .drop_every = drop};
-    char err[MQ_ERRLEN];
+    shop_error err = {0};
     const char *topics[] = {topic};
-    if (mq_consumer_open(group, topics, 1, collect, k, &o, &k->c, err, sizeof err) != RPC_OK ||
-        mq_consumer_start(k->c, err, sizeof err) != RPC_OK) {
-        fprintf(stderr, "collector: %s\n", err);
+    if (mq_consumer_open(group, topics, 1, collect, k, &o, &k->c, &err) != RPC_OK ||
+        mq_consumer_start(k->c, &err) != RPC_OK) {
+        fprintf(stderr, "collector: %s\n", err.message);
         return -1;
     }
     return 0;

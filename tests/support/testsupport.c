@@ -24,9 +24,9 @@
 #include "base/spawn.h"
 #include "base/tmpdir.h"
 
-static void ts_fatal(const char *what, const char *err)
+static void ts_fatal(const char *what, const char *why)
 {
-    fprintf(stderr, "test support: %s: %s\n", what, err);
+    fprintf(stderr, "test support: %s: %s\n", what, why);
     abort();
 }
 
@@ -61,11 +61,11 @@ const char *ts_tmp_dir(void)
 void ts_pg_up(void)
 {
     shop_pg_status st;
-    char err[SHOP_PG_ERRLEN];
-    if (shop_pg_get_status(&st, err, sizeof err) == 0 && st.running)
+    shop_error err = {0};
+    if (shop_pg_get_status(&st, &err) == 0 && st.running)
         return;
-    if (shop_pg_start(&st, err, sizeof err) != 0)
-        ts_fatal("start PostgreSQL", err);
+    if (shop_pg_start(&st, &err) != 0)
+        ts_fatal("start PostgreSQL", err.message);
 }
 
 static void test_db_name(const char *test, const char *service, char *out, size_t outlen)
@@ -76,21 +76,23 @@ static void test_db_name(const char *test, const char *service, char *out, size_
 void ts_pg_fresh_db(const char *test, const char *service, char *out, size_t outlen)
 {
     ts_pg_up();
-    char dbname[128], sql_dir[512], err[SHOP_PG_ERRLEN];
+    char dbname[128], sql_dir[512];
+    shop_error err = {0};
     test_db_name(test, service, dbname, sizeof dbname);
     shop_pg_sql_dir(service, sql_dir, sizeof sql_dir);
-    if (shop_pg_drop_database(NULL, dbname, err, sizeof err) != 0 ||
-        shop_pg_ensure_database(NULL, dbname, sql_dir, err, sizeof err) != 0 ||
-        shop_pg_conninfo(NULL, dbname, out, outlen, err, sizeof err) != 0)
-        ts_fatal(dbname, err);
+    if (shop_pg_drop_database(NULL, dbname, &err) != 0 ||
+        shop_pg_ensure_database(NULL, dbname, sql_dir, &err) != 0 ||
+        shop_pg_conninfo(NULL, dbname, out, outlen, &err) != 0)
+        ts_fatal(dbname, err.message);
 }
 
 void ts_pg_drop_db(const char *test, const char *service)
 {
-    char dbname[128], err[SHOP_PG_ERRLEN];
+    char dbname[128];
+    shop_error err = {0};
     test_db_name(test, service, dbname, sizeof dbname);
-    if (shop_pg_drop_database(NULL, dbname, err, sizeof err) != 0)
-        fprintf(stderr, "test support: drop %s: %s\n", dbname, err);
+    if (shop_pg_drop_database(NULL, dbname, &err) != 0)
+        fprintf(stderr, "test support: drop %s: %s\n", dbname, err.message);
 }
 
 const char *ts_bin(const char *name, char *out, size_t outlen)

@@ -98,7 +98,7 @@ static int call_method(rpc_channel *ch, const char *method, int nargs, char **ar
     protobuf_c_message_pack(req, buf);
     protobuf_c_message_free_unpacked(req, NULL);
     rpc_error err = {0};
-    rpc_status st = rpc_call_bytes(ch, method, buf, len, &out, &out_len, co, &err);
+    rpc_status st = rpc_channel_call_bytes(ch, method, buf, len, &out, &out_len, co, &err);
     free(buf);
     if (st != RPC_OK)
         return status_exit(st, &err);

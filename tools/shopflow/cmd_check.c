@@ -43,10 +43,7 @@ static rpc_status resolve_db(const char *prefix, const char *given, const char *
         snprintf(name, sizeof name, "%s_%s_db", prefix, service);
     else
         snprintf(name, sizeof name, "%s_db", service);
-    char pg_err[SHOP_PG_ERRLEN]; /* services/pg still reports into a buffer */
-    if (shop_pg_conninfo(NULL, name, out, outlen, pg_err, sizeof pg_err) != 0)
-        return shop_error_set(err, RPC_UNAVAILABLE, "%s", pg_err);
-    return RPC_OK;
+    return shop_pg_conninfo(NULL, name, out, outlen, err);
 }
 
 /* Reads order ids, one per line; returns the count or -1. */

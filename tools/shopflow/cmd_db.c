@@ -34,24 +34,24 @@ int cmd_db(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1];
-    char err[SHOP_PG_ERRLEN] = "";
+    shop_error err = {0};
     shop_pg_status st;
     if (strcmp(sub, "start") == 0) {
-        if (shop_pg_start(&st, err, sizeof err) != 0)
-            return db_fail(sub, err);
+        if (shop_pg_start(&st, &err) != 0)
+            return db_fail(sub, err.message);
         char url[SHOP_PG_CONNLEN];
-        if (shop_pg_base_url(url, sizeof url, err, sizeof err) != 0)
-            return db_fail(sub, err);
+        if (shop_pg_base_url(url, sizeof url, &err) != 0)
+            return db_fail(sub, err.message);
         printf("%s\n", url);
         return 0;
     }
     if (strcmp(sub, "stop") == 0)
-        return shop_pg_stop(err, sizeof err) == 0 ? 0 : db_fail(sub, err);
+        return shop_pg_stop(&err) == 0 ? 0 : db_fail(sub, err.message);
     if (strcmp(sub, "reset") == 0)
-        return shop_pg_reset(err, sizeof err) == 0 ? 0 : db_fail(sub, err);
+        return shop_pg_reset(&err) == 0 ? 0 : db_fail(sub, err.message);
     if (strcmp(sub, "status") == 0) {
-        if (shop_pg_get_status(&st, err, sizeof err) != 0)
-            return db_fail(sub, err);
+        if (shop_pg_get_status(&st, &err) != 0)
+            return db_fail(sub, err.message);
         if (st.external)
             printf("external server (SHOPFLOW_PG): %s\n", st.running ? "running" : "not answering");
         else if (st.running)
@@ -63,10 +63,10 @@ int cmd_db(int argc, char **argv)
     }
     if (strcmp(sub, "url") == 0) {
         char out[SHOP_PG_CONNLEN];
-        int rc = argc > 2 ? shop_pg_conninfo(NULL, argv[2], out, sizeof out, err, sizeof err)
-                          : shop_pg_base_url(out, sizeof out, err, sizeof err);
+        int rc = argc > 2 ? shop_pg_conninfo(NULL, argv[2], out, sizeof out, &err)
+                          : shop_pg_base_url(out, sizeof out, &err);
         if (rc != 0)
-            return db_fail(sub, err);
+            return db_fail(sub, err.message);
         printf("%s\n", out);
         return 0;
     }

@@ -119,16 +119,16 @@ static int parse(int argc, char **argv, mq_cli *o)
 static int mq_call(const mq_cli *o, Shop__Mq__Request *req, Shop__Mq__Reply **rep)
 {
     mq_link l;
-    char err[MQ_ERRLEN];
+    shop_error err = {0};
     const char *url = mq_url_or_env(o->url, "MQ_URL", MQ_DEFAULT_URL);
-    if (mq_link_open(&l, url, err, sizeof err) != 0) {
-        fprintf(stderr, "shopflow mq: %s\n", err);
+    if (mq_link_open(&l, url, &err) != 0) {
+        fprintf(stderr, "shopflow mq: %s\n", err.message);
         return 1;
     }
-    rpc_status st = mq_link_call(&l, req, 5000, rep, err, sizeof err);
+    rpc_status st = mq_link_call(&l, req, 5000, rep, &err);
     mq_link_close(&l);
     if (st != RPC_OK) {
-        fprintf(stderr, "shopflow mq: %s: %s\n", rpc_status_name(st), err);
+        fprintf(stderr, "shopflow mq: %s: %s\n", rpc_status_name(st), err.message);
         if (*rep)
             shop__mq__reply__free_unpacked(*rep, NULL);
         return 1;
@@ -314,11 +314,11 @@ static int mq_consume(const mq_cli *o, char **topics, int ntopics)
     mq_consumer_opts co = {
         .url = o->url, .pub_url = o->pub_url, .max_inflight = (unsigned)o->max_inflight};
     mq_consumer *c;
-    char err[MQ_ERRLEN];
+    shop_error err = {0};
     if (mq_consumer_open(o->group, (const char *const *)topics, (size_t)ntopics, consume_print, &st,
-                         &co, &c, err, sizeof err) != RPC_OK ||
-        mq_consumer_start(c, err, sizeof err) != RPC_OK) {
-        fprintf(stderr, "shopflow mq consume: %s\n", err);
+                         &co, &c, &err) != RPC_OK ||
+        mq_consumer_start(c, &err) != RPC_OK) {
+        fprintf(stderr, "shopflow mq consume: %s\n", err.message);
         return 1;
     }
     struct sigaction sa = {.sa_handler = consume_signal};

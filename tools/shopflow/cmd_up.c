@@ -206,9 +206,9 @@ int cmd_up(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &set, NULL);
 
     shop_stack st;
-    char err[1024];
-    if (shop_stack_start(&st, &o, err, sizeof err) != 0) {
-        fprintf(stderr, "shopflow up: %s\n", err);
+    shop_error err = {0};
+    if (shop_stack_start(&st, &o, &err) != 0) {
+        fprintf(stderr, "shopflow up: %s\n", err.message);
         return 1;
     }
     print_stack(&st, &o);
