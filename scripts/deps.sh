@@ -12,6 +12,7 @@ packages=(
   libpq-dev postgresql
   libcriterion-dev
   gnuplot-nox
+  libjansson-dev # JSON: shopflow --json, call -d, the bench report
 )
 if [ "${1:-}" = "--fuzz" ]; then
   # Debian 12: clang 14; libFuzzer and the ASan/UBSan runtimes are in libclang-rt-14-dev.
