@@ -23,5 +23,6 @@ int cmd_resume(int argc, char **argv);
 int cmd_start(int argc, char **argv);
 int cmd_restart(int argc, char **argv);
 int cmd_fault(int argc, char **argv);
+int cmd_delay(int argc, char **argv);
 
 #endif

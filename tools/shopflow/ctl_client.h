@@ -16,6 +16,11 @@ typedef struct ctl_target {
  * do on stderr (as `cmd`) and returns 1. */
 int ctl_open(const char *cmd, const ctl_target *t, rpc_channel **ch);
 
+/* The URL of the stack's process `name` (broker, delayd, order, ...) as
+ * its running `shopflow up` reports it; 0 when found, -1 (quietly) when no
+ * stack answers. */
+int ctl_stack_url(const ctl_target *t, const char *name, char *out, size_t outlen);
+
 /* Prints a failed call on stderr; returns 1. */
 int ctl_failed(const char *cmd, rpc_status st, const rpc_error *err);
 

@@ -22,6 +22,7 @@ static const struct shopflow_command commands[] = {
     {"check", "check the cross-service invariants", cmd_check},
     {"mq", "broker tools: mq stats | dlq GROUP | send TOPIC [BODY] | consume TOPIC --group G",
      cmd_mq},
+    {"delay", "the delay queue: delay send|cancel|list|stats", cmd_delay},
 };
 
 static void usage(FILE *out)
