@@ -158,6 +158,14 @@ Test(up_byhand, the_async_demo_kill_coupon_keep_ordering_start_it_converges_and_
     int rc = ts_shopflow(out, sizeof out, "check --prefix t_byh");
     cr_expect_eq(rc, 0, "%s", out);
     cr_expect(strstr(out, "all invariants hold") != NULL, "%s", out);
+    cr_expect_eq(ts_shopflow(out, sizeof out, "check --json --prefix t_byh"), 0, "%s", out);
+    cr_expect(strstr(out, "\"ok\": true") && strstr(out, "\"CONFIRMED\": 5"), "%s", out);
+    /* the mq commands find the stack's broker and delay queue by themselves */
+    cr_expect_eq(ts_shopflow(out, sizeof out, "mq stats --json --prefix %s", pfx), 0, "%s", out);
+    cr_expect(strstr(out, "\"topic\": \"order.placed\"") && strstr(out, "\"delay\": {"), "%s", out);
+    cr_expect_eq(ts_shopflow(out, sizeof out, "delay list --json --prefix %s", pfx), 0, "%s", out);
+    cr_expect(strstr(out, "\"topic\": \"order.timeout\"") != NULL,
+              "each order's pay-window timeout waits in mq-delayd: %s", out);
     cr_expect(!ts_log_has(&up, "stopping"), "up does not collapse");
     stop_up(&up, pfx);
 }

@@ -3,6 +3,7 @@
  * built as a jansson tree and written by jansson: no JSON is put together
  * by hand, so free text (notes, violation details) is always escaped. */
 #include "bench/harness/shop_report.h"
+#include "bench/harness/check_json.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -33,21 +34,7 @@ static json_t *codes_json(const int64_t *by_code, int skip_ok)
 
 static json_t *check_json(const shop_arch_result *a)
 {
-    if (!a->checked)
-        return json_null();
-    json_t *rules = json_object(), *violations = json_array();
-    for (int i = 0; i < SHOP_INV_COUNT; i++)
-        json_object_set_new(rules, shop_invariant_name(i),
-                            json_integer((json_int_t)a->check.counts[i]));
-    for (size_t i = 0; i < a->check.n && i < 1000; i++) {
-        const shop_violation *v = &a->check.v[i];
-        json_array_append_new(violations,
-                              json_pack("{s:s, s:I, s:I, s:s}", "rule", shop_invariant_name(v->inv),
-                                        "order_id", (json_int_t)v->order_id, "subject",
-                                        (json_int_t)v->subject, "detail", v->detail));
-    }
-    return json_pack("{s:I, s:o, s:o}", "orders", (json_int_t)a->check.orders, "rules", rules,
-                     "violations", violations);
+    return a->checked ? shop_check_json(&a->check, 1000) : json_null();
 }
 
 static json_t *series_json(const shop_load_result *l)

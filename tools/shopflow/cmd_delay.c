@@ -14,6 +14,7 @@
 #include "tools/shopflow/cli_json.h"
 #include "tools/shopflow/commands.h"
 #include "tools/shopflow/ctl_client.h"
+#include "tools/shopflow/mq_json.h"
 
 static void usage(FILE *out)
 {
@@ -262,19 +263,7 @@ static int do_stats_json(mq_delay_client *c, const char *url)
     rpc_status st = mq_delay_get_stats(c, &s, &err);
     if (st != RPC_OK)
         return failed("stats", st, &err, url);
-    json_t *topics = json_array();
-    for (size_t i = 0; i < s.n_topics; i++)
-        json_array_append_new(topics,
-                              json_pack("{s:s, s:I, s:I}", "topic", s.topics[i].topic, "pending",
-                                        (json_int_t)s.topics[i].pending, "next_due_us",
-                                        (json_int_t)s.topics[i].next_due_us));
-    json_t *v = json_pack(
-        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:o}", "url", url, "pending",
-        (json_int_t)s.pending, "next_due_us", (json_int_t)s.next_due_us, "delivered",
-        (json_int_t)s.delivered, "cancelled", (json_int_t)s.cancelled, "sink_failures",
-        (json_int_t)s.sink_failures, "segments", (json_int_t)s.segments, "lateness_us", "samples",
-        (json_int_t)s.lateness_samples, "p50", (json_int_t)s.lateness_p50_us, "p99",
-        (json_int_t)s.lateness_p99_us, "max", (json_int_t)s.lateness_max_us, "topics", topics);
+    json_t *v = mq_json_delay_stats(url, &s);
     mq_delay_stats_free(&s);
     return cli_json_print("delay stats", v);
 }

@@ -12,6 +12,9 @@
 #include "mq/mq_delay.h"
 #include "base/clock.h"
 #include "mq/wire.h"
+#include "tools/shopflow/cli_json.h"
+#include "tools/shopflow/ctl_client.h"
+#include "tools/shopflow/mq_json.h"
 
 static void mq_usage(FILE *out)
 {
@@ -26,15 +29,20 @@ static void mq_usage(FILE *out)
             "  send TOPIC [BODY] [--key K] [--count N] [--size B] [--batch N]\n"
             "  consume TOPIC... --group G [--count N] [--reconsume-later] [--sleep-ms N]\n"
             "                              [--max-inflight N]; one line per message on stdout\n\n"
-            "options: --url URL [MQ_URL, " MQ_DEFAULT_URL
+            "options: --url URL [MQ_URL, else the broker of the running `shopflow up`\n"
+            "         (--prefix P), else " MQ_DEFAULT_URL
             "], --pub-url URL [MQ_PUB_URL, " MQ_DEFAULT_PUB_URL "],\n"
-            "         --delay-url URL [MQ_DELAY_URL, " MQ_DELAY_URL_DEFAULT "]\n");
+            "         --delay-url URL [MQ_DELAY_URL, else the stack's, else " MQ_DELAY_URL_DEFAULT
+            "]\n"
+            "         --json: stats and dlq as JSON\n\n"
+            "exit: 0 done, 1 the broker (or mq-delayd) failed or cannot be reached, 2 usage\n");
 }
 
 typedef struct mq_cli {
-    const char *url, *pub_url, *delay_url, *group, *key;
+    const char *url, *pub_url, *delay_url, *group, *key, *prefix;
     long count, size, batch, sleep_ms, max, max_inflight;
-    int redrive, later;
+    int redrive, later, json;
+    char stack_url[128], stack_delay_url[128], stack_pub_url[128];
 } mq_cli;
 
 static int parse(int argc, char **argv, mq_cli *o)
@@ -53,6 +61,8 @@ static int parse(int argc, char **argv, mq_cli *o)
         {"redrive", no_argument, 0, 'r'},
         {"reconsume-later", no_argument, 0, 'L'},
         {"delay-url", required_argument, 0, 'D'},
+        {"prefix", required_argument, 0, 'P'},
+        {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -69,6 +79,12 @@ static int parse(int argc, char **argv, mq_cli *o)
             break;
         case 'D':
             o->delay_url = optarg;
+            break;
+        case 'P':
+            o->prefix = optarg;
+            break;
+        case 'j':
+            o->json = 1;
             break;
         case 'g':
             o->group = optarg;
@@ -131,6 +147,29 @@ static int mq_call(const mq_cli *o, Shop__Mq__Request *req, Shop__Mq__Reply **re
     return 0;
 }
 
+/* The broker's stats and mq-delayd's (null when it cannot be reached). */
+static int stats_json(const mq_cli *o, Shop__Mq__Reply *rep)
+{
+    json_t *v = mq_json_stats(rep->stats);
+    shop__mq__reply__free_unpacked(rep, NULL);
+    const char *durl = o->delay_url != NULL ? o->delay_url : mq_delay_default_url();
+    mq_delay_client *c = NULL;
+    mq_delay_stats ds = {0};
+    json_t *delay = json_null();
+    if (mq_delay_client_open(durl, 3000, &c, NULL) == RPC_OK &&
+        mq_delay_get_stats(c, &ds, NULL) == RPC_OK)
+        delay = mq_json_delay_stats(durl, &ds);
+    else
+        fprintf(stderr, "shopflow mq stats: mq-delayd not reachable at %s\n", durl);
+    mq_delay_stats_free(&ds);
+    mq_delay_client_close(c);
+    if (v != NULL)
+        json_object_set_new(v, "delay", delay);
+    else
+        json_decref(delay);
+    return cli_json_print("mq stats", v);
+}
+
 static int mq_stats(const mq_cli *o)
 {
     Shop__Mq__Stats s = SHOP__MQ__STATS__INIT;
@@ -140,6 +179,8 @@ static int mq_stats(const mq_cli *o)
     Shop__Mq__Reply *rep = NULL;
     if (mq_call(o, &req, &rep) != 0)
         return 1;
+    if (o->json)
+        return stats_json(o, rep);
     Shop__Mq__StatsReply *r = rep->stats;
     printf("segments=%llu store_bytes=%llu syncs=%llu sync_mean_us=%.0f\n\n%-32s %12s %12s\n",
            (unsigned long long)r->segments, (unsigned long long)r->store_bytes,
@@ -188,6 +229,11 @@ static int mq_dlq(const mq_cli *o, const char *group)
     if (mq_call(o, &req, &rep) != 0)
         return 1;
     Shop__Mq__DlqReply *r = rep->dlq;
+    if (o->json) {
+        int rc = cli_json_print("mq dlq", mq_json_dlq(group, r, o->redrive));
+        shop__mq__reply__free_unpacked(rep, NULL);
+        return rc;
+    }
     printf("dlq group=%s total=%llu listed=%zu\n", group, (unsigned long long)r->total,
            r->n_records);
     for (size_t i = 0; i < r->n_records; i++) {
@@ -316,6 +362,17 @@ int cmd_mq(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     char **rest = argv + 1 + optind;
     int nrest = argc - 1 - optind;
+    /* no URL given: the running stack's broker and delay queue, if any */
+    ctl_target t = {.prefix = o.prefix};
+    if (o.url == NULL && getenv("MQ_URL") == NULL &&
+        ctl_stack_url(&t, "broker", o.stack_url, sizeof o.stack_url) == 0)
+        o.url = o.stack_url;
+    if (o.pub_url == NULL && getenv("MQ_PUB_URL") == NULL &&
+        ctl_stack_url(&t, "deliveries", o.stack_pub_url, sizeof o.stack_pub_url) == 0)
+        o.pub_url = o.stack_pub_url;
+    if (o.delay_url == NULL && getenv("MQ_DELAY_URL") == NULL &&
+        ctl_stack_url(&t, "delayd", o.stack_delay_url, sizeof o.stack_delay_url) == 0)
+        o.delay_url = o.stack_delay_url;
     if (strcmp(sub, "stats") == 0)
         return mq_stats(&o);
     if (strcmp(sub, "dlq") == 0 && nrest == 1)

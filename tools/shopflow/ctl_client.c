@@ -56,9 +56,11 @@ int ctl_stack_url(const ctl_target *t, const char *name, char *out, size_t outle
     rpc_call_opts co = {.timeout_ms = 5000};
     int rc = -1;
     if (shop_stack_Control_Status(ch, &req, &rep, &co, NULL) == RPC_OK) {
+        int pub = strcmp(name, "deliveries") == 0;
         for (size_t i = 0; i < rep->n_processes; i++)
-            if (strcmp(rep->processes[i]->name, name) == 0) {
-                snprintf(out, outlen, "%s", rep->processes[i]->url);
+            if (strcmp(rep->processes[i]->name, pub ? "broker" : name) == 0) {
+                snprintf(out, outlen, "%s",
+                         pub ? rep->processes[i]->pub_url : rep->processes[i]->url);
                 rc = 0;
             }
         shop__stack__status_reply__free_unpacked(rep, NULL);

@@ -17,8 +17,8 @@ typedef struct ctl_target {
 int ctl_open(const char *cmd, const ctl_target *t, rpc_channel **ch);
 
 /* The URL of the stack's process `name` (broker, delayd, order, ...) as
- * its running `shopflow up` reports it; 0 when found, -1 (quietly) when no
- * stack answers. */
+ * its running `shopflow up` reports it, or with name "deliveries" the
+ * broker's PUB URL; 0 when found, -1 (quietly) when no stack answers. */
 int ctl_stack_url(const ctl_target *t, const char *name, char *out, size_t outlen);
 
 /* Prints a failed call on stderr; returns 1. */

@@ -33,6 +33,7 @@ static Shop__Stack__Process *describe(up_sup *s, rpc_ctx *ctx, int k)
     m->fault_drop = in->drop;
     m->link = rpc_ctx_strdup(ctx, in->link);
     m->log_path = rpc_ctx_strdup(ctx, p->log_path);
+    m->pub_url = rpc_ctx_strdup(ctx, k == SHOP_SVC_BROKER ? s->st->mq_pub_url : "");
     return m;
 }
 
