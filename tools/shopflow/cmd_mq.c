@@ -18,37 +18,40 @@
 #include "mq/wire.h"
 #include "tools/shopflow/cli_json.h"
 #include "tools/shopflow/ctl_client.h"
+#include "tools/shopflow/mq_body.h"
+#include "tools/shopflow/mq_cli.h"
 #include "tools/shopflow/mq_json.h"
 
 static void mq_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: shopflow mq stats|dlq|send|consume [options]\n\n"
-            "  stats                       per topic and group: end, committed, lag, in flight,\n"
-            "                              retrying, DLQ size; then mq-delayd's pending delayed\n"
-            "                              messages per topic, next due, lateness percentiles\n"
-            "  dlq GROUP [--redrive] [--max N]\n"
-            "                              list the group's dead letters; --redrive sends them\n"
-            "                              back to the group (through its retry topic)\n"
-            "  send TOPIC [BODY] [--key K] [--count N] [--size B] [--batch N]\n"
-            "  consume TOPIC... --group G [--count N] [--reconsume-later] [--sleep-ms N]\n"
-            "                              [--max-inflight N]; one line per message on stdout\n\n"
-            "options: --url URL [MQ_URL, else the broker of the running `shopflow up`\n"
-            "         (--prefix P), else " MQ_DEFAULT_URL
-            "; nats://host:port[,host:port...] for JetStream],\n"
-            "         --pub-url URL [MQ_PUB_URL, else the stack's, else " MQ_DEFAULT_PUB_URL "],\n"
-            "         --delay-url URL [MQ_DELAY_URL, else the stack's, else " MQ_DELAY_URL_DEFAULT
-            "]\n"
-            "         --json: stats and dlq as JSON (mq-broker)\n\n"
-            "exit: 0 done, 1 the broker (or mq-delayd) failed or cannot be reached, 2 usage\n");
+    fprintf(
+        out,
+        "usage: shopflow mq stats|dlq|send|consume [options]\n\n"
+        "  stats                       per topic and group: end, committed, lag, in flight,\n"
+        "                              retrying, DLQ size; then mq-delayd's pending delayed\n"
+        "                              messages per topic, next due, lateness percentiles\n"
+        "  dlq GROUP [--redrive] [--max N]\n"
+        "                              list the group's dead letters; --redrive sends them\n"
+        "                              back to the group (through its retry topic)\n"
+        "  topics                      every topic: retained offsets, messages, groups\n"
+        "  topic T                     one topic: offsets, messages, each group's committed\n"
+        "                              offset, lag, in flight, retrying, DLQ, consumers\n"
+        "  peek T [--offset N] [--count K]\n"
+        "                              stored records from offset N (default: the first\n"
+        "                              retained), K of them (default 10, at most 1000), with\n"
+        "                              bodies as protobuf text where the topic's type is known\n"
+        "  send TOPIC [BODY] [--key K] [--count N] [--size B] [--batch N]\n"
+        "  consume TOPIC... --group G [--count N] [--reconsume-later] [--sleep-ms N]\n"
+        "                              [--max-inflight N]; one line per message on stdout,\n"
+        "                              its body below it as in peek\n\n"
+        "options: --url URL [MQ_URL, else the broker of the running `shopflow up`\n"
+        "         (--prefix P), else " MQ_DEFAULT_URL
+        "; nats://host:port[,host:port...] for JetStream],\n"
+        "         --pub-url URL [MQ_PUB_URL, else the stack's, else " MQ_DEFAULT_PUB_URL "],\n"
+        "         --delay-url URL [MQ_DELAY_URL, else the stack's, else " MQ_DELAY_URL_DEFAULT "]\n"
+        "         --json: stats, dlq, topics, topic and peek as JSON (mq-broker)\n\n"
+        "exit: 0 done, 1 the broker (or mq-delayd) failed or cannot be reached, 2 usage\n");
 }
-
-typedef struct mq_cli {
-    const char *url, *pub_url, *delay_url, *group, *key, *prefix;
-    long count, size, batch, sleep_ms, max, max_inflight;
-    int redrive, later, json;
-    char stack_url[128], stack_delay_url[128], stack_pub_url[128];
-} mq_cli;
 
 static int parse(int argc, char **argv, mq_cli *o)
 {
@@ -63,6 +66,7 @@ static int parse(int argc, char **argv, mq_cli *o)
         {"sleep-ms", required_argument, 0, 'S'},
         {"max", required_argument, 0, 'm'},
         {"max-inflight", required_argument, 0, 'I'},
+        {"offset", required_argument, 0, 'O'},
         {"redrive", no_argument, 0, 'r'},
         {"reconsume-later", no_argument, 0, 'L'},
         {"delay-url", required_argument, 0, 'D'},
@@ -115,6 +119,10 @@ static int parse(int argc, char **argv, mq_cli *o)
         case 'I':
             o->max_inflight = atol(optarg);
             break;
+        case 'O':
+            o->offset = strtoull(optarg, NULL, 10);
+            o->has_offset = 1;
+            break;
         case 'r':
             o->redrive = 1;
             break;
@@ -132,7 +140,7 @@ static int parse(int argc, char **argv, mq_cli *o)
     return 0;
 }
 
-static int mq_call(const mq_cli *o, Shop__Mq__Request *req, Shop__Mq__Reply **rep)
+int mq_cli_call(const mq_cli *o, Shop__Mq__Request *req, Shop__Mq__Reply **rep)
 {
     mq_link l;
     shop_error err = {0};
@@ -215,12 +223,8 @@ static int mq_stats(const mq_cli *o)
     const char *url = mq_url_or_env(o->url, "MQ_URL", MQ_DEFAULT_URL);
     if (mq_nats_is_url(url))
         return nats_json_refused(o) ? 2 : nats_admin(o, url, NULL);
-    Shop__Mq__Stats s = SHOP__MQ__STATS__INIT;
-    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
-    req.body_case = SHOP__MQ__REQUEST__BODY_STATS;
-    req.stats = &s;
     Shop__Mq__Reply *rep = NULL;
-    if (mq_call(o, &req, &rep) != 0)
+    if (mq_cli_stats(o, &rep) != 0)
         return 1;
     if (o->json)
         return stats_json(o, rep);
@@ -247,12 +251,27 @@ static int mq_stats(const mq_cli *o)
     return 0;
 }
 
-static const char *record_prop(const Shop__Mq__Record *r, const char *key)
+const char *mq_cli_prop(const Shop__Mq__Record *r, const char *key)
 {
     for (size_t i = 0; i < r->n_properties; i++)
         if (strcmp(r->properties[i]->key, key) == 0)
             return r->properties[i]->value;
-    return "";
+    return NULL;
+}
+
+int mq_cli_stats(const mq_cli *o, Shop__Mq__Reply **rep)
+{
+    Shop__Mq__Stats s = SHOP__MQ__STATS__INIT;
+    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
+    req.body_case = SHOP__MQ__REQUEST__BODY_STATS;
+    req.stats = &s;
+    return mq_cli_call(o, &req, rep);
+}
+
+static const char *prop_or_empty(const Shop__Mq__Record *r, const char *key)
+{
+    const char *v = mq_cli_prop(r, key);
+    return v != NULL ? v : "";
 }
 
 static int mq_dlq(const mq_cli *o, const char *group)
@@ -268,7 +287,7 @@ static int mq_dlq(const mq_cli *o, const char *group)
     req.body_case = SHOP__MQ__REQUEST__BODY_DLQ;
     req.dlq = &d;
     Shop__Mq__Reply *rep = NULL;
-    if (mq_call(o, &req, &rep) != 0)
+    if (mq_cli_call(o, &req, &rep) != 0)
         return 1;
     Shop__Mq__DlqReply *r = rep->dlq;
     if (o->json) {
@@ -284,8 +303,8 @@ static int mq_dlq(const mq_cli *o, const char *group)
         if (!rec)
             continue;
         printf("offset=%llu id=%s topic=%s key=%s times=%s len=%zu\n",
-               (unsigned long long)dl->offset, rec->id, record_prop(rec, "%ORIGIN_TOPIC"), rec->key,
-               record_prop(rec, "%RECONSUME_TIMES"), rec->body.len);
+               (unsigned long long)dl->offset, rec->id, prop_or_empty(rec, "%ORIGIN_TOPIC"),
+               rec->key, prop_or_empty(rec, "%RECONSUME_TIMES"), rec->body.len);
         shop__mq__record__free_unpacked(rec, NULL);
     }
     if (o->redrive)
@@ -353,6 +372,7 @@ static mq_consume_result consume_print(const mq_msg *m, void *arg)
     consume_state *s = arg;
     printf("msg topic=%s offset=%llu id=%s key=%s times=%u len=%zu\n", m->topic,
            (unsigned long long)m->offset, m->id, m->key, m->reconsume_times, m->len);
+    mq_body_print(stdout, m->topic, m->body, m->len, 2);
     fflush(stdout);
     if (s->o->sleep_ms > 0)
         shop_sleep_ms(s->o->sleep_ms);
@@ -404,19 +424,27 @@ int cmd_mq(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     char **rest = argv + 1 + optind;
     int nrest = argc - 1 - optind;
-    /* no URL given: the running stack's broker and delay queue, if any */
+    /* no broker given: the running stack's broker, its deliveries and its
+     * delay queue (all three from one place, never mixed with a --url) */
     ctl_target t = {.prefix = o.prefix};
     if (o.url == NULL && getenv("MQ_URL") == NULL &&
-        ctl_stack_url(&t, "broker", o.stack_url, sizeof o.stack_url) == 0)
+        ctl_stack_url(&t, "broker", o.stack_url, sizeof o.stack_url) == 0) {
         o.url = o.stack_url;
-    if (o.pub_url == NULL && getenv("MQ_PUB_URL") == NULL &&
-        ctl_stack_url(&t, "deliveries", o.stack_pub_url, sizeof o.stack_pub_url) == 0)
-        o.pub_url = o.stack_pub_url;
-    if (o.delay_url == NULL && getenv("MQ_DELAY_URL") == NULL &&
-        ctl_stack_url(&t, "delayd", o.stack_delay_url, sizeof o.stack_delay_url) == 0)
-        o.delay_url = o.stack_delay_url;
+        if (o.pub_url == NULL &&
+            ctl_stack_url(&t, "deliveries", o.stack_pub_url, sizeof o.stack_pub_url) == 0)
+            o.pub_url = o.stack_pub_url;
+        if (o.delay_url == NULL &&
+            ctl_stack_url(&t, "delayd", o.stack_delay_url, sizeof o.stack_delay_url) == 0)
+            o.delay_url = o.stack_delay_url;
+    }
     if (strcmp(sub, "stats") == 0)
         return mq_stats(&o);
+    if (strcmp(sub, "topics") == 0 && nrest == 0)
+        return mq_admin_topics(&o, NULL);
+    if (strcmp(sub, "topic") == 0 && nrest == 1)
+        return mq_admin_topics(&o, rest[0]);
+    if (strcmp(sub, "peek") == 0 && nrest == 1)
+        return mq_admin_peek(&o, rest[0]);
     if (strcmp(sub, "dlq") == 0 && nrest == 1)
         return mq_dlq(&o, rest[0]);
     if (strcmp(sub, "send") == 0 && (nrest == 1 || nrest == 2))

@@ -1,5 +1,6 @@
 /* The broker's and mq-delayd's answers as JSON (mq_json.h). */
 #include "tools/shopflow/mq_json.h"
+#include "tools/shopflow/mq_cli.h"
 
 #include <string.h>
 
@@ -29,10 +30,8 @@ json_t *mq_json_stats(const Shop__Mq__StatsReply *r)
 
 static const char *prop(const Shop__Mq__Record *r, const char *key)
 {
-    for (size_t i = 0; i < r->n_properties; i++)
-        if (strcmp(r->properties[i]->key, key) == 0)
-            return r->properties[i]->value;
-    return "";
+    const char *v = mq_cli_prop(r, key);
+    return v != NULL ? v : "";
 }
 
 json_t *mq_json_dlq(const char *group, const Shop__Mq__DlqReply *r, int redrive)
