@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "services/pg/shop_pg.h"
@@ -37,10 +38,12 @@ static void start_up(ts_proc *p, const char *arch, const char *prefix, int resta
 
 static void stop_up(ts_proc *p, const char *prefix)
 {
-    int rc = ts_stop(p, SIGTERM, 30000);
-    if (rc != 0)
-        ts_dump_log(p);
-    cr_expect_eq(rc, 0, "shopflow up stops everything and exits 0");
+    if (p->pid > 0) {
+        int rc = ts_stop(p, SIGTERM, 30000);
+        if (rc != 0)
+            ts_dump_log(p);
+        cr_expect_eq(rc, 0, "shopflow up stops everything and exits 0");
+    }
     static const char *const svcs[] = {"order", "stock", "coupon"};
     for (int i = 0; i < 3; i++) {
         char db[128];
@@ -56,6 +59,8 @@ static void stop_up(ts_proc *p, const char *prefix)
     snprintf(cmd, sizeof cmd, "rm -rf '%s/stack/%smq' '%s/stack/%sdelayd'", var, prefix, var,
              prefix);
     cr_expect_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s/stack/%sup.state", var, prefix);
+    unlink(cmd); /* left behind by an up that was killed */
 }
 
 /* The status line of one process: its state and health columns. */
@@ -247,6 +252,19 @@ Test(up_byhand, a_fault_puts_the_proxy_on_the_link_and_clear_removes_the_delay)
                  "already running: %s", out);
     cr_expect_eq(ts_shopflow(out, sizeof out, "status --json --prefix %s", pfx), 0, "%s", out);
     cr_expect(strstr(out, "\"delay_ms\": 0") != NULL, "%s", out);
+
+    /* up dies: the daemons it started, on command too, end with it */
+    char state[32], health[32];
+    int order_pid = 0;
+    status_of(pfx, "order", state, health, &order_pid);
+    cr_assert_gt(order_pid, 0);
+    ts_stop(&up, SIGKILL, 5000);
+    int64_t until = shop_now_ms() + 10000;
+    while (kill(order_pid, 0) == 0 && shop_now_ms() < until)
+        shop_sleep_ms(50);
+    cr_expect_neq(kill(order_pid, 0), 0, "shop-order, restarted for the proxy, outlived up");
+    cr_expect_eq(ts_shopflow(out, sizeof out, "status --prefix %s", pfx), 1, "%s", out);
+    cr_expect(strstr(out, "which is gone") != NULL, "a stale state file is named so: %s", out);
     stop_up(&up, pfx);
 }
 

@@ -165,10 +165,10 @@ static int parse(int argc, char **argv, shop_stack_opts *o, int *restart)
 static void supervise(up_sup *sup, const sigset_t *set)
 {
     for (;;) {
-        struct timespec ts = {0, 100 * 1000000L};
-        if (sigtimedwait(set, NULL, &ts) > 0)
+        struct timespec now = {0, 0};
+        if (sigtimedwait(set, NULL, &now) > 0)
             return;
-        up_sup_tick(sup);
+        up_sup_tick(sup, 100);
     }
 }
 

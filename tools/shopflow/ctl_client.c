@@ -71,7 +71,11 @@ int ctl_stack_url(const ctl_target *t, const char *name, char *out, size_t outle
 
 int ctl_failed(const char *cmd, rpc_status st, const rpc_error *err)
 {
-    if (st == RPC_UNAVAILABLE || st == RPC_DEADLINE_EXCEEDED)
+    /* the channel's own words for "no answer"; anything else is up's reply */
+    int silent = strncmp(err->message, "no server connected", 19) == 0 ||
+                 strncmp(err->message, "connection to the server was lost", 33) == 0 ||
+                 strncmp(err->message, "deadline exceeded", 17) == 0;
+    if ((st == RPC_UNAVAILABLE || st == RPC_DEADLINE_EXCEEDED) && silent)
         fprintf(stderr,
                 "shopflow %s: the stack's control service does not answer (%s: %s); is `shopflow "
                 "up` still running?\n",

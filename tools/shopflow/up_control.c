@@ -1,6 +1,6 @@
 /* The handlers of shop.stack.Control, served by `shopflow up`: Status reads
- * the supervisor's table, Act and Fault change it. Each takes the
- * supervisor's mutex for its whole run. */
+ * the supervisor's table under its mutex; Act and Fault change it, run on
+ * the main thread (up_sup_on_main), which starts every daemon. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,47 +111,75 @@ static rpc_status act(rpc_ctx *ctx, up_sup *s, int k, shop_stack_proc *p, Shop__
     return RPC_OK;
 }
 
+/* An Act or Fault call, run on the main thread (up_sup_on_main). */
+typedef struct control_job {
+    up_sup *s;
+    rpc_ctx *ctx;
+    const Shop__Stack__ActRequest *act;
+    const Shop__Stack__FaultRequest *fault;
+    Shop__Stack__ActReply *act_reply;
+    Shop__Stack__FaultReply *fault_reply;
+    int ran; /* set on the main thread: 0 after the call means up is stopping */
+} control_job;
+
+static rpc_status act_job(void *arg)
+{
+    control_job *j = arg;
+    up_sup *s = j->s;
+    j->ran = 1;
+    shop_stack_poll(s->st);
+    int k = -1;
+    shop_stack_proc *p = up_sup_proc(s, j->act->service, &k);
+    rpc_status st = p == NULL ? unknown_service(j->ctx, s, j->act->service)
+                              : act(j->ctx, s, k, p, j->act->action);
+    if (p != NULL)
+        j->act_reply->process = describe(s, j->ctx, k);
+    fflush(stderr);
+    return st;
+}
+
 static rpc_status on_act(rpc_ctx *ctx, const Shop__Stack__ActRequest *req,
                          Shop__Stack__ActReply *reply, void *user)
 {
-    up_sup *s = user;
-    pthread_mutex_lock(&s->mu);
-    shop_stack_poll(s->st);
+    control_job j = {.s = user, .ctx = ctx, .act = req, .act_reply = reply};
+    rpc_status st = up_sup_on_main(j.s, act_job, &j);
+    if (!j.ran)
+        return rpc_ctx_fail(ctx, RPC_UNAVAILABLE, "shopflow up is stopping");
+    return st;
+}
+
+static rpc_status fault_job(void *arg)
+{
+    control_job *j = arg;
+    up_sup *s = j->s;
+    const Shop__Stack__FaultRequest *req = j->fault;
+    j->ran = 1;
     int k = -1;
     shop_stack_proc *p = up_sup_proc(s, req->service, &k);
+    if (p == NULL)
+        return unknown_service(j->ctx, s, req->service);
+    char note[256] = "";
+    shop_error err = {0};
     rpc_status st =
-        p == NULL ? unknown_service(ctx, s, req->service) : act(ctx, s, k, p, req->action);
-    if (p != NULL)
-        reply->process = describe(s, ctx, k);
+        up_links_fault(s, k, req->delay_ms, req->drop, req->clear, note, sizeof note, &err);
+    if (st != RPC_OK)
+        rpc_ctx_fail(j->ctx, st, "%s", err.message);
+    j->fault_reply->note = rpc_ctx_strdup(j->ctx, note);
+    j->fault_reply->process = describe(s, j->ctx, k);
     fflush(stderr);
-    pthread_mutex_unlock(&s->mu);
     return st;
 }
 
 static rpc_status on_fault(rpc_ctx *ctx, const Shop__Stack__FaultRequest *req,
                            Shop__Stack__FaultReply *reply, void *user)
 {
-    up_sup *s = user;
     if (req->delay_ms < 0 || req->delay_ms > 60000 || !(req->drop >= 0.0 && req->drop <= 1.0))
         return rpc_ctx_fail(ctx, RPC_INVALID_ARGUMENT,
                             "delay wants 0..60000 ms and drop a probability 0..1");
-    pthread_mutex_lock(&s->mu);
-    int k = -1;
-    shop_stack_proc *p = up_sup_proc(s, req->service, &k);
-    rpc_status st = RPC_OK;
-    if (p == NULL) {
-        st = unknown_service(ctx, s, req->service);
-    } else {
-        char note[256] = "";
-        shop_error err = {0};
-        st = up_links_fault(s, k, req->delay_ms, req->drop, req->clear, note, sizeof note, &err);
-        if (st != RPC_OK)
-            rpc_ctx_fail(ctx, st, "%s", err.message);
-        reply->note = rpc_ctx_strdup(ctx, note);
-        reply->process = describe(s, ctx, k);
-    }
-    fflush(stderr);
-    pthread_mutex_unlock(&s->mu);
+    control_job j = {.s = user, .ctx = ctx, .fault = req, .fault_reply = reply};
+    rpc_status st = up_sup_on_main(j.s, fault_job, &j);
+    if (!j.ran)
+        return rpc_ctx_fail(ctx, RPC_UNAVAILABLE, "shopflow up is stopping");
     return st;
 }
 

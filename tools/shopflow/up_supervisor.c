@@ -108,6 +108,8 @@ rpc_status up_sup_start(up_sup *s, shop_stack *st, int restart, shop_error *err)
     s->async = strcmp(st->opts.arch, "async") == 0;
     s->started_ms = wall_ms();
     pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->job_cv, NULL);
+    pthread_cond_init(&s->done_cv, NULL);
     for (int k = 0; k < SHOP_SVC_COUNT; k++) {
         shop_stack_proc *p = shop_stack_find(st, shop_service_name((shop_service)k));
         if (p == NULL)
@@ -179,9 +181,45 @@ static void tick_one(up_sup *s, int k, int64_t now)
     }
 }
 
-void up_sup_tick(up_sup *s)
+rpc_status up_sup_on_main(up_sup *s, up_job_fn fn, void *arg)
 {
     pthread_mutex_lock(&s->mu);
+    while (s->job_busy && !s->stopping)
+        pthread_cond_wait(&s->done_cv, &s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return RPC_UNAVAILABLE;
+    }
+    s->job_busy = 1;
+    s->job_done = 0;
+    s->job_fn = fn;
+    s->job_arg = arg;
+    pthread_cond_signal(&s->job_cv);
+    while (!s->job_done && !s->stopping)
+        pthread_cond_wait(&s->done_cv, &s->mu);
+    rpc_status st = s->job_done ? s->job_result : RPC_UNAVAILABLE;
+    s->job_busy = 0;
+    pthread_cond_broadcast(&s->done_cv);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+void up_sup_tick(up_sup *s, int wait_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!(s->job_busy && !s->job_done)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)wait_ms * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&s->job_cv, &s->mu, &until);
+    }
+    if (s->job_busy && !s->job_done) {
+        s->job_result = s->job_fn(s->job_arg);
+        s->job_done = 1;
+        pthread_cond_broadcast(&s->done_cv);
+    }
     shop_stack_poll(s->st);
     int64_t now = shop_now_ms();
     for (int k = 0; k < SHOP_SVC_COUNT; k++)
@@ -192,6 +230,10 @@ void up_sup_tick(up_sup *s)
 
 int up_sup_stop(up_sup *s)
 {
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1; /* handlers waiting for the main thread give up */
+    pthread_cond_broadcast(&s->done_cv);
+    pthread_mutex_unlock(&s->mu);
     if (s->srv != NULL)
         rpc_server_shutdown(s->srv, 1000);
     pthread_mutex_lock(&s->mu);
@@ -205,6 +247,8 @@ int up_sup_stop(up_sup *s)
     rpc_server_free(s->srv);
     s->srv = NULL;
     up_links_free(s);
+    pthread_cond_destroy(&s->job_cv);
+    pthread_cond_destroy(&s->done_cv);
     pthread_mutex_destroy(&s->mu);
     return rc;
 }

@@ -6,9 +6,11 @@
  * daemon, or put the message proxy (bench/harness/shop_proxy.h) on its link
  * with a delay or a drop rate.
  *
- * One mutex guards the stack and everything below; the main thread's
- * up_sup_tick and the control handlers (on the RPC server's fixed worker
- * threads, which live as long as the supervisor) take it. */
+ * One mutex guards the stack and everything below. Every daemon is started
+ * on the main thread: a control handler (on an RPC worker thread) hands its
+ * action to the main thread and waits, because PR_SET_PDEATHSIG follows the
+ * thread that forked (base/spawn.h sets it only from the main thread): so a
+ * daemon started on command still gets SIGTERM when `up` dies. */
 #ifndef SHOPFLOW_UP_SUPERVISOR_H
 #define SHOPFLOW_UP_SUPERVISOR_H
 
@@ -37,6 +39,8 @@ typedef struct up_proc_info {
     char link[128];
 } up_proc_info;
 
+typedef rpc_status (*up_job_fn)(void *arg);
+
 typedef struct up_sup {
     shop_stack *st;
     int restart;
@@ -47,15 +51,26 @@ typedef struct up_sup {
     rpc_server *srv;
     shop_stack_Control_server impl;
     char control_url[64];
+    /* the one action a handler handed to the main thread (under mu) */
+    pthread_cond_t job_cv, done_cv;
+    up_job_fn job_fn;
+    void *job_arg;
+    rpc_status job_result;
+    int job_busy, job_done, stopping;
 } up_sup;
 
 /* Takes over a started stack and serves the control service on a free
  * loopback port (s->control_url). */
 rpc_status up_sup_start(up_sup *s, shop_stack *st, int restart, shop_error *err);
 
-/* Notices daemons that exited (reports them on stderr) and restarts the ones
- * that are due. Call a few times a second from the main thread. */
-void up_sup_tick(up_sup *s);
+/* The main thread's loop body: waits up to wait_ms for an action handed over
+ * by a control handler and runs it, then notices daemons that exited
+ * (reports them on stderr) and restarts the ones that are due. */
+void up_sup_tick(up_sup *s, int wait_ms);
+
+/* From a control handler (s->mu not held): runs fn(arg) on the main thread
+ * with s->mu held and returns its status; UNAVAILABLE when up is stopping. */
+rpc_status up_sup_on_main(up_sup *s, up_job_fn fn, void *arg);
 
 /* Stops the control service, the stack and the proxies. Returns
  * shop_stack_stop's result. */
