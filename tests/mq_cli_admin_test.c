@@ -1,6 +1,7 @@
 /* `shopflow mq topics | topic T | peek T` against a real mq-broker, its
  * Peek request fed hostile values, and `mq consume` printing bodies. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,4 +132,42 @@ Test(mq_cli_admin, a_peek_is_bounded_whatever_it_asks_for)
     cr_expect_eq(r->status, RPC_NOT_FOUND);
     shop__mq__reply__free_unpacked(r, NULL);
     mq_link_close(&l);
+}
+
+/* The id `mq send` printed. */
+static void sent_id(const char *out, char *id, size_t len)
+{
+    const char *p = strstr(out, "id=");
+    cr_assert_not_null(p, "%s", out);
+    snprintf(id, len, "%s", p + 3);
+    id[strcspn(id, " \n")] = '\0';
+}
+
+Test(mq_cli_admin, get_finds_by_id_and_the_newest_by_key_also_after_a_crash)
+{
+    char out[16384], id[64];
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq send ga first --key k1 --url %s", b.url), 0, "%s",
+                 out);
+    sent_id(out, id, sizeof id);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(ts_shopflow(out, sizeof out, "mq send gb body%d --key k2 --url %s", i, b.url),
+                     0, "%s", out);
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq get --id %s --url %s", id, b.url), 0, "%s", out);
+    cr_expect(strstr(out, "topic=ga offset=0") && strstr(out, "key=k1"), "%s", out);
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq get --key k2 --json --url %s", b.url), 0, "%s",
+                 out);
+    cr_expect(strstr(out, "\"offset\": 5") && strstr(out, "\"offset\": 2") &&
+                  !strstr(out, "\"offset\": 1,"),
+              "the 4 newest with the key: %s", out);
+    cr_expect_eq(ts_shopflow(out, sizeof out, "mq get --key k2 --topic ga --url %s", b.url), 1,
+                 "%s", out);
+    cr_expect_eq(ts_shopflow(out, sizeof out, "mq get --key nope --url %s", b.url), 1, "%s", out);
+    cr_expect_eq(ts_shopflow(out, sizeof out, "mq get --url %s", b.url), 2, "%s", out);
+
+    /* recovery rebuilds both indexes from the segments */
+    mqt_broker_stop(&b, SIGKILL);
+    cr_assert_eq(mqt_broker_start(&b, NULL), 0);
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq get --key k1 --url %s", b.url), 0, "%s", out);
+    cr_expect(strstr(out, "  hex: 6669727374") != NULL, "%s", out);
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq get --id %s --url %s", id, b.url), 0, "%s", out);
 }

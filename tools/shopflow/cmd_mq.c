@@ -67,6 +67,8 @@ static int parse(int argc, char **argv, mq_cli *o)
         {"max", required_argument, 0, 'm'},
         {"max-inflight", required_argument, 0, 'I'},
         {"offset", required_argument, 0, 'O'},
+        {"id", required_argument, 0, 'i'},
+        {"topic", required_argument, 0, 't'},
         {"redrive", no_argument, 0, 'r'},
         {"reconsume-later", no_argument, 0, 'L'},
         {"delay-url", required_argument, 0, 'D'},
@@ -118,6 +120,12 @@ static int parse(int argc, char **argv, mq_cli *o)
             break;
         case 'I':
             o->max_inflight = atol(optarg);
+            break;
+        case 'i':
+            o->id = optarg;
+            break;
+        case 't':
+            o->topic = optarg;
             break;
         case 'O':
             o->offset = strtoull(optarg, NULL, 10);
@@ -445,6 +453,8 @@ int cmd_mq(int argc, char **argv)
         return mq_admin_topics(&o, rest[0]);
     if (strcmp(sub, "peek") == 0 && nrest == 1)
         return mq_admin_peek(&o, rest[0]);
+    if (strcmp(sub, "get") == 0 && nrest == 0)
+        return mq_admin_get(&o, o.id, o.topic);
     if (strcmp(sub, "dlq") == 0 && nrest == 1)
         return mq_dlq(&o, rest[0]);
     if (strcmp(sub, "send") == 0 && (nrest == 1 || nrest == 2))

@@ -136,6 +136,42 @@ static json_t *record_json(const Shop__Mq__Delivery *d, const Shop__Mq__Record *
     return o;
 }
 
+/* A peek or get reply's records, as text or JSON; frees rep. */
+static int print_records(const mq_cli *o, const char *cmd, const char *topic, Shop__Mq__Reply *rep)
+{
+    const Shop__Mq__PeekReply *r = rep->peek;
+    json_t *records = o->json ? json_array() : NULL;
+    if (!o->json && topic != NULL)
+        printf("topic=%s start=%" PRIu64 " end=%" PRIu64 " listed=%zu\n", topic, r->start_offset,
+               r->end_offset, r->n_records);
+    for (size_t i = 0; i < r->n_records; i++) {
+        const Shop__Mq__Delivery *d = r->records[i];
+        Shop__Mq__Record *rec = shop__mq__record__unpack(NULL, d->record.len, d->record.data);
+        if (rec == NULL)
+            continue;
+        if (records != NULL) {
+            json_t *one = record_json(d, rec);
+            json_object_set_new(one, "topic", json_string(d->topic));
+            json_array_append_new(records, one);
+        } else {
+            printf("%s%s%soffset=%" PRIu64 " id=%s key=%s timestamp_ms=%" PRId64 " len=%zu\n",
+                   topic ? "" : "topic=", topic ? "" : d->topic, topic ? "" : " ", d->offset,
+                   rec->id, rec->key, rec->timestamp_ms, rec->body.len);
+            mq_body_print(stdout, body_topic(rec), rec->body.data, rec->body.len, 2);
+        }
+        shop__mq__record__free_unpacked(rec, NULL);
+    }
+    int rc = 0;
+    if (records != NULL && topic != NULL)
+        rc = cli_json_print(cmd, json_pack("{s:s, s:I, s:I, s:o}", "topic", topic, "start_offset",
+                                           (json_int_t)r->start_offset, "end_offset",
+                                           (json_int_t)r->end_offset, "records", records));
+    else if (records != NULL)
+        rc = cli_json_print(cmd, json_pack("{s:o}", "records", records));
+    shop__mq__reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
 int mq_admin_peek(const mq_cli *o, const char *topic)
 {
     Shop__Mq__Peek pk = SHOP__MQ__PEEK__INIT;
@@ -148,31 +184,32 @@ int mq_admin_peek(const mq_cli *o, const char *topic)
     Shop__Mq__Reply *rep = NULL;
     if (mq_cli_call(o, &req, &rep) != 0)
         return 1;
-    const Shop__Mq__PeekReply *r = rep->peek;
-    json_t *records = o->json ? json_array() : NULL;
-    if (!o->json)
-        printf("topic=%s start=%" PRIu64 " end=%" PRIu64 " listed=%zu\n", topic, r->start_offset,
-               r->end_offset, r->n_records);
-    for (size_t i = 0; i < r->n_records; i++) {
-        const Shop__Mq__Delivery *d = r->records[i];
-        Shop__Mq__Record *rec = shop__mq__record__unpack(NULL, d->record.len, d->record.data);
-        if (rec == NULL)
-            continue;
-        if (records != NULL) {
-            json_array_append_new(records, record_json(d, rec));
-        } else {
-            printf("offset=%" PRIu64 " id=%s key=%s timestamp_ms=%" PRId64 " len=%zu\n", d->offset,
-                   rec->id, rec->key, rec->timestamp_ms, rec->body.len);
-            mq_body_print(stdout, body_topic(rec), rec->body.data, rec->body.len, 2);
-        }
-        shop__mq__record__free_unpacked(rec, NULL);
+    return print_records(o, "mq peek", topic, rep);
+}
+
+int mq_admin_get(const mq_cli *o, const char *id, const char *topic)
+{
+    if ((id == NULL) == (o->key == NULL)) {
+        fprintf(stderr, "shopflow mq get: wants --id ID or --key KEY (one of them)\n");
+        return 2;
     }
-    int rc = 0;
-    if (records != NULL)
-        rc = cli_json_print("mq peek",
-                            json_pack("{s:s, s:I, s:I, s:o}", "topic", topic, "start_offset",
-                                      (json_int_t)r->start_offset, "end_offset",
-                                      (json_int_t)r->end_offset, "records", records));
-    shop__mq__reply__free_unpacked(rep, NULL);
-    return rc;
+    Shop__Mq__Get g = SHOP__MQ__GET__INIT;
+    g.id = (char *)(id ? id : "");
+    g.key = (char *)(o->key ? o->key : "");
+    g.topic = (char *)(topic ? topic : "");
+    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
+    req.body_case = SHOP__MQ__REQUEST__BODY_GET;
+    req.get = &g;
+    Shop__Mq__Reply *rep = NULL;
+    if (mq_cli_call(o, &req, &rep) != 0)
+        return 1;
+    if (rep->peek->n_records == 0 && !o->json) {
+        fprintf(stderr,
+                "shopflow mq get: no stored message with %s '%s'%s%s (the broker remembers recent "
+                "ids and keys only; `shopflow mq peek TOPIC --offset N` reads by offset)\n",
+                id ? "id" : "key", id ? id : o->key, topic ? " in topic " : "", topic ? topic : "");
+        shop__mq__reply__free_unpacked(rep, NULL);
+        return 1;
+    }
+    return print_records(o, "mq get", NULL, rep);
 }

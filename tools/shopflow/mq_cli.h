@@ -8,7 +8,7 @@
 #include "mq.pb-c.h"
 
 typedef struct mq_cli {
-    const char *url, *pub_url, *delay_url, *group, *key, *prefix;
+    const char *url, *pub_url, *delay_url, *group, *key, *prefix, *id, *topic;
     long count, size, batch, sleep_ms, max, max_inflight;
     uint64_t offset;
     int redrive, later, json, has_offset;
@@ -30,5 +30,8 @@ int mq_admin_topics(const mq_cli *o, const char *topic);
 
 /* mq peek T [--offset N] [--count K]. */
 int mq_admin_peek(const mq_cli *o, const char *topic);
+
+/* mq get --id ID | --key KEY [--topic T] (id NULL: by o->key). */
+int mq_admin_get(const mq_cli *o, const char *id, const char *topic);
 
 #endif
