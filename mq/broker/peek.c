@@ -17,24 +17,43 @@
 #define PEEK_MAX 1000
 #define PEEK_MAX_BYTES (4u << 20)
 
+/* A reply with room for max records (pr->records), or NULL with rep failed. */
+static Shop__Mq__PeekReply *reply_new(Shop__Mq__Reply *rep, bk_arena *a, size_t max,
+                                      Shop__Mq__Delivery **ds)
+{
+    Shop__Mq__PeekReply *pr = bk_alloc(a, sizeof *pr);
+    *ds = bk_alloc(a, (max + 1) * sizeof **ds);
+    Shop__Mq__Delivery **dp = bk_alloc(a, (max + 1) * sizeof *dp);
+    if (!pr || !*ds || !dp) {
+        rep->status = RPC_RESOURCE_EXHAUSTED;
+        rep->message = "out of memory";
+        return NULL;
+    }
+    shop__mq__peek_reply__init(pr);
+    pr->records = dp;
+    rep->body_case = SHOP__MQ__REPLY__BODY_PEEK;
+    rep->peek = pr;
+    return pr;
+}
+
+static void no_topic(Shop__Mq__Reply *rep)
+{
+    rep->status = RPC_NOT_FOUND;
+    rep->message = "no such topic";
+}
+
 void bk_peek(mq_broker *b, const Shop__Mq__Peek *req, Shop__Mq__Reply *rep, bk_arena *a)
 {
     mq_topic *t = req->topic && req->topic[0] ? mq_store_topic(b->store, req->topic, 0) : NULL;
     if (!t) {
-        rep->status = RPC_NOT_FOUND;
-        rep->message = "no such topic";
+        no_topic(rep);
         return;
     }
     uint32_t max = req->count == 0 ? PEEK_DEFAULT : req->count > PEEK_MAX ? PEEK_MAX : req->count;
-    Shop__Mq__PeekReply *pr = bk_alloc(a, sizeof *pr);
-    Shop__Mq__Delivery *ds = bk_alloc(a, (max + 1) * sizeof *ds);
-    Shop__Mq__Delivery **dp = bk_alloc(a, (max + 1) * sizeof *dp);
-    if (!pr || !ds || !dp) {
-        rep->status = RPC_RESOURCE_EXHAUSTED;
-        rep->message = "out of memory";
+    Shop__Mq__Delivery *ds = NULL;
+    Shop__Mq__PeekReply *pr = reply_new(rep, a, max, &ds);
+    if (!pr)
         return;
-    }
-    shop__mq__peek_reply__init(pr);
     pr->start_offset = t->start;
     pr->end_offset = t->end;
     size_t bytes = 0;
@@ -51,12 +70,9 @@ void bk_peek(mq_broker *b, const Shop__Mq__Peek *req, Shop__Mq__Reply *rep, bk_a
         d->offset = off;
         d->record.data = (uint8_t *)data;
         d->record.len = len;
-        dp[pr->n_records++] = d;
+        pr->records[pr->n_records++] = d;
         bytes += len;
     }
-    pr->records = dp;
-    rep->body_case = SHOP__MQ__REPLY__BODY_PEEK;
-    rep->peek = pr;
 }
 
 #define GET_MAX 16
@@ -109,20 +125,13 @@ void bk_get(mq_broker *b, const Shop__Mq__Get *req, Shop__Mq__Reply *rep, bk_are
     }
     const char *only = req->topic[0] ? req->topic : NULL;
     if (only && !mq_store_topic(b->store, only, 0)) {
-        rep->status = RPC_NOT_FOUND;
-        rep->message = "no such topic";
+        no_topic(rep);
         return;
     }
-    Shop__Mq__PeekReply *pr = bk_alloc(a, sizeof *pr);
-    Shop__Mq__Delivery *ds = bk_alloc(a, (GET_MAX + 1) * sizeof *ds);
-    Shop__Mq__Delivery **dp = bk_alloc(a, (GET_MAX + 1) * sizeof *dp);
-    if (!pr || !ds || !dp) {
-        rep->status = RPC_RESOURCE_EXHAUSTED;
-        rep->message = "out of memory";
+    Shop__Mq__Delivery *ds = NULL;
+    Shop__Mq__PeekReply *pr = reply_new(rep, a, GET_MAX, &ds);
+    if (!pr)
         return;
-    }
-    shop__mq__peek_reply__init(pr);
-    pr->records = dp;
     if (req->id[0]) {
         for (size_t i = 0; i < mq_store_topic_count(b->store); i++) {
             mq_topic *t = mq_store_topic_at(b->store, i);
@@ -140,6 +149,4 @@ void bk_get(mq_broker *b, const Shop__Mq__Get *req, Shop__Mq__Reply *rep, bk_are
                 get_check(b, t, hits[i].offset, req, pr, ds);
         }
     }
-    rep->body_case = SHOP__MQ__REPLY__BODY_PEEK;
-    rep->peek = pr;
 }
