@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "mq/wire.h"
 #include "shop_events.pb-c.h"
 #include "tests/support/mq_testkit.h"
@@ -170,4 +171,50 @@ Test(mq_cli_admin, get_finds_by_id_and_the_newest_by_key_also_after_a_crash)
     cr_assert_eq(ts_shopflow(out, sizeof out, "mq get --key k1 --url %s", b.url), 0, "%s", out);
     cr_expect(strstr(out, "  hex: 6669727374") != NULL, "%s", out);
     cr_assert_eq(ts_shopflow(out, sizeof out, "mq get --id %s --url %s", id, b.url), 0, "%s", out);
+}
+
+Test(mq_cli_admin, reset_offset_moves_a_group_back_and_its_consumers_get_the_messages_again)
+{
+    char out[16384];
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq send rt m --count 5 --url %s", b.url), 0, "%s",
+                 out);
+    cr_assert_eq(ts_shopflow(out, sizeof out,
+                             "mq consume rt --group rg --count 5 --url %s --pub-url %s", b.url,
+                             b.pub_url),
+                 0, "%s", out);
+    int committed = 0;
+    for (int i = 0; i < 100 && !committed; i++) {
+        cr_assert_eq(ts_shopflow(out, sizeof out, "mq topic rt --url %s", b.url), 0, "%s", out);
+        committed = strstr(out, "rg                            5        0") != NULL;
+        if (!committed)
+            shop_sleep_ms(50);
+    }
+    cr_assert(committed, "the first consumer committed: %s", out);
+    cr_assert_eq(
+        ts_shopflow(out, sizeof out, "mq reset-offset rg rt --to-offset 2 --url %s", b.url), 0,
+        "%s", out);
+    cr_expect(strstr(out, "from=5 to=2") != NULL, "%s", out);
+    cr_assert_eq(ts_shopflow(out, sizeof out,
+                             "mq consume rt --group rg --count 3 --url %s --pub-url %s", b.url,
+                             b.pub_url),
+                 0, "%s", out);
+    cr_expect(strstr(out, "offset=2 ") && strstr(out, "offset=4 ") && !strstr(out, "offset=1 "),
+              "redelivered from 2: %s", out);
+    cr_assert_eq(
+        ts_shopflow(out, sizeof out, "mq reset-offset rg rt --to-time 0 --json --url %s", b.url), 0,
+        "%s", out);
+    cr_expect(strstr(out, "\"new_offset\": 0") != NULL, "%s", out);
+    cr_assert_eq(ts_shopflow(out, sizeof out,
+                             "mq reset-offset rg rt --to-time 2999-01-01T00:00:00Z --url %s",
+                             b.url),
+                 0, "%s", out);
+    cr_expect(strstr(out, "to=5") != NULL, "a time after every record: the end: %s", out);
+    cr_expect_eq(
+        ts_shopflow(out, sizeof out, "mq reset-offset nog rt --to-offset 0 --url %s", b.url), 1,
+        "%s", out);
+    cr_expect_eq(ts_shopflow(out, sizeof out, "mq reset-offset rg rt --url %s", b.url), 2, "%s",
+                 out);
+    cr_expect_eq(
+        ts_shopflow(out, sizeof out, "mq reset-offset rg rt --to-time soon --url %s", b.url), 2,
+        "%s", out);
 }

@@ -69,6 +69,8 @@ static int parse(int argc, char **argv, mq_cli *o)
         {"offset", required_argument, 0, 'O'},
         {"id", required_argument, 0, 'i'},
         {"topic", required_argument, 0, 't'},
+        {"to-offset", required_argument, 0, 'T'},
+        {"to-time", required_argument, 0, 'W'},
         {"redrive", no_argument, 0, 'r'},
         {"reconsume-later", no_argument, 0, 'L'},
         {"delay-url", required_argument, 0, 'D'},
@@ -126,6 +128,12 @@ static int parse(int argc, char **argv, mq_cli *o)
             break;
         case 't':
             o->topic = optarg;
+            break;
+        case 'T':
+            o->to_offset = optarg;
+            break;
+        case 'W':
+            o->to_time = optarg;
             break;
         case 'O':
             o->offset = strtoull(optarg, NULL, 10);
@@ -455,6 +463,8 @@ int cmd_mq(int argc, char **argv)
         return mq_admin_peek(&o, rest[0]);
     if (strcmp(sub, "get") == 0 && nrest == 0)
         return mq_admin_get(&o, o.id, o.topic);
+    if (strcmp(sub, "reset-offset") == 0 && nrest == 2)
+        return mq_admin_reset(&o, rest[0], rest[1]);
     if (strcmp(sub, "dlq") == 0 && nrest == 1)
         return mq_dlq(&o, rest[0]);
     if (strcmp(sub, "send") == 0 && (nrest == 1 || nrest == 2))

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tools/shopflow/call_json.h"
 #include "tools/shopflow/cli_json.h"
@@ -212,4 +213,83 @@ int mq_admin_get(const mq_cli *o, const char *id, const char *topic)
         return 1;
     }
     return print_records(o, "mq get", NULL, rep);
+}
+
+/* TIME as unix ms: digits, or 2026-12-03T13:00:00[.123]Z (UTC). -1 if bad. */
+static int64_t parse_time_ms(const char *v)
+{
+    char *end = NULL;
+    long long ms = strtoll(v, &end, 10);
+    if (end != v && *end == '\0' && ms >= 0)
+        return ms;
+    struct tm tm = {0};
+    int frac = 0, n = 0;
+    if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6)
+        return -1;
+    const char *rest = v + n;
+    if (*rest == '.') {
+        int digits = 0;
+        for (rest++; *rest >= '0' && *rest <= '9'; rest++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (*rest - '0');
+        for (; digits < 3; digits++)
+            frac *= 10;
+    }
+    if (strcmp(rest, "Z") != 0)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t s = timegm(&tm);
+    return s < 0 ? -1 : (int64_t)s * 1000 + frac;
+}
+
+int mq_admin_reset(const mq_cli *o, const char *group, const char *topic)
+{
+    Shop__Mq__ResetOffset r = SHOP__MQ__RESET_OFFSET__INIT;
+    r.group = (char *)group;
+    r.topic = (char *)topic;
+    char *end = NULL;
+    if ((o->to_offset == NULL) == (o->to_time == NULL)) {
+        fprintf(stderr, "shopflow mq reset-offset: wants --to-offset N or --to-time TIME\n");
+        return 2;
+    }
+    if (o->to_offset != NULL) {
+        r.offset = strtoull(o->to_offset, &end, 10);
+        if (end == o->to_offset || *end != '\0' || o->to_offset[0] == '-') {
+            fprintf(stderr, "shopflow mq reset-offset: --to-offset wants an offset, not '%s'\n",
+                    o->to_offset);
+            return 2;
+        }
+    } else {
+        r.by_time = 1;
+        r.timestamp_ms = parse_time_ms(o->to_time);
+        if (r.timestamp_ms < 0) {
+            fprintf(stderr,
+                    "shopflow mq reset-offset: --to-time wants unix ms or "
+                    "2026-12-03T13:00:00Z, not '%s'\n",
+                    o->to_time);
+            return 2;
+        }
+    }
+    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
+    req.body_case = SHOP__MQ__REQUEST__BODY_RESET_OFFSET;
+    req.reset_offset = &r;
+    Shop__Mq__Reply *rep = NULL;
+    if (mq_cli_call(o, &req, &rep) != 0)
+        return 1;
+    const Shop__Mq__ResetOffsetReply *rr = rep->reset_offset;
+    int rc = 0;
+    if (o->json)
+        rc = cli_json_print("mq reset-offset",
+                            json_pack("{s:s, s:s, s:I, s:I, s:I}", "group", group, "topic", topic,
+                                      "old_offset", (json_int_t)rr->old_offset, "new_offset",
+                                      (json_int_t)rr->new_offset, "forgotten_inflight",
+                                      (json_int_t)rr->forgotten_inflight));
+    else
+        printf("reset group=%s topic=%s from=%" PRIu64 " to=%" PRIu64 " forgotten_inflight=%" PRIu64
+               "\n",
+               group, topic, rr->old_offset, rr->new_offset, rr->forgotten_inflight);
+    shop__mq__reply__free_unpacked(rep, NULL);
+    return rc;
 }

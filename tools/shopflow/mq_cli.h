@@ -8,7 +8,7 @@
 #include "mq.pb-c.h"
 
 typedef struct mq_cli {
-    const char *url, *pub_url, *delay_url, *group, *key, *prefix, *id, *topic;
+    const char *url, *pub_url, *delay_url, *group, *key, *prefix, *id, *topic, *to_offset, *to_time;
     long count, size, batch, sleep_ms, max, max_inflight;
     uint64_t offset;
     int redrive, later, json, has_offset;
@@ -30,6 +30,9 @@ int mq_admin_topics(const mq_cli *o, const char *topic);
 
 /* mq peek T [--offset N] [--count K]. */
 int mq_admin_peek(const mq_cli *o, const char *topic);
+
+/* mq reset-offset GROUP TOPIC (--to-offset N | --to-time TIME). */
+int mq_admin_reset(const mq_cli *o, const char *group, const char *topic);
 
 /* mq get --id ID | --key KEY [--topic T] (id NULL: by o->key). */
 int mq_admin_get(const mq_cli *o, const char *id, const char *topic);
