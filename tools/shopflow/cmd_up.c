@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "services/stack/nats_cluster.h"
 #include "services/stack/shop_stack.h"
 #include "tools/shopflow/commands.h"
 #include "tools/shopflow/up_state.h"
@@ -23,7 +24,8 @@ static void usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: shopflow up [--arch sync|async] [--goods N] [--stock S] [--users U] ...\n\n"
+        "usage: shopflow up [--arch sync|async] [--mq broker|nats] [--goods N] [--stock S]\n"
+        "                   [--users U] ... [--restart]\n\n"
         "Starts PostgreSQL, loads fixtures (goods 1..N with S units each; one coupon\n"
         "per user, coupon_id = user_id = 1..U), starts the services and prints their\n"
         "addresses, and supervises them: a daemon that exits is reported and the others\n"
@@ -32,6 +34,9 @@ static void usage(FILE *out)
         "Ctrl-C stops them all.\n\n"
         "  --arch sync|async     sync: PlaceOrder calls stock and coupon; async: through\n"
         "                        mq-broker and mq-delayd (on port-base+3, +4, +5) [sync]\n"
+        "  --mq broker|nats      async: the embedded mq-broker, or a three-node loopback\n"
+        "                        nats-server cluster with JetStream (R3 streams) in its\n"
+        "                        place; mq-delayd stays in front of either [broker]\n"
         "  --goods N             goods to create [100]\n"
         "  --stock S             units of each goods [1000]\n"
         "  --users U             users, one coupon each [1000]\n"
@@ -71,6 +76,7 @@ enum {
     PAYWIN,
     KEEP,
     LOGS,
+    MQ,
     ARCH,
     PREFIX,
     RESTART
@@ -126,6 +132,7 @@ static int parse(int argc, char **argv, shop_stack_opts *o, int *restart)
         {"log-dir", required_argument, NULL, LOGS},
         {"db-prefix", required_argument, NULL, PREFIX},
         {"restart", no_argument, NULL, RESTART},
+        {"mq", required_argument, NULL, MQ},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -142,6 +149,8 @@ static int parse(int argc, char **argv, shop_stack_opts *o, int *restart)
             o->log_dir = optarg;
         } else if (c == PREFIX) {
             o->db_prefix = optarg;
+        } else if (c == MQ) {
+            o->mq = optarg;
         } else if (c == RESTART) {
             *restart = 1;
         } else if (c == '?' || numeric_option(c, optarg, o) != 0) {
@@ -156,6 +165,14 @@ static int parse(int argc, char **argv, shop_stack_opts *o, int *restart)
     }
     if (strcmp(o->arch, "sync") != 0 && strcmp(o->arch, "async") != 0) {
         fprintf(stderr, "shopflow up: unknown --arch %s (sync or async)\n", o->arch);
+        return -1;
+    }
+    if (o->mq != NULL && strcmp(o->mq, "broker") != 0 && strcmp(o->mq, "nats") != 0) {
+        fprintf(stderr, "shopflow up: unknown --mq %s (broker or nats)\n", o->mq);
+        return -1;
+    }
+    if (o->mq != NULL && strcmp(o->mq, "nats") == 0 && strcmp(o->arch, "async") != 0) {
+        fprintf(stderr, "shopflow up: --mq nats needs --arch async\n");
         return -1;
     }
     return 0;
@@ -178,7 +195,12 @@ static void print_stack(const shop_stack *st, const shop_stack_opts *o)
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
         printf("%-9s pid=%d url=%s db=%s\n", st->procs[i].name, (int)st->procs[i].pid,
                st->procs[i].url, st->procs[i].db);
-    if (strcmp(o->arch, "async") == 0)
+    if (st->nats != NULL)
+        printf("broker    JetStream, %d nats-server nodes: url=%s data=%s\n"
+               "delayd    pid=%d url=%s data=%s\n",
+               st->nats->n, st->mq[SHOP_STACK_BROKER].url, st->nats->dir,
+               (int)st->mq[SHOP_STACK_DELAYD].pid, st->mq[SHOP_STACK_DELAYD].url, st->delay_dir);
+    else if (strcmp(o->arch, "async") == 0)
         printf("broker    pid=%d url=%s deliveries=%s data=%s\n"
                "delayd    pid=%d url=%s data=%s\n",
                (int)st->mq[SHOP_STACK_BROKER].pid, st->mq[SHOP_STACK_BROKER].url, st->mq_pub_url,

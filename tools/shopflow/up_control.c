@@ -21,7 +21,11 @@ static Shop__Stack__Process *describe(up_sup *s, rpc_ctx *ctx, int k)
     m->pid = (int32_t)p->pid;
     m->url = rpc_ctx_strdup(ctx, p->url);
     const char *state = "running";
-    if (p->pid == 0)
+    int nats = k == SHOP_SVC_BROKER && s->st->nats != NULL; /* a cluster, no one pid */
+    if (nats) {
+        m->program = rpc_ctx_strdup(ctx, "nats-server");
+        state = in->user_stopped ? "stopped" : p->paused ? "paused" : "running";
+    } else if (p->pid == 0)
         state = in->user_stopped ? "stopped" : in->restart_at_ms != 0 ? "restarting" : "exited";
     else if (p->paused)
         state = "paused";
@@ -68,7 +72,8 @@ static rpc_status act(rpc_ctx *ctx, up_sup *s, int k, shop_stack_proc *p, Shop__
     char prog[32];
     up_sup_program(s, k, prog, sizeof prog);
     shop_error err = {0};
-    int running = p->pid > 0;
+    /* JetStream in the broker's place: the stack acts on its leading node */
+    int running = p->pid > 0 || (k == SHOP_SVC_BROKER && s->st->nats != NULL);
     switch (a) {
     case SHOP__STACK__ACTION__KILL:
         if (!running)
