@@ -85,8 +85,10 @@ static const char *delayd_health(const char *url)
 
 static const char *health_of(const Shop__Stack__Process *p)
 {
-    if (p->pid == 0)
+    if (p->pid == 0 && strncmp(p->url, "nats://", 7) != 0)
         return "-";
+    if (strcmp(p->name, "broker") == 0 && strncmp(p->url, "nats://", 7) == 0)
+        return "JETSTREAM"; /* `nats server check jetstream` asks the cluster itself */
     if (strcmp(p->name, "broker") == 0)
         return broker_health(p->url);
     if (strcmp(p->name, "delayd") == 0)
