@@ -137,7 +137,7 @@ rpc_status mq_link_call(mq_link *l, const Shop__Mq__Request *req, int timeout_ms
     rpc_status st = RPC_OK;
     size_t len = shop__mq__request__get_packed_size(req);
     if (nng_msg_alloc(&m, len) != 0) {
-        shop_error_set(err, RPC_INTERNAL, "out of memory for %zu bytes", len);
+        shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory for %zu bytes", len);
         st = RPC_RESOURCE_EXHAUSTED;
         goto done;
     }

@@ -160,7 +160,7 @@ rpc_status delayd_server_start(delayd *d, shop_error *err)
     nng_socket_set_size(d->sock, NNG_OPT_RECVMAXSZ, 64u << 20);
     d->ctxs = calloc(DELAYD_SERVER_CTXS, sizeof *d->ctxs);
     if (!d->ctxs) {
-        return shop_error_set(err, RPC_INTERNAL, "out of memory");
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
     }
     for (int i = 0; i < DELAYD_SERVER_CTXS; i++) {
         d->ctxs[i].d = d;

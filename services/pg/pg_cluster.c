@@ -325,7 +325,7 @@ static rpc_status cluster_start(shop_pg_status *st, shop_error *err)
         mkdir_owned(p.run, err) != 0)
         return shop_error_code(err);
     if (!pg_user_can_write(p.pg)) {
-        shop_error_set(err, RPC_INTERNAL,
+        shop_error_set(err, RPC_PERMISSION_DENIED,
                        "the PostgreSQL user cannot write %s (a parent folder is closed to it); "
                        "set SHOPFLOW_VAR to a folder it can reach",
                        p.pg);
@@ -340,7 +340,7 @@ static rpc_status cluster_start(shop_pg_status *st, shop_error *err)
     if (port <= 0 || !port_is_free(port))
         port = free_port();
     if (port <= 0) {
-        return shop_error_set(err, RPC_INTERNAL, "no free TCP port on 127.0.0.1");
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "no free TCP port on 127.0.0.1");
     }
     FILE *f = fopen(p.port, "we");
     if (f != NULL) {
@@ -367,7 +367,7 @@ rpc_status shop_pg_start(shop_pg_status *st, shop_error *err)
     if (ext != NULL && ext[0] != '\0') {
         shop_pg_get_status(st, err);
         if (!st->running) {
-            return shop_error_set(err, RPC_INTERNAL, "SHOPFLOW_PG server does not answer");
+            return shop_error_set(err, RPC_UNAVAILABLE, "SHOPFLOW_PG server does not answer");
         }
     } else if (cluster_start(st, err) != 0) {
         return shop_error_code(err);

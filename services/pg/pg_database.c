@@ -115,7 +115,7 @@ static PGconn *connect_db(const char *base, const char *dbname, shop_error *err)
         return NULL;
     PGconn *conn = PQconnectdb(conninfo);
     if (PQstatus(conn) != CONNECTION_OK) {
-        shop_error_set(err, RPC_INTERNAL, "connect to %s: %s", dbname, PQerrorMessage(conn));
+        shop_error_set(err, RPC_UNAVAILABLE, "connect to %s: %s", dbname, PQerrorMessage(conn));
         PQfinish(conn);
         return NULL;
     }

@@ -132,7 +132,7 @@ rpc_status pg_bin_path(const char *program, char *out, size_t outlen, shop_error
         snprintf(out, outlen, "%s/%s", bindir, program);
         if (access(out, X_OK) == 0)
             return RPC_OK;
-        return shop_error_set(err, RPC_INTERNAL, "%s not found in SHOPFLOW_PG_BINDIR=%s", program,
+        return shop_error_set(err, RPC_NOT_FOUND, "%s not found in SHOPFLOW_PG_BINDIR=%s", program,
                               bindir);
     }
     int best = -1;
@@ -161,7 +161,7 @@ rpc_status pg_bin_path(const char *program, char *out, size_t outlen, shop_error
         if (access(out, X_OK) == 0)
             return RPC_OK;
     }
-    shop_error_set(err, RPC_INTERNAL,
+    shop_error_set(err, RPC_NOT_FOUND,
                    "%s not found: install the postgresql package (scripts/deps.sh does) or set "
                    "SHOPFLOW_PG_BINDIR",
                    program);

@@ -171,8 +171,8 @@ static rpc_status wait_ready(shop_stack *st, shop_stack_proc *p, shop_error *err
     int64_t until = shop_now_ms() + st->opts.ready_timeout_ms;
     while (shop_now_ms() < until) {
         if (!alive(p)) {
-            return shop_error_set(err, RPC_INTERNAL, "shop-%s exited during start (status %d)%s%s",
-                                  p->name,
+            return shop_error_set(err, RPC_UNAVAILABLE,
+                                  "shop-%s exited during start (status %d)%s%s", p->name,
                                   WIFEXITED(p->last_status) ? WEXITSTATUS(p->last_status) : -1,
                                   p->log_path[0] ? "; see " : "", p->log_path);
         }
@@ -180,7 +180,7 @@ static rpc_status wait_ready(shop_stack *st, shop_stack_proc *p, shop_error *err
             return RPC_OK;
         shop_sleep_ms(10);
     }
-    return shop_error_set(err, RPC_INTERNAL, "shop-%s not listening on %s after %d ms", p->name,
+    return shop_error_set(err, RPC_UNAVAILABLE, "shop-%s not listening on %s after %d ms", p->name,
                           p->url, st->opts.ready_timeout_ms);
 }
 
@@ -192,7 +192,7 @@ static rpc_status setup_procs(shop_stack *st, shop_error *err)
         snprintf(p->db, sizeof p->db, "%s%s_db", st->opts.db_prefix, proc_names[i]);
         p->port = st->opts.port_base > 0 ? st->opts.port_base + i : shop_stack_free_port();
         if (p->port <= 0) {
-            return shop_error_set(err, RPC_INTERNAL, "no free TCP port on 127.0.0.1");
+            return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "no free TCP port on 127.0.0.1");
         }
         snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d", p->port);
         if (st->opts.log_dir != NULL)
@@ -211,8 +211,8 @@ rpc_status shop_stack_start(shop_stack *st, const shop_stack_opts *opts, shop_er
     if (st->opts.ready_timeout_ms <= 0)
         st->opts.ready_timeout_ms = 15000;
     if (st->opts.arch != NULL && strcmp(st->opts.arch, "sync") != 0 && !stack_async_on(st)) {
-        return shop_error_set(err, RPC_INTERNAL, "unknown architecture '%s' (sync or async)",
-                              st->opts.arch);
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "unknown architecture '%s' (sync or async)", st->opts.arch);
     }
     find_bin_dir(st);
     shop_pg_status pgst;
@@ -287,8 +287,8 @@ rpc_status shop_stack_restart(shop_stack *st, const char *name, shop_error *err)
         return shop_error_set(err, RPC_INTERNAL, "no service named '%s'", name);
     }
     if (alive(p)) {
-        return shop_error_set(err, RPC_INTERNAL, "shop-%s is still running (pid %d)", name,
-                              (int)p->pid);
+        return shop_error_set(err, RPC_FAILED_PRECONDITION, "shop-%s is still running (pid %d)",
+                              name, (int)p->pid);
     }
     if (spawn(st, p, err) != 0)
         return shop_error_code(err);

@@ -47,7 +47,7 @@ rpc_status stack_async_setup(shop_stack *st, shop_error *err)
         snprintf(p->name, sizeof p->name, "%s", names[i]);
         p->port = port_for(st, SHOP_STACK_NPROCS + i); /* after order, stock, coupon */
         if (p->port <= 0) {
-            return shop_error_set(err, RPC_INTERNAL, "no free TCP port on 127.0.0.1");
+            return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "no free TCP port on 127.0.0.1");
         }
         snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d", p->port);
         if (st->opts.log_dir != NULL)
@@ -55,7 +55,7 @@ rpc_status stack_async_setup(shop_stack *st, shop_error *err)
     }
     int pub = port_for(st, SHOP_STACK_NPROCS + SHOP_STACK_NMQ);
     if (pub <= 0) {
-        return shop_error_set(err, RPC_INTERNAL, "no free TCP port on 127.0.0.1");
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "no free TCP port on 127.0.0.1");
     }
     snprintf(st->mq_pub_url, sizeof st->mq_pub_url, "tcp://127.0.0.1:%d", pub);
     /* beside the private cluster: <var>/pg -> <var>/stack/ */
