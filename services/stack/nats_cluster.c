@@ -197,6 +197,7 @@ rpc_status nats_cluster_node_stop(nats_cluster *c, int i, int sig, shop_error *e
         return RPC_OK;
     if (kill(nd->pid, sig) != 0 && errno != ESRCH)
         return shop_error_errno(err, errno, "kill %s", nd->name);
+    kill(nd->pid, SIGCONT); /* a paused (SIGSTOP) node acts on the signal only once resumed */
     while (waitpid(nd->pid, NULL, 0) < 0 && errno == EINTR)
         ;
     nd->pid = 0;
@@ -212,8 +213,10 @@ rpc_status nats_cluster_node_restart(nats_cluster *c, int i, shop_error *err)
 void nats_cluster_stop(nats_cluster *c)
 {
     for (int i = 0; i < c->n; i++)
-        if (c->nodes[i].pid > 0)
+        if (c->nodes[i].pid > 0) {
             kill(c->nodes[i].pid, SIGTERM);
+            kill(c->nodes[i].pid, SIGCONT); /* also a paused one */
+        }
     for (int i = 0; i < c->n; i++)
         nats_cluster_node_stop(c, i, SIGTERM, NULL);
 }

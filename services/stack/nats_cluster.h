@@ -58,8 +58,9 @@ rpc_status nats_cluster_start(nats_cluster *c, shop_error *err);
  * and reaps them; the store dirs stay (a start again finds the data). */
 void nats_cluster_stop(nats_cluster *c);
 
-/* One node: start (and wait until healthy), stop with a signal (reaped),
- * or both (SIGTERM, then start). */
+/* One node: start (and wait until healthy), stop with a signal that ends
+ * it (reaped; a node paused with SIGSTOP is resumed to receive it), or both
+ * (SIGTERM, then start). */
 rpc_status nats_cluster_node_start(nats_cluster *c, int i, shop_error *err);
 rpc_status nats_cluster_node_stop(nats_cluster *c, int i, int sig, shop_error *err);
 rpc_status nats_cluster_node_restart(nats_cluster *c, int i, shop_error *err);
