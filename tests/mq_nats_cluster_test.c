@@ -359,3 +359,20 @@ Test(mq_nats_cluster, streams_positions_and_dead_letters_survive_a_restart_of_th
     cr_assert_eq(cli("dlq", "refunds", NULL, out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "total=0") != NULL, "%s", out);
 }
+
+/* ---- the launcher ---- */
+
+Test(mq_nats_cluster, a_paused_node_stops_when_asked_and_comes_back_healthy, .init = up,
+     .fini = down, .timeout = 60)
+{
+    shop_error e = {0};
+    cr_assert(nats_cluster_node_healthy(&cluster, 2));
+    cr_assert_eq(kill(cluster.nodes[2].pid, SIGSTOP), 0);
+    int64_t t0 = shop_now_ms();
+    cr_assert_eq(nats_cluster_node_stop(&cluster, 2, SIGTERM, &e), RPC_OK, "%s", e.message);
+    cr_assert_lt(shop_now_ms() - t0, 10000, "the stop of a paused node hung");
+    cr_assert_eq(cluster.nodes[2].pid, 0);
+    cr_assert(!nats_cluster_node_healthy(&cluster, 2));
+    cr_assert_eq(nats_cluster_node_start(&cluster, 2, &e), RPC_OK, "%s", e.message);
+    cr_assert(nats_cluster_node_healthy(&cluster, 2));
+}
