@@ -12,6 +12,7 @@ packages=(
   libpq-dev postgresql
   libcriterion-dev
   gnuplot-nox
+  libjansson-dev # JSON: shopflow --json, call -d, the bench report
   nats-server libnats-dev # the JetStream backend (mq/nats/) and its cluster tests
 )
 if [ "${1:-}" = "--fuzz" ]; then

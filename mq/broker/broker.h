@@ -167,5 +167,12 @@ nng_msg *bk_status_reply(rpc_status st, const char *message);
 /* stats.c: the stats and dlq requests */
 void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a);
 void bk_dlq(mq_broker *b, const Shop__Mq__Dlq *req, Shop__Mq__Reply *rep, bk_arena *a);
+/* The peek request (peek.c): stored records of a topic by offset. */
+void bk_peek(mq_broker *b, const Shop__Mq__Peek *req, Shop__Mq__Reply *rep, bk_arena *a);
+/* The reset-offset request (reset.c): a group's offset on a topic moved. */
+void bk_reset_offset(mq_broker *b, const Shop__Mq__ResetOffset *req, Shop__Mq__Reply *rep,
+                     bk_arena *a);
+/* The get request (peek.c): stored records by id or by key. */
+void bk_get(mq_broker *b, const Shop__Mq__Get *req, Shop__Mq__Reply *rep, bk_arena *a);
 
 #endif

@@ -9,12 +9,20 @@
 static const struct shopflow_command commands[] = {
     {"db", "run the embedded PostgreSQL: start|stop|status|url|reset", cmd_db},
     {"call", "call an RPC method: call URL package.Service/Method 'field=value ...'", cmd_call},
-    {"up", "start the whole stack: up --arch sync|async", cmd_up},
+    {"up", "start and supervise the whole stack: up --arch sync|async [--restart]", cmd_up},
+    {"status", "each process of the running stack: pid, state, health, uptime", cmd_status},
+    {"kill", "SIGKILL one daemon of the running stack: kill SERVICE", cmd_kill},
+    {"pause", "SIGSTOP one daemon: pause SERVICE", cmd_pause},
+    {"resume", "SIGCONT one daemon: resume SERVICE", cmd_resume},
+    {"start", "start a killed or exited daemon again: start SERVICE", cmd_start},
+    {"restart", "drain and start one daemon again: restart SERVICE", cmd_restart},
+    {"fault", "faults on a daemon's link: fault SERVICE delay=MS|drop=P|clear", cmd_fault},
     {"bench", "run the sync-vs-async benchmark under failure", cmd_bench},
     {"scenario", "run a named failure scenario and print PASS/FAIL", cmd_scenario},
     {"check", "check the cross-service invariants", cmd_check},
     {"mq", "broker tools: mq stats | dlq GROUP | send TOPIC [BODY] | consume TOPIC --group G",
      cmd_mq},
+    {"delay", "the delay queue: delay send|cancel|list|stats", cmd_delay},
 };
 
 static void usage(FILE *out)
