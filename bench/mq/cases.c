@@ -255,6 +255,31 @@ static void broker_syncs(const mqb_broker *b, uint64_t *n, uint64_t *us)
     mq_link_close(&l);
 }
 
+/* flush=sync with 1, 4, 16, 32 and 64 producers sending one message at a
+ * time: how group commit turns more producers into more messages per
+ * fdatasync. One line each: case=sync_scale_<P>. */
+static void sync_scaling(const mqb_opts *o, const mqb_broker *b, int secs)
+{
+    static const int producers[] = {1, 4, 16, 32, 64};
+    for (size_t i = 0; i < sizeof producers / sizeof *producers; i++) {
+        int p = producers[i];
+        mqb_acc acc = {0};
+        long failed = 0;
+        uint64_t n0, us0, n1, us1;
+        broker_syncs(b, &n0, &us0);
+        run_senders(o, b->url, "bench-sync-scale", p, 0, 1, secs, &acc, &failed);
+        broker_syncs(b, &n1, &us1);
+        uint64_t syncs = n1 > n0 ? n1 - n0 : 0;
+        printf("case=sync_scale_%d producers=%d n=%ld msgs_per_s=%.0f msgs_per_fsync=%.1f "
+               "fsyncs=%llu broker_fsync_mean_us=%.0f failed=%ld\n",
+               p, p, acc.count, mqb_acc_rate(&acc), syncs ? (double)acc.count / (double)syncs : 0.0,
+               (unsigned long long)syncs, syncs ? (double)(us1 - us0) / (double)syncs : 0.0,
+               failed);
+        fflush(stdout);
+        mqb_acc_free(&acc);
+    }
+}
+
 /* The flush=sync cases, interleaved round by round with the baselines so
  * that a noisy neighbour on the disk or the CPUs weighs on both alike. */
 static int sync_cases(const mqb_opts *o)
@@ -276,11 +301,12 @@ static int sync_cases(const mqb_opts *o)
         run_senders(o, b.url, "bench-sync", 1, o->sync_n / SERIAL_ROUNDS, 1, 0, &s1, &failed1);
     }
     broker_syncs(&b, &n1, &us1);
-    for (int r = 0; r < R; r++) {
+    for (int r = 0; r < R && o->clients > 1; r++) {
         mqb_echo_round(o, echo_url, o->clients, 0, secs, &eN);
         run_senders(o, b.url, "bench-sync", o->clients, 0, 1, secs, &sN, &failedN);
     }
     broker_syncs(&b, &n2, &us2);
+    sync_scaling(o, &b, secs);
     broker_stop(&b);
     mqb_echo_stop(echo);
     double fs_mean = mqb_acc_mean_us(&fs), e1_mean = mqb_acc_mean_us(&e1);
@@ -290,8 +316,9 @@ static int sync_cases(const mqb_opts *o)
            mqb_acc_rate(&fs));
     printf("case=baseline_echo_1 n=%ld p50_us=%.1f p99_us=%.1f mean_us=%.1f req_per_s=%.0f\n",
            e1.count, mqb_percentile(&e1, 50), mqb_percentile(&e1, 99), e1_mean, mqb_acc_rate(&e1));
-    printf("case=baseline_echo_%d clients=%d n=%ld req_per_s=%.0f\n", o->clients, o->clients,
-           eN.count, mqb_acc_rate(&eN));
+    if (o->clients > 1) /* with one client it would be baseline_echo_1 again */
+        printf("case=baseline_echo_%d clients=%d n=%ld req_per_s=%.0f\n", o->clients, o->clients,
+               eN.count, mqb_acc_rate(&eN));
     double limit = 1e6 / (fs_mean + e1_mean), r1 = mqb_acc_rate(&s1);
     /* A closed loop of fdatasyncs runs slower on this shared virtual disk than
      * the broker's own (spaced by a round trip); both limits are printed. */
@@ -303,12 +330,13 @@ static int sync_cases(const mqb_opts *o)
            s1.count, r1, limit, r1 / limit, bfs, limit_b, limit_b > 0 ? r1 / limit_b : 0.0, failed1,
            r1 / limit >= 0.8 ? "yes" : "no");
     double rN = mqb_acc_rate(&sN), echoN = mqb_acc_rate(&eN);
-    printf("case=sync_%d producers=%d n=%ld msgs_per_s=%.0f echo_req_per_s=%.0f ratio=%.2f "
-           "target=0.6 msgs_per_fsync=%.1f broker_fsync_mean_us=%.0f failed=%ld pass=%s\n",
-           o->clients, o->clients, sN.count, rN, echoN, rN / echoN,
-           n2 > n1 ? (double)sN.count / (double)(n2 - n1) : 0.0,
-           n2 > n1 ? (double)(us2 - us1) / (double)(n2 - n1) : 0.0, failedN,
-           rN / echoN >= 0.6 ? "yes" : "no");
+    if (o->clients > 1)
+        printf("case=sync_%d producers=%d n=%ld msgs_per_s=%.0f echo_req_per_s=%.0f ratio=%.2f "
+               "target=0.6 msgs_per_fsync=%.1f broker_fsync_mean_us=%.0f failed=%ld pass=%s\n",
+               o->clients, o->clients, sN.count, rN, echoN, rN / echoN,
+               n2 > n1 ? (double)sN.count / (double)(n2 - n1) : 0.0,
+               n2 > n1 ? (double)(us2 - us1) / (double)(n2 - n1) : 0.0, failedN,
+               rN / echoN >= 0.6 ? "yes" : "no");
     fflush(stdout);
     mqb_acc_free(&fs);
     mqb_acc_free(&e1);
