@@ -14,6 +14,7 @@ packages=(
   gnuplot-nox
   libjansson-dev # JSON: shopflow --json, call -d, the bench report
   nats-server libnats-dev # the JetStream backend (mq/nats/) and its cluster tests
+  iproute2 # ip and tc: hosts as network namespaces (--hosts netns) and their link faults
 )
 if [ "${1:-}" = "--fuzz" ]; then
   # Debian 12: clang 14; libFuzzer and the ASan/UBSan runtimes are in libclang-rt-14-dev.

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "services/hosts/hosts.h"
 #include "services/stack/nats_cluster.h"
 #include "services/stack/shop_stack.h"
 #include "tools/shopflow/commands.h"
@@ -25,7 +26,7 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: shopflow up [--arch sync|async] [--mq broker|nats] [--goods N] [--stock S]\n"
-        "                   [--users U] ... [--restart]\n\n"
+        "                   [--users U] ... [--restart] [--hosts local|netns]\n\n"
         "Starts PostgreSQL, loads fixtures (goods 1..N with S units each; one coupon\n"
         "per user, coupon_id = user_id = 1..U), starts the services and prints their\n"
         "addresses, and supervises them: a daemon that exits is reported and the others\n"
@@ -49,7 +50,11 @@ static void usage(FILE *out)
         "  --log-dir DIR         daemon logs to DIR/shop-<name>.log instead of stderr\n"
         "  --db-prefix P         databases P order_db, P stock_db, P coupon_db [none];\n"
         "                        other commands find this stack with --prefix P\n"
-        "  --restart             start a daemon that exits again (0.5 s, doubling to 30 s)\n\n"
+        "  --restart             start a daemon that exits again (0.5 s, doubling to 30 s)\n"
+        "  --hosts local|netns   netns: every daemon on its own host, a network namespace\n"
+        "                        with its own address (10.231.<k>.0/24) on a private\n"
+        "                        bridge, so a host's link can be cut (root only; PostgreSQL\n"
+        "                        stays local, on its Unix socket) [local]\n\n"
         "exit: 0 stopped cleanly, 1 a start failed or a daemon did not exit cleanly, 2 usage\n");
 }
 
@@ -77,6 +82,7 @@ enum {
     KEEP,
     LOGS,
     MQ,
+    HOSTS,
     ARCH,
     PREFIX,
     RESTART
@@ -133,6 +139,7 @@ static int parse(int argc, char **argv, shop_stack_opts *o, int *restart)
         {"db-prefix", required_argument, NULL, PREFIX},
         {"restart", no_argument, NULL, RESTART},
         {"mq", required_argument, NULL, MQ},
+        {"hosts", required_argument, NULL, HOSTS},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -151,6 +158,8 @@ static int parse(int argc, char **argv, shop_stack_opts *o, int *restart)
             o->db_prefix = optarg;
         } else if (c == MQ) {
             o->mq = optarg;
+        } else if (c == HOSTS) {
+            o->hosts = optarg;
         } else if (c == RESTART) {
             *restart = 1;
         } else if (c == '?' || numeric_option(c, optarg, o) != 0) {
@@ -165,6 +174,10 @@ static int parse(int argc, char **argv, shop_stack_opts *o, int *restart)
     }
     if (strcmp(o->arch, "sync") != 0 && strcmp(o->arch, "async") != 0) {
         fprintf(stderr, "shopflow up: unknown --arch %s (sync or async)\n", o->arch);
+        return -1;
+    }
+    if (o->hosts != NULL && strcmp(o->hosts, "local") != 0 && strcmp(o->hosts, "netns") != 0) {
+        fprintf(stderr, "shopflow up: unknown --hosts %s (local or netns)\n", o->hosts);
         return -1;
     }
     if (o->mq != NULL && strcmp(o->mq, "broker") != 0 && strcmp(o->mq, "nats") != 0) {
@@ -206,6 +219,10 @@ static void print_stack(const shop_stack *st, const shop_stack_opts *o)
                (int)st->mq[SHOP_STACK_BROKER].pid, st->mq[SHOP_STACK_BROKER].url, st->mq_pub_url,
                st->mq_dir, (int)st->mq[SHOP_STACK_DELAYD].pid, st->mq[SHOP_STACK_DELAYD].url,
                st->delay_dir);
+    if (st->hosts != NULL)
+        printf("hosts     one network namespace per daemon (shopflow%d-<name>) on bridge %s, "
+               "this host %s; shopflow down --hosts netns removes what a crash leaves\n",
+               st->hosts->k, st->hosts->bridge, st->hosts->gateway);
     if (!o->keep_data)
         printf("fixtures  goods=1..%lld stock=%lld price_cents=%lld coupons=users=1..%lld "
                "discount_cents=%lld\n",

@@ -24,5 +24,6 @@ int cmd_start(int argc, char **argv);
 int cmd_restart(int argc, char **argv);
 int cmd_fault(int argc, char **argv);
 int cmd_delay(int argc, char **argv);
+int cmd_down(int argc, char **argv);
 
 #endif
