@@ -54,6 +54,7 @@ Test(async_nats_cluster, orders_survive_a_killed_stream_leader_all_accepted_and_
                  strstr(j, "\"offered\""));
     cr_assert_eq(json_integer_value(json_object_get(arch, "accepted")), 500,
                  "100%% accepted: %.400s", strstr(j, "\"offered\""));
+    cr_assert_eq(json_object_size(json_object_get(arch, "errors")), 0, "no failed PlaceOrder");
     json_decref(doc);
     cr_assert_not_null(strstr(j, "\"violations\": []"), "invariants: %s", j);
     cr_assert_null(strstr(j, "\"consistency_ms\": -1"), "every order left PENDING");
