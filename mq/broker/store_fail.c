@@ -94,6 +94,24 @@ static void report_dropped(mq_store *s, const mq_topic *t, uint64_t from)
     }
 }
 
+/* The size of the records of `t` from `from` on that the abort drops (all in
+ * the active segment: written ones in the mapping, staged ones in wbuf). */
+static uint64_t dropped_bytes(const mq_store *s, const mq_topic *t, uint64_t from)
+{
+    const mq_seg *g = &s->segs[s->nsegs - 1];
+    uint64_t n = 0;
+    for (uint64_t off = from; off < t->end; off++) {
+        mq_index_entry e = t->idx[off - t->idx_base];
+        if (e.seg != g->no)
+            continue;
+        const uint8_t *rec = e.pos >= s->wpos ? s->wbuf + (e.pos - s->wpos) : g->map + e.pos;
+        uint32_t len;
+        memcpy(&len, rec, 4);
+        n += len + MQ_RECORD_HEADER;
+    }
+    return n > t->bytes ? t->bytes : n;
+}
+
 int mq_store_broken(mq_store *s)
 {
     return atomic_load(&s->broken);
@@ -122,6 +140,7 @@ int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, siz
             keep--;
         }
         report_dropped(s, t, keep);
+        t->bytes -= dropped_bytes(s, t, keep);
         t->end = keep;
         if (t->end < end) {
             shop_log_warn("unsynced records dropped topic=%s offsets=%llu..%llu", t->name,
