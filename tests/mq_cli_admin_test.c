@@ -62,8 +62,8 @@ Test(mq_cli_admin, topics_and_topic_show_offsets_messages_and_group_lag)
     cr_expect(strstr(out, "order.placed") && strstr(out, "g1"), "%s", out);
     cr_assert_eq(ts_shopflow(out, sizeof out, "mq topic order.placed --url %s", b.url), 0, "%s",
                  out);
-    cr_expect(strstr(out, "topic=order.placed start=0 end=3 messages=3 "
-                          "type=shop.events.OrderPlaced") != NULL,
+    cr_expect(strstr(out, "topic=order.placed start=0 end=3 messages=3 bytes=") &&
+                  strstr(out, " type=shop.events.OrderPlaced"),
               "%s", out);
     cr_assert_eq(ts_shopflow(out, sizeof out, "mq topic order.placed --json --url %s", b.url), 0,
                  "%s", out);
@@ -165,9 +165,21 @@ Test(mq_cli_admin, get_finds_by_id_and_the_newest_by_key_also_after_a_crash)
     cr_expect_eq(ts_shopflow(out, sizeof out, "mq get --key nope --url %s", b.url), 1, "%s", out);
     cr_expect_eq(ts_shopflow(out, sizeof out, "mq get --url %s", b.url), 2, "%s", out);
 
-    /* recovery rebuilds both indexes from the segments */
+    /* recovery rebuilds both indexes from the segments, and the topic's size */
+    char bytes_before[64] = "", bytes_after[64] = "";
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq topic gb --url %s", b.url), 0, "%s", out);
+    char *at = strstr(out, "bytes=");
+    cr_assert_not_null(at, "%s", out);
+    snprintf(bytes_before, sizeof bytes_before, "%.*s", (int)strcspn(at, " "), at);
+    cr_expect_neq(atoll(bytes_before + 6), 0, "%s", out);
     mqt_broker_stop(&b, SIGKILL);
     cr_assert_eq(mqt_broker_start(&b, NULL), 0);
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq topic gb --url %s", b.url), 0, "%s", out);
+    at = strstr(out, "bytes=");
+    cr_assert_not_null(at, "%s", out);
+    snprintf(bytes_after, sizeof bytes_after, "%.*s", (int)strcspn(at, " "), at);
+    cr_expect_str_eq(bytes_after, bytes_before,
+                     "the size counted on append = recounted by recovery");
     cr_assert_eq(ts_shopflow(out, sizeof out, "mq get --key k1 --url %s", b.url), 0, "%s", out);
     cr_expect(strstr(out, "  hex: 6669727374") != NULL, "%s", out);
     cr_assert_eq(ts_shopflow(out, sizeof out, "mq get --id %s --url %s", id, b.url), 0, "%s", out);

@@ -143,6 +143,19 @@ Test(mq_recovery, segments_roll_and_retention_deletes_the_oldest, .init = up, .f
     int n = count_segments(broker.dir);
     cr_assert_leq(n, 4, "%d segments kept", n);
     cr_assert_geq(n, 2);
+    /* the topic's size follows: only what the kept segments hold */
+    char out[4096];
+    const char *args[] = {"mq", "topic", "ledger", "--url", broker.url, NULL};
+    cr_assert_eq(mqt_cli(args, out, sizeof out), 0, "%s", out);
+    unsigned long long start = 0, end = 0, msgs = 0, bytes = 0;
+    const char *line = strstr(out, "topic=ledger");
+    cr_assert_not_null(line, "%s", out);
+    cr_assert_eq(sscanf(line, "topic=ledger start=%llu end=%llu messages=%llu bytes=%llu", &start,
+                        &end, &msgs, &bytes),
+                 4, "%s", out);
+    cr_expect_gt(start, 0, "retention moved the start");
+    cr_expect_geq(bytes, msgs * 256, "%llu bytes for %llu messages", bytes, msgs);
+    cr_expect_leq(bytes, (unsigned long long)n * 65536, "%llu bytes in %d segments", bytes, n);
     /* The newest records are still served after a restart. */
     mqt_broker_stop(&broker, SIGKILL);
     cr_assert_eq(mqt_broker_start(&broker, small), 0);

@@ -54,6 +54,7 @@ void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a)
         ts[i].topic = t->name;
         ts[i].start_offset = t->start;
         ts[i].end_offset = t->end;
+        ts[i].bytes = t->bytes;
         tp[i] = &ts[i];
     }
     size_t k = 0;

@@ -375,6 +375,7 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
         return -ENOMEM;
     }
     s->pos += len + MQ_RECORD_HEADER;
+    t->bytes += len + MQ_RECORD_HEADER;
     g->last_ts = rec->timestamp_ms;
     mq_store_dedup_put(s, rec->topic, rec->id, rec->offset);
     mq_keyindex_put(s->keys, rec->topic, rec->key, rec->offset);
@@ -450,14 +451,21 @@ int mq_store_read(mq_store *s, const mq_topic *t, uint64_t offset, const uint8_t
 }
 
 /* Moves each topic's start past the entries of deleted segment `no`. */
-static void topics_forget(mq_store *s, uint32_t no)
+/* Segment `g` is about to go: every topic's start moves past its records
+ * (their sizes read from the still mapped segment). */
+static void topics_forget(mq_store *s, const mq_seg *g)
 {
     for (size_t i = 0; i < s->ntopics; i++) {
         mq_topic *t = s->topics[i];
         while (t->start < t->end) {
             mq_index_entry e = t->idx[t->start - t->idx_base];
-            if (e.seg != UINT32_MAX && e.seg > no)
+            if (e.seg != UINT32_MAX && e.seg > g->no)
                 break;
+            if (e.seg == g->no && e.pos + MQ_RECORD_HEADER <= g->size) {
+                uint32_t len;
+                memcpy(&len, g->map + e.pos, 4);
+                t->bytes -= t->bytes >= len + MQ_RECORD_HEADER ? len + MQ_RECORD_HEADER : t->bytes;
+            }
             t->start++;
         }
     }
@@ -479,7 +487,7 @@ int mq_store_retention(mq_store *s)
         char path[600];
         mq_store_seg_path(s, g->no, "", path, sizeof path);
         shop_log_info("retention deleted segment=%u reason=%s", g->no, by_size ? "size" : "age");
-        topics_forget(s, g->no);
+        topics_forget(s, g);
         munmap(g->map, g->size);
         close(g->fd);
         unlink(path);

@@ -32,6 +32,7 @@ typedef struct mq_topic {
     uint64_t idx_base;
     mq_index_entry *idx; /* idx[off - idx_base] for start <= off < end */
     size_t idx_cap;
+    uint64_t bytes; /* the retained records' size with their headers (start..end) */
 } mq_topic;
 
 typedef struct mq_store_opts {

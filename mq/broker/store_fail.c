@@ -79,19 +79,24 @@ void mq_store_on_drop(mq_store *s, mq_store_drop_fn fn, void *arg)
 
 /* Hands the records of `t` from offset `from` on (all at or past the
  * active segment's position `to`) to the drop hook: written ones from the
- * mapping, staged ones from the write buffer. */
-static void report_dropped(mq_store *s, const mq_topic *t, uint64_t from)
+ * mapping, staged ones from the write buffer. Returns their size with
+ * headers (what the topic's byte count loses). */
+static uint64_t report_dropped(mq_store *s, const mq_topic *t, uint64_t from)
 {
     const mq_seg *g = &s->segs[s->nsegs - 1];
-    for (uint64_t off = from; s->on_drop && off < t->end; off++) {
+    uint64_t bytes = 0;
+    for (uint64_t off = from; off < t->end; off++) {
         mq_index_entry e = t->idx[off - t->idx_base];
         if (e.seg != g->no)
             continue;
         const uint8_t *rec = e.pos >= s->wpos ? s->wbuf + (e.pos - s->wpos) : g->map + e.pos;
         uint32_t len;
         memcpy(&len, rec, 4);
-        s->on_drop(s->on_drop_arg, t, rec + MQ_RECORD_HEADER, len);
+        bytes += len + MQ_RECORD_HEADER;
+        if (s->on_drop)
+            s->on_drop(s->on_drop_arg, t, rec + MQ_RECORD_HEADER, len);
     }
+    return bytes > t->bytes ? t->bytes : bytes;
 }
 
 int mq_store_broken(mq_store *s)
@@ -121,7 +126,7 @@ int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, siz
                 break;
             keep--;
         }
-        report_dropped(s, t, keep);
+        t->bytes -= report_dropped(s, t, keep);
         t->end = keep;
         if (t->end < end) {
             shop_log_warn("unsynced records dropped topic=%s offsets=%llu..%llu", t->name,

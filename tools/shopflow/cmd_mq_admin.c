@@ -34,17 +34,18 @@ static json_t *topic_json(const Shop__Mq__StatsReply *r, const Shop__Mq__TopicSt
     const ProtobufCMessageDescriptor *type = mq_body_type(t->topic);
     json_t *groups = json_array();
     topic_groups_json(r, t->topic, groups);
-    return json_pack("{s:s, s:I, s:I, s:I, s:s?, s:o}", "topic", t->topic, "start_offset",
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:s?, s:o}", "topic", t->topic, "start_offset",
                      (json_int_t)t->start_offset, "end_offset", (json_int_t)t->end_offset,
-                     "messages", (json_int_t)(t->end_offset - t->start_offset), "type",
-                     type ? type->name : NULL, "groups", groups);
+                     "messages", (json_int_t)(t->end_offset - t->start_offset), "bytes",
+                     (json_int_t)t->bytes, "type", type ? type->name : NULL, "groups", groups);
 }
 
 static void print_topic(const Shop__Mq__StatsReply *r, const Shop__Mq__TopicStats *t)
 {
     const ProtobufCMessageDescriptor *type = mq_body_type(t->topic);
-    printf("topic=%s start=%" PRIu64 " end=%" PRIu64 " messages=%" PRIu64 " type=%s\n\n", t->topic,
-           t->start_offset, t->end_offset, t->end_offset - t->start_offset,
+    printf("topic=%s start=%" PRIu64 " end=%" PRIu64 " messages=%" PRIu64 " bytes=%" PRIu64
+           " type=%s\n\n",
+           t->topic, t->start_offset, t->end_offset, t->end_offset - t->start_offset, t->bytes,
            type ? type->name : "-");
     printf("%-20s %10s %8s %8s %8s %6s %4s\n", "GROUP", "COMMITTED", "LAG", "INFLIGHT", "RETRYING",
            "DLQ", "CONS");
@@ -59,11 +60,12 @@ static void print_topic(const Shop__Mq__StatsReply *r, const Shop__Mq__TopicStat
 
 static void print_topics(const Shop__Mq__StatsReply *r)
 {
-    printf("%-32s %10s %10s %10s  %s\n", "TOPIC", "START", "END", "MESSAGES", "GROUPS");
+    printf("%-32s %10s %10s %10s %12s  %s\n", "TOPIC", "START", "END", "MESSAGES", "BYTES",
+           "GROUPS");
     for (size_t i = 0; i < r->n_topics; i++) {
         const Shop__Mq__TopicStats *t = r->topics[i];
-        printf("%-32s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 "  ", t->topic, t->start_offset,
-               t->end_offset, t->end_offset - t->start_offset);
+        printf("%-32s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %12" PRIu64 "  ", t->topic,
+               t->start_offset, t->end_offset, t->end_offset - t->start_offset, t->bytes);
         int n = 0;
         for (size_t k = 0; k < r->n_groups; k++)
             if (strcmp(r->groups[k]->topic, t->topic) == 0)

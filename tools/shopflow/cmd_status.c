@@ -7,8 +7,8 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "health.rpc.h"
 #include "mq/mq_delay.h"
 #include "mq/wire.h"
@@ -96,17 +96,10 @@ static const char *health_of(const Shop__Stack__Process *p)
     return rpc_health(p->url);
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void print_table(const Shop__Stack__StatusReply *r, const char **health)
 {
     char up[32];
-    ctl_format_uptime(now_ms() - r->up_started_ms, up, sizeof up);
+    ctl_format_uptime(shop_wall_ms() - r->up_started_ms, up, sizeof up);
     printf("stack arch=%s up_pid=%d uptime=%s restart=%s\n\n", r->arch, (int)r->up_pid, up,
            r->restart ? "on" : "off");
     printf("%-7s %-12s %7s %-10s %-14s %8s %8s  %-22s %s\n", "NAME", "PROGRAM", "PID", "STATE",
@@ -115,7 +108,7 @@ static void print_table(const Shop__Stack__StatusReply *r, const char **health)
         const Shop__Stack__Process *p = r->processes[i];
         char uptime[32] = "-", fault[160] = "-";
         if (p->pid != 0)
-            ctl_format_uptime(now_ms() - p->started_ms, uptime, sizeof uptime);
+            ctl_format_uptime(shop_wall_ms() - p->started_ms, uptime, sizeof uptime);
         if (p->link[0])
             snprintf(fault, sizeof fault, "delay=%dms drop=%g (%s)", (int)p->fault_delay_ms,
                      p->fault_drop, p->link);
@@ -137,7 +130,8 @@ static json_t *to_json(const Shop__Stack__StatusReply *r, const char **health)
                       health[i], "started_ms", (json_int_t)p->started_ms, "restarts",
                       (json_int_t)p->restarts, "last_exit", p->last_exit);
         json_object_set_new(o, "uptime_ms",
-                            p->pid != 0 ? json_integer(now_ms() - p->started_ms) : json_null());
+                            p->pid != 0 ? json_integer(shop_wall_ms() - p->started_ms)
+                                        : json_null());
         if (p->link[0])
             json_object_set_new(o, "fault",
                                 json_pack("{s:s, s:i, s:f}", "link", p->link, "delay_ms",

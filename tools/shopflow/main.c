@@ -21,8 +21,7 @@ static const struct shopflow_command commands[] = {
     {"bench", "run the sync-vs-async benchmark under failure", cmd_bench},
     {"scenario", "run a named failure scenario and print PASS/FAIL", cmd_scenario},
     {"check", "check the cross-service invariants", cmd_check},
-    {"mq", "broker tools: mq stats | dlq GROUP | send TOPIC [BODY] | consume TOPIC --group G",
-     cmd_mq},
+    {"mq", "broker tools: mq stats|topics|topic|peek|get|reset-offset|dlq|send|consume", cmd_mq},
     {"delay", "the delay queue: delay send|cancel|list|stats", cmd_delay},
 };
 

@@ -9,9 +9,10 @@ json_t *mq_json_stats(const Shop__Mq__StatsReply *r)
     json_t *topics = json_array(), *groups = json_array();
     for (size_t i = 0; i < r->n_topics; i++)
         json_array_append_new(topics,
-                              json_pack("{s:s, s:I, s:I}", "topic", r->topics[i]->topic,
+                              json_pack("{s:s, s:I, s:I, s:I}", "topic", r->topics[i]->topic,
                                         "start_offset", (json_int_t)r->topics[i]->start_offset,
-                                        "end_offset", (json_int_t)r->topics[i]->end_offset));
+                                        "end_offset", (json_int_t)r->topics[i]->end_offset, "bytes",
+                                        (json_int_t)r->topics[i]->bytes));
     for (size_t i = 0; i < r->n_groups; i++) {
         const Shop__Mq__GroupStats *g = r->groups[i];
         json_array_append_new(

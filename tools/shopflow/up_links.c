@@ -78,6 +78,12 @@ rpc_status up_links_fault(up_sup *s, int svc, int delay_ms, double drop, int cle
 {
     up_proc_info *in = &s->info[svc];
     int dialer = dialer_of(s, svc);
+    if (s->st->hosts != NULL)
+        return shop_error_set(err, RPC_FAILED_PRECONDITION,
+                              "with --hosts netns the daemons dial each other on the bridge, out "
+                              "of a loopback proxy's reach; run link faults there with `shopflow "
+                              "bench --hosts netns --fault %s:delay=MS@T1-T2` or partition@T",
+                              shop_service_name((shop_service)svc));
     if (dialer < 0)
         return shop_error_set(err, RPC_INVALID_ARGUMENT,
                               s->async ? "the async stack proxies the links of order, stock and "

@@ -16,13 +16,6 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 shop_stack_proc *up_sup_proc(up_sup *s, const char *name, int *svc)
 {
     int k = shop_service_from_name(name, strlen(name));
@@ -68,7 +61,7 @@ rpc_status up_sup_spawn(up_sup *s, int svc, shop_error *err)
         return st;
     }
     shop_stack_find(s->st, name)->last_status = 0;
-    in->started_ms = wall_ms();
+    in->started_ms = shop_wall_ms();
     in->starts++;
     in->user_stopped = 0;
     in->restart_at_ms = 0;
@@ -106,7 +99,7 @@ rpc_status up_sup_start(up_sup *s, shop_stack *st, int restart, shop_error *err)
     s->st = st;
     s->restart = restart;
     s->async = strcmp(st->opts.arch, "async") == 0;
-    s->started_ms = wall_ms();
+    s->started_ms = shop_wall_ms();
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->job_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
@@ -151,7 +144,7 @@ static void tick_one(up_sup *s, int k, int64_t now)
     if (in->seen_pid != 0 && p->pid == 0) {
         describe_exit(p->last_status, in->last_exit, sizeof in->last_exit);
         in->seen_pid = 0;
-        if (wall_ms() - in->started_ms > BACKOFF_MAX_MS)
+        if (shop_wall_ms() - in->started_ms > BACKOFF_MAX_MS)
             in->backoff_ms = BACKOFF_MIN_MS; /* it ran a good while: not a crash loop */
         if (s->restart) {
             in->restart_at_ms = now + in->backoff_ms;
