@@ -12,6 +12,7 @@ packages=(
   libpq-dev postgresql
   libcriterion-dev
   gnuplot-nox
+  prometheus # promtool: tests check every daemon's /metrics with `promtool check metrics`
 )
 if [ "${1:-}" = "--fuzz" ]; then
   # Debian 12: clang 14; libFuzzer and the ASan/UBSan runtimes are in libclang-rt-14-dev.

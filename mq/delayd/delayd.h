@@ -26,6 +26,7 @@ typedef struct delayd_config {
     int64_t max_delay_ms;
     int sink_timeout_ms;
     int max_backoff_ms;
+    const char *metrics_url; /* GET /metrics there; NULL or "none": off */
 } delayd_config;
 
 typedef struct delayd_job delayd_job;
@@ -104,5 +105,9 @@ void delayd_server_stop(delayd *d);
 void delayd_server_reply(delayd_srv_ctx *sc, const void *reply);
 
 int64_t delayd_wall_us(void);
+
+/* delay_metrics.c: a collector (arg: the delayd) for GET /metrics. */
+struct shop_metrics_out;
+void delayd_metrics(struct shop_metrics_out *o, void *arg);
 
 #endif

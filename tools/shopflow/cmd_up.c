@@ -28,6 +28,8 @@ static void usage(FILE *out)
             "  --price-cents P       unit price [1999]\n"
             "  --discount-cents D    coupon value [300]\n"
             "  --port-base P         order, stock, coupon on P, P+1, P+2 [7301]; 0: any free\n"
+            "                        (GET /metrics of order, stock, coupon, broker, delayd\n"
+            "                        on http://127.0.0.1:P+6 .. P+10)\n"
             "  --workers N           handler threads (and database connections) per service\n"
             "  --pay-window-ms MS    unpaid orders are closed after this [1800000]\n"
             "  --keep                keep the databases as they are (no fixtures)\n"
@@ -170,14 +172,15 @@ static void print_stack(const shop_stack *st, const shop_stack_opts *o)
 {
     printf("postgres  %s\n", st->pg_url);
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
-        printf("%-9s pid=%d url=%s db=%s\n", st->procs[i].name, (int)st->procs[i].pid,
-               st->procs[i].url, st->procs[i].db);
+        printf("%-9s pid=%d url=%s db=%s metrics=%s/metrics\n", st->procs[i].name,
+               (int)st->procs[i].pid, st->procs[i].url, st->procs[i].db, st->procs[i].metrics_url);
     if (strcmp(o->arch, "async") == 0)
-        printf("broker    pid=%d url=%s deliveries=%s data=%s\n"
-               "delayd    pid=%d url=%s data=%s\n",
+        printf("broker    pid=%d url=%s deliveries=%s data=%s metrics=%s/metrics\n"
+               "delayd    pid=%d url=%s data=%s metrics=%s/metrics\n",
                (int)st->mq[SHOP_STACK_BROKER].pid, st->mq[SHOP_STACK_BROKER].url, st->mq_pub_url,
-               st->mq_dir, (int)st->mq[SHOP_STACK_DELAYD].pid, st->mq[SHOP_STACK_DELAYD].url,
-               st->delay_dir);
+               st->mq_dir, st->mq[SHOP_STACK_BROKER].metrics_url,
+               (int)st->mq[SHOP_STACK_DELAYD].pid, st->mq[SHOP_STACK_DELAYD].url, st->delay_dir,
+               st->mq[SHOP_STACK_DELAYD].metrics_url);
     if (!o->keep_data)
         printf("fixtures  goods=1..%lld stock=%lld price_cents=%lld coupons=users=1..%lld "
                "discount_cents=%lld\n",
