@@ -89,7 +89,7 @@ endfunction()
 shop_public_library(shoprpc FROM shopbase shoprpc PROTOS rpc health rpc_admin
                     PUBLIC PkgConfig::PROTOBUFC PRIVATE nng::nng Threads::Threads m)
 shop_public_library(shopmq FROM shopmq mqdelay PROTOS mq mq_delay
-                    PUBLIC shoprpc PRIVATE PkgConfig::PROTOBUFC nng::nng Threads::Threads)
+                    PUBLIC shoprpc PRIVATE PkgConfig::PROTOBUFC PkgConfig::NATS nng::nng Threads::Threads)
 
 install(FILES base/status.h base/error.h base/clock.h ${SHOP_VERSION_INCLUDE_DIR}/base/version.h
         DESTINATION ${SHOP_INSTALL_INCLUDEDIR}/base)

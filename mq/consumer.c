@@ -1,8 +1,11 @@
 /* The consumer: one thread receives batches over SUB (its own prefix),
  * runs the handler per message, sends acks in batches over REQ, heartbeats,
  * and repairs PUB/SUB drops: a jump in the batch sequence, or a heartbeat
- * that reports batches never seen, makes it pull those batches. */
+ * that reports batches never seen, makes it pull those batches. On a
+ * nats:// URL all of it is JetStream's instead (mq/nats/nats_consumer.c). */
 #include "mq/mq.h"
+#include "mq/nats/nats_consumer.h"
+#include "mq/nats/nats_names.h"
 #include "mq/wire.h"
 
 #include <nng/protocol/pubsub0/sub.h>
@@ -18,6 +21,7 @@
 #define RPC_TIMEOUT_MS 3000
 
 struct mq_consumer {
+    mq_nats_consumer *nats; /* set on a nats:// URL: everything else is unused */
     mq_link link;
     nng_socket sub;
     atomic_int sub_pipes;
@@ -368,6 +372,21 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
                        "a consumer needs a group, at least one topic and a handler");
         return RPC_INVALID_ARGUMENT;
     }
+    const char *nurl = mq_url_or_env(opts ? opts->url : NULL, "MQ_URL", MQ_DEFAULT_URL);
+    if (mq_nats_is_url(nurl)) {
+        mq_nats_consumer *nc = NULL;
+        mq_consumer *c = calloc(1, sizeof *c);
+        rpc_status st = c == NULL ? shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory")
+                                  : mq_nats_consumer_open(nurl, group, topics, n_topics, handler,
+                                                          arg, opts, &nc, err);
+        if (st != RPC_OK) {
+            free(c);
+            return st;
+        }
+        c->nats = nc;
+        *out = c;
+        return RPC_OK;
+    }
     mq_consumer *c = calloc(1, sizeof *c);
     if (!c || !(c->group = strdup(group)) || !(c->topics = calloc(n_topics, sizeof *c->topics))) {
         shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -429,6 +448,8 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
 
 rpc_status mq_consumer_start(mq_consumer *c, shop_error *err)
 {
+    if (c->nats != NULL)
+        return mq_nats_consumer_start(c->nats, err);
     /* Deliveries published before SUB connects would only be repaired later. */
     int64_t until = shop_now_ms() + 2000;
     while (atomic_load(&c->sub_pipes) <= 0 && shop_now_ms() < until)
@@ -448,6 +469,11 @@ void mq_consumer_close(mq_consumer *c)
 {
     if (!c)
         return;
+    if (c->nats != NULL) {
+        mq_nats_consumer_close(c->nats);
+        free(c);
+        return;
+    }
     atomic_store(&c->stop, 1);
     if (c->recv_aio != NULL)
         nng_aio_stop(c->recv_aio); /* wakes the receive; later ones fail at once */
@@ -476,6 +502,10 @@ void mq_consumer_close(mq_consumer *c)
 
 void mq_consumer_get_stats(mq_consumer *c, mq_consumer_stats *out)
 {
+    if (c->nats != NULL) {
+        mq_nats_consumer_get_stats(c->nats, out);
+        return;
+    }
     out->delivered = atomic_load(&c->delivered);
     out->acked = atomic_load(&c->acked);
     out->gaps = atomic_load(&c->gaps);

@@ -6,6 +6,9 @@
  * batches over nng PUB/SUB, and acknowledge over REQ/REP; the broker
  * redelivers whatever is not acknowledged, so delivery is at least once.
  *
+ * A URL nats://host:port[,host:port...] runs the same calls on a NATS
+ * JetStream cluster instead (mq/nats/, mq/README.md "Two backends").
+ *
  * Every call returns an rpc_status code (base/status.h); a message for the user
  * goes into the result or error buffer. */
 #ifndef SHOP_MQ_H

@@ -1,6 +1,9 @@
 /* The producer: packs messages into one SendRequest, retries UNAVAILABLE and
- * DEADLINE_EXCEEDED with the same message ids (the broker recognises them). */
+ * DEADLINE_EXCEEDED with the same message ids (the broker recognises them).
+ * On a nats:// URL each attempt goes to JetStream instead (mq/nats/). */
 #include "mq/mq.h"
+#include "mq/nats/nats_producer.h"
+#include "mq/nats/nats_names.h"
 #include "mq/producer_delay.h"
 #include "mq/wire.h"
 
@@ -12,11 +15,13 @@
 #include <sys/random.h>
 
 #include "base/clock.h"
+#include "base/log.h"
 
 struct mq_producer {
     mq_link link;
     mq_producer_opts opts;
-    mq_delay_route delay; /* delayed sends go to mq-delayd */
+    mq_delay_route delay;   /* delayed sends go to mq-delayd */
+    mq_nats_producer *nats; /* set on a nats:// URL: JetStream instead of mq-broker */
 };
 
 /* xorshift128+ per thread, seeded once from getrandom: a batch of 256
@@ -67,7 +72,14 @@ rpc_status mq_producer_open(const char *url, const mq_producer_opts *opts, mq_pr
         p->opts.retry_backoff_ms = 50;
     shop_error err = {0};
     url = mq_url_or_env(url, "MQ_URL", MQ_DEFAULT_URL);
-    if (mq_link_open(&p->link, url, &err) != 0) {
+    if (mq_nats_is_url(url)) {
+        rpc_status st = mq_nats_producer_open(url, &p->opts, &p->nats, &err);
+        if (st != RPC_OK) {
+            shop_log_warn("mq producer: %s", err.message);
+            free(p);
+            return st;
+        }
+    } else if (mq_link_open(&p->link, url, &err) != 0) {
         free(p);
         return RPC_INVALID_ARGUMENT;
     }
@@ -80,7 +92,10 @@ void mq_producer_close(mq_producer *p)
 {
     if (!p)
         return;
-    mq_link_close(&p->link);
+    if (p->nats != NULL)
+        mq_nats_producer_close(p->nats);
+    else
+        mq_link_close(&p->link);
     mq_delay_route_close(&p->delay);
     free(p);
 }
@@ -224,7 +239,10 @@ rpc_status mq_producer_send_batch(mq_producer *p, const mq_message *msgs, size_t
         mq_delay_route_send(&p->delay, msgs, delayed, ndelayed, results);
     int backoff = p->opts.retry_backoff_ms;
     for (int attempt = 0; pending > 0; attempt++) {
-        batch_attempt(p, wp, todo, n, results);
+        if (p->nats != NULL)
+            mq_nats_producer_attempt(p->nats, msgs, todo, n, results);
+        else
+            batch_attempt(p, wp, todo, n, results);
         pending = 0;
         for (size_t i = 0; i < n; i++) {
             if (!todo[i])

@@ -12,6 +12,7 @@ packages=(
   libpq-dev postgresql
   libcriterion-dev
   gnuplot-nox
+  nats-server libnats-dev # the JetStream backend (mq/nats/) and its cluster tests
   prometheus # promtool: tests check every daemon's /metrics with `promtool check metrics`
 )
 if [ "${1:-}" = "--fuzz" ]; then

@@ -186,10 +186,13 @@ static rpc_status start_stack(const shop_bench_config *cfg, const char *arch, sh
                               char *log_dir, size_t log_len, shop_error *err)
 {
     int64_t total = (int64_t)(cfg->rate * (double)cfg->duration_ms / 1000.0) + 1;
+    /* "async-nats": the async architecture with JetStream for mq-broker */
+    int nats = strcmp(arch, "async-nats") == 0;
     char prefix[32];
-    snprintf(prefix, sizeof prefix, "bench_%s_", arch);
+    snprintf(prefix, sizeof prefix, "bench_%s_", nats ? "async_nats" : arch);
     shop_stack_opts o = shop_stack_defaults();
-    o.arch = arch;
+    o.arch = nats ? "async" : arch;
+    o.mq = nats ? "nats" : NULL;
     o.goods = cfg->goods;
     o.stock = total / cfg->goods + 10;
     o.users = total + 10;

@@ -31,7 +31,8 @@ typedef struct shop_bench_config {
 
 shop_bench_config shop_bench_defaults(void);
 
-/* Runs everything for `arch` ("sync" or "async") and fills `out` (free it
+/* Runs everything for `arch` ("sync", "async", or "async-nats": async with
+ * a JetStream cluster in mq-broker's place) and fills `out` (free it
  * with shop_arch_result_free). Returns RPC_OK, or the failure with err when
  * the run could not be carried out (RPC_UNAVAILABLE: the stack did not start
  * or the order service cannot be reached, ...); a run whose invariants fail

@@ -12,6 +12,8 @@ typedef struct mqb_opts {
     long fsync_n, echo_n, sync_n, backlog, async_batch;
     int clients, seconds, rate, rounds;
     size_t size;
+    char url[512];  /* nats://...: the JetStream cases (nats_cases.c) against that cluster */
+    int nats_nodes; /* > 0: the JetStream cases on a loopback cluster of this many nodes */
 } mqb_opts;
 
 /* Samples of one measured thing, accumulated over the interleaved rounds. */
@@ -47,5 +49,9 @@ void mqb_echo_round(const mqb_opts *o, const char *url, int clients, long n, int
 
 /* Runs everything and prints one key=value line per case. Returns 0. */
 int mqb_run(const mqb_opts *o);
+
+/* The JetStream cases against raw libnats (o->url or a cluster of
+ * o->nats_nodes); counts from sync_n and backlog. */
+int mqb_run_nats(const mqb_opts *o);
 
 #endif

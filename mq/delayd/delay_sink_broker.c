@@ -2,7 +2,9 @@
  * through mq_producer_send, which answers after the broker's durable ack.
  * The broker message id is derived from this log's instance tag and the
  * record id, so a redelivery after a crash (ack received, delivered mark
- * lost) carries the same id and the broker can recognise the duplicate. */
+ * lost) carries the same id and the broker can recognise the duplicate. On a
+ * nats:// URL the producer publishes to JetStream and the id becomes the
+ * Nats-Msg-Id, deduplicated within the stream's window (mq/nats/). */
 #include <stdio.h>
 #include <stdlib.h>
 

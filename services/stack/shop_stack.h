@@ -6,9 +6,9 @@
  *   shop_stack st;
  *   shop_stack_opts o = shop_stack_defaults();
  *   o.goods = 100; o.stock = 1000; o.users = 1000;
- *   if (shop_stack_start(&st, &o, err, sizeof err) != 0) ...
+ *   if (shop_stack_start(&st, &o, &err) != RPC_OK) ...
  *   shop_stack_find(&st, "order")->url      -> "tcp://127.0.0.1:41234"
- *   shop_stack_kill(&st, "coupon");  shop_stack_restart(&st, "coupon", err, n);
+ *   shop_stack_kill(&st, "coupon");  shop_stack_restart(&st, "coupon", &err);
  *   shop_stack_stop(&st); */
 #ifndef SHOP_STACK_H
 #define SHOP_STACK_H
@@ -25,6 +25,8 @@ enum { SHOP_STACK_BROKER, SHOP_STACK_DELAYD, SHOP_STACK_NMQ };
 
 typedef struct shop_stack_opts {
     const char *arch;       /* "sync" or "async" */
+    const char *mq;         /* async: "broker" (mq-broker, the default) or "nats" (JetStream) */
+    int nats_nodes;         /* mq "nats": cluster size; 0: 3 (R3 streams) */
     int64_t goods;          /* goods 1..goods ... */
     int64_t stock;          /* ... with this many units each */
     int64_t price_cents;    /* ... at this unit price */
@@ -63,6 +65,7 @@ typedef struct shop_stack {
     shop_stack_proc mq[SHOP_STACK_NMQ]; /* async only: mq-broker, mq-delayd */
     char mq_pub_url[64];                /* the broker's deliveries */
     char mq_dir[512], delay_dir[512];   /* their data */
+    struct nats_cluster *nats;          /* mq "nats": the cluster in mq-broker's place */
 } shop_stack;
 
 shop_stack_opts shop_stack_defaults(void);
@@ -73,7 +76,9 @@ shop_stack_opts shop_stack_defaults(void);
 rpc_status shop_stack_start(shop_stack *st, const shop_stack_opts *opts, shop_error *err);
 
 /* By name ("order", "stock", "coupon"; async: "broker", "delayd"), NULL if
- * unknown. */
+ * unknown. With mq "nats", "broker" is the JetStream cluster: kill and pause
+ * act on the node leading the order.placed stream, restart starts every
+ * stopped node (services/stack/stack_nats.h). */
 shop_stack_proc *shop_stack_find(shop_stack *st, const char *name);
 
 /* SIGKILL and reap. */

@@ -21,6 +21,7 @@
 #include "services/pg/shop_pg.h"
 #include "services/stack/stack_async.h"
 #include "services/stack/stack_metrics.h"
+#include "services/stack/stack_nats.h"
 #include "services/stack/stack_net.h"
 #include "services/stock/stock_logic.h"
 
@@ -232,6 +233,13 @@ rpc_status shop_stack_start(shop_stack *st, const shop_stack_opts *opts, shop_er
     /* async: the broker and the delay queue before any service */
     for (int i = 0; i < SHOP_STACK_NMQ && stack_async_on(st); i++) {
         shop_stack_proc *p = &st->mq[i];
+        if (i == SHOP_STACK_BROKER && stack_nats_on(st)) {
+            if (stack_async_setup(st, err) != RPC_OK || stack_nats_start(st, err) != RPC_OK) {
+                shop_stack_stop(st);
+                return shop_error_code(err);
+            }
+            continue;
+        }
         if ((i == 0 && stack_async_setup(st, err) != 0) || spawn(st, p, err) != 0 ||
             wait_ready(st, p, err) != 0) {
             shop_stack_stop(st);
@@ -253,6 +261,8 @@ rpc_status shop_stack_start(shop_stack *st, const shop_stack_opts *opts, shop_er
 static int send_signal(shop_stack *st, const char *name, int sig)
 {
     shop_stack_proc *p = shop_stack_find(st, name);
+    if (p == &st->mq[SHOP_STACK_BROKER] && stack_nats_on(st))
+        return stack_nats_signal(st, sig);
     if (p == NULL || !alive(p))
         return -1;
     if (kill(p->pid, sig) != 0)
@@ -275,6 +285,8 @@ int shop_stack_resume(shop_stack *st, const char *name)
 int shop_stack_kill(shop_stack *st, const char *name)
 {
     shop_stack_proc *p = shop_stack_find(st, name);
+    if (p == &st->mq[SHOP_STACK_BROKER] && stack_nats_on(st))
+        return stack_nats_signal(st, SIGKILL); /* the leading node, reaped */
     if (send_signal(st, name, SIGKILL) != 0)
         return -1;
     int status;
@@ -289,8 +301,10 @@ rpc_status shop_stack_restart(shop_stack *st, const char *name, shop_error *err)
 {
     shop_stack_proc *p = shop_stack_find(st, name);
     if (p == NULL) {
-        return shop_error_set(err, RPC_INTERNAL, "no service named '%s'", name);
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "no service named '%s'", name);
     }
+    if (p == &st->mq[SHOP_STACK_BROKER] && stack_nats_on(st))
+        return stack_nats_restart(st, err);
     if (alive(p)) {
         return shop_error_set(err, RPC_FAILED_PRECONDITION, "shop-%s is still running (pid %d)",
                               name, (int)p->pid);
@@ -307,7 +321,7 @@ int shop_stack_poll(shop_stack *st)
         n += alive(&st->procs[i]);
     for (int i = 0; i < SHOP_STACK_NMQ; i++)
         n += alive(&st->mq[i]);
-    return n;
+    return n + (stack_nats_running(st) > 0); /* the cluster, in the broker's place */
 }
 
 static int stop_procs(shop_stack_proc *procs, int n)
@@ -345,5 +359,6 @@ int shop_stack_stop(shop_stack *st)
     /* async: the broker and the delay queue last, once the services drained */
     if (stop_procs(st->mq, SHOP_STACK_NMQ) != 0)
         rc = -1;
+    stack_nats_stop(st);
     return rc;
 }

@@ -74,7 +74,8 @@ rpc_status stack_async_setup(shop_stack *st, shop_error *err)
     mkdir(parent, 0755); /* the daemons create their own folder inside */
     if (st->opts.keep_data)
         return RPC_OK;
-    return empty_dir(st->mq_dir, err) != 0 || empty_dir(st->delay_dir, err) != 0 ? -1 : 0;
+    rpc_status st_dir = empty_dir(st->mq_dir, err);
+    return st_dir != RPC_OK ? st_dir : empty_dir(st->delay_dir, err);
 }
 
 int stack_async_mq_argv(const shop_stack *st, const shop_stack_proc *p, char **argv,

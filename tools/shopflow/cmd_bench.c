@@ -16,14 +16,18 @@ static void bench_usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: shopflow bench [--arch sync,async] [--rate R] [--duration D] [--clients C]\n"
+        "usage: shopflow bench [--arch sync,async] [--mq nats] [--rate R] [--duration D]\n"
+        "                      [--clients C]\n"
         "                      [--fault SPEC]... [--no-fault] [--json FILE] [--report DIR]\n"
         "                      [--quick] [--deadline MS] [--pay-share P] [--converge D]\n\n"
         "Runs each architecture on a fresh stack under the same open-loop PlaceOrder load\n"
         "(fixed arrival rate; latency from each request's scheduled start) and the same\n"
         "faults, heals, waits for consistency and checks every invariant.\n\n"
-        "  --arch LIST       architectures to run (default sync,async; async is left out\n"
-        "                    while it is not built)\n"
+        "  --arch LIST       architectures to run: sync, async, async-nats (default\n"
+        "                    sync,async; async is left out while it is not built)\n"
+        "  --mq nats         adds async-nats: the async architecture on a three-node\n"
+        "                    nats-server cluster with JetStream (R3) in mq-broker's place;\n"
+        "                    its broker faults act on the order.placed stream's leader\n"
         "  --rate R          PlaceOrder per second (default 100)\n"
         "  --duration D      load duration, e.g. 45s, 90000ms, 2m (default 45s)\n"
         "  --clients C       concurrent client threads (default 16)\n"
@@ -77,12 +81,13 @@ int cmd_bench(int argc, char **argv)
         {"deadline", required_argument, NULL, 'l'},
         {"pay-share", required_argument, NULL, 'p'},
         {"converge", required_argument, NULL, 'v'},
+        {"mq", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     shop_bench_config cfg = shop_bench_defaults();
     const char *archs = "sync,async", *json = NULL, *report = NULL;
-    int explicit_arch = 0, no_fault = 0, rate_set = 0, duration_set = 0, c;
+    int explicit_arch = 0, no_fault = 0, rate_set = 0, duration_set = 0, with_nats = 0, c;
     char vbuf[512], report_buf[600], log_dir[600];
     shop_error err = {0};
     double v;
@@ -92,6 +97,13 @@ int cmd_bench(int argc, char **argv)
         case 'a':
             archs = optarg;
             explicit_arch = 1;
+            break;
+        case 'm':
+            if (strcmp(optarg, "nats") != 0 && strcmp(optarg, "broker") != 0) {
+                fprintf(stderr, "shopflow bench: --mq wants broker or nats, not '%s'\n", optarg);
+                return 2;
+            }
+            with_nats = strcmp(optarg, "nats") == 0;
             break;
         case 'r':
             if (parse_number("--rate", optarg, 1, 100000, &cfg.rate) != 0)
@@ -177,6 +189,11 @@ int cmd_bench(int argc, char **argv)
     if (!report) {
         snprintf(report_buf, sizeof report_buf, "%s/bench/report", vbuf);
         report = report_buf;
+    }
+    char arch_list[96];
+    if (with_nats && strstr(archs, "async-nats") == NULL) {
+        snprintf(arch_list, sizeof arch_list, "%s,async-nats", archs);
+        archs = arch_list;
     }
     shop_bench_report r;
     if (shop_bench_compare(&cfg, archs, !explicit_arch, &r, &err) != RPC_OK) {

@@ -1,5 +1,7 @@
 /* shopflow mq: the broker from the command line: stats, dlq (list and
- * re-drive dead letters), send and consume (for scripts and tests). */
+ * re-drive dead letters), send and consume (for scripts and tests). On a
+ * nats:// URL stats and dlq ask JetStream (mq/nats/nats_admin.h); send and
+ * consume go through mq.h, which picks the backend by URL. */
 #include "tools/shopflow/commands.h"
 
 #include <getopt.h>
@@ -10,6 +12,8 @@
 
 #include "mq/mq.h"
 #include "mq/mq_delay.h"
+#include "mq/nats/nats_admin.h"
+#include "mq/nats/nats_names.h"
 #include "base/clock.h"
 #include "mq/wire.h"
 
@@ -27,7 +31,8 @@ static void mq_usage(FILE *out)
             "  consume TOPIC... --group G [--count N] [--reconsume-later] [--sleep-ms N]\n"
             "                              [--max-inflight N]; one line per message on stdout\n\n"
             "options: --url URL [MQ_URL, " MQ_DEFAULT_URL
-            "], --pub-url URL [MQ_PUB_URL, " MQ_DEFAULT_PUB_URL "],\n"
+            "; nats://host:port[,host:port...] for JetStream],\n"
+            "         --pub-url URL [MQ_PUB_URL, " MQ_DEFAULT_PUB_URL "],\n"
             "         --delay-url URL [MQ_DELAY_URL, " MQ_DELAY_URL_DEFAULT "]\n");
 }
 
@@ -131,8 +136,36 @@ static int mq_call(const mq_cli *o, Shop__Mq__Request *req, Shop__Mq__Reply **re
     return 0;
 }
 
+/* The last part of `mq stats`, whatever the backend. */
+static void print_delay_stats(const mq_cli *o)
+{
+    printf("\ndelay queue (mq-delayd):\n");
+    fflush(stdout);
+    if (mq_delay_print_stats(o->delay_url, stdout) != RPC_OK)
+        fprintf(stderr, "shopflow mq stats: mq-delayd not reachable at %s\n",
+                o->delay_url != NULL ? o->delay_url : mq_delay_default_url());
+}
+
+/* stats and dlq against JetStream. */
+static int nats_admin(const mq_cli *o, const char *url, const char *group)
+{
+    shop_error e = {0};
+    rpc_status st = group != NULL ? mq_nats_dlq(url, group, o->redrive, o->max, stdout, &e)
+                                  : mq_nats_print_stats(url, stdout, &e);
+    if (st != RPC_OK) {
+        fprintf(stderr, "shopflow mq: %s: %s\n", rpc_status_name(st), e.message);
+        return 1;
+    }
+    if (group == NULL)
+        print_delay_stats(o);
+    return 0;
+}
+
 static int mq_stats(const mq_cli *o)
 {
+    const char *url = mq_url_or_env(o->url, "MQ_URL", MQ_DEFAULT_URL);
+    if (mq_nats_is_url(url))
+        return nats_admin(o, url, NULL);
     Shop__Mq__Stats s = SHOP__MQ__STATS__INIT;
     Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
     req.body_case = SHOP__MQ__REQUEST__BODY_STATS;
@@ -159,11 +192,7 @@ static int mq_stats(const mq_cli *o)
                (unsigned long long)g->retrying, (unsigned long long)g->dlq_size, g->consumers);
     }
     shop__mq__reply__free_unpacked(rep, NULL);
-    printf("\ndelay queue (mq-delayd):\n");
-    fflush(stdout);
-    if (mq_delay_print_stats(o->delay_url, stdout) != RPC_OK)
-        fprintf(stderr, "shopflow mq stats: mq-delayd not reachable at %s\n",
-                o->delay_url != NULL ? o->delay_url : mq_delay_default_url());
+    print_delay_stats(o);
     return 0;
 }
 
@@ -177,6 +206,9 @@ static const char *record_prop(const Shop__Mq__Record *r, const char *key)
 
 static int mq_dlq(const mq_cli *o, const char *group)
 {
+    const char *url = mq_url_or_env(o->url, "MQ_URL", MQ_DEFAULT_URL);
+    if (mq_nats_is_url(url))
+        return nats_admin(o, url, group);
     Shop__Mq__Dlq d = SHOP__MQ__DLQ__INIT;
     d.group = (char *)group;
     d.redrive = o->redrive;

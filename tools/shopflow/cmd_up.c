@@ -11,17 +11,22 @@
 #include <time.h>
 
 #include "tools/shopflow/commands.h"
+#include "services/stack/nats_cluster.h"
 #include "services/stack/shop_stack.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: shopflow up [--arch sync|async] [--goods N] [--stock S] [--users U] ...\n\n"
+            "usage: shopflow up [--arch sync|async] [--mq broker|nats] [--goods N] [--stock S]\n"
+            "                   [--users U] ...\n\n"
             "Starts PostgreSQL, loads fixtures (goods 1..N with S units each; one coupon\n"
             "per user, coupon_id = user_id = 1..U), starts the services and prints their\n"
             "addresses. Ctrl-C stops them all.\n\n"
             "  --arch sync|async     sync: PlaceOrder calls stock and coupon; async: through\n"
             "                        mq-broker and mq-delayd (on port-base+3, +4, +5) [sync]\n"
+            "  --mq broker|nats      async: the embedded mq-broker, or a three-node loopback\n"
+            "                        nats-server cluster with JetStream (R3 streams) in its\n"
+            "                        place; mq-delayd stays in front of either [broker]\n"
             "  --goods N             goods to create [100]\n"
             "  --stock S             units of each goods [1000]\n"
             "  --users U             users, one coupon each [1000]\n"
@@ -60,6 +65,7 @@ enum {
     PAYWIN,
     KEEP,
     LOGS,
+    MQ,
     ARCH,
     PREFIX
 };
@@ -102,6 +108,7 @@ static int parse(int argc, char **argv, shop_stack_opts *o)
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
         {"arch", required_argument, NULL, ARCH},
+        {"mq", required_argument, NULL, MQ},
         {"goods", required_argument, NULL, GOODS},
         {"stock", required_argument, NULL, STOCK},
         {"users", required_argument, NULL, USERS},
@@ -123,6 +130,8 @@ static int parse(int argc, char **argv, shop_stack_opts *o)
             return 1;
         } else if (c == ARCH) {
             o->arch = optarg;
+        } else if (c == MQ) {
+            o->mq = optarg;
         } else if (c == KEEP) {
             o->keep_data = 1;
         } else if (c == LOGS) {
@@ -143,6 +152,14 @@ static int parse(int argc, char **argv, shop_stack_opts *o)
         fprintf(stderr, "shopflow up: unknown --arch %s (sync or async)\n", o->arch);
         return -1;
     }
+    if (o->mq != NULL && strcmp(o->mq, "broker") != 0 && strcmp(o->mq, "nats") != 0) {
+        fprintf(stderr, "shopflow up: unknown --mq %s (broker or nats)\n", o->mq);
+        return -1;
+    }
+    if (o->mq != NULL && strcmp(o->mq, "nats") == 0 && strcmp(o->arch, "async") != 0) {
+        fprintf(stderr, "shopflow up: --mq nats needs --arch async\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -160,7 +177,7 @@ static void wait_for_stop(shop_stack *st, const sigset_t *set)
                     fprintf(stderr, "shopflow up: shop-%s exited (status %d); stopping\n",
                             st->procs[i].name, st->procs[i].last_status);
             for (int i = 0; i < SHOP_STACK_NMQ && async; i++)
-                if (st->mq[i].pid == 0)
+                if (st->mq[i].pid == 0 && !(i == SHOP_STACK_BROKER && st->nats != NULL))
                     fprintf(stderr, "shopflow up: mq-%s exited (status %d); stopping\n",
                             st->mq[i].name, st->mq[i].last_status);
             return;
@@ -174,7 +191,13 @@ static void print_stack(const shop_stack *st, const shop_stack_opts *o)
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
         printf("%-9s pid=%d url=%s db=%s metrics=%s/metrics\n", st->procs[i].name,
                (int)st->procs[i].pid, st->procs[i].url, st->procs[i].db, st->procs[i].metrics_url);
-    if (strcmp(o->arch, "async") == 0)
+    if (st->nats != NULL)
+        printf("broker    JetStream, %d nats-server nodes: url=%s data=%s\n"
+               "delayd    pid=%d url=%s data=%s metrics=%s/metrics\n",
+               st->nats->n, st->mq[SHOP_STACK_BROKER].url, st->nats->dir,
+               (int)st->mq[SHOP_STACK_DELAYD].pid, st->mq[SHOP_STACK_DELAYD].url, st->delay_dir,
+               st->mq[SHOP_STACK_DELAYD].metrics_url);
+    else if (strcmp(o->arch, "async") == 0)
         printf("broker    pid=%d url=%s deliveries=%s data=%s metrics=%s/metrics\n"
                "delayd    pid=%d url=%s data=%s metrics=%s/metrics\n",
                (int)st->mq[SHOP_STACK_BROKER].pid, st->mq[SHOP_STACK_BROKER].url, st->mq_pub_url,
