@@ -15,6 +15,7 @@ static const struct shopflow_command commands[] = {
     {"check", "check the cross-service invariants", cmd_check},
     {"mq", "broker tools: mq stats | dlq GROUP | send TOPIC [BODY] | consume TOPIC --group G",
      cmd_mq},
+    {"trace", "an order's path across processes in time order: trace ORDER_ID", cmd_trace},
 };
 
 static void usage(FILE *out)
