@@ -9,9 +9,9 @@
 
 #include "base/clock.h"
 #include "base/metrics.h"
+#include "rpc/http_get.h"
 #include "services/stack/shop_stack.h"
 #include "shop_order.rpc.h"
-#include "tests/support/http_get.h"
 #include "tests/support/testsupport.h"
 
 static void need_promtool(void)
@@ -44,7 +44,7 @@ static char *scrape(const shop_stack_proc *p)
         int status = 0;
         char *body = NULL;
         size_t len = 0;
-        if (ts_http_get(url, 2000, &status, &body, &len) == 0) {
+        if (rpc_http_get(url, 2000, &status, &body, &len, NULL) == RPC_OK) {
             cr_assert_eq(status, 200, "%s answered %d", url, status);
             return body;
         }
