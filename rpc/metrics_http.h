@@ -9,6 +9,7 @@
 #define SHOP_RPC_METRICS_HTTP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "base/metrics.h"
 #include "rpc/rpc.h"
@@ -18,7 +19,8 @@ typedef struct rpc_metrics_http rpc_metrics_http;
 /* True for the values that turn the endpoint off: NULL, "", "0", "none". */
 bool rpc_metrics_url_off(const char *url);
 
-/* Serves `m` at `url`'s host and port, path /metrics (and / as an index).
+/* Serves `m` at `url`'s host and port, path /metrics (and / as an index);
+ * m NULL: no pages yet (add them with the calls below).
  * The host must be a loopback address (127.0.0.0/8, ::1, localhost):
  * INVALID_ARGUMENT otherwise; UNAVAILABLE when the port is taken. A URL that
  * is off (rpc_metrics_url_off) gives *out = NULL and OK. Pages are rendered
@@ -32,6 +34,16 @@ rpc_status rpc_metrics_http_start(const char *url, shop_metrics *m, rpc_metrics_
  * NULL when it cannot start (the daemon serves on without metrics), and
  * returns NULL quietly when the URL is off. */
 rpc_metrics_http *rpc_metrics_http_serve(const char *url, shop_metrics_collect_fn fn, void *arg);
+
+/* A dynamic page: fn makes the body (malloc'd; the endpoint frees it) on
+ * the endpoint's thread for each GET of `path`. Up to 8 per endpoint. */
+typedef rpc_status (*rpc_http_render_fn)(void *arg, char **body, size_t *len, rpc_error *err);
+rpc_status rpc_metrics_http_add_page(rpc_metrics_http *h, const char *path, const char *type,
+                                     rpc_http_render_fn fn, void *arg, rpc_error *err);
+
+/* A page compiled into the program (data must outlive the endpoint). */
+rpc_status rpc_metrics_http_add_static(rpc_metrics_http *h, const char *path, const char *type,
+                                       const void *data, size_t len, rpc_error *err);
 
 /* Stops serving, answers nothing more, frees (NULL: nothing); with
  * rpc_metrics_http_serve, its registry too. */

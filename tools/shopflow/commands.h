@@ -17,5 +17,6 @@ int cmd_scenario(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_mq(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+int cmd_dashboard(int argc, char **argv);
 
 #endif

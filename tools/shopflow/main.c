@@ -16,6 +16,7 @@ static const struct shopflow_command commands[] = {
     {"mq", "broker tools: mq stats | dlq GROUP | send TOPIC [BODY] | consume TOPIC --group G",
      cmd_mq},
     {"trace", "an order's path across processes in time order: trace ORDER_ID", cmd_trace},
+    {"dashboard", "a live page of the running stack: dashboard [--port-base P]", cmd_dashboard},
 };
 
 static void usage(FILE *out)
