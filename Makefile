@@ -22,4 +22,4 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 format:
-	find proto rpc mq services bench tests -name '*.[ch]' | xargs clang-format -i
+	find base proto rpc mq services bench tools tests examples -name '*.[ch]' | xargs clang-format -i

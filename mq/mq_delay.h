@@ -88,6 +88,22 @@ typedef struct mq_delay_stats {
 rpc_status mq_delay_get_stats(mq_delay_client *c, mq_delay_stats *out, shop_error *err);
 void mq_delay_stats_free(mq_delay_stats *s);
 
+#define MQ_DELAY_LIST_MAX 1000
+
+typedef struct mq_delay_pending {
+    char topic[MQ_DELAY_MAX_TOPIC + 1];
+    char key[MQ_DELAY_MAX_KEY + 1];
+    uint64_t id;
+    int64_t due_us; /* wall clock, microseconds since the epoch */
+    uint32_t body_len;
+} mq_delay_pending;
+
+/* The pending messages (of `topic`, all when NULL or ""), earliest due first,
+ * at most `limit` (1..MQ_DELAY_LIST_MAX; 0: 100). *out is malloc'd (free()
+ * it), *n its length, *matched how many pending messages match in all. */
+rpc_status mq_delay_list(mq_delay_client *c, const char *topic, unsigned limit,
+                         mq_delay_pending **out, size_t *n, uint64_t *matched, shop_error *err);
+
 /* Prints the stats of the mq-delayd at `url` (NULL as above) as a table, for
  * `shopflow mq stats`. */
 int mq_delay_print_stats(const char *url, FILE *out);

@@ -20,7 +20,7 @@ ProtobufCMessage *rpc_text_new(const ProtobufCMessageDescriptor *d)
     return m;
 }
 
-static size_t scalar_size(ProtobufCType t)
+size_t rpc_text_value_size(ProtobufCType t)
 {
     switch (t) {
     case PROTOBUF_C_TYPE_INT64:
@@ -64,7 +64,7 @@ static void oneof_switch(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
     const ProtobufCFieldDescriptor *old =
         protobuf_c_message_descriptor_get_field(m->descriptor, *which);
     void *v = FIELD_PTR(m, f->offset);
-    size_t sz = scalar_size(f->type);
+    size_t sz = rpc_text_value_size(f->type);
     if (old != NULL) {
         if (old->type == PROTOBUF_C_TYPE_STRING) {
             char *str = *(char **)v;
@@ -79,8 +79,8 @@ static void oneof_switch(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
         } else if (old->type == PROTOBUF_C_TYPE_MESSAGE && *(ProtobufCMessage **)v != NULL) {
             protobuf_c_message_free_unpacked(*(ProtobufCMessage **)v, NULL);
         }
-        if (scalar_size(old->type) > sz)
-            sz = scalar_size(old->type);
+        if (rpc_text_value_size(old->type) > sz)
+            sz = rpc_text_value_size(old->type);
     }
     memset(v, 0, sz);
     *which = 0;
@@ -88,7 +88,7 @@ static void oneof_switch(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 
 /* Address of the value to write: the field itself, or a new element (index
  * -1 appends) of a repeated field. */
-static void *slot_for(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, long index)
+void *rpc_text_slot(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, long index)
 {
     if (f->label != PROTOBUF_C_LABEL_REPEATED) {
         if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
@@ -98,7 +98,7 @@ static void *slot_for(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, lo
     }
     size_t *n = FIELD_PTR(m, f->quantifier_offset);
     void **arr = FIELD_PTR(m, f->offset);
-    size_t sz = scalar_size(f->type);
+    size_t sz = rpc_text_value_size(f->type);
     if (index >= 0 && (size_t)index < *n)
         return (char *)*arr + (size_t)index * sz;
     if (index >= 0 && (size_t)index != *n)
@@ -113,7 +113,7 @@ static void *slot_for(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, lo
     return slot;
 }
 
-static rpc_status parse_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *dst,
+rpc_status rpc_text_set_scalar(const ProtobufCFieldDescriptor *f, const char *v, void *dst,
                                shop_error *err)
 {
     char *end = NULL;
@@ -262,12 +262,12 @@ rpc_status rpc_text_assign(ProtobufCMessage *m, const char *assignment, shop_err
                                       "field '%s' is a message: assign its fields (%s.NAME=...)",
                                       part, part);
             }
-            void *dst = slot_for(cur, f, index);
+            void *dst = rpc_text_slot(cur, f, index);
             if (dst == NULL) {
                 return shop_error_set(err, RPC_INVALID_ARGUMENT,
                                       "field '%s': index %ld skips elements", part, index);
             }
-            return parse_scalar(f, value, dst, err);
+            return rpc_text_set_scalar(f, value, dst, err);
         }
         if (f->type != PROTOBUF_C_TYPE_MESSAGE) {
             return shop_error_set(err, RPC_INVALID_ARGUMENT,
@@ -279,7 +279,7 @@ rpc_status rpc_text_assign(ProtobufCMessage *m, const char *assignment, shop_err
             size_t n = *(size_t *)FIELD_PTR(cur, f->quantifier_offset);
             index = n > 0 ? (long)n - 1 : 0;
         }
-        ProtobufCMessage **sub = slot_for(cur, f, index);
+        ProtobufCMessage **sub = rpc_text_slot(cur, f, index);
         if (sub == NULL) {
             return shop_error_set(err, RPC_INVALID_ARGUMENT, "field '%s': index %ld skips elements",
                                   part, index);
@@ -399,7 +399,7 @@ static void print_value(FILE *out, const ProtobufCFieldDescriptor *f, const void
 }
 
 /* Whether a singular field is set: has_/oneof case, or not the zero value. */
-static int is_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+int rpc_text_is_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
     const void *v = FIELD_PTR(m, f->offset);
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
@@ -419,7 +419,7 @@ static int is_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
     if (f->type == PROTOBUF_C_TYPE_BYTES)
         return ((const ProtobufCBinaryData *)v)->len > 0;
     static const uint8_t zero[16];
-    return memcmp(v, zero, scalar_size(f->type)) != 0;
+    return memcmp(v, zero, rpc_text_value_size(f->type)) != 0;
 }
 
 void rpc_text_print(FILE *out, const ProtobufCMessage *m, int indent)
@@ -433,12 +433,12 @@ void rpc_text_print(FILE *out, const ProtobufCMessage *m, int indent)
             const char *arr = *(char *const *)FIELD_PTR(m, f->offset);
             for (size_t k = 0; k < n; k++) {
                 fprintf(out, "%*s%s%s", indent, "", f->name, sep);
-                print_value(out, f, arr + k * scalar_size(f->type), indent);
+                print_value(out, f, arr + k * rpc_text_value_size(f->type), indent);
                 fputc('\n', out);
             }
             continue;
         }
-        if (!is_set(m, f))
+        if (!rpc_text_is_set(m, f))
             continue;
         fprintf(out, "%*s%s%s", indent, "", f->name, sep);
         print_value(out, f, FIELD_PTR(m, f->offset), indent);

@@ -13,6 +13,7 @@ packages=(
   libpq-dev postgresql
   libcriterion-dev
   gnuplot-nox
+  libjansson-dev # JSON: shopflow --json, call -d, the bench report
   nats-server libnats-dev # the JetStream backend (mq/nats/) and its cluster tests
   prometheus # promtool: tests check every daemon's /metrics with `promtool check metrics`
 )

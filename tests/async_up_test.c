@@ -14,33 +14,7 @@
 
 static int printed_ready(void *arg)
 {
-    const ts_proc *p = arg;
-    FILE *f = fopen(p->log_path, "r");
-    if (f == NULL)
-        return 0;
-    char line[512];
-    int ready = 0;
-    while (fgets(line, sizeof line, f) != NULL)
-        ready |= strstr(line, "arch=async ready") != NULL;
-    fclose(f);
-    return ready;
-}
-
-/* The value of "url=" on the line that starts with `name`. */
-static void printed_url(const ts_proc *p, const char *name, char *url, size_t len)
-{
-    FILE *f = fopen(p->log_path, "r");
-    cr_assert_not_null(f);
-    char line[512];
-    url[0] = '\0';
-    while (fgets(line, sizeof line, f) != NULL) {
-        char *u = strstr(line, "url=");
-        if (strncmp(line, name, strlen(name)) == 0 && line[strlen(name)] == ' ' && u != NULL) {
-            snprintf(url, len, "%s", u + 4);
-            url[strcspn(url, " \n")] = '\0';
-        }
-    }
-    fclose(f);
+    return ts_log_has(arg, "arch=async ready");
 }
 
 static Shop__Order__Order *get(rpc_channel *ch, int64_t id)
@@ -71,9 +45,9 @@ Test(async_up, shopflow_up_async_confirms_orders_through_the_broker_and_stops_on
         cr_assert_fail("shopflow up --arch async did not get ready");
     }
     char url[128], broker[128], delayd[128];
-    printed_url(&p, "order", url, sizeof url);
-    printed_url(&p, "broker", broker, sizeof broker);
-    printed_url(&p, "delayd", delayd, sizeof delayd);
+    ts_printed_url(&p, "order", url, sizeof url);
+    ts_printed_url(&p, "broker", broker, sizeof broker);
+    ts_printed_url(&p, "delayd", delayd, sizeof delayd);
     cr_assert(url[0] != '\0' && broker[0] != '\0' && delayd[0] != '\0');
 
     rpc_channel *ch = NULL;

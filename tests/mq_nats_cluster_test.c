@@ -1,7 +1,8 @@
 /* The JetStream backend on a real three-node nats-server cluster (R3) on
  * loopback: a retried send with the same id is stored once; producers that
  * retry lose nothing acknowledged while the stream leader is killed with
- * kill -9 (the failover time is printed); streams, consumer positions and
+ * kill -9, and a consumer connected across the kill gets it all (the
+ * failover time is printed); streams, consumer positions and
  * dead letters survive a stop and start of the whole cluster. Without
  * nats-server these tests fail (scripts/deps.sh installs it). */
 #include <criterion/criterion.h>
@@ -220,6 +221,11 @@ Test(mq_nats_cluster, producers_lose_nothing_acknowledged_when_the_stream_leader
     cr_assert_eq(send_id(p0, "load", SENDERS * PER_SENDER - 1, "warm", &r0), RPC_OK, "%s",
                  r0.message);
     mq_producer_close(p0);
+    /* A consumer connected all along ("live") and one that starts after the
+     * kill ("audit") must both see every acknowledged message. */
+    size_t n = SENDERS * PER_SENDER;
+    mqt_collector live = {0};
+    cr_assert_eq(mqt_collector_start(&live, &nats, "live", "load", n), 0);
     pthread_t th[SENDERS];
     sender_arg sa[SENDERS];
     for (int t = 0; t < SENDERS; t++) {
@@ -252,20 +258,25 @@ Test(mq_nats_cluster, producers_lose_nothing_acknowledged_when_the_stream_leader
     cr_assert_eq(atomic_load(&l.failed), 0, "sends failed despite retries");
 
     /* Every acknowledged index is in the stream, read back from the two survivors. */
-    size_t n = SENDERS * PER_SENDER;
     mqt_collector k = {0};
     cr_assert_eq(mqt_collector_start(&k, &nats, "audit", "load", n), 0);
     unsigned long long want = atomic_load(&l.acked);
     until = shop_now_ms() + 30000;
-    while (mqt_collector_distinct(&k) < want && shop_now_ms() < until)
+    while ((mqt_collector_distinct(&k) < want || mqt_collector_distinct(&live) < want) &&
+           shop_now_ms() < until)
         shop_sleep_ms(50);
     quiesce(&k);
-    size_t lost = 0;
-    for (size_t i = 0; i < n; i++)
+    quiesce(&live);
+    size_t lost = 0, lost_live = 0;
+    for (size_t i = 0; i < n; i++) {
         lost += l.acked_idx[i] && k.count[i] == 0;
+        lost_live += l.acked_idx[i] && live.count[i] == 0;
+    }
     cr_assert_eq(lost, 0, "%zu acknowledged messages missing", lost);
-    cr_assert_eq(k.corrupt, 0);
+    cr_assert_eq(lost_live, 0, "the consumer connected across the kill missed %zu", lost_live);
+    cr_assert_eq(k.corrupt + live.corrupt, 0);
     mqt_collector_stop(&k);
+    mqt_collector_stop(&live);
     free(l.acked_idx);
 }
 
@@ -347,4 +358,21 @@ Test(mq_nats_cluster, streams_positions_and_dead_letters_survive_a_restart_of_th
     mqt_collector_stop(&r);
     cr_assert_eq(cli("dlq", "refunds", NULL, out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "total=0") != NULL, "%s", out);
+}
+
+/* ---- the launcher ---- */
+
+Test(mq_nats_cluster, a_paused_node_stops_when_asked_and_comes_back_healthy, .init = up,
+     .fini = down, .timeout = 60)
+{
+    shop_error e = {0};
+    cr_assert(nats_cluster_node_healthy(&cluster, 2));
+    cr_assert_eq(kill(cluster.nodes[2].pid, SIGSTOP), 0);
+    int64_t t0 = shop_now_ms();
+    cr_assert_eq(nats_cluster_node_stop(&cluster, 2, SIGTERM, &e), RPC_OK, "%s", e.message);
+    cr_assert_lt(shop_now_ms() - t0, 10000, "the stop of a paused node hung");
+    cr_assert_eq(cluster.nodes[2].pid, 0);
+    cr_assert(!nats_cluster_node_healthy(&cluster, 2));
+    cr_assert_eq(nats_cluster_node_start(&cluster, 2, &e), RPC_OK, "%s", e.message);
+    cr_assert(nats_cluster_node_healthy(&cluster, 2));
 }

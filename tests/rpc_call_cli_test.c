@@ -24,15 +24,7 @@ TestSuite(rpc_call_cli, .init = up, .fini = down);
  * and the combined output in out. */
 static int shopflow_call(const char *args, char *out, size_t outlen)
 {
-    char bin[512], cmd[2048];
-    ts_bin("shopflow", bin, sizeof bin);
-    snprintf(cmd, sizeof cmd, "%s call %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, outlen - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return ts_shopflow(out, outlen, "call %s", args);
 }
 
 Test(rpc_call_cli, a_request_with_nested_repeated_and_enum_fields_round_trips_as_text)

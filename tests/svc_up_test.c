@@ -12,16 +12,7 @@
 
 static int printed_ready(void *arg)
 {
-    const ts_proc *p = arg;
-    FILE *f = fopen(p->log_path, "r");
-    if (f == NULL)
-        return 0;
-    char line[512];
-    int ready = 0;
-    while (fgets(line, sizeof line, f) != NULL)
-        ready |= strstr(line, "arch=sync ready") != NULL;
-    fclose(f);
-    return ready;
+    return ts_log_has(arg, "arch=sync ready");
 }
 
 static void order_url(const ts_proc *p, char *url, size_t len)

@@ -14,8 +14,26 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "services/hosts/hosts.h"
+#include "services/stack/stack_hosts.h"
 
-enum ev_kind { EV_KILL, EV_RESTART, EV_STOP, EV_CONT, EV_LINK_ON, EV_LINK_OFF };
+enum ev_kind {
+    EV_KILL,
+    EV_RESTART,
+    EV_STOP,
+    EV_CONT,
+    EV_LINK_ON,
+    EV_LINK_OFF,
+    EV_CUT,
+    EV_UNCUT,
+    EV_SLOW,
+    EV_UNSLOW
+};
+
+static int is_host_fault(shop_fault_kind k)
+{
+    return k == SHOP_FAULT_PARTITION || k == SHOP_FAULT_HEAL || k == SHOP_FAULT_BANDWIDTH;
+}
 
 typedef struct bench_event {
     int64_t at_ms;
@@ -53,7 +71,7 @@ static rpc_status restart_order(bench_links *l, shop_error *err)
         shop_stack_proc *p = proc_of(l, members[i]);
         memcpy(saved[i], p->url, sizeof saved[i]);
         if (l->proxy[members[i]])
-            snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d",
+            snprintf(p->url, sizeof p->url, "tcp://%s:%d", l->proxy_host,
                      shop_proxy_port(l->proxy[members[i]]));
     }
     rpc_status st = stack_restart(l, "order", err);
@@ -77,6 +95,9 @@ rpc_status bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_pl
     l->plan = plan;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
+    /* multi-host: proxies on the bridge's address, which every host reaches */
+    snprintf(l->proxy_host, sizeof l->proxy_host, "%s",
+             st->hosts != NULL ? st->hosts->gateway : "127.0.0.1");
     int members_proxied = 0;
     for (size_t i = 0; i < plan->n; i++) {
         const shop_fault *f = &plan->faults[i];
@@ -87,6 +108,12 @@ rpc_status bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_pl
                      svc_name(s), svc_name(s));
             continue;
         }
+        if (is_host_fault(f->kind) && stack_hosts_of(st, p) == NULL) {
+            char spec[64];
+            shop_fault_format(f, spec, sizeof spec);
+            return shop_error_set(err, RPC_FAILED_PRECONDITION,
+                                  "%s acts on a host's link: it needs --hosts netns", spec);
+        }
         if ((f->kind != SHOP_FAULT_DELAY && f->kind != SHOP_FAULT_DROP) || l->proxy[s])
             continue;
         if (s != SHOP_SVC_ORDER && s != SHOP_SVC_STOCK && s != SHOP_SVC_COUPON) {
@@ -96,7 +123,10 @@ rpc_status bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_pl
                      svc_name(s));
             continue;
         }
-        rpc_status ps = shop_proxy_start(&l->proxy[s], 0, "127.0.0.1", p->port, err);
+        const char *upstream = stack_hosts_addr(st, p);
+        rpc_status ps =
+            shop_proxy_start_on(&l->proxy[s], l->proxy_host, 0,
+                                upstream != NULL ? upstream : "127.0.0.1", p->port, err);
         if (ps != RPC_OK)
             return ps;
         members_proxied |= s != SHOP_SVC_ORDER;
@@ -108,7 +138,7 @@ rpc_status bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_pl
             return rs;
     }
     if (l->proxy[SHOP_SVC_ORDER])
-        snprintf(l->order_url, sizeof l->order_url, "tcp://127.0.0.1:%d",
+        snprintf(l->order_url, sizeof l->order_url, "tcp://%s:%d", l->proxy_host,
                  shop_proxy_port(l->proxy[SHOP_SVC_ORDER]));
     else
         snprintf(l->order_url, sizeof l->order_url, "%s", proc_of(l, SHOP_SVC_ORDER)->url);
@@ -145,6 +175,16 @@ static size_t build_events(bench_links *l, const shop_fault_plan *plan, bench_ev
         case SHOP_FAULT_DROP:
             ev[n++] = (bench_event){f->at_ms, EV_LINK_ON, f};
             ev[n++] = (bench_event){f->until_ms, EV_LINK_OFF, f};
+            break;
+        case SHOP_FAULT_PARTITION:
+            ev[n++] = (bench_event){f->at_ms, EV_CUT, f};
+            break;
+        case SHOP_FAULT_HEAL:
+            ev[n++] = (bench_event){f->at_ms, EV_UNCUT, f};
+            break;
+        case SHOP_FAULT_BANDWIDTH:
+            ev[n++] = (bench_event){f->at_ms, EV_SLOW, f};
+            ev[n++] = (bench_event){f->until_ms, EV_UNSLOW, f};
             break;
         }
     }
@@ -184,6 +224,22 @@ static void apply(bench_links *l, const bench_event *e)
         else
             l->svc[s].drop_p = e->kind == EV_LINK_ON ? e->f->drop_p : 0;
         shop_proxy_set_faults(l->proxy[s], l->svc[s].delay_ms, l->svc[s].drop_p);
+        break;
+    case EV_CUT:
+    case EV_UNCUT:
+        rc = (e->kind == EV_CUT ? shop_hosts_partition : shop_hosts_heal)(l->st->hosts, svc_name(s),
+                                                                          &err) == RPC_OK
+                 ? 0
+                 : -1;
+        l->svc[s].cut = e->kind == EV_CUT && rc == 0;
+        break;
+    case EV_SLOW:
+    case EV_UNSLOW:
+        rc = shop_hosts_bandwidth(l->st->hosts, svc_name(s), e->kind == EV_SLOW ? e->f->rate : NULL,
+                                  &err) == RPC_OK
+                 ? 0
+                 : -1;
+        l->svc[s].rate = e->kind == EV_SLOW && rc == 0 ? e->f->rate : NULL;
         break;
     }
     pthread_mutex_unlock(&l->mu);
@@ -256,6 +312,10 @@ rpc_status bench_links_heal(bench_links *l, shop_error *err)
             continue;
         if (l->proxy[s])
             shop_proxy_set_faults(l->proxy[s], 0, 0);
+        if (l->svc[s].cut && shop_hosts_heal(l->st->hosts, svc_name(s), err) != RPC_OK)
+            st = shop_error_code(err);
+        if (l->svc[s].rate != NULL)
+            shop_hosts_bandwidth(l->st->hosts, svc_name(s), NULL, NULL);
         if (p->paused)
             shop_stack_resume(l->st, svc_name(s));
         shop_stack_poll(l->st);
@@ -280,6 +340,11 @@ void bench_links_active(bench_links *l, char *out, size_t outlen)
             n = snprintf(out + used, outlen - used, "%s%s down", sep, svc_name(s));
         else if (l->svc[s].paused)
             n = snprintf(out + used, outlen - used, "%s%s paused", sep, svc_name(s));
+        else if (l->svc[s].cut)
+            n = snprintf(out + used, outlen - used, "%s%s cut off", sep, svc_name(s));
+        else if (l->svc[s].rate != NULL)
+            n = snprintf(out + used, outlen - used, "%s%s link %s", sep, svc_name(s),
+                         l->svc[s].rate);
         else if (l->svc[s].delay_ms || l->svc[s].drop_p > 0)
             n = snprintf(out + used, outlen - used, "%s%s link +%dms drop %.0f%%", sep, svc_name(s),
                          l->svc[s].delay_ms, l->svc[s].drop_p * 100);

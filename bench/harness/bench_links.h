@@ -1,7 +1,8 @@
 /* Internal to the bench: the fault executor. It owns the link proxies in
  * front of services and applies a fault plan's actions to the stack's
- * processes (SIGKILL/restart, SIGSTOP/SIGCONT) and to the proxies
- * (delay/drop), then heals everything. */
+ * processes (SIGKILL/restart, SIGSTOP/SIGCONT), to the proxies
+ * (delay/drop) and, in multi-host mode, to the hosts' links (partition,
+ * heal, bandwidth), then heals everything. */
 #ifndef SHOP_BENCH_LINKS_H
 #define SHOP_BENCH_LINKS_H
 
@@ -18,6 +19,8 @@ typedef struct bench_links {
     shop_stack *st;
     shop_proxy *proxy[SHOP_SVC_COUNT]; /* NULL where no link fault is planned */
     char order_url[96];                /* where clients reach the order service */
+    char proxy_host[20];               /* where the proxies listen: loopback, or the
+                                          bridge's address in multi-host mode */
     char note[256];                    /* actions that could not apply */
     /* the schedule thread */
     const shop_fault_plan *plan;
@@ -27,8 +30,9 @@ typedef struct bench_links {
     pthread_cond_t cv;
     int stop, idle, exit, running;
     struct {
-        int killed, paused, delay_ms;
+        int killed, paused, delay_ms, cut;
         double drop_p;
+        const char *rate;  /* bandwidth limit in effect, NULL: none */
     } svc[SHOP_SVC_COUNT]; /* what is in effect now, guarded by mu */
 } bench_links;
 

@@ -193,6 +193,7 @@ static rpc_status start_stack(const shop_bench_config *cfg, const char *arch, sh
     shop_stack_opts o = shop_stack_defaults();
     o.arch = nats ? "async" : arch;
     o.mq = nats ? "nats" : NULL;
+    o.hosts = cfg->hosts;
     o.goods = cfg->goods;
     o.stock = total / cfg->goods + 10;
     o.users = total + 10;

@@ -1,143 +1,119 @@
 /* The JSON report: every figure the table shows plus the per-second series,
- * the faults and the invariant results. Hand-written (the values are
- * numbers and fixed ASCII names; the only free text, notes and violation
- * details, is escaped). */
+ * the faults and the invariant results (schema in bench/harness/README.md),
+ * built as a jansson tree and written by jansson: no JSON is put together
+ * by hand, so free text (notes, violation details) is always escaped. */
 #include "bench/harness/shop_report.h"
+#include "bench/harness/check_json.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <string.h>
 
 #include "base/status.h"
 
-static void json_string(FILE *f, const char *s)
+static json_t *hist_json(const shop_hist *h)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
+    if (!h || h->count == 0)
+        return json_pack("{s:i}", "count", 0);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "count", (json_int_t)h->count, "p50",
+                     (json_int_t)shop_hist_percentile(h, 50), "p90",
+                     (json_int_t)shop_hist_percentile(h, 90), "p99",
+                     (json_int_t)shop_hist_percentile(h, 99), "p999",
+                     (json_int_t)shop_hist_percentile(h, 99.9), "max", (json_int_t)h->max, "mean",
+                     shop_hist_mean(h));
 }
 
-static void json_hist(FILE *f, const shop_hist *h)
+static json_t *codes_json(const int64_t *by_code, int skip_ok)
 {
-    if (!h || h->count == 0) {
-        fprintf(f, "{\"count\": 0}");
-        return;
-    }
-    fprintf(f,
-            "{\"count\": %lld, \"p50\": %lld, \"p90\": %lld, \"p99\": %lld, \"p999\": %lld, "
-            "\"max\": %lld, \"mean\": %.1f}",
-            (long long)h->count, (long long)shop_hist_percentile(h, 50),
-            (long long)shop_hist_percentile(h, 90), (long long)shop_hist_percentile(h, 99),
-            (long long)shop_hist_percentile(h, 99.9), (long long)h->max, shop_hist_mean(h));
+    json_t *o = json_object();
+    for (int c = skip_ok ? 1 : 0; c < SHOP_LOAD_CODES; c++)
+        if (by_code[c])
+            json_object_set_new(o, rpc_status_name(c), json_integer(by_code[c]));
+    return o;
 }
 
-static void json_codes(FILE *f, const int64_t *by_code, int skip_ok)
+static json_t *check_json(const shop_arch_result *a)
 {
-    fputc('{', f);
-    int first = 1;
-    for (int c = skip_ok ? 1 : 0; c < SHOP_LOAD_CODES; c++) {
-        if (!by_code[c])
-            continue;
-        fprintf(f, "%s\"%s\": %lld", first ? "" : ", ", rpc_status_name(c), (long long)by_code[c]);
-        first = 0;
-    }
-    fputc('}', f);
+    return a->checked ? shop_check_json(&a->check, 1000) : json_null();
 }
 
-static void json_check(FILE *f, const shop_arch_result *a)
+static json_t *series_json(const shop_load_result *l)
 {
-    if (!a->checked) {
-        fprintf(f, "null");
-        return;
-    }
-    fprintf(f, "{\"orders\": %zu, \"rules\": {", a->check.orders);
-    for (int i = 0; i < SHOP_INV_COUNT; i++)
-        fprintf(f, "%s\"%s\": %zu", i ? ", " : "", shop_invariant_name(i), a->check.counts[i]);
-    fprintf(f, "}, \"violations\": [");
-    for (size_t i = 0; i < a->check.n && i < 1000; i++) {
-        const shop_violation *v = &a->check.v[i];
-        fprintf(f, "%s{\"rule\": \"%s\", \"order_id\": %lld, \"subject\": %lld, \"detail\": ",
-                i ? ", " : "", shop_invariant_name(v->inv), (long long)v->order_id,
-                (long long)v->subject);
-        json_string(f, v->detail);
-        fputc('}', f);
-    }
-    fprintf(f, "]}");
-}
-
-static void json_arch(FILE *f, const shop_bench_report *r, const shop_arch_result *a)
-{
-    const shop_load_result *l = &a->load;
-    fprintf(f, "    {\"arch\": \"%s\", \"offered\": %lld, \"accepted\": %lld, ", a->arch,
-            (long long)l->offered, (long long)l->ok);
-    fprintf(f, "\"accepted_pct\": %.3f, \"throughput_per_s\": %.2f,\n", shop_report_accepted_pct(a),
-            shop_report_throughput(a, r->duration_ms));
-    fprintf(f, "     \"errors\": ");
-    json_codes(f, l->by_code, 1);
-    fprintf(f, ",\n     \"latency_us\": ");
-    json_hist(f, l->latency_ok);
-    fprintf(f, ",\n     \"latency_all_outcomes_us\": ");
-    json_hist(f, l->latency_all);
-    fprintf(f, ",\n     \"confirm_lag_us\": ");
-    json_hist(f, a->confirm_lag);
-    fprintf(f, ",\n     \"pay_ok\": %lld, \"pay_failed\": %lld, \"consistency_ms\": %lld,\n",
-            (long long)a->pay_ok, (long long)a->pay_failed, (long long)a->consistency_ms);
-    fprintf(f, "     \"note\": ");
-    json_string(f, a->note);
-    fprintf(f, ",\n     \"check\": ");
-    json_check(f, a);
-    fprintf(f, ",\n     \"series\": [\n");
+    json_t *series = json_array();
     for (size_t s = 0; s < l->n_seconds; s++) {
         const shop_load_second *sec = &l->seconds[s];
         int64_t failed = 0;
         for (int c = 1; c < SHOP_LOAD_CODES; c++)
             failed += sec->by_code[c];
-        fprintf(f,
-                "      {\"t\": %zu, \"offered\": %lld, \"accepted\": %lld, \"failed\": %lld, "
-                "\"p50_us\": %lld, \"p99_us\": %lld, \"max_us\": %lld, \"outcomes\": ",
-                s, (long long)sec->offered, (long long)sec->by_code[0], (long long)failed,
-                (long long)sec->p50_us, (long long)sec->p99_us, (long long)sec->max_us);
-        json_codes(f, sec->by_code, 0);
-        fprintf(f, "}%s\n", s + 1 < l->n_seconds ? "," : "");
+        json_array_append_new(
+            series, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "t", (json_int_t)s,
+                              "offered", (json_int_t)sec->offered, "accepted",
+                              (json_int_t)sec->by_code[0], "failed", (json_int_t)failed, "p50_us",
+                              (json_int_t)sec->p50_us, "p99_us", (json_int_t)sec->p99_us, "max_us",
+                              (json_int_t)sec->max_us, "outcomes", codes_json(sec->by_code, 0)));
     }
-    fprintf(f, "     ]}");
+    return series;
 }
 
-rpc_status shop_report_write_json(const shop_bench_report *r, const char *path, shop_error *err)
+static json_t *arch_json(const shop_bench_report *r, const shop_arch_result *a)
 {
-    FILE *f = fopen(path, "we");
-    if (!f)
-        return shop_error_errno(err, errno, "cannot write %s", path);
-    fprintf(f, "{\n  \"schema\": \"shopflow-bench/1\",\n  \"started_at\": \"%s\",\n",
-            r->started_at);
-    fprintf(f,
-            "  \"config\": {\"rate\": %.1f, \"duration_ms\": %lld, \"clients\": %d, "
-            "\"deadline_ms\": %lld, \"pay_share\": %.3f, \"faults\": [",
-            r->rate, (long long)r->duration_ms, r->clients, (long long)r->deadline_ms,
-            r->pay_share);
+    const shop_load_result *l = &a->load;
+    json_t *o =
+        json_pack("{s:s, s:I, s:I, s:f, s:f}", "arch", a->arch, "offered", (json_int_t)l->offered,
+                  "accepted", (json_int_t)l->ok, "accepted_pct", shop_report_accepted_pct(a),
+                  "throughput_per_s", shop_report_throughput(a, r->duration_ms));
+    json_object_set_new(o, "errors", codes_json(l->by_code, 1));
+    json_object_set_new(o, "latency_us", hist_json(l->latency_ok));
+    json_object_set_new(o, "latency_all_outcomes_us", hist_json(l->latency_all));
+    json_object_set_new(o, "confirm_lag_us", hist_json(a->confirm_lag));
+    json_object_set_new(o, "pay_ok", json_integer(a->pay_ok));
+    json_object_set_new(o, "pay_failed", json_integer(a->pay_failed));
+    json_object_set_new(o, "consistency_ms", json_integer(a->consistency_ms));
+    json_object_set_new(o, "note", json_string(a->note));
+    json_object_set_new(o, "check", check_json(a));
+    json_object_set_new(o, "series", series_json(l));
+    return o;
+}
+
+static json_t *report_json(const shop_bench_report *r)
+{
+    json_t *faults = json_array();
     for (size_t i = 0; i < r->faults.n; i++) {
         char spec[64];
         int64_t from = 0, to = 0;
         shop_fault_format(&r->faults.faults[i], spec, sizeof spec);
         int win = shop_report_fault_window(&r->faults, i, r->duration_ms, &from, &to);
-        fprintf(f, "%s{\"spec\": \"%s\", \"from_ms\": %lld, \"to_ms\": %lld}", i ? ", " : "", spec,
-                (long long)(win ? from : r->faults.faults[i].at_ms),
-                (long long)(win ? to : r->faults.faults[i].at_ms));
+        json_array_append_new(
+            faults, json_pack("{s:s, s:I, s:I}", "spec", spec, "from_ms",
+                              (json_int_t)(win ? from : r->faults.faults[i].at_ms), "to_ms",
+                              (json_int_t)(win ? to : r->faults.faults[i].at_ms)));
     }
-    fprintf(f, "]},\n  \"architectures\": [\n");
-    for (size_t i = 0; i < r->n_arch; i++) {
-        json_arch(f, r, &r->arch[i]);
-        fprintf(f, "%s\n", i + 1 < r->n_arch ? "," : "");
-    }
-    fprintf(f, "  ]\n}\n");
-    if (fclose(f) != 0)
+    json_t *archs = json_array();
+    for (size_t i = 0; i < r->n_arch; i++)
+        json_array_append_new(archs, arch_json(r, &r->arch[i]));
+    json_t *config =
+        json_pack("{s:f, s:I, s:i, s:I, s:f, s:o}", "rate", r->rate, "duration_ms",
+                  (json_int_t)r->duration_ms, "clients", r->clients, "deadline_ms",
+                  (json_int_t)r->deadline_ms, "pay_share", r->pay_share, "faults", faults);
+    return json_pack("{s:s, s:s, s:o, s:o}", "schema", "shopflow-bench/1", "started_at",
+                     r->started_at, "config", config, "architectures", archs);
+}
+
+rpc_status shop_report_write_json(const shop_bench_report *r, const char *path, shop_error *err)
+{
+    json_t *doc = report_json(r);
+    if (doc == NULL)
+        return shop_error_set(err, RPC_INTERNAL, "cannot build the JSON report for %s", path);
+    FILE *f = fopen(path, "we");
+    if (!f) {
+        json_decref(doc);
         return shop_error_errno(err, errno, "cannot write %s", path);
+    }
+    int rc = json_dumpf(doc, f, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    json_decref(doc);
+    if (rc == 0)
+        rc = fputc('\n', f) == EOF ? -1 : 0;
+    if (fclose(f) != 0 || rc != 0)
+        return shop_error_errno(err, errno ? errno : EIO, "cannot write %s", path);
     return RPC_OK;
 }

@@ -27,6 +27,7 @@ typedef struct shop_bench_config {
     const char *log_dir;         /* daemon logs go to LOG_DIR/<arch>/ */
     int progress;                /* print a progress line on stderr */
     int wait_closed;             /* convergence also waits for unpaid orders to close */
+    const char *hosts;           /* "netns": every daemon on its own host; NULL: loopback */
 } shop_bench_config;
 
 shop_bench_config shop_bench_defaults(void);

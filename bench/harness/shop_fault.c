@@ -2,6 +2,7 @@
  *   spec   := [svc ':'] action (',' [svc ':'] action)*   (first needs svc)
  *   action := 'kill@' T | 'restart@' T | 'pause@' T '-' T
  *           | 'delay=' MS '@' T '-' T | 'drop=' P '@' T '-' T
+ *           | 'partition@' T | 'heal@' T | 'bandwidth=' RATE '@' T '-' T
  *   T      := number ('ms' | 's' | 'm')
  * Errors quote the offending part so a user can fix the command line. */
 #include "bench/harness/shop_fault.h"
@@ -97,16 +98,38 @@ static rpc_status parse_when(const char *s, const char *end, int window, shop_fa
     return RPC_OK;
 }
 
-/* The value after '=' in delay=MS / drop=P, from [s, end). */
+/* bandwidth=RATE: digits, then tc's unit (bit, kbit, mbit, gbit). */
+static rpc_status parse_rate(shop_fault *f, const char *buf, shop_error *err)
+{
+    char *rest;
+    errno = 0;
+    double v = strtod(buf, &rest);
+    static const char *const units[] = {"bit", "kbit", "mbit", "gbit"};
+    int unit_ok = 0;
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        unit_ok |= strcmp(rest, units[i]) == 0;
+    if (rest == buf || errno || v <= 0 || !unit_ok || strlen(buf) >= sizeof f->rate)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "bandwidth '%s' must be a rate like 500kbit or 2mbit", buf);
+    snprintf(f->rate, sizeof f->rate, "%s", buf);
+    return RPC_OK;
+}
+
+/* The value after '=' in delay=MS / drop=P / bandwidth=RATE, from [s, end). */
 static rpc_status parse_param(shop_fault *f, const char *s, const char *end, shop_error *err)
 {
     char buf[32];
     size_t len = (size_t)(end - s);
     if (len == 0 || len >= sizeof buf)
-        return shop_error_set(err, RPC_INVALID_ARGUMENT, "%s needs a value (delay=MS, drop=P)",
-                              f->kind == SHOP_FAULT_DELAY ? "delay" : "drop");
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "%s needs a value (delay=MS, drop=P, bandwidth=RATE)",
+                              f->kind == SHOP_FAULT_DELAY  ? "delay"
+                              : f->kind == SHOP_FAULT_DROP ? "drop"
+                                                           : "bandwidth");
     memcpy(buf, s, len);
     buf[len] = '\0';
+    if (f->kind == SHOP_FAULT_BANDWIDTH)
+        return parse_rate(f, buf, err);
     char *rest;
     errno = 0;
     if (f->kind == SHOP_FAULT_DELAY) {
@@ -133,7 +156,8 @@ static const struct {
 } actions[] = {
     {"kill", SHOP_FAULT_KILL, 0, 0},   {"restart", SHOP_FAULT_RESTART, 0, 0},
     {"pause", SHOP_FAULT_PAUSE, 0, 1}, {"delay", SHOP_FAULT_DELAY, 1, 1},
-    {"drop", SHOP_FAULT_DROP, 1, 1},
+    {"drop", SHOP_FAULT_DROP, 1, 1},   {"partition", SHOP_FAULT_PARTITION, 0, 0},
+    {"heal", SHOP_FAULT_HEAL, 0, 0},   {"bandwidth", SHOP_FAULT_BANDWIDTH, 1, 1},
 };
 
 /* One action (without its service prefix) from [s, end). */
@@ -152,7 +176,8 @@ static rpc_status parse_action(shop_fault *f, const char *s, const char *end, sh
         f->kind = actions[i].kind;
         if (actions[i].has_param != (eq != NULL))
             return shop_error_set(err, RPC_INVALID_ARGUMENT, "action '%.*s': %s", (int)(end - s), s,
-                                  eq ? "takes no value" : "needs a value (delay=MS, drop=P)");
+                                  eq ? "takes no value"
+                                     : "needs a value (delay=MS, drop=P, bandwidth=RATE)");
         if (eq) {
             rpc_status st = parse_param(f, eq + 1, at, err);
             if (st != RPC_OK)
@@ -162,7 +187,7 @@ static rpc_status parse_action(shop_fault *f, const char *s, const char *end, sh
     }
     return shop_error_set(err, RPC_INVALID_ARGUMENT,
                           "unknown action '%.*s' (kill@T, restart@T, pause@T1-T2, delay=MS@T1-T2, "
-                          "drop=P@T1-T2)",
+                          "drop=P@T1-T2, partition@T, heal@T, bandwidth=RATE@T1-T2)",
                           (int)nlen, s);
 }
 
@@ -228,7 +253,7 @@ rpc_status shop_fault_validate(shop_fault_plan *plan, shop_error *err)
     qsort(plan->faults, plan->n, sizeof plan->faults[0], by_time);
     char a[64], b[64];
     for (int s = 0; s < SHOP_SVC_COUNT; s++) {
-        int down = 0;
+        int down = 0, cut = 0;
         for (size_t i = 0; i < plan->n; i++) {
             const shop_fault *f = &plan->faults[i];
             if ((int)f->service != s)
@@ -244,6 +269,16 @@ rpc_status shop_fault_validate(shop_fault_plan *plan, shop_error *err)
                                       shop_service_name(f->service));
             if (f->kind == SHOP_FAULT_KILL || f->kind == SHOP_FAULT_RESTART)
                 down = f->kind == SHOP_FAULT_KILL;
+            if (f->kind == SHOP_FAULT_PARTITION && cut)
+                return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                      "%s: %s is already partitioned (heal it first)", a,
+                                      shop_service_name(f->service));
+            if (f->kind == SHOP_FAULT_HEAL && !cut)
+                return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                      "%s: no earlier partition of %s to heal", a,
+                                      shop_service_name(f->service));
+            if (f->kind == SHOP_FAULT_PARTITION || f->kind == SHOP_FAULT_HEAL)
+                cut = f->kind == SHOP_FAULT_PARTITION;
             for (size_t j = i + 1; j < plan->n; j++) {
                 const shop_fault *g = &plan->faults[j];
                 if (g->service != f->service || g->kind != f->kind || f->at_ms == f->until_ms)
@@ -277,6 +312,15 @@ void shop_fault_format(const shop_fault *f, char *out, size_t outlen)
         break;
     case SHOP_FAULT_DROP:
         snprintf(out, outlen, "%s:drop=%g@%lldms-%lldms", svc, f->drop_p, t1, t2);
+        break;
+    case SHOP_FAULT_PARTITION:
+        snprintf(out, outlen, "%s:partition@%lldms", svc, t1);
+        break;
+    case SHOP_FAULT_HEAL:
+        snprintf(out, outlen, "%s:heal@%lldms", svc, t1);
+        break;
+    case SHOP_FAULT_BANDWIDTH:
+        snprintf(out, outlen, "%s:bandwidth=%s@%lldms-%lldms", svc, f->rate, t1, t2);
         break;
     }
 }

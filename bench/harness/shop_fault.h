@@ -1,7 +1,8 @@
 /* Fault schedules: `--fault coupon:kill@5s,restart@15s` and friends, parsed
  * into a flat, time-ordered list of actions the bench applies to processes
- * (kill/restart/pause) or to the link proxy in front of a service
- * (delay/drop). */
+ * (kill/restart/pause), to the link proxy in front of a service
+ * (delay/drop), or, in multi-host mode, to a host's link (partition/heal,
+ * bandwidth). */
 #ifndef SHOP_FAULT_H
 #define SHOP_FAULT_H
 
@@ -20,11 +21,14 @@ typedef enum shop_service {
 } shop_service;
 
 typedef enum shop_fault_kind {
-    SHOP_FAULT_KILL,    /* SIGKILL at at_ms */
-    SHOP_FAULT_RESTART, /* start again at at_ms */
-    SHOP_FAULT_PAUSE,   /* SIGSTOP at at_ms, SIGCONT at until_ms */
-    SHOP_FAULT_DELAY,   /* the proxy adds delay_ms per message in the window */
-    SHOP_FAULT_DROP,    /* the proxy drops messages with probability drop_p */
+    SHOP_FAULT_KILL,      /* SIGKILL at at_ms */
+    SHOP_FAULT_RESTART,   /* start again at at_ms */
+    SHOP_FAULT_PAUSE,     /* SIGSTOP at at_ms, SIGCONT at until_ms */
+    SHOP_FAULT_DELAY,     /* the proxy adds delay_ms per message in the window */
+    SHOP_FAULT_DROP,      /* the proxy drops messages with probability drop_p */
+    SHOP_FAULT_PARTITION, /* multi-host: the host's link cut at at_ms (both directions) */
+    SHOP_FAULT_HEAL,      /* multi-host: the host's link back at at_ms */
+    SHOP_FAULT_BANDWIDTH, /* multi-host: the host's link limited to `rate` in the window */
 } shop_fault_kind;
 
 typedef struct shop_fault {
@@ -34,6 +38,7 @@ typedef struct shop_fault {
     int64_t until_ms; /* end of a window (pause, delay, drop); else = at_ms */
     int delay_ms;
     double drop_p;
+    char rate[16]; /* bandwidth: tc's rate ("1mbit", "500kbit") */
 } shop_fault;
 
 #define SHOP_FAULT_MAX 32
@@ -46,15 +51,17 @@ typedef struct shop_fault_plan {
 /* Parses one spec, SERVICE:ACTION[,ACTION...] where an action may start with
  * its own SERVICE: (`coupon:kill@5s,stock:pause@2s-4s`), and appends its
  * actions to `plan`. Actions: kill@T, restart@T, pause@T1-T2,
- * delay=MS@T1-T2, drop=P@T1-T2; times as 5s, 1500ms, 1.5s, 2m. Returns RPC_OK,
+ * delay=MS@T1-T2, drop=P@T1-T2, and on hosts of their own (--hosts netns)
+ * partition@T, heal@T, bandwidth=RATE@T1-T2; times as 5s, 1500ms, 1.5s, 2m.
+ * Returns RPC_OK,
  * or RPC_INVALID_ARGUMENT with `err` naming the bad part; on error `plan` is
  * unchanged. */
 rpc_status shop_fault_parse(shop_fault_plan *plan, const char *spec, shop_error *err);
 
 /* Checks the whole plan: a restart follows a kill of the same service, a
- * service is not killed twice without a restart in between, windows of one
- * service do not overlap. Sorts the plan by time. Returns RPC_OK, or
- * RPC_INVALID_ARGUMENT + err. */
+ * service is not killed twice without a restart in between (the same for
+ * partition and heal), windows of one service do not overlap. Sorts the plan by time. Returns
+ * RPC_OK, or RPC_INVALID_ARGUMENT + err. */
 rpc_status shop_fault_validate(shop_fault_plan *plan, shop_error *err);
 
 /* Formats one action back as spec text ("coupon:pause@2000ms-4000ms"). */

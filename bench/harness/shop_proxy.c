@@ -326,6 +326,16 @@ static void *proxy_main(void *arg)
 rpc_status shop_proxy_start(shop_proxy **out, int listen_port, const char *upstream_host,
                             int upstream_port, shop_error *err)
 {
+    return shop_proxy_start_on(out, "127.0.0.1", listen_port, upstream_host, upstream_port, err);
+}
+
+rpc_status shop_proxy_start_on(shop_proxy **out, const char *listen_ipv4, int listen_port,
+                               const char *upstream_host, int upstream_port, shop_error *err)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port)};
+    if (inet_pton(AF_INET, listen_ipv4, &sa.sin_addr) != 1)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "proxy: '%s' is not an IPv4 address",
+                              listen_ipv4);
     shop_proxy *p = calloc(1, sizeof *p);
     if (!p)
         return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -336,8 +346,6 @@ rpc_status shop_proxy_start(shop_proxy **out, int listen_port, const char *upstr
     p->upstream_port = upstream_port;
     p->rng = (uint64_t)shop_now_ns() | 1;
     pthread_mutex_init(&p->mu, NULL);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t salen = sizeof sa;
     int one = 1;
     p->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -346,7 +354,7 @@ rpc_status shop_proxy_start(shop_proxy **out, int listen_port, const char *upstr
         bind(p->listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
         listen(p->listen_fd, 128) != 0 ||
         getsockname(p->listen_fd, (struct sockaddr *)&sa, &salen) != 0) {
-        st = shop_error_errno(err, errno, "proxy listen on 127.0.0.1:%d", listen_port);
+        st = shop_error_errno(err, errno, "proxy listen on %s:%d", listen_ipv4, listen_port);
         goto fail;
     }
     p->port = ntohs(sa.sin_port);

@@ -26,6 +26,11 @@ typedef struct shop_proxy_stats {
 rpc_status shop_proxy_start(shop_proxy **out, int listen_port, const char *upstream_host,
                             int upstream_port, shop_error *err);
 
+/* The same on another IPv4 address of this host (multi-host mode: the
+ * bridge's, which every host reaches). */
+rpc_status shop_proxy_start_on(shop_proxy **out, const char *listen_ipv4, int listen_port,
+                               const char *upstream_host, int upstream_port, shop_error *err);
+
 /* The port it listens on. */
 int shop_proxy_port(const shop_proxy *p);
 

@@ -173,6 +173,13 @@ uint64_t bk_group_retrying(const bk_group *g);
 uint64_t bk_dlq_size(mq_broker *b, bk_group *g, uint64_t *from);
 void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a);
 void bk_dlq(mq_broker *b, const Shop__Mq__Dlq *req, Shop__Mq__Reply *rep, bk_arena *a);
+/* The peek request (peek.c): stored records of a topic by offset. */
+void bk_peek(mq_broker *b, const Shop__Mq__Peek *req, Shop__Mq__Reply *rep, bk_arena *a);
+/* The reset-offset request (reset.c): a group's offset on a topic moved. */
+void bk_reset_offset(mq_broker *b, const Shop__Mq__ResetOffset *req, Shop__Mq__Reply *rep,
+                     bk_arena *a);
+/* The get request (peek.c): stored records by id or by key. */
+void bk_get(mq_broker *b, const Shop__Mq__Get *req, Shop__Mq__Reply *rep, bk_arena *a);
 
 /* metrics.c: the broker's families for GET /metrics (broker lock held). */
 struct shop_metrics_out;

@@ -43,6 +43,7 @@ static size_t seg_scan(mq_store *s, mq_seg *g, int *corrupt)
         if (t)
             mq_store_topic_index(t, r->offset, g->no, (uint32_t)pos);
         mq_store_dedup_put(s, r->topic, r->id, r->offset);
+        mq_keyindex_put(s->keys, r->topic, r->key, r->offset);
         if (r->timestamp_ms > g->last_ts)
             g->last_ts = r->timestamp_ms;
         shop__mq__record__free_unpacked(r, NULL);

@@ -313,6 +313,15 @@ static void dispatch_request(mq_broker *b, const Shop__Mq__Request *req, Shop__M
     case SHOP__MQ__REQUEST__BODY_DLQ:
         bk_dlq(b, req->dlq, rep, a);
         break;
+    case SHOP__MQ__REQUEST__BODY_PEEK:
+        bk_peek(b, req->peek, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_GET:
+        bk_get(b, req->get, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_RESET_OFFSET:
+        bk_reset_offset(b, req->reset_offset, rep, a);
+        break;
     default:
         reply_fail(rep, RPC_UNIMPLEMENTED, "empty or unknown request", a);
     }

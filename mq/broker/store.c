@@ -38,6 +38,11 @@ void mq_store_dedup_put(mq_store *s, const char *topic, const char *id, uint64_t
     *d = (dedup_slot){h, hash_str(topic), off};
 }
 
+const mq_keyindex *mq_store_keys(mq_store *s)
+{
+    return s->keys;
+}
+
 int mq_store_find_id(mq_store *s, const char *topic, const char *id, uint64_t *offset)
 {
     if (!id || !*id)
@@ -213,7 +218,10 @@ int mq_store_open(mq_store **out, const mq_store_opts *opts, char *err, size_t e
 {
     *out = NULL;
     mq_store *s = calloc(1, sizeof *s);
-    if (!s || !(s->dedup = calloc(DEDUP_SLOTS, sizeof *s->dedup))) {
+    if (!s || !(s->dedup = calloc(DEDUP_SLOTS, sizeof *s->dedup)) ||
+        !(s->keys = mq_keyindex_new())) {
+        if (s)
+            free(s->dedup);
         free(s);
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -270,6 +278,7 @@ void mq_store_close(mq_store *s)
     free(s->topics);
     free(s->wbuf);
     free(s->dedup);
+    mq_keyindex_free(s->keys);
     free(s);
 }
 
@@ -368,6 +377,7 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
     s->pos += len + MQ_RECORD_HEADER;
     g->last_ts = rec->timestamp_ms;
     mq_store_dedup_put(s, rec->topic, rec->id, rec->offset);
+    mq_keyindex_put(s->keys, rec->topic, rec->key, rec->offset);
     atomic_fetch_add_explicit(&s->appends, 1, memory_order_relaxed);
     *offset = rec->offset;
     return 0;

@@ -14,6 +14,7 @@
 
 #include "base/hist.h"
 #include "mq.pb-c.h"
+#include "mq/broker/keyindex.h"
 
 #define MQ_RECORD_HEADER 8
 #define MQ_RECORD_MAX (8u << 20)
@@ -109,6 +110,9 @@ int mq_store_read(mq_store *s, const mq_topic *t, uint64_t offset, const uint8_t
 /* The offset already stored for message id in topic, if it is among the
  * recent ids the store remembers. Returns 1 when found. */
 int mq_store_find_id(mq_store *s, const char *topic, const char *id, uint64_t *offset);
+
+/* The key index (keyindex.h): candidates to read back and check. */
+const mq_keyindex *mq_store_keys(mq_store *s);
 
 /* Deletes the oldest segments past the retention limits (never the active
  * one). Returns the number deleted. */

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "mq/broker/spare.h"
+#include "mq/broker/keyindex.h"
 #include "mq/broker/store.h"
 
 #define DEDUP_SLOTS (1u << 18)
@@ -36,6 +37,7 @@ struct mq_store {
     mq_topic **topics;
     size_t ntopics, topics_cap;
     dedup_slot *dedup;
+    mq_keyindex *keys;         /* key -> recent records (keyindex.h) */
     pthread_mutex_t sync_mu;   /* the active fd, against the async flusher */
     mq_spare *spare;           /* the next segment, prepared in the background */
     uint64_t syncs, sync_ns;   /* under sync_mu */

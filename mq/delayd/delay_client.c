@@ -278,3 +278,40 @@ void mq_delay_stats_free(mq_delay_stats *s)
     s->topics = NULL;
     s->n_topics = 0;
 }
+
+rpc_status mq_delay_list(mq_delay_client *c, const char *topic, unsigned limit,
+                         mq_delay_pending **out, size_t *n, uint64_t *matched, shop_error *err)
+{
+    Shop__Mq__Delay__ListRequest lr = SHOP__MQ__DELAY__LIST_REQUEST__INIT;
+    Shop__Mq__Delay__Request req = SHOP__MQ__DELAY__REQUEST__INIT;
+    Shop__Mq__Delay__Reply *reply = NULL;
+    *out = NULL;
+    *n = 0;
+    *matched = 0;
+    lr.topic = (char *)(topic ? topic : "");
+    lr.limit = limit;
+    req.op_case = SHOP__MQ__DELAY__REQUEST__OP_LIST;
+    req.list = &lr;
+    rpc_status st = call(c, &req, &reply, err);
+    if (st == RPC_OK) {
+        *out = calloc(reply->n_pending ? reply->n_pending : 1, sizeof **out);
+        if (*out == NULL) {
+            st = set_err(err, RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        }
+        for (size_t i = 0; *out != NULL && i < reply->n_pending; i++) {
+            const Shop__Mq__Delay__PendingMessage *m = reply->pending[i];
+            mq_delay_pending *p = &(*out)[i];
+            snprintf(p->topic, sizeof p->topic, "%s", m->topic);
+            snprintf(p->key, sizeof p->key, "%s", m->key);
+            p->id = m->id;
+            p->due_us = m->due_us;
+            p->body_len = m->body_len;
+        }
+        *n = *out != NULL ? reply->n_pending : 0;
+        *matched = reply->matched;
+    }
+    if (reply) {
+        shop__mq__delay__reply__free_unpacked(reply, NULL);
+    }
+    return st;
+}

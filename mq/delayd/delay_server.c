@@ -1,6 +1,6 @@
 /* mq-delayd's nng REP server: a fixed set of contexts, each a small state
- * machine (receive -> work -> send). Stats are answered on the nng thread;
- * sends and cancels go to the writer, which replies after the fsync. */
+ * machine (receive -> work -> send). Stats and lists are answered on the nng
+ * thread; sends and cancels go to the writer, which replies after the fsync. */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <stdio.h>
@@ -105,6 +105,10 @@ static void on_request(delayd_srv_ctx *sc, nng_msg *msg)
     case SHOP__MQ__DELAY__REQUEST__OP_STATS:
         shop__mq__delay__request__free_unpacked(req, NULL);
         reply_stats(sc);
+        return;
+    case SHOP__MQ__DELAY__REQUEST__OP_LIST:
+        delayd_reply_list(sc, sc->d, req->list);
+        shop__mq__delay__request__free_unpacked(req, NULL);
         return;
     case SHOP__MQ__DELAY__REQUEST__OP_SEND:
         if (req->send->n_messages == 0) {

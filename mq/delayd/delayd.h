@@ -107,6 +107,8 @@ rpc_status delayd_server_start(delayd *d, shop_error *err);
 void delayd_server_stop(delayd *d);
 /* Packs and sends a reply on ctx (any thread); takes nothing over. */
 void delayd_server_reply(delayd_srv_ctx *sc, const void *reply);
+/* Answers a List request (a Shop__Mq__Delay__ListRequest) on ctx. */
+void delayd_reply_list(delayd_srv_ctx *sc, delayd *d, const void *list_request);
 
 int64_t delayd_wall_us(void);
 

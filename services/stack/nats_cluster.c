@@ -107,8 +107,9 @@ rpc_status nats_cluster_init(nats_cluster *c, const char *dir, int n, shop_error
     return RPC_OK;
 }
 
-/* GET /healthz on the monitor port: 200 and "ok" once JetStream is current. */
-int nats_cluster_node_healthy(const nats_cluster *c, int i)
+/* GET /healthz on the monitor port into buf (the body, or "" when the node
+ * does not answer): healthy is 200 and "ok", once JetStream is current. */
+static int healthz(const nats_cluster *c, int i, char *out, size_t outlen)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(c->nodes[i].monitor_port)};
@@ -116,6 +117,7 @@ int nats_cluster_node_healthy(const nats_cluster *c, int i)
     struct timeval tv = {.tv_sec = 1};
     char buf[512];
     size_t got = 0;
+    out[0] = '\0';
     if (fd < 0)
         return 0;
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -128,8 +130,16 @@ int nats_cluster_node_healthy(const nats_cluster *c, int i)
     }
     close(fd);
     buf[got] = '\0';
+    const char *body = strstr(buf, "\r\n\r\n");
+    snprintf(out, outlen, "%s", body != NULL ? body + 4 : "");
     return strncmp(buf, "HTTP/1.", 7) == 0 && strstr(buf, " 200 ") != NULL &&
            strstr(buf, "\"ok\"") != NULL;
+}
+
+int nats_cluster_node_healthy(const nats_cluster *c, int i)
+{
+    char body[256];
+    return healthz(c, i, body, sizeof body);
 }
 
 static rpc_status spawn_node(nats_cluster *c, int i, shop_error *err)
@@ -153,7 +163,8 @@ static rpc_status spawn_node(nats_cluster *c, int i, shop_error *err)
 static rpc_status wait_healthy(nats_cluster *c, int i, int64_t until, shop_error *err)
 {
     nats_node *nd = &c->nodes[i];
-    while (!nats_cluster_node_healthy(c, i)) {
+    char body[256] = "";
+    while (!healthz(c, i, body, sizeof body)) {
         int status;
         if (waitpid(nd->pid, &status, WNOHANG) == nd->pid) {
             nd->pid = 0;
@@ -162,7 +173,8 @@ static rpc_status wait_healthy(nats_cluster *c, int i, int64_t until, shop_error
         }
         if (shop_now_ms() > until)
             return shop_error_set(err, RPC_DEADLINE_EXCEEDED,
-                                  "nats-server %s not healthy in time, see %s", nd->name, nd->log);
+                                  "nats-server %s not healthy in time (/healthz: %.120s), see %s",
+                                  nd->name, body, nd->log);
         shop_sleep_ms(50);
     }
     return RPC_OK;
@@ -173,7 +185,7 @@ rpc_status nats_cluster_start(nats_cluster *c, shop_error *err)
     rpc_status st = RPC_OK;
     for (int i = 0; i < c->n && st == RPC_OK; i++)
         st = spawn_node(c, i, err);
-    int64_t until = shop_now_ms() + (c->ready_timeout_ms > 0 ? c->ready_timeout_ms : 20000);
+    int64_t until = shop_now_ms() + (c->ready_timeout_ms > 0 ? c->ready_timeout_ms : 60000);
     for (int i = 0; i < c->n && st == RPC_OK; i++)
         st = wait_healthy(c, i, until, err);
     return st;
@@ -184,7 +196,7 @@ rpc_status nats_cluster_node_start(nats_cluster *c, int i, shop_error *err)
     if (i < 0 || i >= c->n)
         return shop_error_set(err, RPC_INVALID_ARGUMENT, "no node %d", i);
     rpc_status st = spawn_node(c, i, err);
-    int64_t until = shop_now_ms() + (c->ready_timeout_ms > 0 ? c->ready_timeout_ms : 20000);
+    int64_t until = shop_now_ms() + (c->ready_timeout_ms > 0 ? c->ready_timeout_ms : 60000);
     return st == RPC_OK ? wait_healthy(c, i, until, err) : st;
 }
 
@@ -197,6 +209,7 @@ rpc_status nats_cluster_node_stop(nats_cluster *c, int i, int sig, shop_error *e
         return RPC_OK;
     if (kill(nd->pid, sig) != 0 && errno != ESRCH)
         return shop_error_errno(err, errno, "kill %s", nd->name);
+    kill(nd->pid, SIGCONT); /* a paused (SIGSTOP) node acts on the signal only once resumed */
     while (waitpid(nd->pid, NULL, 0) < 0 && errno == EINTR)
         ;
     nd->pid = 0;
@@ -212,8 +225,10 @@ rpc_status nats_cluster_node_restart(nats_cluster *c, int i, shop_error *err)
 void nats_cluster_stop(nats_cluster *c)
 {
     for (int i = 0; i < c->n; i++)
-        if (c->nodes[i].pid > 0)
+        if (c->nodes[i].pid > 0) {
             kill(c->nodes[i].pid, SIGTERM);
+            kill(c->nodes[i].pid, SIGCONT); /* also a paused one */
+        }
     for (int i = 0; i < c->n; i++)
         nats_cluster_node_stop(c, i, SIGTERM, NULL);
 }

@@ -39,7 +39,10 @@ typedef struct nats_cluster {
     char bin[256];
     char url[NATS_CLUSTER_MAX * 32]; /* nats://127.0.0.1:<client port>,... */
     nats_node nodes[NATS_CLUSTER_MAX];
-    int ready_timeout_ms; /* per start; 0: 20000 */
+    /* Per start; 0: 60000. A first start is healthy in ~1 s; a start of a
+     * whole cluster that holds streams takes 6-20 s here (every stream and
+     * consumer elects a leader, 2.9's election timeout is 4-9 s). */
+    int ready_timeout_ms;
     /* Sent to the nodes when the spawning thread ends (shop_spawn_opts), so
      * that a test or bench that dies leaves no server behind; 0 (the
      * default, for `shopflow up`): they outlive it. Set after init. */
@@ -58,8 +61,9 @@ rpc_status nats_cluster_start(nats_cluster *c, shop_error *err);
  * and reaps them; the store dirs stay (a start again finds the data). */
 void nats_cluster_stop(nats_cluster *c);
 
-/* One node: start (and wait until healthy), stop with a signal (reaped),
- * or both (SIGTERM, then start). */
+/* One node: start (and wait until healthy), stop with a signal that ends
+ * it (reaped; a node paused with SIGSTOP is resumed to receive it), or both
+ * (SIGTERM, then start). */
 rpc_status nats_cluster_node_start(nats_cluster *c, int i, shop_error *err);
 rpc_status nats_cluster_node_stop(nats_cluster *c, int i, int sig, shop_error *err);
 rpc_status nats_cluster_node_restart(nats_cluster *c, int i, shop_error *err);

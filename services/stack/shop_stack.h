@@ -27,6 +27,8 @@ typedef struct shop_stack_opts {
     const char *arch;       /* "sync" or "async" */
     const char *mq;         /* async: "broker" (mq-broker, the default) or "nats" (JetStream) */
     int nats_nodes;         /* mq "nats": cluster size; 0: 3 (R3 streams) */
+    const char *hosts;      /* "local" (all on loopback, the default) or "netns": every
+                               daemon on its own host (services/stack/stack_hosts.h) */
     int64_t goods;          /* goods 1..goods ... */
     int64_t stock;          /* ... with this many units each */
     int64_t price_cents;    /* ... at this unit price */
@@ -66,6 +68,7 @@ typedef struct shop_stack {
     char mq_pub_url[64];                /* the broker's deliveries */
     char mq_dir[512], delay_dir[512];   /* their data */
     struct nats_cluster *nats;          /* mq "nats": the cluster in mq-broker's place */
+    struct shop_hosts *hosts;           /* hosts "netns": the daemons' hosts */
 } shop_stack;
 
 shop_stack_opts shop_stack_defaults(void);

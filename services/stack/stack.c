@@ -20,6 +20,7 @@
 #include "services/coupon/coupon_logic.h"
 #include "services/pg/shop_pg.h"
 #include "services/stack/stack_async.h"
+#include "services/stack/stack_hosts.h"
 #include "services/stack/stack_metrics.h"
 #include "services/stack/stack_nats.h"
 #include "services/stack/stack_net.h"
@@ -146,6 +147,11 @@ static rpc_status spawn(shop_stack *st, shop_stack_proc *p, shop_error *err)
     /* SIGTERM when the stack's owner ends: a daemon never outlives it. */
     shop_spawn_opts so = {.log_path = p->log_path[0] != '\0' ? p->log_path : NULL,
                           .death_signal = SIGTERM};
+    shop_host *host = stack_hosts_of(st, p);
+    if (host != NULL) { /* multi-host mode: into its own network namespace */
+        so.in_child = shop_hosts_enter_child;
+        so.in_child_arg = host;
+    }
     pid_t pid = 0;
     shop_error spawn_err = {0};
     if (shop_spawn(argv, &so, &pid, &spawn_err) != RPC_OK) {
@@ -180,7 +186,7 @@ static rpc_status wait_ready(shop_stack *st, shop_stack_proc *p, shop_error *err
                                   WIFEXITED(p->last_status) ? WEXITSTATUS(p->last_status) : -1,
                                   p->log_path[0] ? "; see " : "", p->log_path);
         }
-        if (rpc_probe_tcp(NULL, p->port, 500))
+        if (rpc_probe_tcp(stack_hosts_addr(st, p), p->port, 500))
             return RPC_OK;
         shop_sleep_ms(10);
     }
@@ -230,18 +236,21 @@ rpc_status shop_stack_start(shop_stack *st, const shop_stack_opts *opts, shop_er
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
         if (fresh_db(st, &st->procs[i], services[i], err) != 0)
             return shop_error_code(err);
+    if (stack_async_on(st) && stack_async_setup(st, err) != RPC_OK)
+        return shop_error_code(err);
+    if (stack_hosts_on(st) && stack_hosts_setup(st, err) != RPC_OK)
+        return shop_error_code(err);
     /* async: the broker and the delay queue before any service */
     for (int i = 0; i < SHOP_STACK_NMQ && stack_async_on(st); i++) {
         shop_stack_proc *p = &st->mq[i];
         if (i == SHOP_STACK_BROKER && stack_nats_on(st)) {
-            if (stack_async_setup(st, err) != RPC_OK || stack_nats_start(st, err) != RPC_OK) {
+            if (stack_nats_start(st, err) != RPC_OK) {
                 shop_stack_stop(st);
                 return shop_error_code(err);
             }
             continue;
         }
-        if ((i == 0 && stack_async_setup(st, err) != 0) || spawn(st, p, err) != 0 ||
-            wait_ready(st, p, err) != 0) {
+        if (spawn(st, p, err) != 0 || wait_ready(st, p, err) != 0) {
             shop_stack_stop(st);
             return shop_error_code(err);
         }
@@ -360,5 +369,6 @@ int shop_stack_stop(shop_stack *st)
     if (stop_procs(st->mq, SHOP_STACK_NMQ) != 0)
         rc = -1;
     stack_nats_stop(st);
+    stack_hosts_destroy(st); /* once nothing runs inside them */
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,4 +226,54 @@ int ts_free_port(void)
     if (fd >= 0)
         close(fd);
     return port;
+}
+
+int ts_shopflow(char *out, size_t outlen, const char *fmt, ...)
+{
+    char bin[512], args[2048], cmd[3072];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    ts_bin("shopflow", bin, sizeof bin);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
+    out[0] = '\0';
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        return -1;
+    size_t n = fread(out, 1, outlen - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void ts_printed_url(const ts_proc *p, const char *name, char *url, size_t len)
+{
+    url[0] = '\0';
+    FILE *f = fopen(p->log_path, "r");
+    if (f == NULL)
+        return;
+    char line[1024];
+    size_t nl = strlen(name);
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *u = strstr(line, "url=");
+        if (strncmp(line, name, nl) == 0 && line[nl] == ' ' && u != NULL) {
+            snprintf(url, len, "%s", u + 4);
+            url[strcspn(url, " \n")] = '\0';
+        }
+    }
+    fclose(f);
+}
+
+int ts_log_has(const ts_proc *p, const char *text)
+{
+    FILE *f = fopen(p->log_path, "r");
+    if (f == NULL)
+        return 0;
+    char line[1024];
+    int found = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        found |= strstr(line, text) != NULL;
+    fclose(f);
+    return found;
 }

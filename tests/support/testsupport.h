@@ -57,4 +57,16 @@ void ts_dump_log(const ts_proc *p);
 /* A TCP port on 127.0.0.1 that is free right now. */
 int ts_free_port(void);
 
+/* Runs `shopflow ARGS` (printf-style, shell-quoted) and waits for it; returns
+ * its exit code (-1 if it did not exit) with stdout and stderr in out. */
+int ts_shopflow(char *out, size_t outlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* In a child's captured output: the value of "url=" on the last line that
+ * starts with `name` and a space ("" when none). */
+void ts_printed_url(const ts_proc *p, const char *name, char *url, size_t len);
+
+/* 1 when the child's captured output contains `text`. */
+int ts_log_has(const ts_proc *p, const char *text);
+
 #endif

@@ -25,6 +25,11 @@ static void bench_usage(FILE *out)
         "faults, heals, waits for consistency and checks every invariant.\n\n"
         "  --arch LIST       architectures to run: sync, async, async-nats (default\n"
         "                    sync,async; async is left out while it is not built)\n"
+        "  --hosts netns     every daemon on its own host (a network namespace on a\n"
+        "                    private bridge; root only): link faults partition@T,\n"
+        "                    heal@T and bandwidth=RATE@T1-T2 act on a host's link, e.g.\n"
+        "                    coupon:partition@15s,coupon:heal@30s; delay and drop stay\n"
+        "                    in the message proxy\n"
         "  --mq nats         adds async-nats: the async architecture on a three-node\n"
         "                    nats-server cluster with JetStream (R3) in mq-broker's place;\n"
         "                    its broker faults act on the order.placed stream's leader\n"
@@ -34,7 +39,9 @@ static void bench_usage(FILE *out)
         "  --deadline MS     per-request deadline from its scheduled start (default 1000)\n"
         "  --pay-share P     share of accepted orders also paid, 0..1 (default 0.5)\n"
         "  --fault SPEC      e.g. coupon:kill@15s,restart@30s  stock:delay=200@5s-10s\n"
-        "                    stock:pause@5s-8s  coupon:drop=0.3@5s-10s (repeatable); services\n"
+        "                    stock:pause@5s-8s  coupon:drop=0.3@5s-10s (repeatable), with\n"
+        "                    --hosts netns also coupon:partition@5s,heal@10s and\n"
+        "                    stock:bandwidth=500kbit@5s-10s; services\n"
         "                    order, stock, coupon, broker, delayd. Default: the coupon service\n"
         "                    killed for the middle third of the run\n"
         "  --no-fault        no faults (a baseline)\n"
@@ -82,6 +89,7 @@ int cmd_bench(int argc, char **argv)
         {"pay-share", required_argument, NULL, 'p'},
         {"converge", required_argument, NULL, 'v'},
         {"mq", required_argument, NULL, 'm'},
+        {"hosts", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -97,6 +105,13 @@ int cmd_bench(int argc, char **argv)
         case 'a':
             archs = optarg;
             explicit_arch = 1;
+            break;
+        case 'H':
+            if (strcmp(optarg, "netns") != 0 && strcmp(optarg, "local") != 0) {
+                fprintf(stderr, "shopflow bench: --hosts wants local or netns, not '%s'\n", optarg);
+                return 2;
+            }
+            cfg.hosts = strcmp(optarg, "netns") == 0 ? "netns" : NULL;
             break;
         case 'm':
             if (strcmp(optarg, "nats") != 0 && strcmp(optarg, "broker") != 0) {

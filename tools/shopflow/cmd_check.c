@@ -1,8 +1,11 @@
 /* shopflow check: the cross-service invariants over order_db, stock_db and
- * coupon_db (bench/harness/shop_check.h). Exit 0 when every rule holds, 1 on
- * violations, 2 on usage errors, 4 when a database cannot be read. */
+ * coupon_db (bench/harness/shop_check.h), as a table or --json. Exit 0 when
+ * every rule holds, 1 on violations, 2 on usage errors, 4 when a database
+ * cannot be read. */
 #include "tools/shopflow/commands.h"
+#include "bench/harness/check_json.h"
 #include "bench/harness/shop_check.h"
+#include "tools/shopflow/cli_json.h"
 #include "services/pg/shop_pg.h"
 
 #include <getopt.h>
@@ -12,20 +15,22 @@
 
 static void check_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: shopflow check [--prefix P] [--order-db DB] [--stock-db DB] [--coupon-db DB]\n"
-            "                      [--acked FILE] [--grace MS] [--max N]\n\n"
-            "Checks every cross-service invariant and lists violations by order id.\n\n"
-            "  --prefix P        check P_order_db, P_stock_db, P_coupon_db (a bench run's)\n"
-            "  --order-db DB     a database name or a full libpq conninfo/URL (default order_db)\n"
-            "  --stock-db DB     likewise (default stock_db)\n"
-            "  --coupon-db DB    likewise (default coupon_db)\n"
-            "  --acked FILE      order ids acknowledged to clients, one per line: each must exist\n"
-            "  --grace MS        PENDING orders past pay_by + MS are violations (default 0;\n"
-            "                    -1 skips the rule, e.g. while the stack is still healing)\n"
-            "  --max N           list at most N violations per rule (default 20)\n\n"
-            "environment: SHOPFLOW_PG points at an existing server instead of var/pg.\n"
-            "exit: 0 all rules hold, 1 violations, 2 usage, 4 a database cannot be read\n");
+    fprintf(
+        out,
+        "usage: shopflow check [--prefix P] [--order-db DB] [--stock-db DB] [--coupon-db DB]\n"
+        "                      [--acked FILE] [--grace MS] [--max N] [--json]\n\n"
+        "Checks every cross-service invariant and lists violations by order id.\n\n"
+        "  --prefix P        check P_order_db, P_stock_db, P_coupon_db (a bench run's)\n"
+        "  --order-db DB     a database name or a full libpq conninfo/URL (default order_db)\n"
+        "  --stock-db DB     likewise (default stock_db)\n"
+        "  --coupon-db DB    likewise (default coupon_db)\n"
+        "  --acked FILE      order ids acknowledged to clients, one per line: each must exist\n"
+        "  --grace MS        PENDING orders past pay_by + MS are violations (default 0;\n"
+        "                    -1 skips the rule, e.g. while the stack is still healing)\n"
+        "  --max N           list at most N violations per rule (default 20)\n"
+        "  --json            the result as one JSON object (\"ok\", \"rules\", \"violations\")\n\n"
+        "environment: SHOPFLOW_PG points at an existing server instead of var/pg.\n"
+        "exit: 0 all rules hold, 1 violations, 2 usage, 4 a database cannot be read\n");
 }
 
 /* A name becomes the conninfo of that database on the configured server. */
@@ -73,16 +78,13 @@ static long read_acked(const char *path, int64_t **out)
 int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"prefix", required_argument, NULL, 'p'},
-        {"order-db", required_argument, NULL, 'o'},
-        {"stock-db", required_argument, NULL, 's'},
-        {"coupon-db", required_argument, NULL, 'c'},
-        {"acked", required_argument, NULL, 'a'},
-        {"grace", required_argument, NULL, 'g'},
-        {"max", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"prefix", required_argument, NULL, 'p'},   {"order-db", required_argument, NULL, 'o'},
+        {"stock-db", required_argument, NULL, 's'}, {"coupon-db", required_argument, NULL, 'c'},
+        {"acked", required_argument, NULL, 'a'},    {"grace", required_argument, NULL, 'g'},
+        {"max", required_argument, NULL, 'm'},      {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
+    int json = 0;
     const char *prefix = NULL, *dbs[3] = {NULL, NULL, NULL}, *acked_path = NULL;
     long grace = 0, max_each = 20;
     int c;
@@ -113,6 +115,9 @@ int cmd_check(int argc, char **argv)
                         c == 'g' ? "grace" : "max", optarg);
                 return 2;
             }
+            break;
+        case 'j':
+            json = 1;
             break;
         case 'h':
             check_usage(stdout);
@@ -148,9 +153,14 @@ int cmd_check(int argc, char **argv)
         fprintf(stderr, "shopflow check: %s\n", err.message);
         return 4;
     }
-    shop_check_print(&rep, stdout, (size_t)(max_each < 0 ? 0 : max_each));
-    size_t bad = shop_check_total(&rep);
+    size_t bad = shop_check_total(&rep), max = (size_t)(max_each < 0 ? 0 : max_each);
+    int rc = 0;
+    if (json) {
+        rc = cli_json_print("check", shop_check_json(&rep, max));
+    } else {
+        shop_check_print(&rep, stdout, max);
+        printf("%s\n", bad ? "INVARIANTS VIOLATED" : "all invariants hold");
+    }
     shop_check_report_free(&rep);
-    printf("%s\n", bad ? "INVARIANTS VIOLATED" : "all invariants hold");
-    return bad ? 1 : 0;
+    return rc != 0 ? 4 : bad ? 1 : 0;
 }

@@ -16,31 +16,42 @@
 #include "mq/nats/nats_names.h"
 #include "base/clock.h"
 #include "mq/wire.h"
+#include "tools/shopflow/cli_json.h"
+#include "tools/shopflow/ctl_client.h"
+#include "tools/shopflow/mq_body.h"
+#include "tools/shopflow/mq_cli.h"
+#include "tools/shopflow/mq_json.h"
 
 static void mq_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: shopflow mq stats|dlq|send|consume [options]\n\n"
-            "  stats                       per topic and group: end, committed, lag, in flight,\n"
-            "                              retrying, DLQ size; then mq-delayd's pending delayed\n"
-            "                              messages per topic, next due, lateness percentiles\n"
-            "  dlq GROUP [--redrive] [--max N]\n"
-            "                              list the group's dead letters; --redrive sends them\n"
-            "                              back to the group (through its retry topic)\n"
-            "  send TOPIC [BODY] [--key K] [--count N] [--size B] [--batch N]\n"
-            "  consume TOPIC... --group G [--count N] [--reconsume-later] [--sleep-ms N]\n"
-            "                              [--max-inflight N]; one line per message on stdout\n\n"
-            "options: --url URL [MQ_URL, " MQ_DEFAULT_URL
-            "; nats://host:port[,host:port...] for JetStream],\n"
-            "         --pub-url URL [MQ_PUB_URL, " MQ_DEFAULT_PUB_URL "],\n"
-            "         --delay-url URL [MQ_DELAY_URL, " MQ_DELAY_URL_DEFAULT "]\n");
+    fprintf(
+        out,
+        "usage: shopflow mq stats|dlq|send|consume [options]\n\n"
+        "  stats                       per topic and group: end, committed, lag, in flight,\n"
+        "                              retrying, DLQ size; then mq-delayd's pending delayed\n"
+        "                              messages per topic, next due, lateness percentiles\n"
+        "  dlq GROUP [--redrive] [--max N]\n"
+        "                              list the group's dead letters; --redrive sends them\n"
+        "                              back to the group (through its retry topic)\n"
+        "  topics                      every topic: retained offsets, messages, groups\n"
+        "  topic T                     one topic: offsets, messages, each group's committed\n"
+        "                              offset, lag, in flight, retrying, DLQ, consumers\n"
+        "  peek T [--offset N] [--count K]\n"
+        "                              stored records from offset N (default: the first\n"
+        "                              retained), K of them (default 10, at most 1000), with\n"
+        "                              bodies as protobuf text where the topic's type is known\n"
+        "  send TOPIC [BODY] [--key K] [--count N] [--size B] [--batch N]\n"
+        "  consume TOPIC... --group G [--count N] [--reconsume-later] [--sleep-ms N]\n"
+        "                              [--max-inflight N]; one line per message on stdout,\n"
+        "                              its body below it as in peek\n\n"
+        "options: --url URL [MQ_URL, else the broker of the running `shopflow up`\n"
+        "         (--prefix P), else " MQ_DEFAULT_URL
+        "; nats://host:port[,host:port...] for JetStream],\n"
+        "         --pub-url URL [MQ_PUB_URL, else the stack's, else " MQ_DEFAULT_PUB_URL "],\n"
+        "         --delay-url URL [MQ_DELAY_URL, else the stack's, else " MQ_DELAY_URL_DEFAULT "]\n"
+        "         --json: stats, dlq, topics, topic and peek as JSON (mq-broker)\n\n"
+        "exit: 0 done, 1 the broker (or mq-delayd) failed or cannot be reached, 2 usage\n");
 }
-
-typedef struct mq_cli {
-    const char *url, *pub_url, *delay_url, *group, *key;
-    long count, size, batch, sleep_ms, max, max_inflight;
-    int redrive, later;
-} mq_cli;
 
 static int parse(int argc, char **argv, mq_cli *o)
 {
@@ -55,9 +66,16 @@ static int parse(int argc, char **argv, mq_cli *o)
         {"sleep-ms", required_argument, 0, 'S'},
         {"max", required_argument, 0, 'm'},
         {"max-inflight", required_argument, 0, 'I'},
+        {"offset", required_argument, 0, 'O'},
+        {"id", required_argument, 0, 'i'},
+        {"topic", required_argument, 0, 't'},
+        {"to-offset", required_argument, 0, 'T'},
+        {"to-time", required_argument, 0, 'W'},
         {"redrive", no_argument, 0, 'r'},
         {"reconsume-later", no_argument, 0, 'L'},
         {"delay-url", required_argument, 0, 'D'},
+        {"prefix", required_argument, 0, 'P'},
+        {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -74,6 +92,12 @@ static int parse(int argc, char **argv, mq_cli *o)
             break;
         case 'D':
             o->delay_url = optarg;
+            break;
+        case 'P':
+            o->prefix = optarg;
+            break;
+        case 'j':
+            o->json = 1;
             break;
         case 'g':
             o->group = optarg;
@@ -99,6 +123,22 @@ static int parse(int argc, char **argv, mq_cli *o)
         case 'I':
             o->max_inflight = atol(optarg);
             break;
+        case 'i':
+            o->id = optarg;
+            break;
+        case 't':
+            o->topic = optarg;
+            break;
+        case 'T':
+            o->to_offset = optarg;
+            break;
+        case 'W':
+            o->to_time = optarg;
+            break;
+        case 'O':
+            o->offset = strtoull(optarg, NULL, 10);
+            o->has_offset = 1;
+            break;
         case 'r':
             o->redrive = 1;
             break;
@@ -116,7 +156,7 @@ static int parse(int argc, char **argv, mq_cli *o)
     return 0;
 }
 
-static int mq_call(const mq_cli *o, Shop__Mq__Request *req, Shop__Mq__Reply **rep)
+int mq_cli_call(const mq_cli *o, Shop__Mq__Request *req, Shop__Mq__Reply **rep)
 {
     mq_link l;
     shop_error err = {0};
@@ -161,18 +201,49 @@ static int nats_admin(const mq_cli *o, const char *url, const char *group)
     return 0;
 }
 
+/* The broker's stats and mq-delayd's (null when it cannot be reached). */
+static int stats_json(const mq_cli *o, Shop__Mq__Reply *rep)
+{
+    json_t *v = mq_json_stats(rep->stats);
+    shop__mq__reply__free_unpacked(rep, NULL);
+    const char *durl = o->delay_url != NULL ? o->delay_url : mq_delay_default_url();
+    mq_delay_client *c = NULL;
+    mq_delay_stats ds = {0};
+    json_t *delay = json_null();
+    if (mq_delay_client_open(durl, 3000, &c, NULL) == RPC_OK &&
+        mq_delay_get_stats(c, &ds, NULL) == RPC_OK)
+        delay = mq_json_delay_stats(durl, &ds);
+    else
+        fprintf(stderr, "shopflow mq stats: mq-delayd not reachable at %s\n", durl);
+    mq_delay_stats_free(&ds);
+    mq_delay_client_close(c);
+    if (v != NULL)
+        json_object_set_new(v, "delay", delay);
+    else
+        json_decref(delay);
+    return cli_json_print("mq stats", v);
+}
+
+/* --json is mq-broker's; JetStream answers its own (`nats stream info --json`). */
+static int nats_json_refused(const mq_cli *o)
+{
+    if (!o->json)
+        return 0;
+    fprintf(stderr, "shopflow mq: --json reads mq-broker; for a nats:// URL use the nats CLI's "
+                    "`nats stream info --json` and `nats consumer info --json`\n");
+    return 1;
+}
+
 static int mq_stats(const mq_cli *o)
 {
     const char *url = mq_url_or_env(o->url, "MQ_URL", MQ_DEFAULT_URL);
     if (mq_nats_is_url(url))
-        return nats_admin(o, url, NULL);
-    Shop__Mq__Stats s = SHOP__MQ__STATS__INIT;
-    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
-    req.body_case = SHOP__MQ__REQUEST__BODY_STATS;
-    req.stats = &s;
+        return nats_json_refused(o) ? 2 : nats_admin(o, url, NULL);
     Shop__Mq__Reply *rep = NULL;
-    if (mq_call(o, &req, &rep) != 0)
+    if (mq_cli_stats(o, &rep) != 0)
         return 1;
+    if (o->json)
+        return stats_json(o, rep);
     Shop__Mq__StatsReply *r = rep->stats;
     printf("segments=%llu store_bytes=%llu syncs=%llu sync_mean_us=%.0f\n\n%-32s %12s %12s\n",
            (unsigned long long)r->segments, (unsigned long long)r->store_bytes,
@@ -196,19 +267,34 @@ static int mq_stats(const mq_cli *o)
     return 0;
 }
 
-static const char *record_prop(const Shop__Mq__Record *r, const char *key)
+const char *mq_cli_prop(const Shop__Mq__Record *r, const char *key)
 {
     for (size_t i = 0; i < r->n_properties; i++)
         if (strcmp(r->properties[i]->key, key) == 0)
             return r->properties[i]->value;
-    return "";
+    return NULL;
+}
+
+int mq_cli_stats(const mq_cli *o, Shop__Mq__Reply **rep)
+{
+    Shop__Mq__Stats s = SHOP__MQ__STATS__INIT;
+    Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
+    req.body_case = SHOP__MQ__REQUEST__BODY_STATS;
+    req.stats = &s;
+    return mq_cli_call(o, &req, rep);
+}
+
+static const char *prop_or_empty(const Shop__Mq__Record *r, const char *key)
+{
+    const char *v = mq_cli_prop(r, key);
+    return v != NULL ? v : "";
 }
 
 static int mq_dlq(const mq_cli *o, const char *group)
 {
     const char *url = mq_url_or_env(o->url, "MQ_URL", MQ_DEFAULT_URL);
     if (mq_nats_is_url(url))
-        return nats_admin(o, url, group);
+        return nats_json_refused(o) ? 2 : nats_admin(o, url, group);
     Shop__Mq__Dlq d = SHOP__MQ__DLQ__INIT;
     d.group = (char *)group;
     d.redrive = o->redrive;
@@ -217,9 +303,14 @@ static int mq_dlq(const mq_cli *o, const char *group)
     req.body_case = SHOP__MQ__REQUEST__BODY_DLQ;
     req.dlq = &d;
     Shop__Mq__Reply *rep = NULL;
-    if (mq_call(o, &req, &rep) != 0)
+    if (mq_cli_call(o, &req, &rep) != 0)
         return 1;
     Shop__Mq__DlqReply *r = rep->dlq;
+    if (o->json) {
+        int rc = cli_json_print("mq dlq", mq_json_dlq(group, r, o->redrive));
+        shop__mq__reply__free_unpacked(rep, NULL);
+        return rc;
+    }
     printf("dlq group=%s total=%llu listed=%zu\n", group, (unsigned long long)r->total,
            r->n_records);
     for (size_t i = 0; i < r->n_records; i++) {
@@ -228,8 +319,8 @@ static int mq_dlq(const mq_cli *o, const char *group)
         if (!rec)
             continue;
         printf("offset=%llu id=%s topic=%s key=%s times=%s len=%zu\n",
-               (unsigned long long)dl->offset, rec->id, record_prop(rec, "%ORIGIN_TOPIC"), rec->key,
-               record_prop(rec, "%RECONSUME_TIMES"), rec->body.len);
+               (unsigned long long)dl->offset, rec->id, prop_or_empty(rec, "%ORIGIN_TOPIC"),
+               rec->key, prop_or_empty(rec, "%RECONSUME_TIMES"), rec->body.len);
         shop__mq__record__free_unpacked(rec, NULL);
     }
     if (o->redrive)
@@ -297,6 +388,7 @@ static mq_consume_result consume_print(const mq_msg *m, void *arg)
     consume_state *s = arg;
     printf("msg topic=%s offset=%llu id=%s key=%s times=%u len=%zu\n", m->topic,
            (unsigned long long)m->offset, m->id, m->key, m->reconsume_times, m->len);
+    mq_body_print(stdout, m->topic, m->body, m->len, 2);
     fflush(stdout);
     if (s->o->sleep_ms > 0)
         shop_sleep_ms(s->o->sleep_ms);
@@ -348,8 +440,31 @@ int cmd_mq(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     char **rest = argv + 1 + optind;
     int nrest = argc - 1 - optind;
+    /* no broker given: the running stack's broker, its deliveries and its
+     * delay queue (all three from one place, never mixed with a --url) */
+    ctl_target t = {.prefix = o.prefix};
+    if (o.url == NULL && getenv("MQ_URL") == NULL &&
+        ctl_stack_url(&t, "broker", o.stack_url, sizeof o.stack_url) == 0) {
+        o.url = o.stack_url;
+        if (o.pub_url == NULL &&
+            ctl_stack_url(&t, "deliveries", o.stack_pub_url, sizeof o.stack_pub_url) == 0)
+            o.pub_url = o.stack_pub_url;
+        if (o.delay_url == NULL &&
+            ctl_stack_url(&t, "delayd", o.stack_delay_url, sizeof o.stack_delay_url) == 0)
+            o.delay_url = o.stack_delay_url;
+    }
     if (strcmp(sub, "stats") == 0)
         return mq_stats(&o);
+    if (strcmp(sub, "topics") == 0 && nrest == 0)
+        return mq_admin_topics(&o, NULL);
+    if (strcmp(sub, "topic") == 0 && nrest == 1)
+        return mq_admin_topics(&o, rest[0]);
+    if (strcmp(sub, "peek") == 0 && nrest == 1)
+        return mq_admin_peek(&o, rest[0]);
+    if (strcmp(sub, "get") == 0 && nrest == 0)
+        return mq_admin_get(&o, o.id, o.topic);
+    if (strcmp(sub, "reset-offset") == 0 && nrest == 2)
+        return mq_admin_reset(&o, rest[0], rest[1]);
     if (strcmp(sub, "dlq") == 0 && nrest == 1)
         return mq_dlq(&o, rest[0]);
     if (strcmp(sub, "send") == 0 && (nrest == 1 || nrest == 2))

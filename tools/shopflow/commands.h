@@ -16,6 +16,14 @@ int cmd_bench(int argc, char **argv);
 int cmd_scenario(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_mq(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
+int cmd_fault(int argc, char **argv);
+int cmd_delay(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_dashboard(int argc, char **argv);
 

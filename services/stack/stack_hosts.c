@@ -1,0 +1,77 @@
+/* stack_hosts.h: one host per daemon, named after it, and the stack's URLs
+ * rewritten to the hosts' addresses. */
+#include "services/stack/stack_hosts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "services/stack/stack_async.h"
+#include "services/stack/stack_nats.h"
+
+int stack_hosts_on(const shop_stack *st)
+{
+    return st->hosts != NULL || (st->opts.hosts != NULL && strcmp(st->opts.hosts, "netns") == 0);
+}
+
+/* tcp://<addr>:<port> */
+static void point_at(char *url, size_t len, const char *addr, int port)
+{
+    snprintf(url, len, "tcp://%s:%d", addr, port);
+}
+
+rpc_status stack_hosts_setup(shop_stack *st, shop_error *err)
+{
+    if (stack_nats_on(st))
+        return shop_error_set(err, RPC_UNIMPLEMENTED,
+                              "--hosts netns with --mq nats: the JetStream nodes do not run on "
+                              "hosts of their own yet (use one or the other)");
+    const char *names[SHOP_STACK_NPROCS + SHOP_STACK_NMQ];
+    int n = 0;
+    for (int i = 0; i < SHOP_STACK_NPROCS; i++)
+        names[n++] = st->procs[i].name;
+    for (int i = 0; i < SHOP_STACK_NMQ && stack_async_on(st); i++)
+        names[n++] = st->mq[i].name;
+    shop_hosts *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+    rpc_status made = shop_hosts_create(h, names, n, err);
+    if (made != RPC_OK) {
+        free(h);
+        return made;
+    }
+    st->hosts = h;
+    for (int i = 0; i < SHOP_STACK_NPROCS; i++)
+        point_at(st->procs[i].url, sizeof st->procs[i].url, shop_hosts_addr(h, st->procs[i].name),
+                 st->procs[i].port);
+    for (int i = 0; i < SHOP_STACK_NMQ && stack_async_on(st); i++)
+        point_at(st->mq[i].url, sizeof st->mq[i].url, shop_hosts_addr(h, st->mq[i].name),
+                 st->mq[i].port);
+    if (stack_async_on(st)) {
+        /* the broker's deliveries leave from the broker's host */
+        const char *port = strrchr(st->mq_pub_url, ':');
+        point_at(st->mq_pub_url, sizeof st->mq_pub_url,
+                 shop_hosts_addr(h, st->mq[SHOP_STACK_BROKER].name),
+                 port != NULL ? atoi(port + 1) : 0);
+    }
+    return RPC_OK;
+}
+
+shop_host *stack_hosts_of(shop_stack *st, const shop_stack_proc *p)
+{
+    return st->hosts != NULL ? shop_hosts_find(st->hosts, p->name) : NULL;
+}
+
+const char *stack_hosts_addr(const shop_stack *st, const shop_stack_proc *p)
+{
+    return st->hosts != NULL ? shop_hosts_addr(st->hosts, p->name) : NULL;
+}
+
+void stack_hosts_destroy(shop_stack *st)
+{
+    if (st->hosts == NULL)
+        return;
+    shop_hosts_destroy(st->hosts);
+    free(st->hosts);
+    st->hosts = NULL;
+}
