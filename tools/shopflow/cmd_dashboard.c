@@ -9,6 +9,7 @@
 
 #include "rpc/metrics_http.h"
 #include "tools/shopflow/commands.h"
+#include "tools/shopflow/ctl_client.h"
 #include "tools/shopflow/dashboard.h"
 
 #define DASHBOARD_DEFAULT_URL "http://127.0.0.1:7300"
@@ -26,7 +27,10 @@ static void dashboard_usage(FILE *out)
             "                    stock, coupon, broker, delayd metrics on P+6 .. P+10\n"
             "  --target NAME=URL a daemon's metrics endpoint instead (repeatable; names\n"
             "                    order, stock, coupon, broker, delayd drive the panels)\n"
-            "  --timeout-ms MS   per daemon and refresh [800]\n");
+            "  --timeout-ms MS   per daemon and refresh [800]\n"
+            "  --prefix P        the stack of `shopflow up --db-prefix P`, for the processes'\n"
+            "                    state and faults (its control service; without one the page\n"
+            "                    shows the metrics only)\n");
 }
 
 static int add_target(dashboard_targets *t, const char *name, const char *url)
@@ -39,12 +43,15 @@ static int add_target(dashboard_targets *t, const char *name, const char *url)
     return 0;
 }
 
-static int parse(int argc, char **argv, dashboard_targets *t, const char **listen)
+static int parse(int argc, char **argv, dashboard_targets *t, const char **listen, ctl_target *ctl)
 {
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"port-base", required_argument, NULL, 'p'},
-        {"target", required_argument, NULL, 't'}, {"timeout-ms", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"port-base", required_argument, NULL, 'p'},
+                                         {"target", required_argument, NULL, 't'},
+                                         {"timeout-ms", required_argument, NULL, 'T'},
+                                         {"prefix", required_argument, NULL, 'P'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int base = 7301, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -55,6 +62,8 @@ static int parse(int argc, char **argv, dashboard_targets *t, const char **liste
             base = atoi(optarg);
         } else if (c == 'T') {
             t->timeout_ms = atoi(optarg);
+        } else if (c == 'P') {
+            ctl->prefix = optarg;
         } else if (c == 't' && eq != NULL) {
             *eq = '\0';
             if (add_target(t, optarg, eq + 1) != 0)
@@ -83,9 +92,14 @@ int cmd_dashboard(int argc, char **argv)
     const char *listen = getenv("SHOPFLOW_DASHBOARD_URL");
     if (listen == NULL || listen[0] == '\0')
         listen = DASHBOARD_DEFAULT_URL;
-    int rc = parse(argc, argv, &t, &listen);
+    ctl_target ctl = {0};
+    int rc = parse(argc, argv, &t, &listen, &ctl);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    if (ctl_open("dashboard", &ctl, &t.control) != 0) { /* it said why on stderr */
+        fprintf(stderr, "shopflow dashboard: going on without the processes' state and faults\n");
+        t.control = NULL;
+    }
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -101,6 +115,8 @@ int cmd_dashboard(int argc, char **argv)
         fprintf(stderr, "shopflow dashboard: %s\n",
                 err.message[0] ? err.message : "--listen needs an http:// URL");
         rpc_metrics_http_stop(h);
+        if (t.control != NULL)
+            rpc_channel_close(t.control);
         return 1;
     }
     printf("dashboard %s/\n", listen);
@@ -111,5 +127,7 @@ int cmd_dashboard(int argc, char **argv)
     int sig = 0;
     sigwait(&set, &sig);
     rpc_metrics_http_stop(h);
+    if (t.control != NULL)
+        rpc_channel_close(t.control);
     return 0;
 }

@@ -17,11 +17,14 @@ typedef struct dashboard_target {
 typedef struct dashboard_targets {
     dashboard_target v[DASHBOARD_TARGETS_MAX];
     int n;
-    int timeout_ms; /* per daemon and scrape */
+    int timeout_ms;       /* per daemon and scrape */
+    rpc_channel *control; /* `shopflow up`'s control service, or NULL */
 } dashboard_targets;
 
 /* An rpc_http_render_fn (arg: dashboard_targets): GETs every target's
- * /metrics and writes {"now_ms":..,"targets":[{"name","url","up","text"}]}. */
+ * /metrics and writes {"now_ms":..,"targets":[{"name","url","up","text"}],
+ * "processes":[{"name","state","last_exit","fault_delay_ms","fault_drop",
+ * "link","restarts"}] or null}. */
 rpc_status dashboard_scrape(void *arg, char **body, size_t *len, rpc_error *err);
 
 /* The page, compiled in (tools/shopflow/dashboard/index.html). */
