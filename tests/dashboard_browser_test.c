@@ -15,7 +15,7 @@
 #include "base/clock.h"
 #include "rpc/http_get.h"
 #include "services/stack/shop_stack.h"
-#include "shop_order.rpc.h"
+#include "tests/support/place_order.h"
 #include "tests/support/testsupport.h"
 
 static const char *chromium(void)
@@ -71,20 +71,11 @@ static long dom_number(const char *dom, const char *id)
 
 static void place(rpc_channel *ch, int i)
 {
-    Shop__Order__PlaceOrderRequest rq = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
     char rid[32];
     snprintf(rid, sizeof rid, "dash-%d", i);
-    rq.request_id = rid;
-    rq.user_id = i;
-    rq.goods_id = 1;
-    rq.count = 1;
-    rq.coupon_id = i;
-    Shop__Order__PlaceOrderReply *rp = NULL;
+    int64_t id = 0;
     rpc_error err = {0};
-    rpc_call_opts o = {.wait_for_ready = true, .timeout_ms = 5000};
-    cr_assert_eq(shop_order_OrderService_PlaceOrder(ch, &rq, &rp, &o, &err), RPC_OK, "%s",
-                 err.message);
-    shop__order__place_order_reply__free_unpacked(rp, NULL);
+    cr_assert_eq(ts_place_order(ch, rid, i, NULL, &id, &err), RPC_OK, "%s", err.message);
 }
 
 /* Loads the page until lag-coupon satisfies `want` (15 s at most). */

@@ -11,7 +11,7 @@
 #include "base/metrics.h"
 #include "rpc/http_get.h"
 #include "services/stack/shop_stack.h"
-#include "shop_order.rpc.h"
+#include "tests/support/place_order.h"
 #include "tests/support/testsupport.h"
 
 static void need_promtool(void)
@@ -53,22 +53,11 @@ static char *scrape(const shop_stack_proc *p)
     return NULL;
 }
 
-static int64_t place(rpc_channel *ch, const char *request_id)
+static void place(rpc_channel *ch, const char *request_id)
 {
-    Shop__Order__PlaceOrderRequest rq = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
-    rq.request_id = (char *)request_id;
-    rq.user_id = 1;
-    rq.goods_id = 1;
-    rq.count = 1;
-    rq.coupon_id = 1;
-    Shop__Order__PlaceOrderReply *rp = NULL;
+    int64_t id = 0;
     rpc_error err = {0};
-    rpc_call_opts o = {.wait_for_ready = true, .timeout_ms = 5000};
-    cr_assert_eq(shop_order_OrderService_PlaceOrder(ch, &rq, &rp, &o, &err), RPC_OK, "%s",
-                 err.message);
-    int64_t id = rp->order->order_id;
-    shop__order__place_order_reply__free_unpacked(rp, NULL);
-    return id;
+    cr_assert_eq(ts_place_order(ch, request_id, 1, NULL, &id, &err), RPC_OK, "%s", err.message);
 }
 
 /* Scrapes `p` until `needle` shows up (figures read at scrape time catch up

@@ -13,6 +13,7 @@
 #include "base/trace.h"
 #include "services/stack/shop_stack.h"
 #include "shop_order.rpc.h"
+#include "tests/support/place_order.h"
 #include "tests/support/testsupport.h"
 
 #define TRACE_ID "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -53,24 +54,10 @@ static void down(world *w)
 
 static int64_t place(world *w, const char *request_id, const char *traceparent)
 {
-    Shop__Order__PlaceOrderRequest rq = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
-    rq.request_id = (char *)request_id;
-    rq.user_id = 1;
-    rq.goods_id = 1;
-    rq.count = 1;
-    rq.coupon_id = 1;
-    Shop__Order__PlaceOrderReply *rp = NULL;
+    int64_t id = 0;
     rpc_error err = {0};
-    rpc_metadata md = {SHOP_TRACEPARENT_KEY, traceparent};
-    rpc_call_opts o = {.wait_for_ready = true, .timeout_ms = 5000};
-    if (traceparent != NULL) {
-        o.metadata = &md;
-        o.n_metadata = 1;
-    }
-    cr_assert_eq(shop_order_OrderService_PlaceOrder(w->ch, &rq, &rp, &o, &err), RPC_OK, "%s",
+    cr_assert_eq(ts_place_order(w->ch, request_id, 1, traceparent, &id, &err), RPC_OK, "%s",
                  err.message);
-    int64_t id = rp->order->order_id;
-    shop__order__place_order_reply__free_unpacked(rp, NULL);
     return id;
 }
 
