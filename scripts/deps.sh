@@ -15,6 +15,7 @@ packages=(
   gnuplot-nox
   libjansson-dev # JSON: shopflow --json, call -d, the bench report
   nats-server libnats-dev # the JetStream backend (mq/nats/) and its cluster tests
+  iproute2 # ip and tc: hosts as network namespaces (--hosts netns) and their link faults
   prometheus # promtool: tests check every daemon's /metrics with `promtool check metrics`
 )
 # Debian's headless Chromium, for the dashboard's browser test

@@ -143,3 +143,35 @@ Test(bench_fault_spec, formatting_round_trips_through_the_parser)
                      "'%s' does not round-trip", text);
     }
 }
+
+Test(bench_fault_spec, host_link_faults_parse_validate_and_format)
+{
+    parse_ok("coupon:partition@5s,heal@10s");
+    parse_ok("stock:bandwidth=500kbit@1s-2s");
+    cr_assert_eq(plan.n, 3);
+    cr_assert_eq(plan.faults[0].kind, SHOP_FAULT_PARTITION);
+    cr_assert_eq(plan.faults[1].kind, SHOP_FAULT_HEAL);
+    cr_assert_eq(plan.faults[1].at_ms, 10000);
+    cr_assert_eq(plan.faults[2].kind, SHOP_FAULT_BANDWIDTH);
+    cr_assert_str_eq(plan.faults[2].rate, "500kbit");
+    cr_assert_eq(shop_fault_validate(&plan, &err), RPC_OK, "%s", err.message);
+    char out[64];
+    shop_fault_format(&plan.faults[0], out, sizeof out);
+    cr_expect_str_eq(out, "stock:bandwidth=500kbit@1000ms-2000ms");
+    shop_fault_format(&plan.faults[1], out, sizeof out);
+    cr_expect_str_eq(out, "coupon:partition@5000ms");
+    parse_fails_naming("stock:bandwidth=fast@1s-2s", "fast");
+    parse_fails_naming("stock:bandwidth=1mbit@1s", "window");
+    parse_fails_naming("stock:partition=1@1s", "takes no value");
+}
+
+Test(bench_fault_spec, a_heal_needs_an_earlier_partition)
+{
+    parse_ok("coupon:heal@5s");
+    cr_assert_eq(shop_fault_validate(&plan, &err), RPC_INVALID_ARGUMENT);
+    cr_expect_not_null(strstr(err.message, "no earlier partition"), "%s", err.message);
+    memset(&plan, 0, sizeof plan);
+    parse_ok("coupon:partition@1s,partition@2s,heal@3s");
+    cr_assert_eq(shop_fault_validate(&plan, &err), RPC_INVALID_ARGUMENT);
+    cr_expect_not_null(strstr(err.message, "already partitioned"), "%s", err.message);
+}

@@ -86,3 +86,18 @@ Test(hosts_netns, a_partition_cuts_a_host_off_and_a_heal_brings_it_back, .timeou
     shop_hosts_destroy(&h);
     cr_expect_eq(leftovers(&made), 0, "namespaces, links or the bridge left behind");
 }
+
+Test(hosts_netns, cleanup_removes_what_a_crashed_run_left, .timeout = 60)
+{
+    shop_error err = {0};
+    if (shop_hosts_capable(&err) != RPC_OK)
+        cr_skip_test("%s", err.message);
+    shop_hosts h;
+    const char *names[] = {"crashed"};
+    cr_assert_eq(shop_hosts_create(&h, names, 1, &err), RPC_OK, "%s", err.message);
+    cr_assert_gt(leftovers(&h), 0);
+    int removed = 0;
+    cr_assert_eq(shop_hosts_cleanup(&removed, &err), RPC_OK, "%s", err.message);
+    cr_expect_geq(removed, 2, "the namespace and the bridge at least");
+    cr_expect_eq(leftovers(&h), 0, "cleanup left namespaces, links or the bridge");
+}

@@ -21,15 +21,17 @@ int shop_report_fault_window(const shop_fault_plan *p, size_t i, int64_t end_ms,
                              int64_t *to)
 {
     const shop_fault *f = &p->faults[i];
-    if (f->kind == SHOP_FAULT_RESTART)
+    if (f->kind == SHOP_FAULT_RESTART || f->kind == SHOP_FAULT_HEAL)
         return 0;
     *from = f->at_ms;
     *to = f->until_ms;
-    if (f->kind != SHOP_FAULT_KILL)
+    if (f->kind != SHOP_FAULT_KILL && f->kind != SHOP_FAULT_PARTITION)
         return 1;
+    /* a kill lasts until its restart, a partition until its heal */
+    shop_fault_kind end = f->kind == SHOP_FAULT_KILL ? SHOP_FAULT_RESTART : SHOP_FAULT_HEAL;
     *to = end_ms;
     for (size_t j = 0; j < p->n; j++)
-        if (p->faults[j].service == f->service && p->faults[j].kind == SHOP_FAULT_RESTART &&
+        if (p->faults[j].service == f->service && p->faults[j].kind == end &&
             p->faults[j].at_ms > f->at_ms && p->faults[j].at_ms < *to)
             *to = p->faults[j].at_ms;
     return 1;

@@ -59,7 +59,8 @@ double shop_report_accepted_pct(const shop_arch_result *a);
 double shop_report_throughput(const shop_arch_result *a, int64_t duration_ms);
 
 /* The window [from, to) in ms during which fault i is in effect (a kill
- * lasts until its restart, or until `end_ms`). Returns 0 if it has none. */
+ * lasts until its restart, a partition until its heal, or until `end_ms`).
+ * Returns 0 if it has none. */
 int shop_report_fault_window(const shop_fault_plan *p, size_t i, int64_t end_ms, int64_t *from,
                              int64_t *to);
 

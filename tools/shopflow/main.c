@@ -10,6 +10,7 @@ static const struct shopflow_command commands[] = {
     {"db", "run the embedded PostgreSQL: start|stop|status|url|reset", cmd_db},
     {"call", "call an RPC method: call URL package.Service/Method 'field=value ...'", cmd_call},
     {"up", "start and supervise the whole stack: up --arch sync|async [--restart]", cmd_up},
+    {"down", "remove what a crashed multi-host run left: down --hosts netns", cmd_down},
     {"status", "each process of the running stack: pid, state, health, uptime", cmd_status},
     {"kill", "SIGKILL one daemon of the running stack: kill SERVICE", cmd_kill},
     {"pause", "SIGSTOP one daemon: pause SERVICE", cmd_pause},
