@@ -107,3 +107,16 @@ void shop_trace_ensure(void)
     shop_trace_new(&current);
     current_set = true;
 }
+
+bool shop_trace_resume(const char *trace_id)
+{
+    current_set = false;
+    if (trace_id == NULL || strlen(trace_id) != SHOP_TRACE_ID_LEN ||
+        !lower_hex(trace_id, SHOP_TRACE_ID_LEN))
+        return false;
+    memcpy(current.trace_id, trace_id, sizeof current.trace_id);
+    random_hex(current.span_id, 8);
+    memcpy(current.flags, "01", 3);
+    current_set = true;
+    return true;
+}

@@ -50,6 +50,11 @@ void shop_trace_clear(void);
  * caller's traceparent, if it sent one, is current already). */
 void shop_trace_ensure(void);
 
+/* Makes the trace with this id (32 hex digits, as stored with an order)
+ * current with a new span id; false (and nothing current) when it is not
+ * one. Background work about an order resumes the order's trace. */
+bool shop_trace_resume(const char *trace_id);
+
 /* Makes `traceparent` current when it parses (a bad one is ignored: the
  * work goes on untraced); returns true when a trace is now current. */
 bool shop_trace_adopt(const char *traceparent);

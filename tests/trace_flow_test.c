@@ -18,6 +18,7 @@
 
 #define TRACE_ID "4bf92f3577b34da6a3ce929d0e0e4736"
 #define CALLER_TP "00-" TRACE_ID "-00f067aa0ba902b7-01"
+#define TRACE_ID2 "5cf92f3577b34da6a3ce929d0e0e4736"
 
 typedef struct world {
     shop_stack st;
@@ -135,6 +136,25 @@ Test(trace_flow, sync_orders_keep_the_callers_trace_through_stock_and_coupon)
     has(out, "shop-stock  log: rpc served method=shop.stock.StockService/Deduct");
     has(out, "shop-coupon log: rpc served method=shop.coupon.CouponService/Use");
     has(out, "shop-order  CONFIRMED");
+    same_trace_in_time_order(out);
+
+    /* The same coupon again: refused, and the background worker's stock
+     * Restore (a compensation, long after the call) is in the order's trace. */
+    int64_t id2 = 0;
+    rpc_error err = {0};
+    cr_assert_eq(
+        ts_place_order(w.ch, "trc-s-2", 1, "00-" TRACE_ID2 "-00f067aa0ba902b7-01", &id2, &err),
+        RPC_FAILED_PRECONDITION, "%s", err.message);
+    id2 = id + 1; /* order_db's identity: the next order */
+    wait_status(&w, id2, SHOP__ORDER__ORDER_STATUS__CANCELLED, trace_id);
+    cr_expect_str_eq(trace_id, TRACE_ID2);
+    for (int64_t until = shop_now_ms() + 10000;; shop_sleep_ms(200)) {
+        out = trace_cmd(&w, id2);
+        if (strstr(out, "log: compensated order=") != NULL || shop_now_ms() > until)
+            break;
+    }
+    has(out, "shop-stock  stock RESTORE OK");
+    has(out, "shop-order  log: compensated order=");
     same_trace_in_time_order(out);
     down(&w);
 }

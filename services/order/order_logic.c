@@ -92,8 +92,10 @@ static const shop_stmt st_close = {
 static const shop_stmt st_comp_due = {
     "order_comp_due",
     "SELECT id, order_id, target, COALESCE(goods_id, 0), COALESCE(count, 0),"
-    " COALESCE(coupon_id, 0), attempts FROM compensations"
-    " WHERE done_at IS NULL AND next_at <= " NOW " ORDER BY next_at LIMIT $1::int"};
+    " COALESCE(coupon_id, 0), attempts,"
+    " (SELECT COALESCE(o.trace_id, '') FROM orders o WHERE o.order_id = compensations.order_id)"
+    " FROM compensations WHERE done_at IS NULL AND next_at <= " NOW
+    " ORDER BY next_at LIMIT $1::int"};
 
 static const shop_stmt st_comp_done = {"order_comp_done",
                                        "UPDATE compensations SET done_at = " NOW ","
@@ -356,6 +358,7 @@ rpc_status order_comp_due(PGconn *conn, order_comp *rows, int max, int *n, shop_
         c->count = (int32_t)shop_db_get_i64(res, i, 4);
         c->coupon_id = shop_db_get_i64(res, i, 5);
         c->attempts = (int)shop_db_get_i64(res, i, 6);
+        snprintf(c->trace_id, sizeof c->trace_id, "%s", PQgetvalue(res, i, 7));
         (*n)++;
     }
     PQclear(res);

@@ -65,6 +65,7 @@ typedef struct order_comp {
     int32_t count;
     int64_t coupon_id;
     int attempts;
+    char trace_id[33]; /* the order's trace ("" for orders from before traces) */
 } order_comp;
 
 const char *order_status_name(int status);
