@@ -1,6 +1,7 @@
 /* The shared event log: a whole line is formatted first and written with one
  * write(2), so lines from concurrent threads never interleave. */
 #include "base/log.h"
+#include "base/trace.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +41,17 @@ static void log_level_from_env(void)
             log_min_level = (shop_log_level)i;
 }
 
+/* Appends " trace_id=<id>" of the thread's current trace, unless the line
+ * names one already. */
+static size_t with_trace(char *line, size_t len, size_t max)
+{
+    const shop_trace *t = shop_trace_current();
+    if (t == NULL || len >= max || strstr(line, "trace_id=") != NULL)
+        return len;
+    int k = snprintf(line + len, max - len, " trace_id=%s", t->trace_id);
+    return k < 0 ? len : len + (size_t)k;
+}
+
 void shop_log(shop_log_level level, const char *fmt, ...)
 {
     if (!log_level_from_env_done)
@@ -60,6 +72,7 @@ void shop_log(shop_log_level level, const char *fmt, ...)
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    len = with_trace(line, len, sizeof line - 2);
     if (len > sizeof line - 2)
         len = sizeof line - 2;
     line[len++] = '\n';

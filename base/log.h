@@ -1,4 +1,6 @@
-/* One log line per event on stderr: `time level component msg key=value ...`. */
+/* One log line per event on stderr: `time level component msg key=value ...`;
+ * a line written while the thread works for a trace ends in trace_id=...
+ * (base/trace.h). */
 #ifndef SHOP_BASE_LOG_H
 #define SHOP_BASE_LOG_H
 

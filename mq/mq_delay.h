@@ -44,6 +44,9 @@ typedef struct mq_delay_msg {
     size_t len;
     int64_t delay_ms; /* used when delay_level is 0 */
     int delay_level;  /* 1..18, or 0 */
+    /* W3C traceparent (NULL: none): kept with the message and sent to the
+     * broker as its "traceparent" property when due. */
+    const char *traceparent;
 } mq_delay_msg;
 
 typedef struct mq_delay_result {
@@ -115,6 +118,7 @@ typedef struct mq_delay_delivery {
     size_t len;
     uint64_t id;
     int64_t due_us;
+    const char *traceparent; /* "" when the message carries none */
 } mq_delay_delivery;
 
 typedef int (*mq_delay_on_delivery)(const mq_delay_delivery *d, void *arg);

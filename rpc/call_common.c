@@ -5,6 +5,7 @@
 
 #include "rpc/channel_internal.h"
 #include "base/clock.h"
+#include "base/trace.h"
 
 int64_t rpc__call_deadline(rpc_channel *ch, const rpc_call_opts *opts)
 {
@@ -28,13 +29,29 @@ nng_msg *rpc__request_msg(rpc_channel *ch, const char *method, const uint8_t *pa
     req.timeout_ms = (uint32_t)(timeout_ms > UINT32_MAX ? UINT32_MAX : timeout_ms);
     req.payload.data = (uint8_t *)payload;
     req.payload.len = len;
-    size_t n = opts->n_metadata < 16 ? opts->n_metadata : 16;
+    size_t n = opts->n_metadata < 15 ? opts->n_metadata : 15;
+    bool has_trace = false;
     for (size_t i = 0; i < n; i++) {
         shop__rpc__metadata__init(&mdv[i]);
         mdv[i].key = (char *)opts->metadata[i].key;
         mdv[i].value.data = (uint8_t *)opts->metadata[i].value;
         mdv[i].value.len = strlen(opts->metadata[i].value);
         mdp[i] = &mdv[i];
+        has_trace |= strcmp(opts->metadata[i].key, SHOP_TRACEPARENT_KEY) == 0;
+    }
+    /* The calling thread's trace travels with the call (base/trace.h). */
+    char tp[SHOP_TRACEPARENT_LEN + 1];
+    const shop_trace *cur = shop_trace_current();
+    if (cur != NULL && !has_trace) {
+        shop_trace hop;
+        shop_trace_child(cur, &hop);
+        shop_trace_format(&hop, tp);
+        shop__rpc__metadata__init(&mdv[n]);
+        mdv[n].key = SHOP_TRACEPARENT_KEY;
+        mdv[n].value.data = (uint8_t *)tp;
+        mdv[n].value.len = SHOP_TRACEPARENT_LEN;
+        mdp[n] = &mdv[n];
+        n++;
     }
     req.n_metadata = n;
     req.metadata = mdp;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/trace.h"
 #include "rpc/internal.h"
 #include "base/log.h"
 
@@ -125,7 +126,15 @@ nng_msg *rpc__run(rpc_server *s, rpc_method *m, Shop__Rpc__Request *req, int64_t
 
     rpc_ctx ctx = {.server = s, .req = req, .method = m->name, .deadline_ms = deadline};
     atomic_fetch_add(&m->stats.active, 1);
+    /* The caller's trace is the handler's while it runs (base/trace.h). */
+    if (req->n_metadata > 0)
+        shop_trace_adopt(rpc_ctx_metadata(&ctx, SHOP_TRACEPARENT_KEY));
     rpc_status code = m->fn(&ctx, in_msg, reply, m->impl);
+    if (shop_trace_current() != NULL) /* a traced call leaves a line in its trace */
+        shop_log_debug("rpc served method=%s status=%s us=%lld", m->name,
+                       rpc_status_name(code >= 0 && code < RPC_STATUS_COUNT ? code : RPC_UNKNOWN),
+                       (long long)(shop_now_us() - start_us));
+    shop_trace_clear();
     atomic_fetch_sub(&m->stats.active, 1);
     if (code < 0 || code >= RPC_STATUS_COUNT) {
         snprintf(ctx.message, sizeof ctx.message, "handler returned invalid status %d", code);

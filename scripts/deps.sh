@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages shopflow needs, only those missing; quiet when
-# everything is present. Uses sudo when not root. Usage: scripts/deps.sh [--fuzz]
-# --fuzz adds clang and its sanitizer/libFuzzer runtime (scripts/fuzz.sh).
+# everything is present. Uses sudo when not root. Usage: scripts/deps.sh [--fuzz|--browser]
+# --fuzz adds clang and its sanitizer/libFuzzer runtime (scripts/fuzz.sh);
+# --browser adds chromium, for the dashboard's browser test (scripts/test.sh).
 # Exits non-zero when a package is missing and cannot be installed.
 set -euo pipefail
 
@@ -15,7 +16,14 @@ packages=(
   libjansson-dev # JSON: shopflow --json, call -d, the bench report
   nats-server libnats-dev # the JetStream backend (mq/nats/) and its cluster tests
   iproute2 # ip and tc: hosts as network namespaces (--hosts netns) and their link faults
+  prometheus # promtool: tests check every daemon's /metrics with `promtool check metrics`
 )
+# Debian's headless Chromium, for the dashboard's browser test
+# (tests/dashboard_browser_test.c skips with a message without it). The suite
+# asks for it (scripts/test.sh); SHOPFLOW_NO_BROWSER=1 leaves it out.
+if [ "${1:-}" = "--browser" ] && [ "${SHOPFLOW_NO_BROWSER:-0}" != 1 ]; then
+  packages+=(chromium)
+fi
 if [ "${1:-}" = "--fuzz" ]; then
   # Debian 12: clang 14; libFuzzer and the ASan/UBSan runtimes are in libclang-rt-14-dev.
   packages+=(clang libclang-rt-14-dev)

@@ -20,6 +20,9 @@ else
   scripts/build.sh
 fi
 
+# Chromium for the dashboard's browser test; without it that test skips.
+scripts/deps.sh --browser || echo "test: chromium could not be installed; the dashboard browser test will skip" >&2
+
 scratch=$(mktemp -d /tmp/shopflow-test.XXXXXX)
 chmod 755 "$scratch" # PostgreSQL, run as its own user, makes files under it
 export SHOP_TEST_TMPDIR="$scratch" TMPDIR="$scratch"

@@ -27,7 +27,7 @@ static uint32_t rnd(void)
 Test(delay_fuzz, the_record_decoder_survives_random_and_mutated_payloads)
 {
     uint8_t good[128], buf[160];
-    delay_send_rec r = {123456, "topic", "key", 5, 3, (const uint8_t *)"body", 4};
+    delay_send_rec r = {123456, "topic", "key", 5, 3, (const uint8_t *)"body", 4, NULL, 0};
     size_t len = delay_rec_send_size(&r);
     delay_rec_send_encode(&r, good);
     for (int i = 0; i < 200000; i++) {
@@ -86,7 +86,7 @@ Test(delay_fuzz, recovery_survives_corrupted_and_cut_segments, .timeout = 120)
         for (int i = 0; i < 500; i++) {
             static const uint8_t body[200];
             uint8_t rec[300];
-            delay_send_rec r = {i, "t", "k", 1, 1, body, (uint32_t)(rnd() % 200)};
+            delay_send_rec r = {i, "t", "k", 1, 1, body, (uint32_t)(rnd() % 200), NULL, 0};
             delay_rec_send_encode(&r, rec);
             cr_assert_eq(delay_log_append(l, rec, (uint32_t)delay_rec_send_size(&r), &id), 0);
             seg = DELAY_ID_SEG(id);

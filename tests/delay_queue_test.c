@@ -208,7 +208,7 @@ Test(delay, bad_levels_and_delays_are_refused_with_invalid_argument)
     cr_expect_eq(mq_delay_send(W.client, "a\nb", "k", "x", 1, 10, 0, &r, &err),
                  RPC_INVALID_ARGUMENT);
     /* Bypassing the client check: the daemon refuses too, per message. */
-    mq_delay_msg msgs[2] = {{"t", "a", "x", 1, 0, 42}, {"t", "b", "x", 1, 10, 0}};
+    mq_delay_msg msgs[2] = {{"t", "a", "x", 1, 0, 42, NULL}, {"t", "b", "x", 1, 10, 0, NULL}};
     mq_delay_result res[2];
     cr_assert_eq(mq_delay_send_batch(W.client, msgs, 2, res, &err), RPC_OK);
     cr_expect_eq(res[0].status, RPC_INVALID_ARGUMENT);
@@ -271,7 +271,7 @@ Test(delay, kill_9_with_10000_pending_then_restart_delivers_all_oldest_first)
             snprintf(keys[k], sizeof keys[k], "%d", k);
             /* Due between 1.0 and 2.0 s from now, not in send order. */
             msgs[i] = (mq_delay_msg){
-                "crash", keys[k], keys[k], strlen(keys[k]), 1000 + (k * 7919) % 1000, 0};
+                "crash", keys[k], keys[k], strlen(keys[k]), 1000 + (k * 7919) % 1000, 0, NULL};
         }
         cr_assert_eq(mq_delay_send_batch(W.client, msgs, BATCH, res, &err), RPC_OK, "%s",
                      err.message);
@@ -531,7 +531,7 @@ Test(delay, a_long_delayed_message_does_not_pin_old_segments_and_survives_their_
     cr_assert_eq(mq_delay_send(W.client, "t", "long", "L", 1, 600000, 0, &r, &err), RPC_OK);
     for (int b = 0; b < N / BATCH; b++) {
         for (int i = 0; i < BATCH; i++) {
-            msgs[i] = (mq_delay_msg){"t", NULL, body, sizeof body, 10, 0};
+            msgs[i] = (mq_delay_msg){"t", NULL, body, sizeof body, 10, 0, NULL};
         }
         cr_assert_eq(mq_delay_send_batch(W.client, msgs, BATCH, res, &err), RPC_OK);
     }

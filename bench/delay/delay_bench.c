@@ -193,7 +193,7 @@ static void *send_range(void *arg)
         int n = (int)(s->to - i < cfg.batch ? s->to - i : cfg.batch);
         for (int k = 0; k < n; k++) {
             snprintf(keys[k], sizeof keys[k], "k%ld", i + k);
-            msgs[k] = (mq_delay_msg){"bench", keys[k], body, BODY, s->delay_ms, 0};
+            msgs[k] = (mq_delay_msg){"bench", keys[k], body, BODY, s->delay_ms, 0, NULL};
         }
         if (mq_delay_send_batch(s->c, msgs, (size_t)n, res, &err) != RPC_OK) {
             s->failed += n;
@@ -307,7 +307,8 @@ static void measure_lateness(mq_delay_client *c, const char *label)
         for (size_t k = 0; k < n; k++) {
             int64_t due = t0 + (int64_t)(i + k) * step_us;
             snprintf(keys[k], sizeof keys[k], "%zu", i + k);
-            msgs[k] = (mq_delay_msg){"late", keys[k], body, BODY, (due - now + 999) / 1000, 0};
+            msgs[k] =
+                (mq_delay_msg){"late", keys[k], body, BODY, (due - now + 999) / 1000, 0, NULL};
         }
         if (mq_delay_send_batch(c, msgs, n, res, &err) != RPC_OK) {
             fprintf(stderr, "delay-bench: send: %s\n", err.message);

@@ -14,6 +14,8 @@ typedef struct mqb_opts {
     size_t size;
     char url[512];  /* nats://...: the JetStream cases (nats_cases.c) against that cluster */
     int nats_nodes; /* > 0: the JetStream cases on a loopback cluster of this many nodes */
+    int metrics;    /* 1: each broker serves GET /metrics, scraped every scrape_ms */
+    int scrape_ms;
 } mqb_opts;
 
 /* Samples of one measured thing, accumulated over the interleaved rounds. */

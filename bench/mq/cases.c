@@ -17,13 +17,18 @@
 #include "mq/wire.h"
 #include "base/clock.h"
 #include "base/spawn.h"
+#include "bench/scrape/scraper.h"
 
 #define SERIAL_ROUNDS 10
 
 typedef struct mqb_broker {
     pid_t pid;
-    char url[64], pub_url[64], dir[600];
+    char url[64], pub_url[64], dir[600], metrics_url[64];
+    bench_scraper *scraper; /* --metrics */
 } mqb_broker;
+
+/* Scrapes of every broker of the run (--metrics). */
+static uint64_t scrapes_ok, scrapes_failed;
 
 static int broker_start(const mqb_opts *o, mqb_broker *b, const char *flush, const char *sub)
 {
@@ -37,8 +42,11 @@ static int broker_start(const mqb_opts *o, mqb_broker *b, const char *flush, con
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         return -1;
-    char *argv[] = {"mq-broker",  "--url", b->url,    "--pub-url",   b->pub_url,
-                    "--data-dir", dir,     "--flush", (char *)flush, NULL};
+    char metrics[96];
+    snprintf(b->metrics_url, sizeof b->metrics_url, "http://127.0.0.1:%d", mqb_free_port());
+    snprintf(metrics, sizeof metrics, "--metrics-url=%s", o->metrics ? b->metrics_url : "none");
+    char *argv[] = {"mq-broker", "--url",   b->url,        "--pub-url", b->pub_url, "--data-dir",
+                    dir,         "--flush", (char *)flush, metrics,     NULL};
     shop_spawn_opts so = {.exec_path = bin, .log_path = logp, .log_truncate = true};
     b->pid = -1;
     shop_error err = {0};
@@ -61,11 +69,18 @@ static int broker_start(const mqb_opts *o, mqb_broker *b, const char *flush, con
     /* Let it finish preparing its spare segment: 64 MiB of writes that would
      * slow the first measurements of both the broker and the baselines. */
     shop_sleep_ms(2000);
+    if (st == RPC_OK && o->metrics)
+        b->scraper = bench_scraper_start(b->metrics_url, o->scrape_ms);
     return st == RPC_OK ? 0 : -1;
 }
 
 static void broker_stop(mqb_broker *b)
 {
+    uint64_t ok = 0, failed = 0;
+    bench_scraper_stop(b->scraper, &ok, &failed);
+    b->scraper = NULL;
+    scrapes_ok += ok;
+    scrapes_failed += failed;
     if (b->pid > 0) {
         kill(b->pid, SIGTERM);
         waitpid(b->pid, NULL, 0);
@@ -369,5 +384,11 @@ static int async_cases(const mqb_opts *o)
 int mqb_run(const mqb_opts *o)
 {
     int rc = sync_cases(o);
-    return rc ? rc : async_cases(o);
+    rc = rc ? rc : async_cases(o);
+    if (o->metrics)
+        printf("metrics=on scrape_ms=%d scrapes=%llu scrape_failures=%llu\n", o->scrape_ms,
+               (unsigned long long)scrapes_ok, (unsigned long long)scrapes_failed);
+    else
+        printf("metrics=off\n");
+    return rc;
 }

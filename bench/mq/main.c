@@ -32,7 +32,9 @@ static void usage(FILE *out)
                  "                   sends with 4096 in flight, then consumed; defaults 1000\n"
                  "                   and 30000 there)\n"
                  "  --nats N         the same on a loopback cluster of N nats-server nodes\n"
-                 "                   (R3 from 3 nodes, else R1; MQ_NATS_REPLICAS overrides)\n");
+                 "                   (R3 from 3 nodes, else R1; MQ_NATS_REPLICAS overrides)\n"
+                 "  --metrics        each mq-broker serves GET /metrics and a scraper reads it\n"
+                 "                   every --scrape-ms MS [100] while the cases run\n");
 }
 
 int main(int argc, char **argv)
@@ -48,20 +50,30 @@ int main(int argc, char **argv)
                   .seconds = 6,
                   .rate = 5000,
                   .rounds = 3,
-                  .size = 256};
+                  .size = 256,
+                  .scrape_ms = 100};
     snprintf(o.dir, sizeof o.dir, "%s/mq-bench", shop_default_var_dir());
     char self[512];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
     snprintf(o.bin_dir, sizeof o.bin_dir, "%s", dirname(self));
     static const struct option lo[] = {
-        {"dir", required_argument, 0, 'd'},     {"backlog", required_argument, 0, 'b'},
-        {"sync-n", required_argument, 0, 's'},  {"fsync-n", required_argument, 0, 'f'},
-        {"echo-n", required_argument, 0, 'e'},  {"clients", required_argument, 0, 'c'},
-        {"seconds", required_argument, 0, 'S'}, {"rate", required_argument, 0, 'r'},
-        {"batch", required_argument, 0, 'B'},   {"quick", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},          {"url", required_argument, 0, 'u'},
-        {"nats", required_argument, 0, 'N'},    {0, 0, 0, 0},
+        {"dir", required_argument, 0, 'd'},
+        {"backlog", required_argument, 0, 'b'},
+        {"sync-n", required_argument, 0, 's'},
+        {"fsync-n", required_argument, 0, 'f'},
+        {"echo-n", required_argument, 0, 'e'},
+        {"clients", required_argument, 0, 'c'},
+        {"seconds", required_argument, 0, 'S'},
+        {"rate", required_argument, 0, 'r'},
+        {"batch", required_argument, 0, 'B'},
+        {"quick", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {"url", required_argument, 0, 'u'},
+        {"nats", required_argument, 0, 'N'},
+        {"metrics", no_argument, 0, 'M'},
+        {"scrape-ms", required_argument, 0, 'P'},
+        {0, 0, 0, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -99,6 +111,12 @@ int main(int argc, char **argv)
             break;
         case 'N':
             o.nats_nodes = atoi(optarg);
+            break;
+        case 'M':
+            o.metrics = 1;
+            break;
+        case 'P':
+            o.scrape_ms = atoi(optarg);
             break;
         case 'u':
             snprintf(o.url, sizeof o.url, "%s", optarg);

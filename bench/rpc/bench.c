@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "base/tmpdir.h"
 #include "base/spawn.h"
+#include "bench/scrape/scraper.h"
 #include "rpc_echo.rpc.h"
 #include "base/version.h"
 
@@ -71,7 +72,7 @@ static void make_urls(urls *u, const char *who)
 }
 
 typedef struct opts {
-    int ms, rounds, workers;
+    int ms, rounds, workers, metrics, scrape_ms;
     char transports[32], payloads[64], callers[32];
 } opts;
 
@@ -86,7 +87,9 @@ static void usage(FILE *out)
             "  --ms MS       measuring time per system and case (default 1500)\n"
             "  --rounds N    alternating rounds the time is split into (default 3)\n"
             "  --workers N   rpc-echod worker threads (default: one per core)\n"
-            "  --transport, --payload, --callers  comma-separated lists of the cases to run\n");
+            "  --transport, --payload, --callers  comma-separated lists of the cases to run\n"
+            "  --metrics     rpc-echod serves GET /metrics and a scraper reads it every\n"
+            "                --scrape-ms MS (default 100) during the whole run\n");
 }
 
 static int parse(int argc, char **argv, opts *o)
@@ -95,11 +98,12 @@ static int parse(int argc, char **argv, opts *o)
         {"ms", required_argument, NULL, 'm'},      {"rounds", required_argument, NULL, 'r'},
         {"workers", required_argument, NULL, 'w'}, {"transport", required_argument, NULL, 't'},
         {"payload", required_argument, NULL, 'p'}, {"callers", required_argument, NULL, 'c'},
+        {"metrics", no_argument, NULL, 'M'},       {"scrape-ms", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     /* Echo never blocks, so one worker per core; a server whose handlers
      * wait on PostgreSQL wants more. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    *o = (opts){.ms = 1500, .rounds = 3, .workers = cores > 0 ? (int)cores : 2};
+    *o = (opts){.ms = 1500, .rounds = 3, .workers = cores > 0 ? (int)cores : 2, .scrape_ms = 100};
     snprintf(o->transports, sizeof o->transports, "tcp,ipc");
     snprintf(o->payloads, sizeof o->payloads, "64,4096");
     snprintf(o->callers, sizeof o->callers, "1,8");
@@ -123,6 +127,12 @@ static int parse(int argc, char **argv, opts *o)
             break;
         case 'c':
             snprintf(o->callers, sizeof o->callers, "%s", optarg);
+            break;
+        case 'M':
+            o->metrics = 1;
+            break;
+        case 'S':
+            o->scrape_ms = atoi(optarg);
             break;
         case 'h':
             usage(stdout);
@@ -221,8 +231,11 @@ int main(int argc, char **argv)
     urls ours, raw;
     make_urls(&ours, "rpc");
     make_urls(&raw, "raw");
-    char *our_argv[] = {echod,    "--listen",  ours.tcp, "--listen",
-                        ours.ipc, "--workers", workers,  NULL};
+    char metrics_url[64], metrics_arg[96];
+    snprintf(metrics_url, sizeof metrics_url, "http://127.0.0.1:%d", free_port());
+    snprintf(metrics_arg, sizeof metrics_arg, "--metrics-url=%s", o.metrics ? metrics_url : "none");
+    char *our_argv[] = {echod,       "--listen", ours.tcp,    "--listen", ours.ipc,
+                        "--workers", workers,    metrics_arg, NULL};
     char *raw_argv[] = {self, "--serve-raw", raw.tcp, raw.ipc, NULL};
     setenv("SHOPFLOW_LOG_LEVEL", "warn", 1);
     pid_t our_pid = spawn(our_argv), raw_pid = spawn(raw_argv);
@@ -232,6 +245,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rpc-bench: servers did not come up\n");
         goto done;
     }
+    bench_scraper *scraper = o.metrics ? bench_scraper_start(metrics_url, o.scrape_ms) : NULL;
     char tr[32], pl[64], cl[32], *s1, *s2, *s3;
     snprintf(tr, sizeof tr, "%s", o.transports);
     for (char *t = strtok_r(tr, ",", &s1); t; t = strtok_r(NULL, ",", &s1)) {
@@ -242,6 +256,13 @@ int main(int argc, char **argv)
                 run_case(t, &ours, &raw, (size_t)atol(p), atoi(c), &o);
         }
     }
+    uint64_t scrapes = 0, failed = 0;
+    bench_scraper_stop(scraper, &scrapes, &failed);
+    if (o.metrics)
+        printf("metrics=on scrape_ms=%d scrapes=%llu scrape_failures=%llu\n", o.scrape_ms,
+               (unsigned long long)scrapes, (unsigned long long)failed);
+    else
+        printf("metrics=off\n");
     rc = 0;
 done:
     kill(our_pid, SIGTERM);

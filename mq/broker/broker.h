@@ -33,6 +33,7 @@ typedef struct mq_broker_opts {
     double retry_scale;
     unsigned max_inflight;
     int contexts;
+    const char *metrics_url; /* GET /metrics there; NULL or "none": off */
 } mq_broker_opts;
 
 enum { BK_FREE = 0, BK_READY, BK_INFLIGHT, BK_WAITING, BK_ACKED };
@@ -165,6 +166,11 @@ rpc_status bk_write_failure(int err, const char *what, char *out, size_t outlen)
 nng_msg *bk_status_reply(rpc_status st, const char *message);
 
 /* stats.c: the stats and dlq requests */
+uint64_t bk_group_consumers(mq_broker *b, bk_group *g);
+/* Messages of g waiting in its retry topic. */
+uint64_t bk_group_retrying(const bk_group *g);
+/* Dead letters of g not yet re-driven (*from: the first one's offset). */
+uint64_t bk_dlq_size(mq_broker *b, bk_group *g, uint64_t *from);
 void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a);
 void bk_dlq(mq_broker *b, const Shop__Mq__Dlq *req, Shop__Mq__Reply *rep, bk_arena *a);
 /* The peek request (peek.c): stored records of a topic by offset. */
@@ -174,5 +180,9 @@ void bk_reset_offset(mq_broker *b, const Shop__Mq__ResetOffset *req, Shop__Mq__R
                      bk_arena *a);
 /* The get request (peek.c): stored records by id or by key. */
 void bk_get(mq_broker *b, const Shop__Mq__Get *req, Shop__Mq__Reply *rep, bk_arena *a);
+
+/* metrics.c: the broker's families for GET /metrics (broker lock held). */
+struct shop_metrics_out;
+void bk_metrics(mq_broker *b, struct shop_metrics_out *o);
 
 #endif

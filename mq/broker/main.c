@@ -13,6 +13,8 @@
 #include "base/paths.h"
 #include "base/version.h"
 
+#define MQ_DEFAULT_METRICS_URL "http://127.0.0.1:9701"
+
 static volatile sig_atomic_t stop_flag;
 
 static void on_signal(int sig)
@@ -44,6 +46,8 @@ static void usage(FILE *out)
             "  --retry-scale X         scale the retry backoff levels (tests: 0.0001) "
             "[MQ_RETRY_SCALE, 1]\n"
             "  --max-inflight N        per consumer unless it asks [MQ_MAX_INFLIGHT, 4096]\n"
+            "  --metrics-url URL       GET /metrics (Prometheus text), loopback only; none:\n"
+            "                          off [MQ_METRICS_URL, " MQ_DEFAULT_METRICS_URL "]\n"
             "  --help\n"
             "  --version\n");
 }
@@ -87,6 +91,7 @@ int main(int argc, char **argv)
         .retry_scale = atof(env_or("MQ_RETRY_SCALE", "1")),
         .max_inflight = (unsigned)atoi(env_or("MQ_MAX_INFLIGHT", "4096")),
         .contexts = 128,
+        .metrics_url = env_or("MQ_METRICS_URL", MQ_DEFAULT_METRICS_URL),
     };
     if (parse_flush(env_or("MQ_FLUSH", "sync"), &o.flush_sync) != 0) {
         fprintf(stderr, "mq-broker: MQ_FLUSH must be sync or async\n");
@@ -105,6 +110,7 @@ int main(int argc, char **argv)
         {"consumer-timeout-ms", required_argument, 0, 'c'},
         {"retry-scale", required_argument, 0, 'r'},
         {"max-inflight", required_argument, 0, 'm'},
+        {"metrics-url", required_argument, 0, 'M'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -149,6 +155,9 @@ int main(int argc, char **argv)
             break;
         case 'm':
             o.max_inflight = (unsigned)atoi(optarg);
+            break;
+        case 'M':
+            o.metrics_url = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "rpc/metrics_http.h"
 
 typedef struct bk_ctx {
     nng_ctx ctx;
@@ -427,8 +428,18 @@ static void drain(bk_loop *l, bk_ctx *ctxs, int n)
             nng_aio_stop(ctxs[i].aio);
 }
 
+/* GET /metrics: the broker's figures, read under the broker lock. */
+static void collect(shop_metrics_out *o, void *arg)
+{
+    bk_loop *l = arg;
+    pthread_mutex_lock(&l->bmu);
+    bk_metrics(l->b, o);
+    pthread_mutex_unlock(&l->bmu);
+}
+
 int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
 {
+    rpc_metrics_http *metrics_http = NULL;
     mq_broker b = {.o = *o};
     bk_loop l = {.b = &b};
     bk_ctx *ctxs = calloc((size_t)o->contexts, sizeof *ctxs);
@@ -467,6 +478,7 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
                   o->url, o->pub_url, o->data_dir, o->flush_sync ? "sync" : "async",
                   (unsigned long long)segs, mq_store_topic_count(b.store), b.ngroups,
                   (long long)(shop_now_ms() - t0));
+    metrics_http = rpc_metrics_http_serve(o->metrics_url, collect, &l);
     for (int i = 0; i < o->contexts; i++) {
         ctxs[i].loop = &l;
         if (nng_aio_alloc(&ctxs[i].aio, ctx_cb, &ctxs[i]) != 0 ||
@@ -479,6 +491,7 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
     loop_run(&l, stop);
     rc = 0;
 done:
+    rpc_metrics_http_stop(metrics_http); /* its collector reads what is freed below */
     if (opened)
         drain(&l, ctxs, ctxs ? o->contexts : 0);
     pthread_mutex_lock(&l.mu);

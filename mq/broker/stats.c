@@ -7,7 +7,16 @@
 
 #include "base/status.h"
 
-static uint64_t group_consumers(mq_broker *b, bk_group *g)
+uint64_t bk_group_retrying(const bk_group *g)
+{
+    uint64_t n = 0;
+    for (size_t j = 0; j < g->nq; j++)
+        if (g->queues[j]->retry)
+            n += g->queues[j]->t->end - g->queues[j]->base;
+    return n;
+}
+
+uint64_t bk_group_consumers(mq_broker *b, bk_group *g)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < b->ncons; i++)
@@ -16,7 +25,7 @@ static uint64_t group_consumers(mq_broker *b, bk_group *g)
 }
 
 /* Dead letters of g not yet re-driven. */
-static uint64_t dlq_size(mq_broker *b, bk_group *g, uint64_t *from)
+uint64_t bk_dlq_size(mq_broker *b, bk_group *g, uint64_t *from)
 {
     char name[300];
     snprintf(name, sizeof name, "%s%s", BK_DLQ_PREFIX, g->name);
@@ -62,10 +71,7 @@ void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a)
         bk_group *g = b->groups[i];
         if (strncmp(g->name, BK_REDRIVE_PREFIX, strlen(BK_REDRIVE_PREFIX)) == 0)
             continue;
-        uint64_t retrying = 0, dlq = dlq_size(b, g, NULL);
-        for (size_t j = 0; j < g->nq; j++)
-            if (g->queues[j]->retry)
-                retrying += g->queues[j]->t->end - g->queues[j]->base;
+        uint64_t retrying = bk_group_retrying(g), dlq = bk_dlq_size(b, g, NULL);
         for (size_t j = 0; j < g->nq; j++) {
             bk_queue *q = g->queues[j];
             if (q->retry)
@@ -80,7 +86,7 @@ void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a)
             s->inflight = q->inflight;
             s->retrying = retrying;
             s->dlq_size = dlq;
-            s->consumers = (uint32_t)group_consumers(b, g);
+            s->consumers = (uint32_t)bk_group_consumers(b, g);
             gp[k++] = s;
         }
     }
@@ -115,7 +121,7 @@ void bk_dlq(mq_broker *b, const Shop__Mq__Dlq *req, Shop__Mq__Reply *rep, bk_are
     }
     shop__mq__dlq_reply__init(dr);
     uint64_t from = 0;
-    dr->total = dlq_size(b, g, &from);
+    dr->total = bk_dlq_size(b, g, &from);
     char name[300];
     snprintf(name, sizeof name, "%s%s", BK_DLQ_PREFIX, g->name);
     mq_topic *t = mq_store_topic(b->store, name, 0);

@@ -263,6 +263,7 @@ void mq_store_close(mq_store *s)
     if (s->nsegs > 0 && mq_store_flush(s) != 0)
         shop_log_error("final write of the log failed: %s", strerror(errno));
     mq_spare_stop(s->spare);
+    mq_store_metrics_free(s);
     for (size_t i = 0; i < s->nsegs; i++) {
         if (s->segs[i].map)
             munmap(s->segs[i].map, s->segs[i].size);
@@ -288,8 +289,7 @@ int mq_store_sync(mq_store *s)
     mq_seg *g = &s->segs[s->nsegs - 1];
     int64_t t0 = shop_now_ns();
     int rc = fdatasync(g->fd), e = errno;
-    s->sync_ns += (uint64_t)(shop_now_ns() - t0);
-    s->syncs++;
+    mq_store_sync_observe(s, shop_now_ns() - t0);
     if (rc != 0) {
         char path[600];
         mq_store_seg_path(s, g->no, "", path, sizeof path);
@@ -379,6 +379,7 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
     g->last_ts = rec->timestamp_ms;
     mq_store_dedup_put(s, rec->topic, rec->id, rec->offset);
     mq_keyindex_put(s->keys, rec->topic, rec->key, rec->offset);
+    atomic_fetch_add_explicit(&s->appends, 1, memory_order_relaxed);
     *offset = rec->offset;
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/hist.h"
 #include "mq.pb-c.h"
 #include "mq/broker/keyindex.h"
 
@@ -122,5 +123,7 @@ void mq_store_usage(mq_store *s, uint64_t *segments, uint64_t *bytes);
 
 /* fdatasync calls on the log so far and their total time. */
 void mq_store_sync_stats(mq_store *s, uint64_t *count, uint64_t *total_us);
+/* Copies of the fdatasync latency (us) and records-per-sync histograms. */
+void mq_store_sync_hists(mq_store *s, shop_hist *latency_us, shop_hist *records);
 
 #endif

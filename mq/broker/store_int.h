@@ -37,10 +37,14 @@ struct mq_store {
     mq_topic **topics;
     size_t ntopics, topics_cap;
     dedup_slot *dedup;
-    mq_keyindex *keys;       /* key -> recent records (keyindex.h) */
-    pthread_mutex_t sync_mu; /* the active fd, against the async flusher */
-    mq_spare *spare;         /* the next segment, prepared in the background */
-    uint64_t syncs, sync_ns; /* under sync_mu */
+    mq_keyindex *keys;         /* key -> recent records (keyindex.h) */
+    pthread_mutex_t sync_mu;   /* the active fd, against the async flusher */
+    mq_spare *spare;           /* the next segment, prepared in the background */
+    uint64_t syncs, sync_ns;   /* under sync_mu */
+    _Atomic uint64_t appends;  /* records appended since open */
+    uint64_t appends_synced;   /* under sync_mu: appends covered by the last sync */
+    shop_hist *sync_us_hist;   /* under sync_mu: fdatasync latency (store_metrics.c) */
+    shop_hist *sync_msgs_hist; /* under sync_mu: records made durable per fdatasync */
     /* Durability. Positions are (segment << 32 | offset), as mq_store_position. */
     _Atomic uint64_t written; /* end of what pwrite has written */
     uint64_t synced;          /* under sync_mu: everything below is durable */
@@ -54,6 +58,10 @@ struct mq_store {
     mq_store_drop_fn on_drop;
     void *on_drop_arg;
 };
+
+/* store_metrics.c: records one sync of `ns` (under sync_mu); frees the histograms. */
+void mq_store_sync_observe(mq_store *s, int64_t ns);
+void mq_store_metrics_free(mq_store *s);
 
 void mq_store_dedup_put(mq_store *s, const char *topic, const char *id, uint64_t off);
 void mq_store_seg_path(const mq_store *s, uint32_t no, const char *suffix, char *out, size_t n);

@@ -160,6 +160,8 @@ rpc_status mq_delay_send_batch(mq_delay_client *c, const mq_delay_msg *msgs, siz
         dm[i].body.len = msgs[i].len;
         dm[i].delay_ms = msgs[i].delay_ms;
         dm[i].delay_level = msgs[i].delay_level;
+        if (msgs[i].traceparent != NULL)
+            dm[i].traceparent = (char *)msgs[i].traceparent;
         dp[i] = &dm[i];
     }
     sr.n_messages = n;
@@ -195,7 +197,7 @@ rpc_status mq_delay_send(mq_delay_client *c, const char *topic, const char *key,
                          size_t len, int64_t delay_ms, int delay_level, mq_delay_result *result,
                          shop_error *err)
 {
-    mq_delay_msg m = {topic, key, body, len, delay_ms, delay_level};
+    mq_delay_msg m = {topic, key, body, len, delay_ms, delay_level, NULL};
     mq_delay_result r = {0};
     shop_error_clear(err);
     if (delay_level != 0 && mq_delay_level_ms(delay_level) < 0) {

@@ -37,7 +37,7 @@ static nng_msg *answer(struct mq_delay_receiver *r, nng_msg *in)
         ack.status = RPC_INVALID_ARGUMENT;
         ack.error = "undecodable Delivery";
     } else {
-        mq_delay_delivery dv = {d->topic, d->key, d->body.data, d->body.len, d->id, d->due_us};
+        mq_delay_delivery dv = {d->topic, d->key, d->body.data, d->body.len, d->id, d->due_us, ""};
         ack.status = r->cb(&dv, r->arg);
         ack.error = ack.status == RPC_OK ? "" : "refused by receiver";
     }

@@ -10,6 +10,7 @@
 
 #include "mq/delayd/delay_sink.h"
 #include "mq/mq.h"
+#include "base/trace.h"
 #include "base/status.h"
 
 typedef struct broker_sink {
@@ -27,6 +28,7 @@ static void broker_deliver(delay_sink *s, const delay_out *m, size_t n, int *sta
     broker_sink *bs = (broker_sink *)s;
     mq_message msgs[BROKER_BATCH];
     mq_send_opts opts[BROKER_BATCH];
+    mq_property trace[BROKER_BATCH];
     mq_send_result res[BROKER_BATCH];
     char ids[BROKER_BATCH][MQ_ID_LEN];
     for (size_t done = 0; done < n;) {
@@ -36,6 +38,12 @@ static void broker_deliver(delay_sink *s, const delay_out *m, size_t n, int *sta
             snprintf(ids[i], sizeof ids[i], "%.16s%016llx", bs->tag, (unsigned long long)o->id);
             opts[i] = (mq_send_opts){0};
             opts[i].id = ids[i];
+            if (o->traceparent != NULL && o->traceparent[0] != '\0') {
+                /* the trace the message was sent with goes on to its consumers */
+                trace[i] = (mq_property){SHOP_TRACEPARENT_KEY, o->traceparent};
+                opts[i].properties = &trace[i];
+                opts[i].n_properties = 1;
+            }
             msgs[i] = (mq_message){o->topic, o->key[0] ? o->key : NULL, o->body, o->len, &opts[i]};
         }
         mq_producer_send_batch(bs->p, msgs, k, res);

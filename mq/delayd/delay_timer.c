@@ -11,6 +11,7 @@
 #include "mq/delayd/delayd.h"
 #include "mq/mq_delay.h"
 #include "base/log.h"
+#include "base/trace.h"
 #include "base/status.h"
 
 static struct timespec abs_us(int64_t us)
@@ -44,7 +45,7 @@ typedef struct due_msg {
     delay_entry e;
     int state;
     uint8_t *rec;
-    char topic[DELAY_NAME_MAX + 1], key[DELAY_NAME_MAX + 1];
+    char topic[DELAY_NAME_MAX + 1], key[DELAY_NAME_MAX + 1], trace[65];
     delay_out out;
 } due_msg;
 
@@ -66,7 +67,10 @@ static void load(delayd *d, due_msg *m)
     m->topic[r.topic_len] = '\0';
     memcpy(m->key, r.key, r.key_len);
     m->key[r.key_len] = '\0';
-    m->out = (delay_out){m->topic, m->key, r.body, r.body_len, id, r.due_us};
+    size_t tl = r.trace_len < sizeof m->trace ? r.trace_len : 0;
+    memcpy(m->trace, r.trace, tl);
+    m->trace[tl] = '\0';
+    m->out = (delay_out){m->topic, m->key, r.body, r.body_len, id, r.due_us, m->trace};
     m->state = DUE_PENDING;
 }
 
@@ -115,6 +119,12 @@ static int deliver_batch(delayd *d, due_msg *b, size_t n)
                 b[which[k]].state = DUE_DONE;
                 note_lateness(d, start - outs[k].due_us);
                 d->delivered++;
+                if (shop_trace_adopt(outs[k].traceparent)) { /* the line names its trace */
+                    shop_log_debug("due message handed over topic=%s key=%s id=%llu late_us=%lld",
+                                   outs[k].topic, outs[k].key, (unsigned long long)outs[k].id,
+                                   (long long)(start - outs[k].due_us));
+                    shop_trace_clear();
+                }
             } else if (refused(status[k])) {
                 /* retrying cannot help and must not hold up the others */
                 b[which[k]].state = DUE_PARKED;

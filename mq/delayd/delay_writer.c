@@ -160,6 +160,13 @@ static int failure(delayd *d, delayd_job *j, int rv, const char **msg)
     return st;
 }
 
+/* The length of a traceparent worth keeping (0: none, or not one). */
+static uint8_t trace_len(const char *tp)
+{
+    size_t n = tp != NULL ? strlen(tp) : 0;
+    return n > 0 && n <= 64 ? (uint8_t)n : 0;
+}
+
 /* Appends the SEND records of one request; results carry per-message status. */
 static void stage_send(delayd *d, delayd_job *j, int64_t now_us, uint8_t **scratch, size_t *cap)
 {
@@ -190,7 +197,9 @@ static void stage_send(delayd *d, delayd_job *j, int64_t now_us, uint8_t **scrat
                               (uint16_t)strlen(m->topic),
                               (uint16_t)strlen(m->key),
                               m->body.data,
-                              (uint32_t)m->body.len};
+                              (uint32_t)m->body.len,
+                              m->traceparent,
+                              trace_len(m->traceparent)};
         size_t len = delay_rec_send_size(&rec);
         if (len > *cap) {
             uint8_t *p = realloc(*scratch, len);

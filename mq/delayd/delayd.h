@@ -26,6 +26,7 @@ typedef struct delayd_config {
     int64_t max_delay_ms;
     int sink_timeout_ms;
     int max_backoff_ms;
+    const char *metrics_url; /* GET /metrics there; NULL or "none": off */
 } delayd_config;
 
 typedef struct delayd_job delayd_job;
@@ -60,9 +61,11 @@ enum {
     DELAY_REC_SEND = 1,
     DELAY_REC_DELIVERED = 2,
     DELAY_REC_CANCELLED = 3,
-    DELAY_REC_MOVED = 4, /* copied forward by compaction; the copy is a new SEND */
+    DELAY_REC_MOVED = 4,       /* copied forward by compaction; the copy is a new SEND */
+    DELAY_REC_SEND_TRACED = 5, /* a SEND with a traceparent after its body; decodes as SEND */
 };
-#define DELAY_SEND_HDR 17 /* type, due_us, topic_len u16, key_len u16, body_len u32 */
+#define DELAY_SEND_HDR 17        /* type, due_us, topic_len u16, key_len u16, body_len u32 */
+#define DELAY_SEND_TRACED_HDR 18 /* ... and trace_len u8 */
 
 typedef struct delay_send_rec {
     int64_t due_us;
@@ -70,6 +73,8 @@ typedef struct delay_send_rec {
     uint16_t topic_len, key_len;
     const uint8_t *body;
     uint32_t body_len;
+    const char *trace; /* W3C traceparent the message carries (trace_len 0: none) */
+    uint8_t trace_len;
 } delay_send_rec;
 
 size_t delay_rec_send_size(const delay_send_rec *r);
@@ -106,5 +111,9 @@ void delayd_server_reply(delayd_srv_ctx *sc, const void *reply);
 void delayd_reply_list(delayd_srv_ctx *sc, delayd *d, const void *list_request);
 
 int64_t delayd_wall_us(void);
+
+/* delay_metrics.c: a collector (arg: the delayd) for GET /metrics. */
+struct shop_metrics_out;
+void delayd_metrics(struct shop_metrics_out *o, void *arg);
 
 #endif

@@ -13,6 +13,9 @@
 #include "base/log.h"
 #include "base/paths.h"
 #include "base/version.h"
+#include "rpc/metrics_http.h"
+
+#define DELAYD_METRICS_URL "http://127.0.0.1:9250"
 
 static void usage(FILE *out)
 {
@@ -33,6 +36,8 @@ static void usage(FILE *out)
             "  --sink-timeout-ms N wait for the sink's ack (MQ_DELAYD_SINK_TIMEOUT_MS, 2000)\n"
             "  --max-backoff-ms N  longest retry pause while the sink is down\n"
             "                      (MQ_DELAYD_MAX_BACKOFF_MS, 1000)\n"
+            "  --metrics-url URL   GET /metrics (Prometheus text), loopback only; none: off\n"
+            "                      (MQ_DELAYD_METRICS_URL, default " DELAYD_METRICS_URL ")\n"
             "  --help              this text\n"
             "  --version           print the version\n",
             MQ_DELAY_URL_DEFAULT, shop_default_var_dir(), MQ_DEFAULT_URL);
@@ -56,6 +61,7 @@ static int parse_args(int argc, char **argv, delayd_config *c)
         {"max-delay-ms", required_argument, NULL, 'm'},
         {"sink-timeout-ms", required_argument, NULL, 't'},
         {"max-backoff-ms", required_argument, NULL, 'b'},
+        {"metrics-url", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -68,6 +74,7 @@ static int parse_args(int argc, char **argv, delayd_config *c)
     c->max_delay_ms = atoll(env_or("MQ_DELAYD_MAX_DELAY_MS", "3456000000"));
     c->sink_timeout_ms = atoi(env_or("MQ_DELAYD_SINK_TIMEOUT_MS", "2000"));
     c->max_backoff_ms = atoi(env_or("MQ_DELAYD_MAX_BACKOFF_MS", "1000"));
+    c->metrics_url = env_or("MQ_DELAYD_METRICS_URL", DELAYD_METRICS_URL);
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
@@ -95,6 +102,9 @@ static int parse_args(int argc, char **argv, delayd_config *c)
         case 'b':
             c->max_backoff_ms = atoi(optarg);
             break;
+        case 'M':
+            c->metrics_url = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -118,6 +128,7 @@ int main(int argc, char **argv)
     if (shop_version_asked(argc, argv, "mq-delayd"))
         return 0;
     delayd d;
+    rpc_metrics_http *metrics_http = NULL;
     shop_error err = {0};
     int code = 1;
     sigset_t sigs;
@@ -172,11 +183,13 @@ int main(int argc, char **argv)
                   d.cfg.data_dir, d.cfg.sink_url ? "delivery:" : "broker:",
                   d.cfg.sink_url ? d.cfg.sink_url : d.cfg.broker_url,
                   (unsigned long long)d.ix.pending);
+    metrics_http = rpc_metrics_http_serve(d.cfg.metrics_url, delayd_metrics, &d);
     int sig = 0;
     sigwait(&sigs, &sig);
     shop_log_info("draining signal=%d", sig);
     code = 0;
 out:
+    rpc_metrics_http_stop(metrics_http); /* before what its collector reads goes */
     d.stopping = 1;
     if (threads >= 2) {
         delayd_timer_stop(&d);

@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "services/common/svc_flags.h"
+#include "services/common/svc_metrics.h"
 #include "services/common/svc_signal.h"
 #include "services/pg/shop_pg.h"
 #include "base/version.h"
@@ -43,6 +44,9 @@ int shop_daemon_flag(shop_daemon *d, int opt, const char *arg)
     case SHOP_OPT_QUEUE:
         d->cli_queue = arg;
         return 1;
+    case SHOP_OPT_METRICS:
+        d->cli_metrics = arg;
+        return 1;
     default:
         return 0;
     }
@@ -64,9 +68,12 @@ void shop_daemon_usage(const shop_daemon *d, FILE *out)
             "                       from services/%s/sql at start\n"
             "      --drain-ms MS    on SIGTERM, how long running calls may finish\n"
             "                       [$%s_DRAIN_MS, default 5000]\n"
+            "      --metrics-url URL  serve GET /metrics (Prometheus text) there, loopback\n"
+            "                       only; none: off [$%s_METRICS_URL, default %s]\n"
             "  -h, --help           this help\n"
             "      --version        print the version\n",
-            e, d->default_listen, e, e, e, d->service, d->service, e);
+            e, d->default_listen, e, e, e, d->service, d->service, e, e,
+            d->default_metrics != NULL ? d->default_metrics : "none");
 }
 
 int shop_daemon_i64(const shop_daemon *d, const char *name, const char *suffix, const char *cli,
@@ -130,6 +137,13 @@ int shop_daemon_open(shop_daemon *d, shop_pool_setup_fn setup, int extra_conns)
         d->pool = NULL;
         return -1;
     }
+    if (svc_metrics_open(d) != 0) {
+        rpc_server_free(d->server);
+        d->server = NULL;
+        shop_pool_close(d->pool);
+        d->pool = NULL;
+        return -1;
+    }
     return 0;
 }
 
@@ -154,13 +168,15 @@ int shop_daemon_serve(shop_daemon *d, void (*stop_hook)(void *arg), void *arg)
                        rpc_status_name(err.code), err.message);
         code = 1;
     } else {
-        shop_log_info("ready listen=%s db=%s workers=%d pid=%d", d->listen, d->dbname, d->workers,
-                      (int)getpid());
+        svc_metrics_start(d);
+        shop_log_info("ready listen=%s db=%s workers=%d pid=%d metrics=%s", d->listen, d->dbname,
+                      d->workers, (int)getpid(), d->metrics_http != NULL ? d->metrics_url : "none");
         int sig = shop_signals_wait(-1);
         shop_log_info("draining signal=%d drain_ms=%d", sig, d->drain_ms);
         rpc_server_shutdown(d->server, d->drain_ms);
         rpc_server_log_stats(d->server);
     }
+    svc_metrics_close(d); /* its collectors read the server and the pool */
     if (stop_hook != NULL)
         stop_hook(arg);
     rpc_server_free(d->server);
@@ -214,6 +230,7 @@ int shop_daemon_main(const shop_daemon_spec *spec, int argc, char **argv)
     static shop_daemon d;
     shop_daemon_defaults(&d, spec->prog, spec->service, spec->env, spec->default_listen);
     d.spec = spec;
+    d.default_metrics = spec->default_metrics;
     struct option *opts = all_options(spec);
     if (opts == NULL)
         return 1;
@@ -240,6 +257,7 @@ int shop_daemon_main(const shop_daemon_spec *spec, int argc, char **argv)
     if (shop_daemon_open(&d, spec->setup, spec->extra_conns) != 0)
         return 1;
     if (spec->start(&d) != 0) {
+        svc_metrics_close(&d);
         rpc_server_free(d.server);
         shop_pool_close(d.pool);
         return 1;

@@ -27,6 +27,7 @@ enum {
     SHOP_OPT_DB,
     SHOP_OPT_DRAIN,
     SHOP_OPT_QUEUE,
+    SHOP_OPT_METRICS,
 };
 
 #define SHOP_DAEMON_SHORTOPTS "hl:w:"
@@ -37,6 +38,7 @@ enum {
         {"pg", required_argument, NULL, SHOP_OPT_PG},                                              \
         {"db", required_argument, NULL, SHOP_OPT_DB},                                              \
         {"drain-ms", required_argument, NULL, SHOP_OPT_DRAIN},                                     \
+        {"metrics-url", required_argument, NULL, SHOP_OPT_METRICS},                                \
     {                                                                                              \
         "queue", required_argument, NULL, SHOP_OPT_QUEUE                                           \
     }
@@ -46,8 +48,9 @@ typedef struct shop_daemon {
     const char *service; /* "stock": database stock_db, migrations services/stock/sql */
     const char *env;     /* environment prefix, "SHOP_STOCK" */
     /* values given on the command line (NULL: environment, then default) */
-    const char *cli_listen, *cli_workers, *cli_pg, *cli_db, *cli_drain, *cli_queue;
+    const char *cli_listen, *cli_workers, *cli_pg, *cli_db, *cli_drain, *cli_queue, *cli_metrics;
     const char *default_listen;
+    const char *default_metrics; /* "http://127.0.0.1:9302", or NULL: off */
     /* resolved by shop_daemon_open */
     char listen[512];
     char dbname[128];
@@ -57,8 +60,12 @@ typedef struct shop_daemon {
     int drain_ms;
     shop_pool *pool;
     rpc_server *server;
-    const struct shop_daemon_spec *spec; /* set by shop_daemon_main */
-    void *state;                         /* the daemon's own state */
+    char metrics_url[256];                 /* "" or "none": no endpoint */
+    struct shop_metrics *metrics;          /* services/common/svc_metrics.h */
+    struct rpc_metrics_http *metrics_http; /* serving metrics_url */
+    const char *arch;                      /* "sync" or "async", for labels */
+    const struct shop_daemon_spec *spec;   /* set by shop_daemon_main */
+    void *state;                           /* the daemon's own state */
 } shop_daemon;
 
 void shop_daemon_defaults(shop_daemon *d, const char *prog, const char *service,
@@ -89,13 +96,14 @@ int shop_daemon_serve(shop_daemon *d, void (*stop_hook)(void *arg), void *arg);
 
 /* A whole daemon described as data, for shop_daemon_main. */
 typedef struct shop_daemon_spec {
-    const char *prog;           /* "shop-stock" */
-    const char *service;        /* "stock" */
-    const char *env;            /* "SHOP_STOCK" */
-    const char *default_listen; /* "tcp://127.0.0.1:7302" */
-    const char *about;          /* one paragraph for --help */
-    shop_pool_setup_fn setup;   /* prepares statements on each connection */
-    int extra_conns;            /* pool connections beyond one per worker */
+    const char *prog;            /* "shop-stock" */
+    const char *service;         /* "stock" */
+    const char *env;             /* "SHOP_STOCK" */
+    const char *default_listen;  /* "tcp://127.0.0.1:7302" */
+    const char *default_metrics; /* "http://127.0.0.1:9302" (GET /metrics) */
+    const char *about;           /* one paragraph for --help */
+    shop_pool_setup_fn setup;    /* prepares statements on each connection */
+    int extra_conns;             /* pool connections beyond one per worker */
     /* daemon-specific options (may be NULL): a {0}-terminated table, a
      * function taking them (returns 1 when consumed) and their help */
     const struct option *extra_opts;

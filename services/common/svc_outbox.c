@@ -8,19 +8,29 @@
 #include <time.h>
 
 #include "base/status.h"
+#include "base/trace.h"
 
 rpc_status svc_outbox_add(PGconn *conn, const char *topic, const char *key, const void *body,
                           size_t len, int64_t delay_ms, shop_error *err)
 {
     char delay[24];
     snprintf(delay, sizeof delay, "%lld", (long long)(delay_ms > 0 ? delay_ms : 0));
-    const char *values[] = {topic, key != NULL ? key : "", len > 0 ? body : "", delay};
-    int lengths[] = {0, 0, (int)len, 0};
-    int formats[] = {0, 0, 1, 0};
+    /* The event carries the trace of the work that wrote it (base/trace.h). */
+    char tp[SHOP_TRACEPARENT_LEN + 1] = "";
+    const shop_trace *cur = shop_trace_current();
+    if (cur != NULL) {
+        shop_trace hop;
+        shop_trace_child(cur, &hop);
+        shop_trace_format(&hop, tp);
+    }
+    const char *values[] = {topic, key != NULL ? key : "", len > 0 ? body : "", delay, tp};
+    int lengths[] = {0, 0, (int)len, 0, 0};
+    int formats[] = {0, 0, 1, 0, 0};
     PGresult *res = PQexecParams(conn,
-                                 "INSERT INTO outbox (topic, msg_key, body, delay_ms)"
-                                 " VALUES ($1::text, NULLIF($2::text, ''), $3::bytea, $4::bigint)",
-                                 4, NULL, values, lengths, formats, 0);
+                                 "INSERT INTO outbox (topic, msg_key, body, delay_ms, traceparent)"
+                                 " VALUES ($1::text, NULLIF($2::text, ''), $3::bytea, $4::bigint,"
+                                 " NULLIF($5::text, ''))",
+                                 5, NULL, values, lengths, formats, 0);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (ok)

@@ -11,6 +11,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/trace.h"
 #include "base/status.h"
 
 #define SVC_CONSUMER_MAX_INSTANCES 16
@@ -110,12 +111,28 @@ static int apply(instance *in, const mq_msg *m)
     return st;
 }
 
+/* The message's traceparent property, NULL when it has none. */
+static const char *traceparent_of(const mq_msg *m)
+{
+    for (size_t i = 0; i < m->n_properties; i++)
+        if (strcmp(m->properties[i].key, SHOP_TRACEPARENT_KEY) == 0)
+            return m->properties[i].value;
+    return NULL;
+}
+
 static mq_consume_result on_message(const mq_msg *m, void *arg)
 {
     instance *in = arg;
+    /* The order's trace is this thread's while it handles the message: its
+     * log lines, its log rows and the events it writes carry it on. */
+    shop_trace_adopt(traceparent_of(m));
     rpc_status st = apply(in, m);
     if (st == RPC_OK && in->c->cfg.dup_deliver)
         st = apply(in, m);
+    shop_log_debug("consumed consumer=%s topic=%s key=%s offset=%llu status=%s", in->c->name,
+                   m->topic, m->key != NULL ? m->key : "", (unsigned long long)m->offset,
+                   rpc_status_name(st));
+    shop_trace_clear();
     return st == RPC_OK ? MQ_CONSUME_SUCCESS : MQ_RECONSUME_LATER;
 }
 

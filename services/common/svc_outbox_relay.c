@@ -18,6 +18,7 @@
 #include "mq/mq_delay.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/trace.h"
 #include "services/common/svc_outbox.h"
 
 struct svc_relay {
@@ -39,7 +40,8 @@ typedef struct row {
     const char *topic, *key;
     unsigned char *body;
     size_t len;
-    int64_t delay_ms; /* 0: broker; >0: mq-delayd, what remains of the delay */
+    int64_t delay_ms;  /* 0: broker; >0: mq-delayd, what remains of the delay */
+    mq_property trace; /* "traceparent" and its value ("": none) */
 } row;
 
 /* Why the row after the acknowledged prefix was not sent. */
@@ -155,6 +157,8 @@ static size_t send_broker(svc_relay *r, const row *rows, size_t n, send_failure 
         for (int k = 0; k < dup; k++) {
             size_t j = i * (size_t)dup + (size_t)k;
             o[j].id = k == 0 ? ids[i] : NULL; /* the copy gets a fresh id: a real duplicate */
+            o[j].properties = &rows[i].trace; /* the order's trace rides along */
+            o[j].n_properties = rows[i].trace.value[0] != '\0';
             m[j] = (mq_message){rows[i].topic, rows[i].key, rows[i].body, rows[i].len, &o[j]};
         }
     }
@@ -189,8 +193,8 @@ static size_t send_delayed(svc_relay *r, const row *rows, size_t n, send_failure
     mq_delay_msg *m = calloc(n, sizeof *m);
     mq_delay_result *res = calloc(n, sizeof *res);
     for (size_t i = 0; i < n; i++)
-        m[i] = (mq_delay_msg){rows[i].topic, rows[i].key,      rows[i].body,
-                              rows[i].len,   rows[i].delay_ms, 0};
+        m[i] = (mq_delay_msg){rows[i].topic,    rows[i].key, rows[i].body,       rows[i].len,
+                              rows[i].delay_ms, 0,           rows[i].trace.value};
     size_t ok = 0;
     f->status = mq_delay_send_batch(r->delay, m, n, res, &err);
     if (f->status == RPC_OK) {
@@ -228,7 +232,8 @@ static int round_once(svc_relay *r, int delayed)
         PQexecParams(r->conn,
                      "SELECT id, topic, COALESCE(msg_key, ''), body,"
                      " CASE WHEN delay_ms = 0 THEN 0 ELSE GREATEST(1, delay_ms -"
-                     "   (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint) END"
+                     "   (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint) END,"
+                     " COALESCE(traceparent, '')"
                      " FROM outbox WHERE published_at IS NULL AND failed_at IS NULL"
                      " AND (delay_ms > 0) = $2::bool"
                      " ORDER BY id LIMIT $1::int",
@@ -247,10 +252,17 @@ static int round_once(svc_relay *r, int delayed)
         rows[i].body =
             PQunescapeBytea((const unsigned char *)PQgetvalue(res, (int)i, 3), &rows[i].len);
         rows[i].delay_ms = strtoll(PQgetvalue(res, (int)i, 4), NULL, 10);
+        rows[i].trace = (mq_property){SHOP_TRACEPARENT_KEY, PQgetvalue(res, (int)i, 5)};
     }
     send_failure f = {RPC_OK, ""};
     size_t ok = n == 0 ? 0 : delayed ? send_delayed(r, rows, n, &f) : send_broker(r, rows, n, &f);
     int failed = mark(r, rows, ok) != 0 || ok < n;
+    for (size_t i = 0; i < ok; i++) /* one line per event, in its order's trace */
+        if (shop_trace_adopt(rows[i].trace.value)) {
+            shop_log_debug("relay published relay=%s topic=%s key=%s to=%s", r->name, rows[i].topic,
+                           rows[i].key, delayed ? "mq-delayd" : "mq-broker");
+            shop_trace_clear();
+        }
     if (!failed || f.status != RPC_INVALID_ARGUMENT || ok >= n)
         goto done;
     /* Refused for good: no retry can send it, and waiting for it would hold

@@ -15,6 +15,7 @@ struct shop_pool {
     shop_pool_setup_fn setup;
     int size;
     int nidle;
+    int waiting;   /* threads blocked in acquire */
     PGconn **idle; /* NULL entries are slots whose connection must be opened */
 };
 
@@ -90,8 +91,10 @@ rpc_status shop_pool_acquire(shop_pool *pool, int timeout_ms, PGconn **out, shop
     }
     pthread_mutex_lock(&pool->mu);
     while (pool->nidle == 0) {
+        pool->waiting++;
         int rc = timeout_ms < 0 ? pthread_cond_wait(&pool->cv, &pool->mu)
                                 : pthread_cond_timedwait(&pool->cv, &pool->mu, &until);
+        pool->waiting--;
         if (rc == ETIMEDOUT && pool->nidle == 0) {
             pthread_mutex_unlock(&pool->mu);
             return shop_error_set(err, RPC_RESOURCE_EXHAUSTED,
@@ -140,6 +143,14 @@ void shop_pool_release(shop_pool *pool, PGconn *conn)
 int shop_pool_size(const shop_pool *pool)
 {
     return pool->size;
+}
+
+void shop_pool_usage(shop_pool *pool, int *in_use, int *waiting)
+{
+    pthread_mutex_lock(&pool->mu);
+    *in_use = pool->size - pool->nidle;
+    *waiting = pool->waiting;
+    pthread_mutex_unlock(&pool->mu);
 }
 
 void shop_pool_close(shop_pool *pool)

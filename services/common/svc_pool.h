@@ -30,6 +30,9 @@ void shop_pool_release(shop_pool *pool, PGconn *conn);
 
 int shop_pool_size(const shop_pool *pool);
 
+/* Connections handed out now, and threads waiting for one (for metrics). */
+void shop_pool_usage(shop_pool *pool, int *in_use, int *waiting);
+
 /* Closes every connection; all must have been released. */
 void shop_pool_close(shop_pool *pool);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/trace.h"
 #include "base/status.h"
 #include "services/common/svc_db.h"
 
@@ -16,11 +17,12 @@ static const shop_stmt st_use = {
     "coupon_use",
     "WITH c AS (SELECT coupon_id, user_id, status, discount_cents FROM coupons"
     "           WHERE coupon_id = $2::bigint FOR UPDATE),"
-    " ins AS (INSERT INTO coupon_log (order_id, op, coupon_id, result, discount_cents)"
+    " ins AS (INSERT INTO coupon_log (order_id, op, coupon_id, result, discount_cents,"
+    "                              trace_id)"
     "         SELECT $1::bigint, 'USE', c.coupon_id,"
     "                CASE WHEN c.user_id <> $3::bigint THEN 'NOT_OWNER'"
     "                     WHEN c.status = 'UNUSED' THEN 'OK' ELSE 'ALREADY_USED' END,"
-    "                c.discount_cents FROM c"
+    "                c.discount_cents, NULLIF($4::text, '') FROM c"
     "         ON CONFLICT (order_id, op) DO NOTHING RETURNING result, discount_cents),"
     " u AS (UPDATE coupons SET status = 'USED', order_id = $1::bigint,"
     "              used_at = clock_timestamp() FROM ins"
@@ -38,11 +40,11 @@ static const shop_stmt st_restore_claim = {
 
 static const shop_stmt st_restore = {
     "coupon_restore",
-    "WITH d AS (SELECT coupon_id, result FROM coupon_log"
+    "WITH d AS (SELECT coupon_id, result, trace_id FROM coupon_log"
     "           WHERE order_id = $1::bigint AND op = 'USE'),"
-    " r AS (INSERT INTO coupon_log (order_id, op, coupon_id, result)"
+    " r AS (INSERT INTO coupon_log (order_id, op, coupon_id, result, trace_id)"
     "       SELECT $1::bigint, 'RESTORE', d.coupon_id,"
-    "              CASE WHEN d.result = 'OK' THEN 'OK' ELSE 'NOOP' END FROM d"
+    "              CASE WHEN d.result = 'OK' THEN 'OK' ELSE 'NOOP' END, d.trace_id FROM d"
     "       ON CONFLICT (order_id, op) DO NOTHING RETURNING coupon_id, result),"
     " u AS (UPDATE coupons SET status = 'UNUSED', order_id = NULL, used_at = NULL FROM r"
     "       WHERE coupons.coupon_id = r.coupon_id AND r.result = 'OK'"
@@ -97,11 +99,12 @@ int coupon_use(PGconn *conn, int64_t order_id, int64_t coupon_id, int64_t user_i
         return RPC_INVALID_ARGUMENT;
     }
     char a[24], b[24], c[24];
+    const shop_trace *t = shop_trace_current(); /* the order's, from RPC metadata or the message */
     const char *params[] = {shop_db_i64(a, order_id), shop_db_i64(b, coupon_id),
-                            shop_db_i64(c, user_id)};
+                            shop_db_i64(c, user_id), t != NULL ? t->trace_id : ""};
     PGresult *res = NULL;
     shop_error db_err = {0};
-    rpc_status st = shop_db_run_once(conn, &st_use, &st_use_first, 3, 1, params, &out->duplicate,
+    rpc_status st = shop_db_run_once(conn, &st_use, &st_use_first, 4, 1, params, &out->duplicate,
                                      &res, &db_err);
     if (st != RPC_OK) {
         snprintf(out->msg, sizeof out->msg, "%s", db_err.message);

@@ -23,6 +23,7 @@ int main(int argc, char **argv)
         .service = "coupon",
         .env = "SHOP_COUPON",
         .default_listen = "tcp://127.0.0.1:7303",
+        .default_metrics = "http://127.0.0.1:9303",
         .about = "The member/coupon service: shop.coupon.CouponService (Use, Restore, GetCoupon)\n"
                  "on its own database, coupon_db.",
         .setup = coupon_logic_prepare,

@@ -12,6 +12,7 @@
 #include "services/common/svc_db.h"
 #include "services/order/order_ids.h"
 #include "services/order/order_timeout_cancel.h"
+#include "base/trace.h"
 #include "base/log.h"
 #include "base/status.h"
 #include "shop_events.pb-c.h"
@@ -55,15 +56,17 @@ static void key_of(char key[24], int64_t order_id)
 static const shop_stmt st_place = {
     "oa_place",
     "WITH o AS (INSERT INTO orders (order_id, request_id, user_id, goods_id, count, coupon_id,"
-    "             created_at, updated_at, pay_by, coupon_result, coupon_at) OVERRIDING SYSTEM VALUE"
+    "             created_at, updated_at, pay_by, coupon_result, coupon_at, trace_id)"
+    "           OVERRIDING SYSTEM VALUE"
     "           VALUES ($1::bigint, NULLIF($2::text, ''), $3::bigint, $4::bigint, $5::int,"
     "             NULLIF($6::bigint, 0), " ACCEPTED ", " ACCEPTED ","
     "             " ACCEPTED " + $8::bigint * interval '1 millisecond',"
     "             CASE WHEN $6::bigint = 0 THEN 'NONE' END,"
-    "             CASE WHEN $6::bigint = 0 THEN " ACCEPTED " END)"
+    "             CASE WHEN $6::bigint = 0 THEN " ACCEPTED " END, NULLIF($12::text, ''))"
     "           ON CONFLICT (request_id) DO NOTHING RETURNING order_id),"
-    " e AS (INSERT INTO outbox (topic, msg_key, body, delay_ms)"
-    "       SELECT v.topic, o.order_id::text, decode(v.body, 'hex'), v.delay_ms FROM o,"
+    " e AS (INSERT INTO outbox (topic, msg_key, body, delay_ms, traceparent)"
+    "       SELECT v.topic, o.order_id::text, decode(v.body, 'hex'), v.delay_ms,"
+    "              NULLIF($13::text, '') FROM o,"
     "         (VALUES (1, 'order.placed', $9::text, 0::bigint),"
     "                 (2, 'order.timeout', $10::text, $11::bigint)) AS v(n, topic, body, delay_ms)"
     "       ORDER BY v.n)"
@@ -101,6 +104,9 @@ static void pending_order(const order_place_args *a, int64_t id, int64_t accepte
     o->pay_by_us = accepted_us + a->pay_window_ms * 1000;
     if (a->coupon_id == 0)
         o->coupon_us = accepted_us;
+    const shop_trace *t = shop_trace_current();
+    if (t != NULL)
+        snprintf(o->trace_id, sizeof o->trace_id, "%s", t->trace_id);
 }
 
 /* Inserts `o` with its two events; *inserted = 0 when the request_id exists. */
@@ -128,7 +134,10 @@ static rpc_status insert_placed(PGconn *conn, const shop_order *o, int64_t windo
     t.order_id = o->order_id;
     t.at_us = o->accepted_us;
     hex(timeout, buf, shop__events__order_timeout__pack(&t, buf));
-    char a[24], c[24], d[24], e[24], f[24], g[24], h[24], k[24];
+    char a[24], c[24], d[24], e[24], f[24], g[24], h[24], k[24], tp[SHOP_TRACEPARENT_LEN + 1] = "";
+    const shop_trace *cur = shop_trace_current();
+    if (cur != NULL) /* the events carry the order's trace to the consumers */
+        shop_trace_format(cur, tp);
     /* delay 0 would publish at once: a zero window still goes through the queue */
     const char *params[] = {shop_db_i64(a, o->order_id),
                             o->request_id,
@@ -140,9 +149,11 @@ static rpc_status insert_placed(PGconn *conn, const shop_order *o, int64_t windo
                             shop_db_i64(h, window_ms),
                             placed,
                             timeout,
-                            shop_db_i64(k, window_ms > 0 ? window_ms : 1)};
+                            shop_db_i64(k, window_ms > 0 ? window_ms : 1),
+                            o->trace_id,
+                            tp};
     PGresult *res = NULL;
-    rpc_status st = shop_db_run(conn, &st_place, 11, params, &res, err);
+    rpc_status st = shop_db_run(conn, &st_place, 13, params, &res, err);
     if (st != RPC_OK)
         return st;
     *inserted = PQntuples(res) > 0;

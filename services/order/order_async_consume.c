@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/trace.h"
 #include "base/status.h"
 #include "services/common/svc_db.h"
 #include "services/order/order_async.h"
@@ -15,9 +16,10 @@
 #define NOW "clock_timestamp()"
 #define US(col) "COALESCE((extract(epoch FROM " col ") * 1000000)::bigint, 0)"
 
-static const shop_stmt st_inbox = {
-    "oa_inbox", "INSERT INTO inbox (order_id, topic) VALUES ($1::bigint, $2::text)"
-                " ON CONFLICT DO NOTHING RETURNING order_id"};
+static const shop_stmt st_inbox = {"oa_inbox",
+                                   "INSERT INTO inbox (order_id, topic, trace_id)"
+                                   " VALUES ($1::bigint, $2::text, NULLIF($3::text, ''))"
+                                   " ON CONFLICT DO NOTHING RETURNING order_id"};
 
 /* $2 'stock' or 'coupon', $3 its result, $4 price or discount, $5 when (us). */
 static const shop_stmt st_result = {
@@ -211,9 +213,10 @@ static rpc_status claim(PGconn *conn, int64_t order_id, const char *topic, int *
                         shop_error *err)
 {
     char a[24];
-    const char *p[] = {shop_db_i64(a, order_id), topic};
+    const shop_trace *t = shop_trace_current(); /* the message's (svc_outbox_consumer.c) */
+    const char *p[] = {shop_db_i64(a, order_id), topic, t != NULL ? t->trace_id : ""};
     int rows = 0;
-    rpc_status st = run(conn, &st_inbox, 2, p, &rows, err);
+    rpc_status st = run(conn, &st_inbox, 3, p, &rows, err);
     *duplicate = st == RPC_OK && rows == 0;
     return st;
 }

@@ -7,6 +7,7 @@
 
 #include "mq/mq_delay.h"
 #include "base/log.h"
+#include "base/trace.h"
 #include "services/common/svc_outbox_arch.h"
 #include "services/order/order_async.h"
 
@@ -69,8 +70,12 @@ static rpc_status place(rpc_ctx *ctx, const Shop__Order__PlaceOrderRequest *req,
 {
     int dup = 0;
     place_arg p = {req, &dup};
+    shop_trace_ensure(); /* the order's trace: the caller's or a new one */
     rpc_status st = reply_order(user, ctx, op_place, 0, &p, &reply->order);
     reply->duplicate = st == RPC_OK && dup;
+    shop_log_debug("order placed order=%lld status=%s duplicate=%d arch=async",
+                   reply->order != NULL ? (long long)reply->order->order_id : 0LL,
+                   rpc_status_name(st), dup);
     return st;
 }
 

@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/trace.h"
 #include "services/order/order_svc.h"
 #include "shop_coupon.rpc.h"
 #include "shop_stock.rpc.h"
@@ -64,6 +65,7 @@ static int deliver_due(order_svc *svc, PGconn *conn)
     for (int i = 0; i < n; i++) {
         const order_comp *c = &rows[i];
         const char *who = c->target == ORDER_COMP_STOCK ? "stock" : "coupon";
+        shop_trace_resume(c->trace_id); /* the Restore call and these lines carry it */
         rpc_error err = {0};
         rpc_status st = (down & c->target) ? RPC_UNAVAILABLE : deliver(svc, c, &err);
         if (st == RPC_OK) {
@@ -86,6 +88,7 @@ static int deliver_due(order_svc *svc, PGconn *conn)
                           (long long)c->order_id, who, rpc_status_name(st), c->attempts + 1,
                           err.message);
     }
+    shop_trace_clear();
     return n;
 }
 

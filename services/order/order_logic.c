@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "base/status.h"
+#include "base/trace.h"
 #include "services/common/svc_db.h"
 
 #define US(col) "COALESCE((extract(epoch FROM " col ") * 1000000)::bigint, 0)"
@@ -23,7 +24,7 @@
 #define ORDER_COLS                                                                                                      \
     "order_id, COALESCE(request_id, ''), user_id, goods_id, count, COALESCE(coupon_id, 0),"                             \
     " COALESCE(amount_cents, 0), status, COALESCE(reason, ''), fail_code, " US("pay_by") ", " US("created_at") ", " US( \
-        "stock_at") ", " US("coupon_at") ", " US("confirmed_at") ", " US("cancelled_at") ", " US("closed_at") ", " US("paid_at")
+        "stock_at") ", " US("coupon_at") ", " US("confirmed_at") ", " US("cancelled_at") ", " US("closed_at") ", " US("paid_at") ", COALESCE(trace_id, '')"
 
 #define NOW "clock_timestamp()"
 
@@ -40,9 +41,9 @@
 
 static const shop_stmt st_place = {
     "order_place",
-    "INSERT INTO orders (request_id, user_id, goods_id, count, coupon_id, pay_by)"
+    "INSERT INTO orders (request_id, user_id, goods_id, count, coupon_id, pay_by, trace_id)"
     " VALUES (NULLIF($1::text, ''), $2::bigint, $3::bigint, $4::int, NULLIF($5::bigint, 0),"
-    "         " NOW " + $6::bigint * interval '1 millisecond')"
+    "         " NOW " + $6::bigint * interval '1 millisecond', NULLIF($7::text, ''))"
     " ON CONFLICT (request_id) DO NOTHING RETURNING " ORDER_COLS};
 
 static const shop_stmt st_by_request = {
@@ -91,8 +92,10 @@ static const shop_stmt st_close = {
 static const shop_stmt st_comp_due = {
     "order_comp_due",
     "SELECT id, order_id, target, COALESCE(goods_id, 0), COALESCE(count, 0),"
-    " COALESCE(coupon_id, 0), attempts FROM compensations"
-    " WHERE done_at IS NULL AND next_at <= " NOW " ORDER BY next_at LIMIT $1::int"};
+    " COALESCE(coupon_id, 0), attempts,"
+    " (SELECT COALESCE(o.trace_id, '') FROM orders o WHERE o.order_id = compensations.order_id)"
+    " FROM compensations WHERE done_at IS NULL AND next_at <= " NOW
+    " ORDER BY next_at LIMIT $1::int"};
 
 static const shop_stmt st_comp_done = {"order_comp_done",
                                        "UPDATE compensations SET done_at = " NOW ","
@@ -150,6 +153,7 @@ static void read_order(const PGresult *res, int row, shop_order *o)
     o->cancelled_us = shop_db_get_i64(res, row, 15);
     o->closed_us = shop_db_get_i64(res, row, 16);
     o->paid_us = shop_db_get_i64(res, row, 17);
+    snprintf(o->trace_id, sizeof o->trace_id, "%s", PQgetvalue(res, row, 18));
 }
 
 /* Runs a statement that returns at most one order. RPC_OK with *found = 1
@@ -199,9 +203,10 @@ rpc_status order_place(PGconn *conn, const order_place_args *a, shop_order *out,
                             shop_db_i64(c, a->goods_id),
                             shop_db_i64(d, a->count),
                             shop_db_i64(e, a->coupon_id),
-                            shop_db_i64(f, a->pay_window_ms)};
+                            shop_db_i64(f, a->pay_window_ms),
+                            shop_trace_current() != NULL ? shop_trace_current()->trace_id : ""};
     int found = 0;
-    st = run_order(conn, &st_place, 6, params, out, &found, err);
+    st = run_order(conn, &st_place, 7, params, out, &found, err);
     if (st != RPC_OK || found)
         return st;
     /* The request_id exists: the conflict check waited for it to commit. */
@@ -353,6 +358,7 @@ rpc_status order_comp_due(PGconn *conn, order_comp *rows, int max, int *n, shop_
         c->count = (int32_t)shop_db_get_i64(res, i, 4);
         c->coupon_id = shop_db_get_i64(res, i, 5);
         c->attempts = (int)shop_db_get_i64(res, i, 6);
+        snprintf(c->trace_id, sizeof c->trace_id, "%s", PQgetvalue(res, i, 7));
         (*n)++;
     }
     PQclear(res);

@@ -42,6 +42,7 @@ typedef struct shop_order {
     int64_t pay_by_us;
     /* the timeline, Unix microseconds, 0 = not reached */
     int64_t accepted_us, stock_us, coupon_us, confirmed_us, cancelled_us, closed_us, paid_us;
+    char trace_id[33]; /* W3C trace id of the order ("" for orders from before traces) */
 } shop_order;
 
 typedef struct order_place_args {
@@ -64,6 +65,7 @@ typedef struct order_comp {
     int32_t count;
     int64_t coupon_id;
     int attempts;
+    char trace_id[33]; /* the order's trace ("" for orders from before traces) */
 } order_comp;
 
 const char *order_status_name(int status);

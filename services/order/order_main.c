@@ -78,6 +78,7 @@ static int start(shop_daemon *d)
 {
     svc.d = d;
     const char *arch = shop_daemon_str(d, "ARCH", cli_arch, "sync");
+    d->arch = arch;
     if (strcmp(arch, "async") == 0)
         return order_async_daemon_start(&svc, cli_pay_window);
     if (strcmp(arch, "sync") != 0) {
@@ -144,6 +145,7 @@ int main(int argc, char **argv)
         .service = "order",
         .env = "SHOP_ORDER",
         .default_listen = "tcp://127.0.0.1:7301",
+        .default_metrics = "http://127.0.0.1:9301",
         .about = "The order service: shop.order.OrderService (PlaceOrder, PayOrder, GetOrder,\n"
                  "CancelOrder) on its own database, order_db.",
         .setup = order_async_prepare, /* order_logic_prepare + the async statements */

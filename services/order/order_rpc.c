@@ -28,6 +28,7 @@ Shop__Order__Order *order_to_msg(rpc_ctx *ctx, const shop_order *o)
     t->cancelled_us = o->cancelled_us;
     t->closed_us = o->closed_us;
     t->paid_us = o->paid_us;
+    t->trace_id = rpc_ctx_strdup(ctx, o->trace_id);
     m->timeline = t;
     return m;
 }

@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/trace.h"
 #include "services/order/order_svc.h"
 #include "shop_coupon.rpc.h"
 #include "shop_stock.rpc.h"
@@ -165,6 +166,7 @@ static rpc_status replay(rpc_ctx *ctx, const shop_order *o)
 rpc_status order_sync_place(order_svc *svc, rpc_ctx *ctx, const Shop__Order__PlaceOrderRequest *req,
                             Shop__Order__PlaceOrderReply *reply)
 {
+    shop_trace_ensure(); /* the order's trace: the caller's or a new one */
     PGconn *c = shop_daemon_conn(svc->d, ctx);
     if (c == NULL)
         return RPC_UNAVAILABLE;
@@ -180,6 +182,8 @@ rpc_status order_sync_place(order_svc *svc, rpc_ctx *ctx, const Shop__Order__Pla
     if (st == RPC_OK && !dup)
         st = run(svc, ctx, c, &o, &f);
     shop_pool_release(svc->d->pool, c);
+    shop_log_debug("order placed order=%lld status=%s duplicate=%d arch=sync",
+                   (long long)o.order_id, rpc_status_name(st), dup);
     if (st == RPC_OK) {
         reply->order = order_to_msg(ctx, &o);
         reply->duplicate = dup;

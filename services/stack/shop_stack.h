@@ -38,7 +38,8 @@ typedef struct shop_stack_opts {
     const char *db_prefix;  /* databases <prefix>order_db ...; "" for the real ones */
     const char *bin_dir;    /* NULL: $SHOP_BIN_DIR, else the folder of this program */
     const char *log_dir;    /* NULL: daemons log to this process's stderr */
-    int port_base;          /* order, stock, coupon on base, base+1, base+2; 0: free ports */
+    int port_base;          /* order, stock, coupon on base, base+1, base+2; 0: free ports
+                               (metrics endpoints from base+6 on) */
     int workers;            /* per daemon; 0: the daemons' default */
     int64_t pay_window_ms;  /* 0: default (30 min) */
     int64_t close_interval_ms;
@@ -50,9 +51,10 @@ typedef struct shop_stack_proc {
     char name[16]; /* "order", "stock", "coupon" */
     pid_t pid;     /* 0 when not running */
     int port;
-    char url[64];       /* tcp://127.0.0.1:port */
-    char db[128];       /* its database */
-    char log_path[512]; /* "" when logging to stderr */
+    char url[64];         /* tcp://127.0.0.1:port */
+    char metrics_url[64]; /* http://127.0.0.1:port, its GET /metrics */
+    char db[128];         /* its database */
+    char log_path[512];   /* "" when logging to stderr */
     int paused;
     int last_status; /* as from waitpid, once reaped */
 } shop_stack_proc;

@@ -21,6 +21,7 @@
 #include "services/pg/shop_pg.h"
 #include "services/stack/stack_async.h"
 #include "services/stack/stack_hosts.h"
+#include "services/stack/stack_metrics.h"
 #include "services/stack/stack_nats.h"
 #include "services/stack/stack_net.h"
 #include "services/stock/stock_logic.h"
@@ -111,8 +112,8 @@ static void add_arg(char **argv, int *argc, char *buf, size_t buflen, const char
 /* Starts one daemon, its output in its log file (if any). */
 static rpc_status spawn(shop_stack *st, shop_stack_proc *p, shop_error *err)
 {
-    char path[PATH_MAX], listen[96], db[160], pg[1100], stock[96], coupon[96], w[32], pw[48],
-        ci[48], mt[48], async[4][600];
+    char metrics[96], path[PATH_MAX], listen[96], db[160], pg[1100], stock[96], coupon[96], w[32],
+        pw[48], ci[48], mt[48], async[4][600];
     snprintf(path, sizeof path, "%s/shop-%s", st->bin_dir, p->name);
     snprintf(listen, sizeof listen, "--listen=%s", p->url);
     snprintf(db, sizeof db, "--db=%s", p->db);
@@ -124,6 +125,8 @@ static rpc_status spawn(shop_stack *st, shop_stack_proc *p, shop_error *err)
         snprintf(path, sizeof path, "%s", argv[0]);
     }
     add_arg(argv, &argc, w, sizeof w, "--workers", st->opts.workers);
+    snprintf(metrics, sizeof metrics, "--metrics-url=%s", p->metrics_url);
+    argv[argc++] = metrics;
     if (strcmp(p->name, "order") == 0 && !stack_async_is_mq(st, p)) {
         snprintf(stock, sizeof stock, "--stock=%s", st->procs[SHOP_STACK_STOCK].url);
         snprintf(coupon, sizeof coupon, "--coupon=%s", st->procs[SHOP_STACK_COUPON].url);
@@ -202,6 +205,8 @@ static rpc_status setup_procs(shop_stack *st, shop_error *err)
             return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "no free TCP port on 127.0.0.1");
         }
         snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d", p->port);
+        if (stack_metrics_url(st, p, i) != RPC_OK)
+            return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "no free TCP port on 127.0.0.1");
         if (st->opts.log_dir != NULL)
             snprintf(p->log_path, sizeof p->log_path, "%s/shop-%s.log", st->opts.log_dir,
                      proc_names[i]);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "services/pg/shop_pg.h"
+#include "services/stack/stack_metrics.h"
 #include "services/stack/stack_net.h"
 
 int stack_async_on(const shop_stack *st)
@@ -50,6 +51,8 @@ rpc_status stack_async_setup(shop_stack *st, shop_error *err)
             return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "no free TCP port on 127.0.0.1");
         }
         snprintf(p->url, sizeof p->url, "tcp://127.0.0.1:%d", p->port);
+        if (stack_metrics_url(st, p, SHOP_STACK_NPROCS + i) != RPC_OK)
+            return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "no free TCP port on 127.0.0.1");
         if (st->opts.log_dir != NULL)
             snprintf(p->log_path, sizeof p->log_path, "%s/mq-%s.log", st->opts.log_dir, names[i]);
     }

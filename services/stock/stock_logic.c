@@ -16,15 +16,17 @@
 #include <string.h>
 
 #include "base/status.h"
+#include "base/trace.h"
 #include "services/common/svc_db.h"
 
 static const shop_stmt st_deduct = {
     "stock_deduct",
     "WITH g AS (SELECT goods_id, stock, price_cents FROM goods WHERE goods_id = $2::bigint"
     "           FOR UPDATE),"
-    " ins AS (INSERT INTO stock_log (order_id, op, goods_id, count, result)"
+    " ins AS (INSERT INTO stock_log (order_id, op, goods_id, count, result, trace_id)"
     "         SELECT $1::bigint, 'DEDUCT', g.goods_id, $3::int,"
-    "                CASE WHEN g.stock >= $3::int THEN 'OK' ELSE 'OUT_OF_STOCK' END FROM g"
+    "                CASE WHEN g.stock >= $3::int THEN 'OK' ELSE 'OUT_OF_STOCK' END,"
+    "                NULLIF($4::text, '') FROM g"
     "         ON CONFLICT (order_id, op) DO NOTHING RETURNING result),"
     " upd AS (UPDATE goods SET stock = goods.stock - $3::int FROM ins"
     "         WHERE goods.goods_id = $2::bigint AND ins.result = 'OK' RETURNING goods.stock)"
@@ -45,11 +47,11 @@ static const shop_stmt st_restore_claim = {
  * that the claim's conflict check waited for. */
 static const shop_stmt st_restore = {
     "stock_restore",
-    "WITH d AS (SELECT goods_id, count, result FROM stock_log"
+    "WITH d AS (SELECT goods_id, count, result, trace_id FROM stock_log"
     "           WHERE order_id = $1::bigint AND op = 'DEDUCT'),"
-    " r AS (INSERT INTO stock_log (order_id, op, goods_id, count, result)"
+    " r AS (INSERT INTO stock_log (order_id, op, goods_id, count, result, trace_id)"
     "       SELECT $1::bigint, 'RESTORE', d.goods_id, d.count,"
-    "              CASE WHEN d.result = 'OK' THEN 'OK' ELSE 'NOOP' END FROM d"
+    "              CASE WHEN d.result = 'OK' THEN 'OK' ELSE 'NOOP' END, d.trace_id FROM d"
     "       ON CONFLICT (order_id, op) DO NOTHING RETURNING goods_id, count, result),"
     " u AS (UPDATE goods SET stock = goods.stock + r.count FROM r"
     "       WHERE goods.goods_id = r.goods_id AND r.result = 'OK' RETURNING goods.stock)"
@@ -115,11 +117,12 @@ int stock_deduct(PGconn *conn, int64_t order_id, int64_t goods_id, int32_t count
     if (st != RPC_OK)
         return st;
     char a[24], b[24], c[24];
+    const shop_trace *t = shop_trace_current(); /* the order's, from RPC metadata or the message */
     const char *params[] = {shop_db_i64(a, order_id), shop_db_i64(b, goods_id),
-                            shop_db_i64(c, count)};
+                            shop_db_i64(c, count), t != NULL ? t->trace_id : ""};
     PGresult *res = NULL;
     shop_error db_err = {0};
-    st = shop_db_run_once(conn, &st_deduct, &st_deduct_first, 3, 1, params, &out->duplicate, &res,
+    st = shop_db_run_once(conn, &st_deduct, &st_deduct_first, 4, 1, params, &out->duplicate, &res,
                           &db_err);
     if (st != RPC_OK) {
         snprintf(out->msg, sizeof out->msg, "%s", db_err.message);

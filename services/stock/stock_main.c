@@ -23,6 +23,7 @@ int main(int argc, char **argv)
         .service = "stock",
         .env = "SHOP_STOCK",
         .default_listen = "tcp://127.0.0.1:7302",
+        .default_metrics = "http://127.0.0.1:9302",
         .about = "The goods/stock service: shop.stock.StockService (Deduct, Restore, GetStock)\n"
                  "on its own database, stock_db.",
         .setup = stock_logic_prepare,

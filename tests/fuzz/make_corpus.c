@@ -521,7 +521,7 @@ static void delay_rec_send(buf *b, int64_t due_us, const char *topic, const char
 {
     delay_send_rec r = {
         due_us, topic, key, (uint16_t)strlen(topic), (uint16_t)strlen(key), (const uint8_t *)"body",
-        4};
+        4,      NULL,  0};
     uint8_t tmp[512];
     delay_rec_send_encode(&r, tmp);
     put(b, tmp, delay_rec_send_size(&r));

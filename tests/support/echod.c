@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "rpc/metrics_http.h"
 #include "rpc/rpc.h"
 #include "rpc_echo.rpc.h"
 #include "base/version.h"
@@ -91,7 +92,8 @@ static void usage(FILE *out)
                  "  --workers N      handler threads (env RPC_ECHOD_WORKERS, default 4)\n"
                  "  --queue N        calls waiting for a worker (env RPC_ECHOD_QUEUE, default 64)\n"
                  "  --max-msg BYTES  request size limit (env RPC_ECHOD_MAX_MSG, default 4 MiB)\n"
-                 "  --drain-ms MS    how long SIGTERM waits for running calls (default 5000)\n");
+                 "  --drain-ms MS    how long SIGTERM waits for running calls (default 5000)\n"
+                 "  --metrics-url URL  GET /metrics there (loopback; default none)\n");
 }
 
 static long env_long(const char *name, long def)
@@ -104,13 +106,11 @@ int main(int argc, char **argv)
 {
     if (shop_version_asked(argc, argv, "rpc-echod"))
         return 0;
-    static const struct option longopts[] = {{"listen", required_argument, NULL, 'l'},
-                                             {"workers", required_argument, NULL, 'w'},
-                                             {"queue", required_argument, NULL, 'q'},
-                                             {"max-msg", required_argument, NULL, 'm'},
-                                             {"drain-ms", required_argument, NULL, 'd'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},   {"workers", required_argument, NULL, 'w'},
+        {"queue", required_argument, NULL, 'q'},    {"max-msg", required_argument, NULL, 'm'},
+        {"drain-ms", required_argument, NULL, 'd'}, {"metrics-url", required_argument, NULL, 'M'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *urls[16];
     int n_urls = 0;
     rpc_server_opts so = {
@@ -120,6 +120,7 @@ int main(int argc, char **argv)
         .name = "rpc-echod",
     };
     int drain_ms = 5000, c;
+    const char *metrics_url = NULL;
     while ((c = getopt_long(argc, argv, "l:w:q:m:d:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
@@ -137,6 +138,9 @@ int main(int argc, char **argv)
             break;
         case 'd':
             drain_ms = atoi(optarg);
+            break;
+        case 'M':
+            metrics_url = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -173,10 +177,12 @@ int main(int argc, char **argv)
             goto fail;
     if (rpc_server_start(srv, &err) != RPC_OK)
         goto fail;
+    rpc_metrics_http *metrics = rpc_metrics_http_serve(metrics_url, rpc_server_metrics, srv);
 
     int sig = 0;
     sigwait(&sigs, &sig);
     shop_log_info("draining signal=%d", sig);
+    rpc_metrics_http_stop(metrics);
     rpc_server_shutdown(srv, drain_ms);
     rpc_server_log_stats(srv);
     rpc_server_free(srv);

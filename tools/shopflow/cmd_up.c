@@ -44,6 +44,8 @@ static void usage(FILE *out)
         "  --price-cents P       unit price [1999]\n"
         "  --discount-cents D    coupon value [300]\n"
         "  --port-base P         order, stock, coupon on P, P+1, P+2 [7301]; 0: any free\n"
+        "                        (GET /metrics of order, stock, coupon, broker, delayd\n"
+        "                        on http://127.0.0.1:P+6 .. P+10)\n"
         "  --workers N           handler threads (and database connections) per service\n"
         "  --pay-window-ms MS    unpaid orders are closed after this [1800000]\n"
         "  --keep                keep the databases as they are (no fixtures)\n"
@@ -206,19 +208,21 @@ static void print_stack(const shop_stack *st, const shop_stack_opts *o)
 {
     printf("postgres  %s\n", st->pg_url);
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
-        printf("%-9s pid=%d url=%s db=%s\n", st->procs[i].name, (int)st->procs[i].pid,
-               st->procs[i].url, st->procs[i].db);
+        printf("%-9s pid=%d url=%s db=%s metrics=%s/metrics\n", st->procs[i].name,
+               (int)st->procs[i].pid, st->procs[i].url, st->procs[i].db, st->procs[i].metrics_url);
     if (st->nats != NULL)
         printf("broker    JetStream, %d nats-server nodes: url=%s data=%s\n"
-               "delayd    pid=%d url=%s data=%s\n",
+               "delayd    pid=%d url=%s data=%s metrics=%s/metrics\n",
                st->nats->n, st->mq[SHOP_STACK_BROKER].url, st->nats->dir,
-               (int)st->mq[SHOP_STACK_DELAYD].pid, st->mq[SHOP_STACK_DELAYD].url, st->delay_dir);
+               (int)st->mq[SHOP_STACK_DELAYD].pid, st->mq[SHOP_STACK_DELAYD].url, st->delay_dir,
+               st->mq[SHOP_STACK_DELAYD].metrics_url);
     else if (strcmp(o->arch, "async") == 0)
-        printf("broker    pid=%d url=%s deliveries=%s data=%s\n"
-               "delayd    pid=%d url=%s data=%s\n",
+        printf("broker    pid=%d url=%s deliveries=%s data=%s metrics=%s/metrics\n"
+               "delayd    pid=%d url=%s data=%s metrics=%s/metrics\n",
                (int)st->mq[SHOP_STACK_BROKER].pid, st->mq[SHOP_STACK_BROKER].url, st->mq_pub_url,
-               st->mq_dir, (int)st->mq[SHOP_STACK_DELAYD].pid, st->mq[SHOP_STACK_DELAYD].url,
-               st->delay_dir);
+               st->mq_dir, st->mq[SHOP_STACK_BROKER].metrics_url,
+               (int)st->mq[SHOP_STACK_DELAYD].pid, st->mq[SHOP_STACK_DELAYD].url, st->delay_dir,
+               st->mq[SHOP_STACK_DELAYD].metrics_url);
     if (st->hosts != NULL)
         printf("hosts     one network namespace per daemon (shopflow%d-<name>) on bridge %s, "
                "this host %s; shopflow down --hosts netns removes what a crash leaves\n",

@@ -25,5 +25,7 @@ int cmd_restart(int argc, char **argv);
 int cmd_fault(int argc, char **argv);
 int cmd_delay(int argc, char **argv);
 int cmd_down(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_dashboard(int argc, char **argv);
 
 #endif

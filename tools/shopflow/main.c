@@ -23,6 +23,8 @@ static const struct shopflow_command commands[] = {
     {"check", "check the cross-service invariants", cmd_check},
     {"mq", "broker tools: mq stats|topics|topic|peek|get|reset-offset|dlq|send|consume", cmd_mq},
     {"delay", "the delay queue: delay send|cancel|list|stats", cmd_delay},
+    {"trace", "an order's path across processes in time order: trace ORDER_ID", cmd_trace},
+    {"dashboard", "a live page of the running stack: dashboard [--port-base P]", cmd_dashboard},
 };
 
 static void usage(FILE *out)

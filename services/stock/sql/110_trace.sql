@@ -1,0 +1,4 @@
+-- The trace of the order a stock change was made for, and the traceparent
+-- each outbox event is published with (message property).
+ALTER TABLE stock_log ADD COLUMN trace_id text;
+ALTER TABLE outbox ADD COLUMN traceparent text;
