@@ -1,9 +1,10 @@
 /* Fuzz target: one mq-delayd log record payload through its decoder
  * (mq/delayd/delay_codec.c delay_rec_decode: SEND with due time, topic, key
- * and body; DELIVERED, CANCELLED and MOVED marks), the function recovery
- * and cancel use on every record they read back. Invariants: a SEND points
- * only inside the payload, with lengths that add up to it, and encodes back
- * to the same bytes; a mark is exactly 9 bytes. */
+ * and body, and SEND_TRACED, a SEND with a traceparent after its body;
+ * DELIVERED, CANCELLED and MOVED marks), the function recovery and cancel
+ * use on every record they read back. Invariants: a SEND points only inside
+ * the payload, with lengths (header, topic, key, body, trace) that add up to
+ * it, and encodes back to the same bytes; a mark is exactly 9 bytes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     uint64_t mark = 0;
     int type = delay_rec_decode(data, (uint32_t)len, &r, &mark);
     if (type == DELAY_REC_SEND) {
-        FUZZ_CHECK((size_t)DELAY_SEND_HDR + r.topic_len + r.key_len + r.body_len == len);
+        size_t hdr = r.trace_len ? DELAY_SEND_TRACED_HDR : DELAY_SEND_HDR;
+        FUZZ_CHECK(hdr + r.topic_len + r.key_len + r.body_len + r.trace_len == len);
         FUZZ_CHECK((const uint8_t *)r.topic >= data && r.body + r.body_len <= data + len);
+        FUZZ_CHECK(r.trace_len == 0 || (const uint8_t *)r.trace + r.trace_len == data + len);
         FUZZ_CHECK(delay_rec_send_size(&r) == len);
         uint8_t *again = malloc(len);
         FUZZ_CHECK(again != NULL);
