@@ -12,15 +12,12 @@
 
 #include "tests/support/testsupport.h"
 
+/* The file's text; the test fails when it is missing. */
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s missing", path);
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    char *text = ts_slurp(path);
+    cr_assert_not_null(text, "%s missing", path);
+    return text;
 }
 
 TestSuite(async_nats_cluster, .timeout = 300);

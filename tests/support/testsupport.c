@@ -277,3 +277,15 @@ int ts_log_has(const ts_proc *p, const char *text)
     fclose(f);
     return found;
 }
+
+char *ts_slurp(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return NULL;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}

@@ -54,6 +54,10 @@ int ts_stop(ts_proc *p, int sig, int timeout_ms);
 /* Prints the child's captured output to stderr (for failing tests). */
 void ts_dump_log(const ts_proc *p);
 
+/* The whole file (up to 1 MiB) as a string in a static buffer, overwritten
+ * by the next call; NULL when it cannot be opened. */
+char *ts_slurp(const char *path);
+
 /* A TCP port on 127.0.0.1 that is free right now. */
 int ts_free_port(void);
 
