@@ -26,6 +26,7 @@ struct mq_consumer {
     nng_socket sub;
     atomic_int sub_pipes;
     char id[128];
+    char instance[64]; /* broadcast: the name its position is kept under */
     char *group;
     char **topics;
     size_t ntopics;
@@ -97,6 +98,9 @@ static rpc_status consumer_subscribe(mq_consumer *c, shop_error *err)
     s.n_topics = c->ntopics;
     s.max_inflight = c->o.max_inflight;
     s.max_reconsume = c->o.max_reconsume;
+    s.ordered = c->o.ordered != 0;
+    s.broadcast = c->o.broadcast != 0;
+    s.instance = c->instance;
     Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
     req.body_case = SHOP__MQ__REQUEST__BODY_SUBSCRIBE;
     req.subscribe = &s;
@@ -309,6 +313,8 @@ static void on_batch(mq_consumer *c, nng_msg *m)
         c->expect_seq = d->seq + 1;
     deliver_all(c, d);
     shop__mq__deliver__free_unpacked(d, NULL);
+    if (c->o.ordered)
+        flush_acks(c, 0); /* a key's next message waits for this ack */
 }
 
 /* How long the delivery thread may block in a receive: until the pending
@@ -362,6 +368,26 @@ static void *consumer_main(void *arg)
     return NULL;
 }
 
+/* A broadcast instance's name: given, else $MQ_INSTANCE, else the host name. */
+static rpc_status consumer_instance(const char *given, char out[64], shop_error *err)
+{
+    const char *env = getenv("MQ_INSTANCE");
+    if (given && *given)
+        snprintf(out, 64, "%s", given);
+    else if (env && *env)
+        snprintf(out, 64, "%s", env);
+    else if (gethostname(out, 64) != 0)
+        snprintf(out, 64, "localhost");
+    out[63] = '\0';
+    size_t n = strlen(given && *given ? given : env && *env ? env : out);
+    if (n == 0 || n > 60 || strchr(out, '@'))
+        return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                              "a broadcast instance name is 1..60 characters without '@' "
+                              "(mq_consumer_opts.instance or $MQ_INSTANCE): \"%s\"",
+                              out);
+    return RPC_OK;
+}
+
 rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t n_topics,
                             mq_handler handler, void *arg, const mq_consumer_opts *opts,
                             mq_consumer **out, shop_error *err)
@@ -372,8 +398,22 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
                        "a consumer needs a group, at least one topic and a handler");
         return RPC_INVALID_ARGUMENT;
     }
+    char instance[64], bgroup[256];
+    if (opts && opts->broadcast) {
+        rpc_status st = consumer_instance(opts->instance, instance, err);
+        if (st != RPC_OK)
+            return st;
+        snprintf(bgroup, sizeof bgroup, "%s@%s", group, instance);
+    }
     const char *nurl = mq_url_or_env(opts ? opts->url : NULL, "MQ_URL", MQ_DEFAULT_URL);
+    if (mq_nats_is_url(nurl) && opts && opts->ordered)
+        return shop_error_set(err, RPC_UNIMPLEMENTED,
+                              "ordered consumption is not available on JetStream: a pull "
+                              "consumer cannot hold one key back while others flow; use "
+                              "mq-broker (a tcp:// URL)");
     if (mq_nats_is_url(nurl)) {
+        if (opts && opts->broadcast)
+            group = bgroup; /* one durable consumer, one position, per instance */
         mq_nats_consumer *nc = NULL;
         mq_consumer *c = calloc(1, sizeof *c);
         rpc_status st = c == NULL ? shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory")
@@ -402,6 +442,11 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
     c->arg = arg;
     if (opts)
         c->o = *opts;
+    if (c->o.broadcast)
+        memcpy(c->instance, instance, sizeof instance);
+    c->o.instance = NULL;
+    if (c->o.ordered && c->o.ack_interval_ms <= 0)
+        c->o.ack_interval_ms = 1; /* a key's next message waits for the ack */
     c->o.ack_batch = c->o.ack_batch > 0 ? c->o.ack_batch : 256;
     c->o.ack_interval_ms = c->o.ack_interval_ms > 0 ? c->o.ack_interval_ms : 20;
     c->o.heartbeat_ms = c->o.heartbeat_ms > 0 ? c->o.heartbeat_ms : 300;

@@ -132,6 +132,22 @@ typedef struct mq_consumer_opts {
     /* Fault injection for tests and drills: discard every Nth PUB/SUB batch
      * on arrival, as if the transport had dropped it (0: off). */
     int drop_every;
+    /* Ordered consumption (RocketMQ's orderly consumer): the message key is
+     * the sharding key. Within the group, the messages of one key are
+     * handled one at a time, in send order, across all instances; a key
+     * moves to another instance only once its unacknowledged message is
+     * released (ack timeout, heartbeat loss, close). RECONSUME_LATER holds
+     * back only that key. Messages without a key are not ordered. Every
+     * instance of a group must set the same value (else FAILED_PRECONDITION).
+     * Not on JetStream (UNIMPLEMENTED). */
+    int ordered;
+    /* Broadcast consumption: every instance gets every message, each with
+     * its own persisted position kept under `instance` (NULL: $MQ_INSTANCE,
+     * else the host name; 1..60 characters, no '@'): an instance restarted
+     * with the same name resumes where it acknowledged. On JetStream, a
+     * durable consumer "<group>@<instance>" per instance. */
+    int broadcast;
+    const char *instance;
 } mq_consumer_opts;
 
 typedef struct mq_consumer mq_consumer;

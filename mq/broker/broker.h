@@ -36,7 +36,9 @@ typedef struct mq_broker_opts {
     const char *metrics_url; /* GET /metrics there; NULL or "none": off */
 } mq_broker_opts;
 
-enum { BK_FREE = 0, BK_READY, BK_INFLIGHT, BK_WAITING, BK_ACKED };
+/* BK_BLOCKED: ordered groups only, a record whose key has an earlier record
+ * not yet acknowledged (ordered.c). */
+enum { BK_FREE = 0, BK_READY, BK_INFLIGHT, BK_WAITING, BK_ACKED, BK_BLOCKED };
 
 typedef struct bk_entry {
     uint8_t state;
@@ -47,6 +49,7 @@ typedef struct bk_entry {
 } bk_entry;
 
 typedef struct bk_group bk_group;
+typedef struct bk_keys bk_keys;
 
 /* One group's cursor on one stored topic. */
 typedef struct bk_queue {
@@ -60,6 +63,7 @@ typedef struct bk_queue {
     uint64_t *ready;
     size_t ready_head, ready_len, ready_cap;
     uint64_t inflight, waiting;
+    bk_keys *keys; /* ordered groups (not on %RETRY%): each key's unacked records */
 } bk_queue;
 
 struct bk_group {
@@ -67,9 +71,11 @@ struct bk_group {
     bk_queue **queues;
     size_t nq;
     uint32_t max_reconsume;
-    size_t rr;    /* round-robin position among consumers */
-    int chunk;    /* messages given to the current consumer in a row */
-    size_t qnext; /* the queue served first in the next delivery round */
+    size_t rr;     /* round-robin position among consumers */
+    int chunk;     /* messages given to the current consumer in a row */
+    size_t qnext;  /* the queue served first in the next delivery round */
+    int ordered;   /* one record per key at a time, in offset order (ordered.c) */
+    int broadcast; /* the position of one broadcast instance (broadcast.c) */
 };
 
 typedef struct bk_consumer {
@@ -118,6 +124,32 @@ void bk_queue_advance(mq_broker *b, bk_queue *q);
 void bk_queue_push_ready(bk_queue *q, uint64_t off);
 /* Drops every consumer and group (at shutdown). */
 void bk_groups_free(mq_broker *b);
+
+/* ordered.c: ordered groups. A key's records are handed out one at a time:
+ * only the oldest unacknowledged record of a key (its head) is ever ready,
+ * in flight or waiting; the later ones are BK_BLOCKED behind it. */
+/* Turns ordering on or off for g (nobody connected): the windows restart
+ * at the committed offsets. 0 or -1 (out of memory). */
+int bk_group_set_ordered(mq_broker *b, bk_group *g, int ordered);
+int bk_ordered_enable(bk_queue *q);
+void bk_ordered_free(bk_queue *q);
+/* Forgets every key (the window was emptied). */
+void bk_ordered_clear(bk_queue *q);
+/* A record just read into the window at `off` (READY): 1 if it may go out
+ * now, 0 if its key is busy (it is BK_BLOCKED then). */
+int bk_ordered_admit(mq_broker *b, bk_queue *q, uint64_t off);
+/* The record at `off` was acknowledged: the next one of its key is ready. */
+void bk_ordered_release(bk_queue *q, uint64_t off);
+/* RECONSUME_LATER in an ordered group: the record waits in place (its key
+ * stays held) until its retry delay passes: returns 0. After max_reconsume
+ * it goes to the DLQ instead: returns 1 (the caller acknowledges it).
+ * -1 with err when the DLQ copy cannot be stored. */
+int bk_ordered_hold(mq_broker *b, bk_queue *q, uint64_t off, char *err, size_t errlen);
+
+/* broadcast.c: a broadcast instance's position is the internal group
+ * "<group>@<instance>". Writes it to out; NULL with a reason if the
+ * instance name is not valid. */
+const char *bk_broadcast_group(const char *group, const char *instance, char *out, size_t outlen);
 
 /* dispatch.c */
 void bk_dispatch(mq_broker *b);

@@ -95,6 +95,8 @@ static int next_offset(mq_broker *b, bk_queue *q, int64_t now_wall, uint64_t *of
         *off = q->next++;
         bk_entry *e = &q->win[*off % BK_WINDOW];
         *e = (bk_entry){.state = BK_READY, .consumer = -1};
+        if (q->keys && !bk_ordered_admit(b, q, *off))
+            continue; /* its key has an earlier record not yet acknowledged */
         if (!q->retry)
             return 1;
         int64_t due;
@@ -121,6 +123,8 @@ static int dispatch_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wa
         bk_entry *e = &q->win[off % BK_WINDOW];
         if (bk_delivery_fill(b, q, off, &c->out[c->nout]) != 0) {
             e->state = BK_ACKED; /* deleted by retention or corrupt: nothing to deliver */
+            if (q->keys)
+                bk_ordered_release(q, off);
             bk_queue_advance(b, q);
             continue;
         }
@@ -188,6 +192,7 @@ static void tick_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wall)
         memset(q->win, 0, BK_WINDOW * sizeof *q->win);
         q->base = q->next = q->t->start;
         q->inflight = q->waiting = q->ready_len = 0;
+        bk_ordered_clear(q);
         b->offsets_dirty = 1;
         return;
     }

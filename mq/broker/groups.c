@@ -51,6 +51,11 @@ bk_queue *bk_queue_get(mq_broker *b, bk_group *g, const char *topic, int create)
     q->retry = strncmp(topic, BK_RETRY_PREFIX, strlen(BK_RETRY_PREFIX)) == 0;
     q->base = q->next = t->start; /* a new group reads from the earliest retained */
     q->saved = UINT64_MAX;        /* not persisted yet */
+    if (g->ordered && !q->retry && bk_ordered_enable(q) != 0) {
+        free(q->win);
+        free(q);
+        return NULL;
+    }
     g->queues[g->nq++] = q;
     b->offsets_dirty = 1;
     return q;
@@ -169,6 +174,7 @@ void bk_groups_free(mq_broker *b)
         for (size_t j = 0; j < b->groups[i]->nq; j++) {
             free(b->groups[i]->queues[j]->win);
             free(b->groups[i]->queues[j]->ready);
+            bk_ordered_free(b->groups[i]->queues[j]);
             free(b->groups[i]->queues[j]);
         }
         free(b->groups[i]->queues);

@@ -124,13 +124,38 @@ static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__M
             reply_fail(rep, RPC_INVALID_ARGUMENT, "a topic name is not valid", a);
             return;
         }
-    bk_group *g = bk_group_get(b, s->group, 1);
+    char bcast[200];
+    const char *gname =
+        s->broadcast ? bk_broadcast_group(s->group, s->instance, bcast, sizeof bcast) : s->group;
+    if (!gname) {
+        reply_fail(rep, RPC_INVALID_ARGUMENT,
+                   "a broadcast consumer needs an instance name: 1..60 printable characters, "
+                   "no '@'",
+                   a);
+        return;
+    }
+    bk_group *g = bk_group_get(b, gname, 1);
     int32_t slot;
     bk_consumer *c = g ? bk_consumer_find(b, s->consumer_id, &slot) : NULL;
     if (c && c->g != g) {
         reply_fail(rep, RPC_ALREADY_EXISTS, "this consumer id belongs to another group", a);
         return;
     }
+    if (g && g->ordered != (int)s->ordered && bk_group_consumers(b, g) > (c ? 1u : 0u)) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "group %s is consumed %s by its connected instances: open every instance of a "
+                 "group the same way",
+                 gname, g->ordered ? "ordered" : "unordered");
+        reply_fail(rep, RPC_FAILED_PRECONDITION, msg, a);
+        return;
+    }
+    if (g && g->ordered != (int)s->ordered && bk_group_set_ordered(b, g, s->ordered) != 0) {
+        reply_fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
+        return;
+    }
+    if (g && s->broadcast)
+        g->broadcast = 1;
     int fresh = !c;
     if (!c && g)
         c = bk_consumer_add(b, s->consumer_id, g);
@@ -202,7 +227,7 @@ static void handle_heartbeat(mq_broker *b, const Shop__Mq__Heartbeat *h, Shop__M
     rep->heartbeat = hr;
 }
 
-static void ack_entry(mq_broker *b, bk_consumer *c, const Shop__Mq__AckEntry *en)
+static void ack_entry(mq_broker *b, bk_consumer *c, int32_t slot, const Shop__Mq__AckEntry *en)
 {
     bk_queue *q = en->topic ? bk_queue_get(b, c->g, en->topic, 0) : NULL;
     if (!q || en->offset < q->base || en->offset >= q->next)
@@ -210,7 +235,17 @@ static void ack_entry(mq_broker *b, bk_consumer *c, const Shop__Mq__AckEntry *en
     bk_entry *e = &q->win[en->offset % BK_WINDOW];
     if (e->state != BK_INFLIGHT && e->state != BK_READY)
         return;
-    if (en->reconsume_later) {
+    if (q->keys && e->state == BK_INFLIGHT && e->consumer != slot)
+        return; /* ordered: a late ack from an instance that lost the record */
+    if (en->reconsume_later && q->keys) {
+        char err[256];
+        int held = bk_ordered_hold(b, q, en->offset, err, sizeof err);
+        if (held < 0)
+            shop_log_error("reconsume failed group=%s topic=%s offset=%llu err=%s", c->g->name,
+                           q->t->name, (unsigned long long)en->offset, err);
+        if (held != 1)
+            return; /* waits in place, its key held (or the ack timeout redelivers it) */
+    } else if (en->reconsume_later) {
         char err[256];
         if (bk_reconsume_later(b, q, en->offset, err, sizeof err) != 0) {
             shop_log_error("reconsume failed group=%s topic=%s offset=%llu err=%s", c->g->name,
@@ -225,6 +260,8 @@ static void ack_entry(mq_broker *b, bk_consumer *c, const Shop__Mq__AckEntry *en
         q->inflight--;
     }
     e->state = BK_ACKED;
+    if (q->keys)
+        bk_ordered_release(q, en->offset);
 }
 
 static void handle_ack(mq_broker *b, const Shop__Mq__Ack *ack, Shop__Mq__Reply *rep, bk_arena *a)
@@ -234,7 +271,7 @@ static void handle_ack(mq_broker *b, const Shop__Mq__Ack *ack, Shop__Mq__Reply *
     if (!c)
         return;
     for (size_t i = 0; i < ack->n_entries; i++)
-        ack_entry(b, c, ack->entries[i]);
+        ack_entry(b, c, slot, ack->entries[i]);
     for (size_t i = 0; i < c->g->nq; i++)
         bk_queue_advance(b, c->g->queues[i]);
 }

@@ -77,6 +77,7 @@ void bk_reset_offset(mq_broker *b, const Shop__Mq__ResetOffset *req, Shop__Mq__R
         rr->forgotten_inflight++;
     }
     memset(q->win, 0, BK_WINDOW * sizeof *q->win);
+    bk_ordered_clear(q);
     q->base = q->next = to;
     q->inflight = q->waiting = 0;
     q->ready_head = q->ready_len = 0;

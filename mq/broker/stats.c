@@ -87,6 +87,7 @@ void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a)
             s->retrying = retrying;
             s->dlq_size = dlq;
             s->consumers = (uint32_t)bk_group_consumers(b, g);
+            s->mode = g->broadcast ? "broadcast" : g->ordered ? "ordered" : "clustering";
             gp[k++] = s;
         }
     }

@@ -1,0 +1,250 @@
+/* Ordered consumption (RocketMQ's orderly consumer, per sharding key): in an
+ * ordered group, the records of one key are handed out one at a time, in
+ * offset order, across all of the group's instances. The message key is the
+ * sharding key; a record without a key is not ordered.
+ *
+ * Invariant: of a key's records in the window, only the oldest one that is
+ * not yet acknowledged (the head) is READY, INFLIGHT or WAITING; the later
+ * ones are BK_BLOCKED and linked behind it in offset order. An ack of the
+ * head (from the instance that holds it) makes the next one ready. A head
+ * that its instance loses (ack timeout, heartbeat loss, close) goes back to
+ * READY as any other delivery does, so a key moves to another instance only
+ * once its unacknowledged record is released. RECONSUME_LATER keeps the head
+ * in place (WAITING until its retry delay passes), so only that key waits.
+ *
+ * Nothing here is persisted: after a restart the window is read again from
+ * the committed offset, which rebuilds every key's order from the log. Keys
+ * are told apart by a 64-bit hash; two keys that collide are simply ordered
+ * together (slower, never wrong). */
+#include "mq/broker/broker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+
+#define KEY_SLOTS (2 * BK_WINDOW) /* a window never holds more keys than entries */
+
+typedef struct key_slot {
+    uint64_t hash; /* 0: empty */
+    uint64_t head, tail;
+} key_slot;
+
+struct bk_keys {
+    key_slot *slots;   /* open addressing, linear probing, KEY_SLOTS of them */
+    uint64_t *hash_of; /* per window entry: its key's hash (0: no key) */
+    uint64_t *link;    /* per window entry: the next record of its key */
+};
+
+int bk_ordered_enable(bk_queue *q)
+{
+    if (q->keys)
+        return 0;
+    bk_keys *k = calloc(1, sizeof *k);
+    if (!k || !(k->slots = calloc(KEY_SLOTS, sizeof *k->slots)) ||
+        !(k->hash_of = calloc(BK_WINDOW, sizeof *k->hash_of)) ||
+        !(k->link = calloc(BK_WINDOW, sizeof *k->link))) {
+        if (k) {
+            free(k->slots);
+            free(k->hash_of);
+        }
+        free(k);
+        return -1;
+    }
+    q->keys = k;
+    return 0;
+}
+
+void bk_ordered_free(bk_queue *q)
+{
+    if (!q->keys)
+        return;
+    free(q->keys->slots);
+    free(q->keys->hash_of);
+    free(q->keys->link);
+    free(q->keys);
+    q->keys = NULL;
+}
+
+void bk_ordered_clear(bk_queue *q)
+{
+    if (q->keys)
+        memset(q->keys->slots, 0, KEY_SLOTS * sizeof *q->keys->slots);
+}
+
+/* The window restarts at the committed offset (nobody holds anything). */
+static void window_restart(mq_broker *b, bk_queue *q)
+{
+    memset(q->win, 0, BK_WINDOW * sizeof *q->win);
+    q->next = q->base;
+    q->inflight = q->waiting = 0;
+    q->ready_head = q->ready_len = 0;
+    b->offsets_dirty = 1;
+}
+
+int bk_group_set_ordered(mq_broker *b, bk_group *g, int ordered)
+{
+    for (size_t i = 0; i < g->nq; i++) {
+        bk_queue *q = g->queues[i];
+        if (q->retry)
+            continue;
+        if (ordered && bk_ordered_enable(q) != 0)
+            return -1;
+        if (!ordered)
+            bk_ordered_free(q);
+        bk_ordered_clear(q);
+        window_restart(b, q);
+    }
+    for (size_t i = 0; i < b->ncons; i++)
+        if (b->cons[i] && b->cons[i]->g == g)
+            b->cons[i]->inflight = 0; /* what they held is forgotten */
+    g->ordered = ordered;
+    shop_log_info("group mode group=%s ordered=%d", g->name, ordered);
+    return 0;
+}
+
+/* The key (field 3) of a packed Record, without unpacking the rest. */
+static int record_key(const uint8_t *p, size_t len, const uint8_t **key, size_t *klen)
+{
+    size_t i = 0;
+    *klen = 0;
+    while (i < len) {
+        uint64_t tag = 0, v = 0;
+        for (int s = 0; i < len && s < 64; s += 7) {
+            tag |= (uint64_t)(p[i] & 0x7f) << s;
+            if (!(p[i++] & 0x80))
+                break;
+        }
+        unsigned wt = tag & 7;
+        if (wt == 0) {
+            while (i < len && (p[i++] & 0x80))
+                ;
+            continue;
+        }
+        if (wt == 1 || wt == 5) {
+            i += wt == 1 ? 8 : 4;
+            continue;
+        }
+        if (wt != 2)
+            return -1;
+        for (int s = 0; i < len && s < 64; s += 7) {
+            v |= (uint64_t)(p[i] & 0x7f) << s;
+            if (!(p[i++] & 0x80))
+                break;
+        }
+        if (v > len - i)
+            return -1;
+        if (tag >> 3 == 3) {
+            *key = p + i;
+            *klen = (size_t)v;
+            return 0;
+        }
+        i += (size_t)v;
+    }
+    return 0;
+}
+
+static uint64_t key_hash(const uint8_t *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ k[i]) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+static key_slot *slot_find(bk_keys *k, uint64_t hash, int create)
+{
+    for (size_t i = hash & (KEY_SLOTS - 1);; i = (i + 1) & (KEY_SLOTS - 1)) {
+        key_slot *s = &k->slots[i];
+        if (s->hash == hash)
+            return s;
+        if (s->hash == 0) {
+            if (!create)
+                return NULL;
+            *s = (key_slot){.hash = hash};
+            return s;
+        }
+    }
+}
+
+/* Linear probing's deletion: later slots of the run move back into the hole. */
+static void slot_delete(bk_keys *k, key_slot *s)
+{
+    size_t hole = (size_t)(s - k->slots);
+    for (size_t i = (hole + 1) & (KEY_SLOTS - 1); k->slots[i].hash; i = (i + 1) & (KEY_SLOTS - 1)) {
+        size_t home = k->slots[i].hash & (KEY_SLOTS - 1);
+        /* movable if its home is not in (hole, i], cyclically */
+        if ((i > hole && (home <= hole || home > i)) || (i < hole && home <= hole && home > i)) {
+            k->slots[hole] = k->slots[i];
+            hole = i;
+        }
+    }
+    k->slots[hole].hash = 0;
+}
+
+int bk_ordered_admit(mq_broker *b, bk_queue *q, uint64_t off)
+{
+    bk_keys *k = q->keys;
+    size_t w = off % BK_WINDOW;
+    k->hash_of[w] = 0;
+    const uint8_t *data, *key = NULL;
+    size_t len, klen = 0;
+    if (mq_store_read(b->store, q->t, off, &data, &len) != 0 ||
+        record_key(data, len, &key, &klen) != 0 || klen == 0)
+        return 1; /* no key (or unreadable: the fill fails and acks it) */
+    uint64_t h = key_hash(key, klen);
+    k->hash_of[w] = h;
+    key_slot *s = slot_find(k, h, 1); /* head and tail are offset + 1: 0 is none */
+    if (s->tail == 0) {
+        s->head = s->tail = off + 1;
+        return 1;
+    }
+    k->link[(s->tail - 1) % BK_WINDOW] = off + 1;
+    s->tail = off + 1;
+    q->win[w].state = BK_BLOCKED;
+    return 0;
+}
+
+void bk_ordered_release(bk_queue *q, uint64_t off)
+{
+    bk_keys *k = q->keys;
+    size_t w = off % BK_WINDOW;
+    uint64_t h = k->hash_of[w];
+    if (h == 0)
+        return;
+    k->hash_of[w] = 0;
+    key_slot *s = slot_find(k, h, 0);
+    if (!s || s->head != off + 1)
+        return; /* not the head: cannot happen while the invariant holds */
+    if (s->tail == off + 1) {
+        slot_delete(k, s);
+        return;
+    }
+    uint64_t next = k->link[w];
+    s->head = next;
+    bk_entry *e = &q->win[(next - 1) % BK_WINDOW];
+    if (e->state == BK_BLOCKED) {
+        e->state = BK_READY;
+        bk_queue_push_ready(q, next - 1);
+    }
+}
+
+int bk_ordered_hold(mq_broker *b, bk_queue *q, uint64_t off, char *err, size_t errlen)
+{
+    bk_entry *e = &q->win[off % BK_WINDOW];
+    if (e->reconsume >= q->g->max_reconsume)
+        return bk_reconsume_later(b, q, off, err, errlen) == 0 ? 1 : -1; /* to the DLQ */
+    if (e->state == BK_INFLIGHT) {
+        bk_consumer *holder = (size_t)e->consumer < b->ncons ? b->cons[e->consumer] : NULL;
+        if (holder && holder->inflight > 0)
+            holder->inflight--;
+        q->inflight--;
+    }
+    e->state = BK_WAITING;
+    e->when_ms = shop_wall_ms() + bk_retry_delay_ms(b, e->reconsume);
+    e->reconsume++;
+    q->waiting++;
+    return 0;
+}
