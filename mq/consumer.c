@@ -243,12 +243,20 @@ static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d)
     atomic_fetch_add(&c->delivered, 1);
     shop__mq__record__free_unpacked(r, NULL);
     add_ack(c, d->topic, d->offset, res == MQ_RECONSUME_LATER);
+    if (c->o.ordered)
+        flush_acks(c, 0); /* the key's next message waits for this ack */
 }
 
 static void deliver_all(mq_consumer *c, const Shop__Mq__Deliver *d)
 {
-    for (size_t i = 0; i < d->n_deliveries && !atomic_load(&c->stop); i++)
+    for (size_t i = 0; i < d->n_deliveries && !atomic_load(&c->stop); i++) {
+        /* Ordered: once the broker has forgotten us (it restarted), the rest
+         * of the batch is its again; handling it here could overlap with the
+         * instance it goes to now. */
+        if (c->o.ordered && (atomic_load(&c->ack_gone) || !c->subscribed))
+            return;
         deliver_one(c, d->deliveries[i]);
+    }
 }
 
 /* Fetches batches [from, to] that PUB/SUB dropped. */
@@ -313,8 +321,6 @@ static void on_batch(mq_consumer *c, nng_msg *m)
         c->expect_seq = d->seq + 1;
     deliver_all(c, d);
     shop__mq__deliver__free_unpacked(d, NULL);
-    if (c->o.ordered)
-        flush_acks(c, 0); /* a key's next message waits for this ack */
 }
 
 /* How long the delivery thread may block in a receive: until the pending

@@ -42,8 +42,12 @@ static void mq_usage(FILE *out)
         "                              bodies as protobuf text where the topic's type is known\n"
         "  send TOPIC [BODY] [--key K] [--count N] [--size B] [--batch N]\n"
         "  consume TOPIC... --group G [--count N] [--reconsume-later] [--sleep-ms N]\n"
-        "                              [--max-inflight N]; one line per message on stdout,\n"
-        "                              its body below it as in peek\n\n"
+        "                              [--max-inflight N] [--ordered] [--broadcast\n"
+        "                              [--instance NAME]]; one line per message on stdout,\n"
+        "                              its body below it as in peek. --ordered: one message\n"
+        "                              per key at a time across the group, in send order;\n"
+        "                              --broadcast: every message to this instance, its\n"
+        "                              position kept under NAME ($MQ_INSTANCE, else the host)\n\n"
         "options: --url URL [MQ_URL, else the broker of the running `shopflow up`\n"
         "         (--prefix P), else " MQ_DEFAULT_URL
         "; nats://host:port[,host:port...] for JetStream],\n"
@@ -73,6 +77,9 @@ static int parse(int argc, char **argv, mq_cli *o)
         {"to-time", required_argument, 0, 'W'},
         {"redrive", no_argument, 0, 'r'},
         {"reconsume-later", no_argument, 0, 'L'},
+        {"ordered", no_argument, 0, 'R'},
+        {"broadcast", no_argument, 0, 'C'},
+        {"instance", required_argument, 0, 'N'},
         {"delay-url", required_argument, 0, 'D'},
         {"prefix", required_argument, 0, 'P'},
         {"json", no_argument, 0, 'j'},
@@ -144,6 +151,15 @@ static int parse(int argc, char **argv, mq_cli *o)
             break;
         case 'L':
             o->later = 1;
+            break;
+        case 'R':
+            o->ordered = 1;
+            break;
+        case 'C':
+            o->broadcast = 1;
+            break;
+        case 'N':
+            o->instance = optarg;
             break;
         case 'h':
             mq_usage(stdout);
@@ -403,8 +419,12 @@ static int mq_consume(const mq_cli *o, char **topics, int ntopics)
         return 2;
     }
     consume_state st = {.o = o};
-    mq_consumer_opts co = {
-        .url = o->url, .pub_url = o->pub_url, .max_inflight = (unsigned)o->max_inflight};
+    mq_consumer_opts co = {.url = o->url,
+                           .pub_url = o->pub_url,
+                           .max_inflight = (unsigned)o->max_inflight,
+                           .ordered = o->ordered,
+                           .broadcast = o->broadcast,
+                           .instance = o->instance};
     mq_consumer *c;
     shop_error err = {0};
     if (mq_consumer_open(o->group, (const char *const *)topics, (size_t)ntopics, consume_print, &st,

@@ -12,6 +12,8 @@ typedef struct mq_cli {
     long count, size, batch, sleep_ms, max, max_inflight;
     uint64_t offset;
     int redrive, later, json, has_offset;
+    int ordered, broadcast; /* consume --ordered, --broadcast [--instance NAME] */
+    const char *instance;
     char stack_url[128], stack_delay_url[128], stack_pub_url[128];
 } mq_cli;
 
