@@ -49,10 +49,15 @@ struct mq_consumer {
      * delivery thread never waits a round trip for them. */
     nng_ctx ack_ctx;
     nng_aio *ack_aio;
-    nng_aio *recv_aio;   /* the delivery thread's receive on `sub` */
-    int ack_receiving;   /* the aio's current step: 0 send, 1 receive */
-    size_t ack_n;        /* entries in the request in flight */
-    atomic_int ack_busy; /* a request is in flight */
+    nng_aio *recv_aio;      /* the delivery thread's receive on `sub` */
+    int ack_receiving;      /* the aio's current step: 0 send, 1 receive */
+    size_t ack_n;           /* entries in the request in flight */
+    atomic_int ack_busy;    /* a request is in flight */
+    pthread_mutex_t ack_mu; /* with ack_idle: waiting for the request in flight */
+    pthread_cond_t ack_idle;
+    /* Ordered: acks wait for the request in flight, and the keys' next
+     * messages wait for them: its completion wakes the receive. */
+    atomic_int wake_on_ack;
     atomic_int ack_gone; /* the broker did not know us: subscribe again */
 };
 
@@ -141,13 +146,20 @@ static void ack_cb(void *arg)
     } else if (!c->ack_receiving) {
         nng_msg_free(nng_aio_get_msg(c->ack_aio));
     }
+    pthread_mutex_lock(&c->ack_mu);
     atomic_store(&c->ack_busy, 0);
+    pthread_cond_signal(&c->ack_idle);
+    pthread_mutex_unlock(&c->ack_mu);
+    if (atomic_exchange(&c->wake_on_ack, 0))
+        nng_aio_cancel(c->recv_aio);
 }
 
 static void wait_ack_idle(mq_consumer *c)
 {
+    pthread_mutex_lock(&c->ack_mu);
     while (atomic_load(&c->ack_busy))
-        shop_sleep_ms(1);
+        pthread_cond_wait(&c->ack_idle, &c->ack_mu);
+    pthread_mutex_unlock(&c->ack_mu);
 }
 
 /* Sends the pending acks if no ack request is in flight (or, with `wait`,
@@ -243,8 +255,10 @@ static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d)
     atomic_fetch_add(&c->delivered, 1);
     shop__mq__record__free_unpacked(r, NULL);
     add_ack(c, d->topic, d->offset, res == MQ_RECONSUME_LATER);
-    if (c->o.ordered)
-        flush_acks(c, 0); /* the key's next message waits for this ack */
+    /* Ordered: the key's next message waits for this ack; a slow handler's
+     * acks go out at once, a fast one's with the batch (deliver_all). */
+    if (c->o.ordered && shop_now_ms() - c->last_flush_ms >= 1)
+        flush_acks(c, 0);
 }
 
 static void deliver_all(mq_consumer *c, const Shop__Mq__Deliver *d)
@@ -257,6 +271,8 @@ static void deliver_all(mq_consumer *c, const Shop__Mq__Deliver *d)
             return;
         deliver_one(c, d->deliveries[i]);
     }
+    if (c->o.ordered)
+        flush_acks(c, 0); /* the next batch is these keys' next messages */
 }
 
 /* Fetches batches [from, to] that PUB/SUB dropped. */
@@ -350,6 +366,12 @@ static void *consumer_main(void *arg)
                 continue;
             }
         }
+        if (c->o.ordered && c->nacks > 0) {
+            flush_acks(c, 0);
+            atomic_store(&c->wake_on_ack, c->nacks > 0);
+            if (c->nacks > 0 && !atomic_load(&c->ack_busy))
+                flush_acks(c, 0); /* it completed meanwhile */
+        }
         nng_aio_set_timeout(c->recv_aio, recv_wait_ms(c, shop_now_ms()));
         nng_recv_aio(c->sub, c->recv_aio);
         nng_aio_wait(c->recv_aio);
@@ -441,6 +463,8 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
         free(c);
         return RPC_RESOURCE_EXHAUSTED;
     }
+    pthread_mutex_init(&c->ack_mu, NULL);
+    pthread_cond_init(&c->ack_idle, NULL);
     for (size_t i = 0; i < n_topics; i++)
         if ((c->topics[c->ntopics] = strdup(topics[i])))
             c->ntopics++;
@@ -548,6 +572,8 @@ void mq_consumer_close(mq_consumer *c)
     free(c->topics);
     free(c->group);
     free(c->acks);
+    pthread_cond_destroy(&c->ack_idle);
+    pthread_mutex_destroy(&c->ack_mu);
     free(c);
 }
 

@@ -16,6 +16,7 @@ typedef struct mqb_opts {
     int nats_nodes; /* > 0: the JetStream cases on a loopback cluster of this many nodes */
     int metrics;    /* 1: each broker serves GET /metrics, scraped every scrape_ms */
     int scrape_ms;
+    int only_ordered; /* --only-ordered: just case=ordered_consume */
 } mqb_opts;
 
 /* Samples of one measured thing, accumulated over the interleaved rounds. */
@@ -48,6 +49,9 @@ void mqb_echo_stop(mqb_echo *e);
 /* `clients` REQ clients against url: n calls (1 client) or for `seconds`. */
 void mqb_echo_round(const mqb_opts *o, const char *url, int clients, long n, int seconds,
                     mqb_acc *a);
+
+/* case=ordered_consume (ordered_case.c) against a running broker. */
+void mqb_ordered_case(const mqb_opts *o, const char *url, const char *pub_url);
 
 /* Runs everything and prints one key=value line per case. Returns 0. */
 int mqb_run(const mqb_opts *o);

@@ -377,12 +377,26 @@ static int async_cases(const mqb_opts *o)
     fflush(stdout);
     mqb_acc_free(&a);
     case_backlog_consume(o, &b, n);
+    mqb_ordered_case(o, b.url, b.pub_url);
+    broker_stop(&b);
+    return 0;
+}
+
+/* --only-ordered: a flush=async broker for case=ordered_consume alone. */
+static int ordered_only(const mqb_opts *o)
+{
+    mqb_broker b = {0};
+    if (broker_start(o, &b, "async", "broker-ordered") != 0)
+        return 1;
+    mqb_ordered_case(o, b.url, b.pub_url);
     broker_stop(&b);
     return 0;
 }
 
 int mqb_run(const mqb_opts *o)
 {
+    if (o->only_ordered)
+        return ordered_only(o);
     int rc = sync_cases(o);
     rc = rc ? rc : async_cases(o);
     if (o->metrics)

@@ -26,6 +26,8 @@ static void usage(FILE *out)
                  "  --rate N         msgs/s of the latency case [5000]\n"
                  "  --batch N        messages per batch send [256]\n"
                  "  --quick          small counts (a smoke run)\n"
+                 "  --only-ordered   just case=ordered_consume (4 ordered instances over\n"
+                 "                   1,000 keys against 4 unordered; min(--backlog, 200000))\n"
                  "  --url nats://H:P[,H:P...]\n"
                  "                   JetStream instead: the backend against raw libnats on\n"
                  "                   that cluster (--sync-n sends one at a time, --backlog\n"
@@ -68,6 +70,7 @@ int main(int argc, char **argv)
         {"rate", required_argument, 0, 'r'},
         {"batch", required_argument, 0, 'B'},
         {"quick", no_argument, 0, 'q'},
+        {"only-ordered", no_argument, 0, 'O'},
         {"help", no_argument, 0, 'h'},
         {"url", required_argument, 0, 'u'},
         {"nats", required_argument, 0, 'N'},
@@ -117,6 +120,9 @@ int main(int argc, char **argv)
             break;
         case 'P':
             o.scrape_ms = atoi(optarg);
+            break;
+        case 'O':
+            o.only_ordered = 1;
             break;
         case 'u':
             snprintf(o.url, sizeof o.url, "%s", optarg);
