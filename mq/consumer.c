@@ -4,6 +4,7 @@
  * that reports batches never seen, makes it pull those batches. On a
  * nats:// URL all of it is JetStream's instead (mq/nats/nats_consumer.c). */
 #include "mq/mq.h"
+#include "mq/consumer_held.h"
 #include "mq/nats/nats_consumer.h"
 #include "mq/nats/nats_names.h"
 #include "mq/wire.h"
@@ -58,7 +59,11 @@ struct mq_consumer {
     /* Ordered: acks wait for the request in flight, and the keys' next
      * messages wait for them: its completion wakes the receive. */
     atomic_int wake_on_ack;
-    atomic_int ack_gone; /* the broker did not know us: subscribe again */
+    mq_held_set held;                         /* ordered: keys held back after RECONSUME_LATER */
+    uint64_t ack_req;                         /* ack requests sent */
+    uint64_t ack_req_flight;                  /* the one in flight */
+    atomic_ullong ack_done_req, ack_done_seq; /* the last answered, its AckReply */
+    atomic_int ack_gone;                      /* the broker did not know us: subscribe again */
 };
 
 static void sub_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -114,6 +119,7 @@ static rpc_status consumer_subscribe(mq_consumer *c, shop_error *err)
     if (st == RPC_OK && rep->body_case == SHOP__MQ__REPLY__BODY_SUBSCRIBE) {
         c->expect_seq = rep->subscribe->next_seq;
         c->suspect_seq = 0;
+        mq_held_clear(&c->held); /* a broker that forgot us holds nothing for us */
         c->subscribed = 1;
         c->last_hb_ms = shop_now_ms();
     }
@@ -138,7 +144,10 @@ static void ack_cb(void *arg)
         Shop__Mq__Reply *r = shop__mq__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
         if (r && r->status == RPC_OK)
             atomic_fetch_add(&c->acked, c->ack_n);
-        else if (r && r->status == RPC_NOT_FOUND)
+        if (r && r->status == RPC_OK && r->body_case == SHOP__MQ__REPLY__BODY_ACK) {
+            atomic_store(&c->ack_done_seq, r->ack->last_seq);
+            atomic_store(&c->ack_done_req, c->ack_req_flight);
+        } else if (r && r->status == RPC_NOT_FOUND)
             atomic_store(&c->ack_gone, 1);
         if (r)
             shop__mq__reply__free_unpacked(r, NULL);
@@ -190,6 +199,8 @@ static void flush_acks(mq_consumer *c, int wait)
     if (nng_msg_alloc(&m, len) == 0) {
         shop__mq__request__pack(&req, nng_msg_body(m));
         c->ack_n = c->nacks;
+        c->ack_req_flight = ++c->ack_req;
+        mq_held_sent(&c->held, c->ack_req);
         c->ack_receiving = 0;
         atomic_store(&c->ack_busy, 1);
         nng_aio_set_msg(c->ack_aio, m);
@@ -223,13 +234,27 @@ static void add_ack(mq_consumer *c, const char *topic, uint64_t off, int later)
         flush_acks(c, 0);
 }
 
-static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d)
+/* Ordered: a message of a key held back after RECONSUME_LATER that the
+ * broker took back (consumer_held.h) is not handled here. */
+static int held_back(mq_consumer *c, const Shop__Mq__Delivery *d, const char *key, uint64_t seq)
+{
+    if (c->held.n == 0 || !key || !*key)
+        return 0;
+    mq_held_answered(&c->held, atomic_load(&c->ack_done_req), atomic_load(&c->ack_done_seq));
+    return mq_held_skip(&c->held, d->topic, key, d->offset, seq);
+}
+
+static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d, uint64_t seq)
 {
     Shop__Mq__Record *r = shop__mq__record__unpack(NULL, d->record.len, d->record.data);
     if (!r) {
         shop_log_warn("mq consumer dropped an undecodable record topic=%s offset=%llu", d->topic,
                       (unsigned long long)d->offset);
         add_ack(c, d->topic, d->offset, 0);
+        return;
+    }
+    if (c->o.ordered && held_back(c, d, r->key, seq)) {
+        shop__mq__record__free_unpacked(r, NULL);
         return;
     }
     mq_property props[64];
@@ -253,6 +278,10 @@ static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d)
                 .n_properties = np};
     mq_consume_result res = c->handler(&m, c->arg);
     atomic_fetch_add(&c->delivered, 1);
+    unsigned max_reconsume = c->o.max_reconsume ? c->o.max_reconsume : 16;
+    if (c->o.ordered && res == MQ_RECONSUME_LATER && r->key && *r->key &&
+        d->reconsume_times < max_reconsume) /* (past it, the DLQ: nothing held) */
+        mq_held_add(&c->held, d->topic, r->key, d->offset);
     shop__mq__record__free_unpacked(r, NULL);
     add_ack(c, d->topic, d->offset, res == MQ_RECONSUME_LATER);
     /* Ordered: the key's next message waits for this ack; a slow handler's
@@ -261,7 +290,8 @@ static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d)
         flush_acks(c, 0);
 }
 
-static void deliver_all(mq_consumer *c, const Shop__Mq__Deliver *d)
+/* `seq`: the batch they came in (pulled ones: the last batch pulled). */
+static void deliver_all(mq_consumer *c, const Shop__Mq__Deliver *d, uint64_t seq)
 {
     for (size_t i = 0; i < d->n_deliveries && !atomic_load(&c->stop); i++) {
         /* Ordered: once the broker has forgotten us (it restarted), the rest
@@ -269,7 +299,7 @@ static void deliver_all(mq_consumer *c, const Shop__Mq__Deliver *d)
          * instance it goes to now. */
         if (c->o.ordered && (atomic_load(&c->ack_gone) || !c->subscribed))
             return;
-        deliver_one(c, d->deliveries[i]);
+        deliver_one(c, d->deliveries[i], seq);
     }
     if (c->o.ordered)
         flush_acks(c, 0); /* the next batch is these keys' next messages */
@@ -289,7 +319,7 @@ static void pull_repair(mq_consumer *c, uint64_t from, uint64_t to)
     Shop__Mq__Reply *rep = NULL;
     if (consumer_call(c, &req, &rep) == RPC_OK && rep->body_case == SHOP__MQ__REPLY__BODY_PULL) {
         atomic_fetch_add(&c->repaired, rep->pull->n_deliveries);
-        deliver_all(c, rep->pull);
+        deliver_all(c, rep->pull, to);
     }
     if (rep)
         shop__mq__reply__free_unpacked(rep, NULL);
@@ -335,7 +365,7 @@ static void on_batch(mq_consumer *c, nng_msg *m)
         pull_repair(c, c->expect_seq, d->seq - 1);
     if (d->seq >= c->expect_seq)
         c->expect_seq = d->seq + 1;
-    deliver_all(c, d);
+    deliver_all(c, d, d->seq);
     shop__mq__deliver__free_unpacked(d, NULL);
 }
 
@@ -359,6 +389,14 @@ static void *consumer_main(void *arg)
 {
     mq_consumer *c = arg;
     while (!atomic_load(&c->stop)) {
+        if (!c->subscribed && c->o.ordered) {
+            /* Batches still buffered are from before the broker forgot us
+             * (a restart): it delivers them again, in order; handling them
+             * now could run a key's later message before its earlier one. */
+            nng_msg *stale;
+            while (nng_recvmsg(c->sub, &stale, NNG_FLAG_NONBLOCK) == 0)
+                nng_msg_free(stale);
+        }
         if (!c->subscribed) {
             shop_error err = {0};
             if (consumer_subscribe(c, &err) != RPC_OK) {
@@ -572,6 +610,8 @@ void mq_consumer_close(mq_consumer *c)
     free(c->topics);
     free(c->group);
     free(c->acks);
+    mq_held_clear(&c->held);
+    free(c->held.v);
     pthread_cond_destroy(&c->ack_idle);
     pthread_mutex_destroy(&c->ack_mu);
     free(c);

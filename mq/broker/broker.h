@@ -15,6 +15,7 @@
 #define BK_WINDOW (1u << 16) /* entries a queue tracks past its committed offset */
 #define BK_BATCH_MAX 256     /* records per PUB/SUB message */
 #define BK_BATCH_BYTES (256u << 10)
+#define BK_ORDER_DEPTH 16 /* ordered: a key's records in flight to its owner at once */
 #define BK_RETRY_PREFIX "%RETRY%"
 #define BK_DLQ_PREFIX "%DLQ%"
 #define BK_REDRIVE_PREFIX "%REDRIVE%"
@@ -126,8 +127,10 @@ void bk_queue_push_ready(bk_queue *q, uint64_t off);
 void bk_groups_free(mq_broker *b);
 
 /* ordered.c: ordered groups. A key's records are handed out one at a time:
- * only the oldest unacknowledged record of a key (its head) is ever ready,
- * in flight or waiting; the later ones are BK_BLOCKED behind it. */
+ * only the oldest unacknowledged record of a key (its head) is ever ready or
+ * waiting; while it is in flight, up to BK_ORDER_DEPTH of the key's next
+ * records may follow it to the same consumer (the key's owner); the others
+ * are BK_BLOCKED behind them. */
 /* Turns ordering on or off for g (nobody connected): the windows restart
  * at the committed offsets. 0 or -1 (out of memory). */
 int bk_group_set_ordered(mq_broker *b, bk_group *g, int ordered);
@@ -138,8 +141,20 @@ void bk_ordered_clear(bk_queue *q);
 /* A record just read into the window at `off` (READY): 1 if it may go out
  * now, 0 if its key is busy (it is BK_BLOCKED then). */
 int bk_ordered_admit(mq_broker *b, bk_queue *q, uint64_t off);
-/* The record at `off` was acknowledged: the next one of its key is ready. */
-void bk_ordered_release(bk_queue *q, uint64_t off);
+/* The record at `off` was acknowledged: the next one of its key is ready
+ * (or, already on its way to the key's owner, more follow it). */
+void bk_ordered_release(mq_broker *b, bk_queue *q, uint64_t off);
+/* Only a key's head may be acknowledged (1: off is one, or has no key). */
+int bk_ordered_is_head(bk_queue *q, uint64_t off);
+/* The consumer a ready head goes to: its key's owner if it has a live one
+ * (a head held back by RECONSUME_LATER returns to it), else `picked`. */
+int32_t bk_ordered_owner(mq_broker *b, bk_queue *q, uint64_t off, int32_t picked);
+/* The head at `off` went to `slot`: it owns the key; its next records follow. */
+void bk_ordered_sent(mq_broker *b, bk_queue *q, uint64_t off, int32_t slot);
+/* A record in flight is taken back (ack timeout, its consumer gone): a head
+ * is ready again and its key's records in flight go back behind it
+ * (returns 1); another record goes back with its head (0). */
+int bk_ordered_requeue(mq_broker *b, bk_queue *q, uint64_t off);
 /* RECONSUME_LATER in an ordered group: the record waits in place (its key
  * stays held) until its retry delay passes: returns 0. After max_reconsume
  * it goes to the DLQ instead: returns 1 (the caller acknowledges it).
@@ -152,6 +167,9 @@ int bk_ordered_hold(mq_broker *b, bk_queue *q, uint64_t off, char *err, size_t e
 const char *bk_broadcast_group(const char *group, const char *instance, char *out, size_t outlen);
 
 /* dispatch.c */
+/* Puts the record at `off` into slot's next batch (INFLIGHT); -1 when it
+ * cannot be read (nothing changed). */
+int bk_give(mq_broker *b, bk_queue *q, uint64_t off, int32_t slot);
 void bk_dispatch(mq_broker *b);
 void bk_tick(mq_broker *b, int64_t now_ms);
 void bk_publish(mq_broker *b, bk_consumer *c);

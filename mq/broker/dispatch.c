@@ -47,7 +47,8 @@ static int32_t pick_consumer(mq_broker *b, bk_group *g, bk_queue *q)
     for (size_t tried = 0; tried <= b->ncons; tried++) {
         size_t i = g->rr % b->ncons;
         bk_consumer *c = b->cons[i];
-        if (c && c->g == g && g->chunk < BK_CHUNK && consumer_takes(c, q)) {
+        /* Ordered: heads one by one, so that keys (their owners) spread. */
+        if (c && c->g == g && g->chunk < (q->keys ? 1 : BK_CHUNK) && consumer_takes(c, q)) {
             g->chunk++;
             return (int32_t)i;
         }
@@ -110,8 +111,27 @@ static int next_offset(mq_broker *b, bk_queue *q, int64_t now_wall, uint64_t *of
     return 0;
 }
 
+int bk_give(mq_broker *b, bk_queue *q, uint64_t off, int32_t slot)
+{
+    bk_consumer *c = b->cons[slot];
+    bk_entry *e = &q->win[off % BK_WINDOW];
+    if (bk_delivery_fill(b, q, off, &c->out[c->nout]) != 0)
+        return -1;
+    e->state = BK_INFLIGHT;
+    e->consumer = slot;
+    e->when_ms = shop_now_ms() + b->o.ack_timeout_ms;
+    q->inflight++;
+    c->inflight++;
+    c->out_bytes += c->out[c->nout].record.len;
+    e->seq = (uint32_t)(c->seq + 1); /* the batch it goes out in, for pulls */
+    c->nout++;
+    if (c->nout == BK_BATCH_MAX || c->out_bytes >= BK_BATCH_BYTES)
+        bk_publish(b, c);
+    return 0;
+}
+
 /* Hands out at most `quota` records of q; returns how many. */
-static int dispatch_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wall, int quota)
+static int dispatch_queue(mq_broker *b, bk_queue *q, int64_t now_wall, int quota)
 {
     int given = 0;
     while (given < quota) {
@@ -119,33 +139,25 @@ static int dispatch_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wa
         uint64_t off;
         if (slot < 0 || !next_offset(b, q, now_wall, &off))
             break;
-        bk_consumer *c = b->cons[slot];
-        bk_entry *e = &q->win[off % BK_WINDOW];
-        if (bk_delivery_fill(b, q, off, &c->out[c->nout]) != 0) {
-            e->state = BK_ACKED; /* deleted by retention or corrupt: nothing to deliver */
+        if (q->keys) /* a key held back by RECONSUME_LATER goes back to its owner */
+            slot = bk_ordered_owner(b, q, off, slot);
+        if (bk_give(b, q, off, slot) != 0) {
+            q->win[off % BK_WINDOW].state = BK_ACKED; /* deleted by retention or corrupt */
             if (q->keys)
-                bk_ordered_release(q, off);
+                bk_ordered_release(b, q, off);
             bk_queue_advance(b, q);
             continue;
         }
-        e->state = BK_INFLIGHT;
-        e->consumer = slot;
-        e->when_ms = now + b->o.ack_timeout_ms;
-        q->inflight++;
-        c->inflight++;
-        c->out_bytes += c->out[c->nout].record.len;
-        e->seq = (uint32_t)(c->seq + 1); /* the batch it goes out in, for pulls */
-        c->nout++;
+        if (q->keys)
+            bk_ordered_sent(b, q, off, slot);
         given++;
-        if (c->nout == BK_BATCH_MAX || c->out_bytes >= BK_BATCH_BYTES)
-            bk_publish(b, c);
     }
     return given;
 }
 
 void bk_dispatch(mq_broker *b)
 {
-    int64_t now = shop_now_ms(), now_wall = shop_wall_ms();
+    int64_t now_wall = shop_wall_ms();
     /* In rounds of a quantum per queue, so that one topic's backlog does not
      * starve the group's other topics or its retries. */
     int progress;
@@ -155,7 +167,7 @@ void bk_dispatch(mq_broker *b)
             bk_group *g = b->groups[i];
             size_t first = g->nq ? g->qnext++ % g->nq : 0; /* who goes first rotates */
             for (size_t j = 0; j < g->nq; j++)
-                progress += dispatch_queue(b, g->queues[(first + j) % g->nq], now, now_wall, 256);
+                progress += dispatch_queue(b, g->queues[(first + j) % g->nq], now_wall, 256);
         }
     } while (progress > 0);
     for (size_t i = 0; i < b->ncons; i++)
@@ -198,7 +210,9 @@ static void tick_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wall)
     }
     for (uint64_t off = q->base; off < q->next; off++) {
         bk_entry *e = &q->win[off % BK_WINDOW];
-        if (e->state == BK_INFLIGHT && e->when_ms <= now) {
+        if (e->state == BK_INFLIGHT && e->when_ms <= now && q->keys) {
+            bk_ordered_requeue(b, q, off); /* the key's head: the key with it */
+        } else if (e->state == BK_INFLIGHT && e->when_ms <= now) {
             bk_consumer *c =
                 e->consumer >= 0 && (size_t)e->consumer < b->ncons ? b->cons[e->consumer] : NULL;
             if (c && c->inflight > 0)

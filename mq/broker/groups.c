@@ -145,7 +145,10 @@ void bk_consumer_remove(mq_broker *b, int32_t slot, const char *why)
         bk_queue *q = c->g->queues[i];
         for (uint64_t off = q->base; off < q->next; off++) {
             bk_entry *e = &q->win[off % BK_WINDOW];
-            if (e->state == BK_INFLIGHT && e->consumer == slot) {
+            if (e->state == BK_INFLIGHT && e->consumer == slot && q->keys) {
+                bk_ordered_requeue(b, q, off); /* a key with its head */
+                requeued++;
+            } else if (e->state == BK_INFLIGHT && e->consumer == slot) {
                 e->state = BK_READY;
                 q->inflight--;
                 bk_queue_push_ready(q, off);

@@ -29,7 +29,9 @@
 
 typedef struct key_slot {
     uint64_t hash; /* 0: empty */
-    uint64_t head, tail;
+    uint64_t head; /* offset + 1 of the oldest record not yet acknowledged */
+    uint64_t tail; /* offset + 1 of the newest */
+    int32_t owner; /* the consumer the key's records go to, -1: anyone */
 } key_slot;
 
 struct bk_keys {
@@ -163,7 +165,7 @@ static key_slot *slot_find(bk_keys *k, uint64_t hash, int create)
         if (s->hash == 0) {
             if (!create)
                 return NULL;
-            *s = (key_slot){.hash = hash};
+            *s = (key_slot){.hash = hash, .owner = -1};
             return s;
         }
     }
@@ -184,6 +186,43 @@ static void slot_delete(bk_keys *k, key_slot *s)
     k->slots[hole].hash = 0;
 }
 
+static key_slot *slot_of(bk_queue *q, uint64_t off)
+{
+    uint64_t h = q->keys->hash_of[off % BK_WINDOW];
+    return h ? slot_find(q->keys, h, 0) : NULL;
+}
+
+static bk_entry *entry(bk_queue *q, uint64_t off1)
+{
+    return &q->win[(off1 - 1) % BK_WINDOW];
+}
+
+/* The key's owner gets its next records while the ones before are in
+ * flight to it, up to BK_ORDER_DEPTH: a key's records are still handled one
+ * at a time (the owner handles its deliveries in order, on one thread), but
+ * without a round trip between two of them. */
+static void top_up(mq_broker *b, bk_queue *q, key_slot *s)
+{
+    bk_consumer *c = s->owner >= 0 && (size_t)s->owner < b->ncons ? b->cons[s->owner] : NULL;
+    if (!c || c->g != q->g)
+        return;
+    uint64_t cur = s->head;
+    int n = 0;
+    for (;;) {
+        bk_entry *e = entry(q, cur);
+        if (e->state == BK_INFLIGHT && e->consumer == s->owner)
+            n++;
+        else if (e->state == BK_BLOCKED && n > 0 && n < BK_ORDER_DEPTH &&
+                 c->inflight < c->max_inflight && bk_give(b, q, cur - 1, s->owner) == 0)
+            n++;
+        else
+            return;
+        if (cur == s->tail)
+            return;
+        cur = q->keys->link[(cur - 1) % BK_WINDOW];
+    }
+}
+
 int bk_ordered_admit(mq_broker *b, bk_queue *q, uint64_t off)
 {
     bk_keys *k = q->keys;
@@ -196,7 +235,7 @@ int bk_ordered_admit(mq_broker *b, bk_queue *q, uint64_t off)
         return 1; /* no key (or unreadable: the fill fails and acks it) */
     uint64_t h = key_hash(key, klen);
     k->hash_of[w] = h;
-    key_slot *s = slot_find(k, h, 1); /* head and tail are offset + 1: 0 is none */
+    key_slot *s = slot_find(k, h, 1);
     if (s->tail == 0) {
         s->head = s->tail = off + 1;
         return 1;
@@ -204,30 +243,98 @@ int bk_ordered_admit(mq_broker *b, bk_queue *q, uint64_t off)
     k->link[(s->tail - 1) % BK_WINDOW] = off + 1;
     s->tail = off + 1;
     q->win[w].state = BK_BLOCKED;
+    top_up(b, q, s);
     return 0;
 }
 
-void bk_ordered_release(bk_queue *q, uint64_t off)
+int bk_ordered_is_head(bk_queue *q, uint64_t off)
+{
+    key_slot *s = slot_of(q, off);
+    return !s || s->head == off + 1;
+}
+
+int32_t bk_ordered_owner(mq_broker *b, bk_queue *q, uint64_t off, int32_t picked)
+{
+    key_slot *s = slot_of(q, off);
+    if (!s || s->owner < 0 || (size_t)s->owner >= b->ncons || !b->cons[s->owner] ||
+        b->cons[s->owner]->g != q->g)
+        return picked;
+    return s->owner;
+}
+
+void bk_ordered_sent(mq_broker *b, bk_queue *q, uint64_t off, int32_t slot)
+{
+    key_slot *s = slot_of(q, off);
+    if (!s)
+        return;
+    s->owner = slot;
+    top_up(b, q, s);
+}
+
+/* Takes a record in flight back: counts given back, then `state`. */
+static void take_back(mq_broker *b, bk_queue *q, bk_entry *e, uint8_t state)
+{
+    bk_consumer *c =
+        e->consumer >= 0 && (size_t)e->consumer < b->ncons ? b->cons[e->consumer] : NULL;
+    if (c && c->inflight > 0)
+        c->inflight--;
+    q->inflight--;
+    e->state = state;
+}
+
+/* The key's records in flight after its head go back behind it. */
+static void revoke_after_head(mq_broker *b, bk_queue *q, key_slot *s)
+{
+    for (uint64_t cur = s->head; cur != s->tail;) {
+        cur = q->keys->link[(cur - 1) % BK_WINDOW];
+        bk_entry *e = entry(q, cur);
+        if (e->state != BK_INFLIGHT)
+            break;
+        take_back(b, q, e, BK_BLOCKED);
+    }
+}
+
+int bk_ordered_requeue(mq_broker *b, bk_queue *q, uint64_t off)
+{
+    bk_entry *e = &q->win[off % BK_WINDOW];
+    key_slot *s = slot_of(q, off);
+    if (!s || s->head == off + 1) { /* the head (or no key): ready again, the key with it */
+        if (s) {
+            revoke_after_head(b, q, s);
+            s->owner = -1;
+        }
+        take_back(b, q, e, BK_READY);
+        bk_queue_push_ready(q, off);
+        return 1;
+    }
+    if (entry(q, s->head)->state == BK_INFLIGHT)
+        return 0; /* goes back with its head */
+    take_back(b, q, e, BK_BLOCKED);
+    return 0;
+}
+
+void bk_ordered_release(mq_broker *b, bk_queue *q, uint64_t off)
 {
     bk_keys *k = q->keys;
     size_t w = off % BK_WINDOW;
-    uint64_t h = k->hash_of[w];
-    if (h == 0)
-        return;
-    k->hash_of[w] = 0;
-    key_slot *s = slot_find(k, h, 0);
+    key_slot *s = slot_of(q, off);
     if (!s || s->head != off + 1)
-        return; /* not the head: cannot happen while the invariant holds */
+        return; /* no key, or not the head (acks of others are refused) */
+    k->hash_of[w] = 0;
     if (s->tail == off + 1) {
         slot_delete(k, s);
         return;
     }
-    uint64_t next = k->link[w];
-    s->head = next;
-    bk_entry *e = &q->win[(next - 1) % BK_WINDOW];
+    s->head = k->link[w];
+    bk_entry *e = entry(q, s->head);
+    if (e->state == BK_INFLIGHT) { /* on its way to the owner already */
+        top_up(b, q, s);
+        return;
+    }
+    s->owner = -1;
     if (e->state == BK_BLOCKED) {
         e->state = BK_READY;
-        bk_queue_push_ready(q, next - 1);
+        bk_queue_push_ready(q, s->head - 1);
     }
 }
 
@@ -236,12 +343,11 @@ int bk_ordered_hold(mq_broker *b, bk_queue *q, uint64_t off, char *err, size_t e
     bk_entry *e = &q->win[off % BK_WINDOW];
     if (e->reconsume >= q->g->max_reconsume)
         return bk_reconsume_later(b, q, off, err, errlen) == 0 ? 1 : -1; /* to the DLQ */
-    if (e->state == BK_INFLIGHT) {
-        bk_consumer *holder = (size_t)e->consumer < b->ncons ? b->cons[e->consumer] : NULL;
-        if (holder && holder->inflight > 0)
-            holder->inflight--;
-        q->inflight--;
-    }
+    key_slot *s = slot_of(q, off);
+    if (s) /* the owner skips what it got of the key after this one (mq/consumer.c) */
+        revoke_after_head(b, q, s);
+    if (e->state == BK_INFLIGHT)
+        take_back(b, q, e, BK_WAITING);
     e->state = BK_WAITING;
     e->when_ms = shop_wall_ms() + bk_retry_delay_ms(b, e->reconsume);
     e->reconsume++;

@@ -235,10 +235,15 @@ static void ack_entry(mq_broker *b, bk_consumer *c, int32_t slot, const Shop__Mq
     bk_entry *e = &q->win[en->offset % BK_WINDOW];
     if (e->state != BK_INFLIGHT && e->state != BK_READY)
         return;
-    if (q->keys && e->state == BK_INFLIGHT && e->consumer != slot)
-        return; /* ordered: a late ack from an instance that lost the record */
+    if (q->keys &&
+        ((e->state == BK_INFLIGHT && e->consumer != slot) || !bk_ordered_is_head(q, en->offset)))
+        return; /* ordered: from an instance that lost the record, or out of order */
+    if (en->reconsume_later && q->keys && e->state != BK_INFLIGHT)
+        return; /* ordered: a late answer for a record it no longer holds */
     if (en->reconsume_later && q->keys) {
         char err[256];
+        if (c->nout > 0) /* what it was given goes out in a batch the reply covers */
+            bk_publish(b, c);
         int held = bk_ordered_hold(b, q, en->offset, err, sizeof err);
         if (held < 0)
             shop_log_error("reconsume failed group=%s topic=%s offset=%llu err=%s", c->g->name,
@@ -261,7 +266,7 @@ static void ack_entry(mq_broker *b, bk_consumer *c, int32_t slot, const Shop__Mq
     }
     e->state = BK_ACKED;
     if (q->keys)
-        bk_ordered_release(q, en->offset);
+        bk_ordered_release(b, q, en->offset);
 }
 
 static void handle_ack(mq_broker *b, const Shop__Mq__Ack *ack, Shop__Mq__Reply *rep, bk_arena *a)
@@ -274,6 +279,13 @@ static void handle_ack(mq_broker *b, const Shop__Mq__Ack *ack, Shop__Mq__Reply *
         ack_entry(b, c, slot, ack->entries[i]);
     for (size_t i = 0; i < c->g->nq; i++)
         bk_queue_advance(b, c->g->queues[i]);
+    Shop__Mq__AckReply *ar = bk_alloc(a, sizeof *ar);
+    if (ar) {
+        shop__mq__ack_reply__init(ar);
+        ar->last_seq = c->seq;
+        rep->body_case = SHOP__MQ__REPLY__BODY_ACK;
+        rep->ack = ar;
+    }
 }
 
 /* Is e one of c's deliveries from batches [from, to]? */
