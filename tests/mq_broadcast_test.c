@@ -56,15 +56,21 @@ static unsigned distinct_in(seen *s, int from, int to)
     return n;
 }
 
+typedef struct range {
+    seen *s;
+    int from, to;
+} range;
+
+static int range_seen(void *arg)
+{
+    range *r = arg;
+    return distinct_in(r->s, r->from, r->to) == (unsigned)(r->to - r->from);
+}
+
 static int wait_distinct(seen *s, int from, int to, int timeout_ms)
 {
-    int64_t until = shop_now_ms() + timeout_ms;
-    while (distinct_in(s, from, to) < (unsigned)(to - from))
-        if (shop_now_ms() > until)
-            return -1;
-        else
-            shop_sleep_ms(5);
-    return 0;
+    range r = {s, from, to};
+    return mqt_wait_for(range_seen, &r, timeout_ms);
 }
 
 static void up(void)

@@ -143,15 +143,14 @@ static int all_done(int except_key)
     return ok;
 }
 
+static int done_but(void *except_key)
+{
+    return all_done(*(int *)except_key);
+}
+
 static int wait_done(int except_key, int timeout_ms)
 {
-    int64_t until = shop_now_ms() + timeout_ms;
-    while (!all_done(except_key))
-        if (shop_now_ms() > until)
-            return -1;
-        else
-            shop_sleep_ms(5);
-    return 0;
+    return mqt_wait_for(done_but, &except_key, timeout_ms);
 }
 
 static void up(void)

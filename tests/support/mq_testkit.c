@@ -168,6 +168,17 @@ int mqt_collector_wait(mqt_collector *k, uint64_t distinct, int timeout_ms)
     return 0;
 }
 
+int mqt_wait_for(int (*done)(void *arg), void *arg, int timeout_ms)
+{
+    int64_t until = shop_now_ms() + timeout_ms;
+    while (!done(arg)) {
+        if (shop_now_ms() > until)
+            return -1;
+        shop_sleep_ms(5);
+    }
+    return 0;
+}
+
 void mqt_collector_stop(mqt_collector *k)
 {
     mq_consumer_close(k->c);

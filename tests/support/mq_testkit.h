@@ -61,6 +61,9 @@ void mqt_collector_stop(mqt_collector *k);
 /* Waits until the collector has seen `distinct` indices; returns 0 on time. */
 int mqt_collector_wait(mqt_collector *k, uint64_t distinct, int timeout_ms);
 
+/* Polls done(arg) every 5 ms until it is true (0) or timeout_ms passed (-1). */
+int mqt_wait_for(int (*done)(void *arg), void *arg, int timeout_ms);
+
 /* Sends indices [from, to) on topic in batches of `batch`; 0 or -1. */
 int mqt_send_range(mq_producer *p, const char *topic, uint64_t from, uint64_t to, size_t batch,
                    size_t len);
