@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "services/stack/stack_async.h"
+#include "services/stack/stack_db_ha.h"
 #include "services/stack/stack_nats.h"
 
 int stack_hosts_on(const shop_stack *st)
@@ -26,12 +27,14 @@ rpc_status stack_hosts_setup(shop_stack *st, shop_error *err)
         return shop_error_set(err, RPC_UNIMPLEMENTED,
                               "--hosts netns with --mq nats: the JetStream nodes do not run on "
                               "hosts of their own yet (use one or the other)");
-    const char *names[SHOP_STACK_NPROCS + SHOP_STACK_NMQ];
+    const char *names[SHOP_HOSTS_MAX];
     int n = 0;
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
         names[n++] = st->procs[i].name;
     for (int i = 0; i < SHOP_STACK_NMQ && stack_async_on(st); i++)
         names[n++] = st->mq[i].name;
+    if (stack_db_ha_on(st))
+        stack_db_ha_host_names(names, &n);
     shop_hosts *h = calloc(1, sizeof *h);
     if (h == NULL)
         return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");

@@ -19,24 +19,13 @@ int stack_nats_on(const shop_stack *st)
                                 st->opts.arch != NULL && strcmp(st->opts.arch, "async") == 0);
 }
 
-/* <var>/stack/<prefix>nats, beside the embedded broker's data. */
-static void data_dir(const shop_stack *st, char *out, size_t len)
-{
-    char var[PATH_MAX];
-    snprintf(var, sizeof var, "%s", shop_pg_var_dir());
-    char *slash = strrchr(var, '/');
-    if (slash != NULL && strcmp(slash, "/pg") == 0)
-        *slash = '\0';
-    snprintf(out, len, "%s/stack/%snats", var, st->opts.db_prefix);
-}
-
 rpc_status stack_nats_start(shop_stack *st, shop_error *err)
 {
     nats_cluster *c = calloc(1, sizeof *c);
     if (c == NULL)
         return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
     char dir[sizeof c->dir];
-    data_dir(st, dir, sizeof dir);
+    shop_stack_data_dir(st, "nats", dir, sizeof dir);
     if (!st->opts.keep_data && access(dir, F_OK) == 0) {
         char cmd[sizeof dir + 32];
         snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
