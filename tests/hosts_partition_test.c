@@ -11,7 +11,6 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "services/hosts/hosts.h"
@@ -95,7 +94,6 @@ Test(hosts_partition, a_lost_stock_database_host_fails_over_and_loses_nothing, .
     cr_assert_not_null(log);
     cr_expect_not_null(strstr(log, "PASS stock-db-failover"), "no PASS line");
     cr_expect_not_null(strstr(log, "write outage"), "the failover's outage was not printed");
-    free(log);
     cr_expect_eq(project_net_objects(), before, "the scenario left namespaces or links behind");
     cr_expect_eq(database_nodes_running(), 0, "database nodes outlived the scenario");
 }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "services/hosts/hosts.h"
 #include "services/pg/shop_pg.h"
 #include "services/stack/nats_cluster.h"
 
@@ -42,6 +43,15 @@ rpc_status stack_nats_start(shop_stack *st, shop_error *err)
     /* like the daemons: a cluster never outlives the stack's owner */
     c->death_signal = SIGTERM;
     st->nats = c;
+    for (int i = 0; i < c->n && st->hosts != NULL; i++) { /* multi-host: node i on nats-n<i> */
+        char name[16];
+        snprintf(name, sizeof name, "nats-n%d", i);
+        shop_host *h = shop_hosts_find(st->hosts, name);
+        if (h == NULL)
+            return shop_error_set(err, RPC_INTERNAL, "no host %s for JetStream node %d", name, i);
+        if (nats_cluster_place(c, i, h->addr, shop_hosts_enter_child, h, err) != RPC_OK)
+            return shop_error_code(err);
+    }
     rpc_status started = nats_cluster_start(c, err);
     if (started != RPC_OK)
         return shop_error_wrap(err, "nats-server cluster in %s", dir);
@@ -94,6 +104,13 @@ rpc_status stack_nats_restart(shop_stack *st, shop_error *err)
     if (st->nats == NULL)
         return shop_error_set(err, RPC_FAILED_PRECONDITION, "no JetStream cluster in this stack");
     return nats_cluster_start(st->nats, err);
+}
+
+int stack_nats_nodes(const shop_stack *st)
+{
+    if (!stack_nats_on(st))
+        return 0;
+    return st->opts.nats_nodes > 0 ? st->opts.nats_nodes : 3;
 }
 
 int stack_nats_running(const shop_stack *st)
