@@ -161,6 +161,10 @@ Test(mq_broadcast, an_unordered_instance_cannot_join_an_ordered_group, .init = u
     cr_assert_eq(mq_consumer_open("ledger", topics, 1, on_msg, &s, &o, &c2, &err), RPC_OK);
     cr_assert_eq(mq_consumer_start(c2, &err), RPC_FAILED_PRECONDITION, "%s", err.message);
     cr_assert(strstr(err.message, "ordered"), "%s", err.message);
+    char out[8192];
+    const char *args[] = {"mq", "stats", "--json", "--url", broker.url, NULL};
+    cr_assert_eq(mqt_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "\"mode\": \"ordered\""), "stats show the group's mode: %s", out);
     mq_consumer_close(c2);
     mq_consumer_close(c1);
 }

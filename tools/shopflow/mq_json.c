@@ -17,11 +17,12 @@ json_t *mq_json_stats(const Shop__Mq__StatsReply *r)
         const Shop__Mq__GroupStats *g = r->groups[i];
         json_array_append_new(
             groups,
-            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "group", g->group, "topic",
-                      g->topic, "end_offset", (json_int_t)g->end_offset, "committed",
+            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:s}", "group", g->group,
+                      "topic", g->topic, "end_offset", (json_int_t)g->end_offset, "committed",
                       (json_int_t)g->committed, "lag", (json_int_t)g->lag, "inflight",
                       (json_int_t)g->inflight, "retrying", (json_int_t)g->retrying, "dlq_size",
-                      (json_int_t)g->dlq_size, "consumers", (int)g->consumers));
+                      (json_int_t)g->dlq_size, "consumers", (int)g->consumers, "mode",
+                      g->mode && *g->mode ? g->mode : "clustering"));
     }
     return json_pack("{s:I, s:I, s:I, s:f, s:o, s:o}", "segments", (json_int_t)r->segments,
                      "store_bytes", (json_int_t)r->store_bytes, "syncs", (json_int_t)r->syncs,
