@@ -290,6 +290,8 @@ static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d, uint64_t se
         flush_acks(c, 0);
 }
 
+static void heartbeat(mq_consumer *c, int leaving, int repair);
+
 /* `seq`: the batch they came in (pulled ones: the last batch pulled). */
 static void deliver_all(mq_consumer *c, const Shop__Mq__Deliver *d, uint64_t seq)
 {
@@ -300,6 +302,11 @@ static void deliver_all(mq_consumer *c, const Shop__Mq__Deliver *d, uint64_t seq
         if (c->o.ordered && (atomic_load(&c->ack_gone) || !c->subscribed))
             return;
         deliver_one(c, d->deliveries[i], seq);
+        /* Ordered, after a slow handler: are we still a member? A broker
+         * that dropped us gave our keys to others; the rest of the batch
+         * is theirs now (a NOT_FOUND clears `subscribed`). */
+        if (c->o.ordered && shop_now_ms() - c->last_hb_ms >= c->o.heartbeat_ms)
+            heartbeat(c, 0, 0);
     }
     if (c->o.ordered)
         flush_acks(c, 0); /* the next batch is these keys' next messages */
@@ -325,7 +332,8 @@ static void pull_repair(mq_consumer *c, uint64_t from, uint64_t to)
         shop__mq__reply__free_unpacked(rep, NULL);
 }
 
-static void heartbeat(mq_consumer *c, int leaving)
+/* `repair`: pull the batches the reply shows missing (between batches only). */
+static void heartbeat(mq_consumer *c, int leaving, int repair)
 {
     Shop__Mq__Heartbeat h = SHOP__MQ__HEARTBEAT__INIT;
     h.consumer_id = c->id;
@@ -335,7 +343,7 @@ static void heartbeat(mq_consumer *c, int leaving)
     req.heartbeat = &h;
     Shop__Mq__Reply *rep = NULL;
     c->last_hb_ms = shop_now_ms();
-    if (consumer_call(c, &req, &rep) == RPC_OK && !leaving &&
+    if (consumer_call(c, &req, &rep) == RPC_OK && !leaving && repair &&
         rep->body_case == SHOP__MQ__REPLY__BODY_HEARTBEAT) {
         uint64_t last = rep->heartbeat->last_seq;
         /* A batch still missing one heartbeat later was dropped, not late. */
@@ -361,6 +369,10 @@ static void on_batch(mq_consumer *c, nng_msg *m)
     Shop__Mq__Deliver *d = shop__mq__deliver__unpack(NULL, len - idlen - 1, p + idlen + 1);
     if (!d)
         return;
+    if (c->o.ordered && d->seq < c->expect_seq) {
+        shop__mq__deliver__free_unpacked(d, NULL); /* pulled already: late or stale */
+        return;
+    }
     if (d->seq > c->expect_seq) /* batches in between were dropped */
         pull_repair(c, c->expect_seq, d->seq - 1);
     if (d->seq >= c->expect_seq)
@@ -425,12 +437,12 @@ static void *consumer_main(void *arg)
         if (atomic_exchange(&c->ack_gone, 0))
             c->subscribed = 0; /* the broker restarted or dropped us */
         if (now - c->last_hb_ms >= c->o.heartbeat_ms)
-            heartbeat(c, 0);
+            heartbeat(c, 0, 1);
     }
     flush_acks(c, 1);
     wait_ack_idle(c);
     if (c->subscribed)
-        heartbeat(c, 1);
+        heartbeat(c, 1, 0);
     return NULL;
 }
 

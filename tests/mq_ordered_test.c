@@ -2,7 +2,8 @@
  * handled one at a time and in send order across the group's instances,
  * also when an instance is killed (kill -9; its keys move only after its
  * unacknowledged messages are released), when a RECONSUME_LATER holds one
- * key back (the others flow), and across a kill -9 of the broker. */
+ * key back (the others flow), across a kill -9 of the broker, and when
+ * PUB/SUB drops batches (repaired by pull). */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -91,11 +92,14 @@ static mq_consume_result on_msg(const mq_msg *m, void *arg)
     return MQ_CONSUME_SUCCESS;
 }
 
-static mq_consumer *ordered_consumer(const char *group, unsigned max_reconsume)
+static mq_consumer *ordered_consumer(const char *group, unsigned max_reconsume, int drop_every)
 {
     const char *topics[] = {"orders"};
-    mq_consumer_opts o = {
-        .url = broker.url, .pub_url = broker.pub_url, .ordered = 1, .max_reconsume = max_reconsume};
+    mq_consumer_opts o = {.url = broker.url,
+                          .pub_url = broker.pub_url,
+                          .ordered = 1,
+                          .max_reconsume = max_reconsume,
+                          .drop_every = drop_every};
     mq_consumer *c = NULL;
     shop_error err = {0};
     cr_assert_eq(mq_consumer_open(group, topics, 1, on_msg, NULL, &o, &c, &err), RPC_OK, "%s",
@@ -209,7 +213,7 @@ Test(
         shop_sleep_ms(5);
     mq_consumer *c[3];
     for (int i = 0; i < 3; i++)
-        c[i] = ordered_consumer("billing", 0);
+        c[i] = ordered_consumer("billing", 0, 0);
     shop_sleep_ms(200);
     send_all(p, 0, 20 * 60);
 
@@ -271,7 +275,7 @@ Test(mq_ordered, reconsume_later_holds_back_only_that_key, .init = up, .fini = d
     atomic_store(&lg.holding, 1);
     mq_producer *p;
     cr_assert_eq(mq_producer_open(broker.url, NULL, &p), RPC_OK);
-    mq_consumer *a = ordered_consumer("stock", 1000), *b = ordered_consumer("stock", 1000);
+    mq_consumer *a = ordered_consumer("stock", 1000, 0), *b = ordered_consumer("stock", 1000, 0);
     shop_sleep_ms(200);
     send_all(p, 0, 10 * 50);
     cr_assert_eq(wait_done(3, 20000), 0, "the other keys did not flow past the held one");
@@ -300,7 +304,7 @@ Test(mq_ordered, a_kill_9_of_the_broker_mid_stream_keeps_each_keys_order, .init 
     cr_assert_eq(mq_producer_open(broker.url, &po, &p), RPC_OK);
     mq_consumer *c[3];
     for (int i = 0; i < 3; i++)
-        c[i] = ordered_consumer("payments", 0);
+        c[i] = ordered_consumer("payments", 0, 0);
     shop_sleep_ms(200);
     send_all(p, 0, 30 * 100);
     int64_t until = shop_now_ms() + 10000;
@@ -319,4 +323,24 @@ Test(mq_ordered, a_kill_9_of_the_broker_mid_stream_keeps_each_keys_order, .init 
                  lg.skipped);
     cr_assert_eq(lg.overlapped, 0, "%d handlings overlapped another of the same key",
                  lg.overlapped);
+}
+
+Test(mq_ordered, each_key_stays_in_order_when_pubsub_drops_batches, .init = up, .fini = down,
+     .timeout = 60)
+{
+    log_reset(20, 100, 0);
+    mq_producer *p;
+    cr_assert_eq(mq_producer_open(broker.url, NULL, &p), RPC_OK);
+    mq_consumer *a = ordered_consumer("audit", 0, 3), *b = ordered_consumer("audit", 0, 4);
+    shop_sleep_ms(200);
+    send_all(p, 0, 20 * 100);
+    cr_assert_eq(wait_done(-1, 30000), 0, "not every message was handled");
+    mq_consumer_stats st;
+    mq_consumer_get_stats(a, &st);
+    mq_consumer_close(a);
+    mq_consumer_close(b);
+    mq_producer_close(p);
+    cr_assert_gt(st.gaps, 0, "no batch was dropped");
+    cr_assert_eq(lg.skipped, 0, "%d out of order", lg.skipped);
+    cr_assert_eq(lg.overlapped, 0, "%d overlapped", lg.overlapped);
 }
