@@ -155,6 +155,10 @@ void bk_ordered_sent(mq_broker *b, bk_queue *q, uint64_t off, int32_t slot);
  * is ready again and its key's records in flight go back behind it
  * (returns 1); another record goes back with its head (0). */
 int bk_ordered_requeue(mq_broker *b, bk_queue *q, uint64_t off);
+/* A record in flight past its ack timeout. A head whose instance is still
+ * connected is sent to it again (a lost delivery or ack; the key stays
+ * there, so it never runs on two instances at once); else as requeue. */
+void bk_ordered_timeout(mq_broker *b, bk_queue *q, uint64_t off, int64_t now);
 /* RECONSUME_LATER in an ordered group: the record waits in place (its key
  * stays held) until its retry delay passes: returns 0. After max_reconsume
  * it goes to the DLQ instead: returns 1 (the caller acknowledges it).

@@ -211,7 +211,7 @@ static void tick_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wall)
     for (uint64_t off = q->base; off < q->next; off++) {
         bk_entry *e = &q->win[off % BK_WINDOW];
         if (e->state == BK_INFLIGHT && e->when_ms <= now && q->keys) {
-            bk_ordered_requeue(b, q, off); /* the key's head: the key with it */
+            bk_ordered_timeout(b, q, off, now);
         } else if (e->state == BK_INFLIGHT && e->when_ms <= now) {
             bk_consumer *c =
                 e->consumer >= 0 && (size_t)e->consumer < b->ncons ? b->cons[e->consumer] : NULL;

@@ -313,6 +313,46 @@ int bk_ordered_requeue(mq_broker *b, bk_queue *q, uint64_t off)
     return 0;
 }
 
+/* Sends the record at off1 - 1 again to the consumer that holds it. */
+static int send_again(mq_broker *b, bk_queue *q, bk_consumer *c, uint64_t off1, int64_t now)
+{
+    bk_entry *e = entry(q, off1);
+    if (bk_delivery_fill(b, q, off1 - 1, &c->out[c->nout]) != 0)
+        return -1;
+    c->out_bytes += c->out[c->nout].record.len;
+    e->seq = (uint32_t)(c->seq + 1);
+    e->when_ms = now + b->o.ack_timeout_ms;
+    if (++c->nout == BK_BATCH_MAX || c->out_bytes >= BK_BATCH_BYTES)
+        bk_publish(b, c);
+    return 0;
+}
+
+void bk_ordered_timeout(mq_broker *b, bk_queue *q, uint64_t off, int64_t now)
+{
+    bk_entry *e = &q->win[off % BK_WINDOW];
+    key_slot *s = slot_of(q, off);
+    if (s && s->head != off + 1) {
+        e->when_ms = now + b->o.ack_timeout_ms; /* a follower waits for its head */
+        return;
+    }
+    bk_consumer *c =
+        e->consumer >= 0 && (size_t)e->consumer < b->ncons ? b->cons[e->consumer] : NULL;
+    if (!s || !c || c->g != q->g) {
+        bk_ordered_requeue(b, q, off);
+        return;
+    }
+    /* Its instance is alive (it heartbeats): a delivery or an ack was lost.
+     * The head and the records behind it go to it again, in order, and only
+     * to it, so that the key never runs on two instances at once. */
+    for (uint64_t cur = s->head;;) {
+        bk_entry *f = entry(q, cur);
+        if (f->state != BK_INFLIGHT || f->consumer != e->consumer ||
+            send_again(b, q, c, cur, now) != 0 || cur == s->tail)
+            return;
+        cur = q->keys->link[(cur - 1) % BK_WINDOW];
+    }
+}
+
 void bk_ordered_release(mq_broker *b, bk_queue *q, uint64_t off)
 {
     bk_keys *k = q->keys;
