@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "mq/broker/trace.h"
 
 /* RocketMQ's 18 delay levels in seconds. */
 static const int64_t delay_levels_s[] = {1,   5,   10,  30,  60,  120,  180,  240,  300,
@@ -137,6 +138,7 @@ int bk_redrive(mq_broker *b, bk_group *g, uint64_t *count, char *err, size_t err
         if (rc != 0)
             return -1;
         (*count)++;
+        bk_trace_note(b->trace, BK_TR_REDRIVEN, dlq, off, g->name, NULL, 0);
         q->base = q->next = off + 1;
         b->offsets_dirty = 1;
     }
