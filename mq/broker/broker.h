@@ -121,7 +121,6 @@ void bk_durable_advance(mq_broker *b, uint64_t pos);
 const char *bk_message_invalid(const Shop__Mq__Message *m);
 int bk_name_ok(const char *s, size_t max, int allow_internal);
 
-
 /* groups.c */
 bk_group *bk_group_get(mq_broker *b, const char *name, int create);
 bk_queue *bk_queue_get(mq_broker *b, bk_group *g, const char *topic, int create);

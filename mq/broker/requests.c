@@ -213,7 +213,12 @@ static void ack_entry(mq_broker *b, bk_consumer *c, const Shop__Mq__AckEntry *en
     if (e->state != BK_INFLIGHT && e->state != BK_READY)
         return;
     unsigned times = e->reconsume;
+    int kind = !en->reconsume_later           ? BK_TR_ACKED
+               : times >= c->g->max_reconsume ? BK_TR_DLQ
+                                              : BK_TR_RECONSUME;
     if (en->reconsume_later) {
+        /* noted before the retry or dead-letter copy it makes */
+        bk_trace_note(b->trace, kind, q->t->name, en->offset, c->g->name, c->id, times + 1);
         char err[256];
         if (bk_reconsume_later(b, q, en->offset, err, sizeof err) != 0) {
             shop_log_error("reconsume failed group=%s topic=%s offset=%llu err=%s", c->g->name,
@@ -228,10 +233,8 @@ static void ack_entry(mq_broker *b, bk_consumer *c, const Shop__Mq__AckEntry *en
         q->inflight--;
     }
     e->state = BK_ACKED;
-    int kind = !en->reconsume_later              ? BK_TR_ACKED
-               : times >= c->g->max_reconsume ? BK_TR_DLQ
-                                                : BK_TR_RECONSUME;
-    bk_trace_note(b->trace, kind, q->t->name, en->offset, c->g->name, c->id, times + 1);
+    if (kind == BK_TR_ACKED)
+        bk_trace_note(b->trace, kind, q->t->name, en->offset, c->g->name, c->id, times + 1);
 }
 
 static void handle_ack(mq_broker *b, const Shop__Mq__Ack *ack, Shop__Mq__Reply *rep, bk_arena *a)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mq/broker/trace.h"
+#include "mq/broker/txn.h"
 
 #define TRACE_MAX 10000
 
@@ -44,10 +45,13 @@ void bk_trace_query(mq_broker *b, const Shop__Mq__TraceQuery *req, Shop__Mq__Rep
             topics[nk++] = t->name;
     }
     int truncated;
-    size_t n = bk_trace_find(b->trace, req->id, topics, offs, nk, evs, max, &truncated);
+    size_t n = bk_trace_find(b->trace, req->id, topics, offs, nk, evs, max, &truncated), k = 0;
     shop__mq__trace_reply__init(tr);
     for (size_t i = 0; i < n; i++) {
-        Shop__Mq__TraceEvent *e = &te[i];
+        if (evs[i].kind == BK_TR_STORED &&
+            strcmp(bk_trace_name(b->trace, evs[i].topic), BK_TXN_OP_TOPIC) == 0)
+            continue; /* a decision record: its COMMIT/ROLLBACK event says it */
+        Shop__Mq__TraceEvent *e = &te[k];
         shop__mq__trace_event__init(e);
         e->timestamp_ms = evs[i].ts_ms;
         e->kind = (char *)bk_trace_kind_name(evs[i].kind);
@@ -56,12 +60,12 @@ void bk_trace_query(mq_broker *b, const Shop__Mq__TraceQuery *req, Shop__Mq__Rep
         e->group = (char *)bk_trace_name(b->trace, evs[i].group);
         e->consumer = (char *)bk_trace_name(b->trace, evs[i].consumer);
         e->attempt = evs[i].attempt;
-        if (evs[i].kind == BK_TR_STORED && strcmp(e->topic, "%HALF%") == 0)
+        if (evs[i].kind == BK_TR_STORED && strcmp(e->topic, BK_HALF_TOPIC) == 0)
             e->kind = "HALF";
-        tp[i] = e;
+        tp[k++] = e;
     }
     tr->events = tp;
-    tr->n_events = n;
+    tr->n_events = k;
     tr->truncated = truncated;
     rep->body_case = SHOP__MQ__REPLY__BODY_TRACE;
     rep->trace = tr;
