@@ -133,12 +133,12 @@ int bk_redrive(mq_broker *b, bk_group *g, uint64_t *count, char *err, size_t err
         if (!r)
             continue;
         const char *origin = prop_get(r, BK_PROP_ORIGIN);
+        bk_trace_note(b->trace, BK_TR_REDRIVEN, dlq, off, g->name, NULL, 0);
         int rc = store_copy(b, r, retry, origin ? origin : r->topic, 0, now, err, errlen);
         shop__mq__record__free_unpacked(r, NULL);
         if (rc != 0)
             return -1;
         (*count)++;
-        bk_trace_note(b->trace, BK_TR_REDRIVEN, dlq, off, g->name, NULL, 0);
         q->base = q->next = off + 1;
         b->offsets_dirty = 1;
     }
