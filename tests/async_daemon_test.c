@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mq/mq.h"
 #include "mq/mq_delay.h"
 #include "base/clock.h"
 #include "rpc/rpc.h"
@@ -242,4 +243,82 @@ Test(async_daemon, daemons_with_every_message_published_and_handled_twice_deduct
     cr_assert_eq(count_of(w.db[0], "SELECT count(*) FROM stock_log"), N);
     cr_assert_eq(count_of(w.db[1], "SELECT count(*) FROM coupons WHERE status = 'USED'"), N);
     down(&w, "adaemon_dup");
+}
+
+static mq_txn_state never_knows(const mq_msg *m, void *arg)
+{
+    (void)m;
+    (void)arg;
+    return MQ_TXN_UNKNOWN;
+}
+
+/* A half of producer group shop-order for order `key`, left undecided by
+ * a member that leaves at once (as a shop-order that died after it). */
+static void orphan_half(world *w, const char *id, const char *key)
+{
+    mq_txn_producer *p = NULL;
+    shop_error err = {0};
+    cr_assert_eq(
+        mq_txn_producer_open(w->url[BROKER], "shop-order", never_knows, NULL, NULL, &p, &err),
+        RPC_OK, "%s", err.message);
+    mq_send_opts o = {.id = id};
+    mq_send_result r;
+    cr_assert_eq(mq_producer_send_half(p, "txmsg.check", key, "x", 1, &o, &r), RPC_OK, "%s",
+                 r.message);
+    mq_txn_producer_close(p);
+}
+
+Test(async_daemon, publish_txmsg_confirms_orders_and_checks_back_from_order_db)
+{
+    enum { N = 3 };
+    setenv("SHOP_ORDER_PUBLISH", "txmsg", 1); /* inherited by the daemons */
+    setenv("MQ_TXN_CHECK_MS", "300", 1);
+    world w;
+    up(&w, "adaemon_txmsg");
+    cr_assert(ts_log_has(&w.p[ORDER], "publish=txmsg"));
+    int64_t first = 0;
+    for (int i = 1; i <= N; i++) {
+        char rid[32];
+        snprintf(rid, sizeof rid, "adaemon-tx-%d", i);
+        Shop__Order__PlaceOrderRequest rq = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
+        rq.request_id = rid;
+        rq.user_id = i;
+        rq.goods_id = i;
+        rq.count = 1;
+        rq.coupon_id = i;
+        Shop__Order__PlaceOrderReply *rp = NULL;
+        rpc_error err = {0};
+        rpc_call_opts co = {.wait_for_ready = true};
+        cr_assert_eq(shop_order_OrderService_PlaceOrder(w.order, &rq, &rp, &co, &err), RPC_OK, "%s",
+                     err.message);
+        first = first ? first : rp->order->order_id;
+        shop__order__place_order_reply__free_unpacked(rp, NULL);
+    }
+    int64_t n = 0;
+    for (int64_t until = shop_now_ms() + 15000; n != N && shop_now_ms() < until; shop_sleep_ms(50))
+        n = count_of(w.db[2], "SELECT count(*) FROM orders WHERE status = 'CONFIRMED'");
+    cr_assert_eq(n, N, "order.placed went as committed half messages");
+    cr_expect_eq(count_of(w.db[2], "SELECT count(*) FROM outbox WHERE topic = 'order.placed'"), 0);
+    cr_expect_eq(count_of(w.db[2], "SELECT count(*) FROM outbox WHERE topic = 'order.timeout'"), N);
+    cr_expect_eq(count_of(w.db[0], "SELECT count(*) FROM stock_log"), N);
+
+    /* halves left undecided: shop-order answers from order_db */
+    char key[24], out[16384];
+    snprintf(key, sizeof key, "%lld", (long long)first);
+    orphan_half(&w, "tx-check-known", key);
+    orphan_half(&w, "tx-check-unknown", "999999999");
+    int64_t until = shop_now_ms() + 10000;
+    while (!ts_log_has(&w.p[ORDER], "state=UNKNOWN") && shop_now_ms() < until)
+        shop_sleep_ms(50);
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq trace tx-check-known --url %s", w.url[BROKER]), 0,
+                 "%s", out);
+    cr_expect(strstr(out, "COMMIT") && strstr(out, "STORED          txmsg.check@0"),
+              "the order exists: committed by the check-back: %s", out);
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq trace tx-check-unknown --url %s", w.url[BROKER]),
+                 0, "%s", out);
+    cr_expect(strstr(out, "CHECK") && !strstr(out, "COMMIT") && !strstr(out, "ROLLBACK"),
+              "no such order, and young: asked again later: %s", out);
+    unsetenv("SHOP_ORDER_PUBLISH");
+    unsetenv("MQ_TXN_CHECK_MS");
+    down(&w, "adaemon_txmsg");
 }
