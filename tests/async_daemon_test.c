@@ -211,6 +211,41 @@ static int64_t count_of(const char *conninfo, const char *sql)
     return v;
 }
 
+/* Places orders 1..n (user, goods and coupon i, `count` each) with request
+ * ids "<prefix>-i"; returns the first order's id. */
+static int64_t place_orders(world *w, const char *prefix, int n, int count)
+{
+    int64_t first = 0;
+    for (int i = 1; i <= n; i++) {
+        char rid[32];
+        snprintf(rid, sizeof rid, "%s-%d", prefix, i);
+        Shop__Order__PlaceOrderRequest rq = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
+        rq.request_id = rid;
+        rq.user_id = i;
+        rq.goods_id = i;
+        rq.count = count;
+        rq.coupon_id = i;
+        Shop__Order__PlaceOrderReply *rp = NULL;
+        rpc_error err = {0};
+        rpc_call_opts co = {.wait_for_ready = true};
+        cr_assert_eq(shop_order_OrderService_PlaceOrder(w->order, &rq, &rp, &co, &err), RPC_OK,
+                     "%s", err.message);
+        first = first ? first : rp->order->order_id;
+        shop__order__place_order_reply__free_unpacked(rp, NULL);
+    }
+    return first;
+}
+
+/* Waits up to 15 s for n CONFIRMED orders; returns how many there are. */
+static int64_t wait_confirmed(world *w, int64_t n)
+{
+    int64_t got = 0;
+    for (int64_t until = shop_now_ms() + 15000; got != n && shop_now_ms() < until;
+         shop_sleep_ms(50))
+        got = count_of(w->db[2], "SELECT count(*) FROM orders WHERE status = 'CONFIRMED'");
+    return got;
+}
+
 Test(async_daemon, daemons_with_every_message_published_and_handled_twice_deduct_once)
 {
     enum { N = 5 };
@@ -218,26 +253,8 @@ Test(async_daemon, daemons_with_every_message_published_and_handled_twice_deduct
     setenv("SHOP_ASYNC_DUP_DELIVER", "1", 1);
     world w;
     up(&w, "adaemon_dup");
-    for (int i = 1; i <= N; i++) {
-        char rid[32];
-        snprintf(rid, sizeof rid, "adaemon-dup-%d", i);
-        Shop__Order__PlaceOrderRequest rq = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
-        rq.request_id = rid;
-        rq.user_id = i;
-        rq.goods_id = i;
-        rq.count = 3;
-        rq.coupon_id = i;
-        Shop__Order__PlaceOrderReply *rp = NULL;
-        rpc_error err = {0};
-        rpc_call_opts co = {.wait_for_ready = true};
-        cr_assert_eq(shop_order_OrderService_PlaceOrder(w.order, &rq, &rp, &co, &err), RPC_OK, "%s",
-                     err.message);
-        shop__order__place_order_reply__free_unpacked(rp, NULL);
-    }
-    int64_t n = 0;
-    for (int64_t until = shop_now_ms() + 15000; n != N && shop_now_ms() < until; shop_sleep_ms(50))
-        n = count_of(w.db[2], "SELECT count(*) FROM orders WHERE status = 'CONFIRMED'");
-    cr_assert_eq(n, N);
+    place_orders(&w, "adaemon-dup", N, 3);
+    cr_assert_eq(wait_confirmed(&w, N), N);
     shop_sleep_ms(300); /* the second copies drain */
     cr_assert_eq(count_of(w.db[0], "SELECT sum(stock) FROM goods"), 5 * 50 - 3 * N);
     cr_assert_eq(count_of(w.db[0], "SELECT count(*) FROM stock_log"), N);
@@ -276,28 +293,8 @@ Test(async_daemon, publish_txmsg_confirms_orders_and_checks_back_from_order_db)
     world w;
     up(&w, "adaemon_txmsg");
     cr_assert(ts_log_has(&w.p[ORDER], "publish=txmsg"));
-    int64_t first = 0;
-    for (int i = 1; i <= N; i++) {
-        char rid[32];
-        snprintf(rid, sizeof rid, "adaemon-tx-%d", i);
-        Shop__Order__PlaceOrderRequest rq = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
-        rq.request_id = rid;
-        rq.user_id = i;
-        rq.goods_id = i;
-        rq.count = 1;
-        rq.coupon_id = i;
-        Shop__Order__PlaceOrderReply *rp = NULL;
-        rpc_error err = {0};
-        rpc_call_opts co = {.wait_for_ready = true};
-        cr_assert_eq(shop_order_OrderService_PlaceOrder(w.order, &rq, &rp, &co, &err), RPC_OK, "%s",
-                     err.message);
-        first = first ? first : rp->order->order_id;
-        shop__order__place_order_reply__free_unpacked(rp, NULL);
-    }
-    int64_t n = 0;
-    for (int64_t until = shop_now_ms() + 15000; n != N && shop_now_ms() < until; shop_sleep_ms(50))
-        n = count_of(w.db[2], "SELECT count(*) FROM orders WHERE status = 'CONFIRMED'");
-    cr_assert_eq(n, N, "order.placed went as committed half messages");
+    int64_t first = place_orders(&w, "adaemon-tx", N, 1);
+    cr_assert_eq(wait_confirmed(&w, N), N, "order.placed went as committed half messages");
     cr_expect_eq(count_of(w.db[2], "SELECT count(*) FROM outbox WHERE topic = 'order.placed'"), 0);
     cr_expect_eq(count_of(w.db[2], "SELECT count(*) FROM outbox WHERE topic = 'order.timeout'"), N);
     cr_expect_eq(count_of(w.db[0], "SELECT count(*) FROM stock_log"), N);
