@@ -143,8 +143,12 @@ int bk_txn_decide(mq_broker *b, bk_half *h, int decision, const char *by, char *
         return rc;
     static const int kinds[] = {0, BK_TR_COMMIT, BK_TR_ROLLBACK, BK_TR_DISCARD};
     bk_trace_note(b->trace, kinds[decision], BK_HALF_TOPIC, h->offset, h->group, by, h->checks);
-    shop_log_info("txn %s id=%s group=%s by=%s checks=%u", decision_names[decision], h->id,
-                  h->group, by, h->checks);
+    if (strcmp(by, "producer") == 0) /* the common case: one line per check-back only */
+        shop_log_debug("txn %s id=%s group=%s by=producer", decision_names[decision], h->id,
+                       h->group);
+    else
+        shop_log_info("txn %s id=%s group=%s by=%s checks=%u", decision_names[decision], h->id,
+                      h->group, by, h->checks);
     half_unlink(b->txn, h);
     return 0;
 }
