@@ -172,7 +172,11 @@ void bk_txn_half(mq_broker *b, const Shop__Mq__TxnHalf *req, Shop__Mq__Reply *re
     Shop__Mq__SendReply *sr = bk_alloc(a, sizeof *sr);
     Shop__Mq__SendResult *r = bk_alloc(a, sizeof *r);
     Shop__Mq__SendResult **rp = bk_alloc(a, sizeof *rp);
-    if (!sr || !r || !rp || !b->txn) {
+    if (!b->txn) {
+        reply_status(rep, RPC_FAILED_PRECONDITION, "transactional messages are not open", a);
+        return;
+    }
+    if (!sr || !r || !rp) {
         reply_status(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
         return;
     }
@@ -299,6 +303,10 @@ static void member_drop(bk_txn *x, size_t i)
 void bk_txn_member(mq_broker *b, const Shop__Mq__TxnMember *req, Shop__Mq__Reply *rep, bk_arena *a)
 {
     bk_txn *x = b->txn;
+    if (!x) {
+        reply_status(rep, RPC_FAILED_PRECONDITION, "transactional messages are not open", a);
+        return;
+    }
     if (!bk_name_ok(req->group, 120, 0) || !bk_name_ok(req->member_id, 120, 0) ||
         (!req->leaving && (!bk_name_ok(req->url, 250, 0) || !strstr(req->url, "://")))) {
         reply_status(rep, RPC_INVALID_ARGUMENT,
