@@ -99,6 +99,11 @@ Test(mq_txn, commit_is_delivered_once_and_rollback_never)
     cr_expect(strstr(err.message, "ROLLBACK") != NULL, "%s", err.message);
     cr_expect_eq(mq_producer_end_txn(p, "no-such-half", MQ_TXN_COMMIT, &err), RPC_NOT_FOUND);
     cr_expect_eq(mq_producer_send_half(p, "%HALF%", "k", "x", 1, NULL, &h1), RPC_INVALID_ARGUMENT);
+    mq_txn_producer *nats = NULL;
+    cr_expect_eq(
+        mq_txn_producer_open("nats://127.0.0.1:4222", "g", check_back, &c, NULL, &nats, &err),
+        RPC_UNIMPLEMENTED, "the JetStream backend has no half messages");
+    cr_expect(strstr(err.message, "NATS") != NULL, "%s", err.message);
     cr_assert_eq(mqt_collector_wait(&k, 1, 5000), 0);
     shop_sleep_ms(1500); /* several check-back periods: nothing more comes */
     cr_expect_eq(seen(&k, 0), 1, "committed: delivered once");
