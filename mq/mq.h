@@ -191,6 +191,8 @@ typedef struct mq_txn_producer_opts {
                               tcp://127.0.0.1:0 (a free port, registered as bound) */
     const char *member_id; /* NULL: a random one */
     int heartbeat_ms;      /* registration renewed this often; 0: 1000 */
+    int fail_fast;         /* no broker connected: UNAVAILABLE at once (else a send
+                              waits up to 200 ms for the connection) */
 } mq_txn_producer_opts;
 
 typedef struct mq_txn_producer mq_txn_producer;

@@ -38,6 +38,9 @@ static int retryable(rpc_status st)
 static rpc_status call(mq_txn_producer *p, const Shop__Mq__Request *req, Shop__Mq__Reply **rep,
                        shop_error *err)
 {
+    if (p->opts.fail_fast && atomic_load(&p->link.pipes) == 0)
+        return shop_error_set(err, RPC_UNAVAILABLE, "no connection to the broker at %s",
+                              p->link.url);
     int backoff = p->opts.retry_backoff_ms;
     for (int attempt = 0;; attempt++) {
         rpc_status st = mq_link_call(&p->link, req, p->opts.timeout_ms, rep, err);

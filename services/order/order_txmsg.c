@@ -65,9 +65,10 @@ rpc_status order_txmsg_open(const char *mq_url, const char *conninfo, order_txms
     if (t == NULL)
         return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
     snprintf(t->conninfo, sizeof t->conninfo, "%s", conninfo);
-    /* PlaceOrder waits for the half: no retries behind its back (a broker
-     * that is down fails it fast with UNAVAILABLE; the client may retry) */
-    mq_txn_producer_opts o = {.timeout_ms = 1000, .retries = -1};
+    /* PlaceOrder waits for the half: no retries behind its back, and a
+     * broker that is down fails it at once with UNAVAILABLE (the client may
+     * retry); a slow answer is capped at 1 s */
+    mq_txn_producer_opts o = {.timeout_ms = 1000, .retries = -1, .fail_fast = 1};
     rpc_status st = mq_txn_producer_open(mq_url, ORDER_TXMSG_GROUP, check_back, t, &o, &t->p, err);
     if (st != RPC_OK) {
         free(t);
