@@ -131,6 +131,43 @@ Test(mq_trace, dead_letter_and_redrive_are_traced)
     cr_expect(p >= 0, "retry, dead letter, redrive in order: %s", out);
 }
 
+static mq_consume_result slow_first(const mq_msg *m, void *arg)
+{
+    retry_once *r = arg;
+    (void)m;
+    if (__atomic_add_fetch(&r->calls, 1, __ATOMIC_SEQ_CST) == 1)
+        shop_sleep_ms(2500); /* past the test broker's 1.5 s ack timeout */
+    __atomic_store_n(&r->acked, 1, __ATOMIC_SEQ_CST);
+    return MQ_CONSUME_SUCCESS;
+}
+
+Test(mq_trace, an_ack_timeout_is_traced_and_the_redelivery_follows)
+{
+    /* the consumer stays (its heartbeats wait for the slow handler) */
+    static const char *const slow[] = {"--ack-timeout-ms", "1000", "--consumer-timeout-ms", "10000",
+                                       NULL};
+    cr_assert_eq(mqt_broker_start(&b, slow), 0);
+    send_with_id("traced", "msg-slow");
+    retry_once r = {0};
+    const char *topics[] = {"traced"};
+    mq_consumer_opts o = {.url = b.url, .pub_url = b.pub_url};
+    mq_consumer *c = NULL;
+    shop_error err = {0};
+    cr_assert_eq(mq_consumer_open("g", topics, 1, slow_first, &r, &o, &c, &err), RPC_OK);
+    cr_assert_eq(mq_consumer_start(c, &err), RPC_OK);
+    int64_t until = shop_now_ms() + 10000;
+    while (__atomic_load_n(&r.calls, __ATOMIC_SEQ_CST) < 2 && shop_now_ms() < until)
+        shop_sleep_ms(20);
+    mq_consumer_close(c);
+    shop_sleep_ms(100);
+    char out[16384];
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq trace msg-slow --url %s", b.url), 0, "%s", out);
+    long p = at(out, "DELIVERED       traced@0  group=g", 0);
+    p = at(out, "TIMEOUT         traced@0  group=g", p);
+    p = at(out, "DELIVERED       traced@0  group=g", p);
+    cr_expect(p >= 0, "delivered, timed out, delivered again: %s", out);
+}
+
 static long file_size(const char *dir, const char *name)
 {
     char path[512];
