@@ -47,7 +47,10 @@ static int ask(const char *url, const check_job *j)
     req.times = j->checks;
     size_t n = shop__mq__txn_check__get_packed_size(&req);
     uint8_t *buf = malloc(n ? n : 1);
-    if (buf && nng_dial(s, url, NULL, 0) == 0) {
+    /* dialled in the background: the send waits at most CALL_TIMEOUT_MS for
+     * the connection, also to a host that drops packets (a synchronous dial
+     * would wait for the TCP connect timeout) */
+    if (buf && nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK) == 0) {
         shop__mq__txn_check__pack(&req, buf);
         void *in = NULL;
         size_t inlen = 0;
