@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -21,7 +22,6 @@
 #include "rpc/metrics_http.h"
 #include "mq/broker/trace.h"
 #include "mq/broker/txn.h"
-#include <unistd.h>
 
 typedef struct bk_ctx {
     nng_ctx ctx;
