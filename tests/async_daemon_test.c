@@ -298,9 +298,16 @@ Test(async_daemon, publish_txmsg_confirms_orders_and_checks_back_from_order_db)
     cr_expect_eq(count_of(w.db[2], "SELECT count(*) FROM outbox WHERE topic = 'order.placed'"), 0);
     cr_expect_eq(count_of(w.db[2], "SELECT count(*) FROM outbox WHERE topic = 'order.timeout'"), N);
     cr_expect_eq(count_of(w.db[0], "SELECT count(*) FROM stock_log"), N);
+    char key[24], out[16384];
+
+    /* a repeated request id: its half (for a fresh order id) is rolled back */
+    cr_assert_eq(place_orders(&w, "adaemon-tx", 1, 1), first, "the first order again");
+    shop_sleep_ms(200);
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq topic order.placed --url %s", w.url[BROKER]), 0,
+                 "%s", out);
+    cr_expect(strstr(out, "start=0 end=3 ") != NULL, "no 4th order.placed: %s", out);
 
     /* halves left undecided: shop-order answers from order_db */
-    char key[24], out[16384];
     snprintf(key, sizeof key, "%lld", (long long)first);
     orphan_half(&w, "tx-check-known", key);
     orphan_half(&w, "tx-check-unknown", "999999999");
