@@ -192,7 +192,8 @@ typedef struct mq_txn_producer_opts {
     const char *member_id; /* NULL: a random one */
     int heartbeat_ms;      /* registration renewed this often; 0: 1000 */
     int fail_fast;         /* no broker connected: UNAVAILABLE at once (else a send
-                              waits up to 200 ms for the connection) */
+                              waits up to 200 ms for the connection); open then
+                              waits up to 1 s for the first connection */
 } mq_txn_producer_opts;
 
 typedef struct mq_txn_producer mq_txn_producer;

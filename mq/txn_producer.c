@@ -201,6 +201,11 @@ rpc_status mq_txn_producer_open(const char *url, const char *group, mq_txn_check
         free(p);
         return st;
     }
+    /* fail_fast refuses sends while no broker is connected: give the first
+     * connection up to a second, as a daemon starting beside its broker */
+    for (int64_t until = shop_now_ms() + 1000;
+         p->opts.fail_fast && atomic_load(&p->link.pipes) == 0 && shop_now_ms() < until;)
+        shop_sleep_ms(5);
     shop_error e = {0};
     if (member_register(p, 0, &e) != RPC_OK) /* the thread tries again */
         shop_log_warn("txn member not registered yet group=%s err=\"%s\"", group, e.message);
