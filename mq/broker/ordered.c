@@ -24,6 +24,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "mq/broker/trace.h"
 
 #define KEY_SLOTS (2 * BK_WINDOW) /* a window never holds more keys than entries */
 
@@ -322,6 +323,8 @@ static int send_again(mq_broker *b, bk_queue *q, bk_consumer *c, uint64_t off1, 
     c->out_bytes += c->out[c->nout].record.len;
     e->seq = (uint32_t)(c->seq + 1);
     e->when_ms = now + b->o.ack_timeout_ms;
+    bk_trace_note(b->trace, BK_TR_DELIVERED, q->t->name, off1 - 1, q->g->name, c->id,
+                  e->reconsume + 1u);
     if (++c->nout == BK_BATCH_MAX || c->out_bytes >= BK_BATCH_BYTES)
         bk_publish(b, c);
     return 0;
@@ -341,6 +344,7 @@ void bk_ordered_timeout(mq_broker *b, bk_queue *q, uint64_t off, int64_t now)
         bk_ordered_requeue(b, q, off);
         return;
     }
+    bk_trace_note(b->trace, BK_TR_TIMEOUT, q->t->name, off, q->g->name, c->id, e->reconsume + 1u);
     /* Its instance is alive (it heartbeats): a delivery or an ack was lost.
      * The head and the records behind it go to it again, in order, and only
      * to it, so that the key never runs on two instances at once. */

@@ -11,6 +11,8 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "mq/broker/trace.h"
+#include "mq/broker/txn.h"
 
 #define BK_BODY_MAX (4u << 20)
 
@@ -25,7 +27,7 @@ static void reply_fail(Shop__Mq__Reply *rep, rpc_status st, const char *msg, bk_
 }
 
 /* A name for a topic, group or consumer: printable, no tab or newline. */
-static int name_ok(const char *s, size_t max, int allow_internal)
+int bk_name_ok(const char *s, size_t max, int allow_internal)
 {
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > max || (!allow_internal && s[0] == '%'))
@@ -36,9 +38,9 @@ static int name_ok(const char *s, size_t max, int allow_internal)
     return 1;
 }
 
-static const char *message_invalid(const Shop__Mq__Message *m)
+const char *bk_message_invalid(const Shop__Mq__Message *m)
 {
-    if (!name_ok(m->topic, 200, 0))
+    if (!bk_name_ok(m->topic, 200, 0))
         return "a topic is 1..200 printable characters and does not start with '%'";
     if (!m->id || strlen(m->id) > 64)
         return "a message id is at most 64 characters";
@@ -71,7 +73,7 @@ static void handle_send(mq_broker *b, const Shop__Mq__SendRequest *req, Shop__Mq
         shop__mq__send_result__init(r);
         resp[i] = r;
         r->id = m->id;
-        const char *bad = message_invalid(m);
+        const char *bad = bk_message_invalid(m);
         if (bad) {
             r->status = RPC_INVALID_ARGUMENT;
             r->message = (char *)bad;
@@ -111,7 +113,7 @@ static void handle_send(mq_broker *b, const Shop__Mq__SendRequest *req, Shop__Mq
 static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__Mq__Reply *rep,
                              bk_arena *a)
 {
-    if (!name_ok(s->consumer_id, 120, 0) || !name_ok(s->group, 120, 0) || s->n_topics == 0 ||
+    if (!bk_name_ok(s->consumer_id, 120, 0) || !bk_name_ok(s->group, 120, 0) || s->n_topics == 0 ||
         s->n_topics > 64) {
         reply_fail(rep, RPC_INVALID_ARGUMENT,
                    "subscribe needs a consumer id, a group (1..120 printable characters, not "
@@ -120,7 +122,7 @@ static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__M
         return;
     }
     for (size_t i = 0; i < s->n_topics; i++)
-        if (!name_ok(s->topics[i], 200, 0)) {
+        if (!bk_name_ok(s->topics[i], 200, 0)) {
             reply_fail(rep, RPC_INVALID_ARGUMENT, "a topic name is not valid", a);
             return;
         }
@@ -240,6 +242,12 @@ static void ack_entry(mq_broker *b, bk_consumer *c, int32_t slot, const Shop__Mq
         return; /* ordered: from an instance that lost the record, or out of order */
     if (en->reconsume_later && q->keys && e->state != BK_INFLIGHT)
         return; /* ordered: a late answer for a record it no longer holds */
+    unsigned times = e->reconsume;
+    int kind = !en->reconsume_later           ? BK_TR_ACKED
+               : times >= c->g->max_reconsume ? BK_TR_DLQ
+                                              : BK_TR_RECONSUME;
+    if (en->reconsume_later)
+        bk_trace_note(b->trace, kind, q->t->name, en->offset, c->g->name, c->id, times + 1);
     if (en->reconsume_later && q->keys) {
         char err[256];
         if (c->nout > 0) /* what it was given goes out in a batch the reply covers */
@@ -251,6 +259,7 @@ static void ack_entry(mq_broker *b, bk_consumer *c, int32_t slot, const Shop__Mq
         if (held != 1)
             return; /* waits in place, its key held (or the ack timeout redelivers it) */
     } else if (en->reconsume_later) {
+        /* noted (above) before the retry or dead-letter copy it makes */
         char err[256];
         if (bk_reconsume_later(b, q, en->offset, err, sizeof err) != 0) {
             shop_log_error("reconsume failed group=%s topic=%s offset=%llu err=%s", c->g->name,
@@ -267,6 +276,8 @@ static void ack_entry(mq_broker *b, bk_consumer *c, int32_t slot, const Shop__Mq
     e->state = BK_ACKED;
     if (q->keys)
         bk_ordered_release(b, q, en->offset);
+    if (kind == BK_TR_ACKED)
+        bk_trace_note(b->trace, kind, q->t->name, en->offset, c->g->name, c->id, times + 1);
 }
 
 static void handle_ack(mq_broker *b, const Shop__Mq__Ack *ack, Shop__Mq__Reply *rep, bk_arena *a)
@@ -370,6 +381,18 @@ static void dispatch_request(mq_broker *b, const Shop__Mq__Request *req, Shop__M
         break;
     case SHOP__MQ__REQUEST__BODY_RESET_OFFSET:
         bk_reset_offset(b, req->reset_offset, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TXN_HALF:
+        bk_txn_half(b, req->txn_half, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TXN_END:
+        bk_txn_end(b, req->txn_end, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TXN_MEMBER:
+        bk_txn_member(b, req->txn_member, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TRACE:
+        bk_trace_query(b, req->trace, rep, a);
         break;
     default:
         reply_fail(rep, RPC_UNIMPLEMENTED, "empty or unknown request", a);
