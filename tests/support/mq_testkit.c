@@ -132,13 +132,19 @@ int mqt_collector_start(mqt_collector *k, const mqt_broker *b, const char *group
                         size_t n)
 {
     int later = k->reconsume_later, drop = k->drop_every;
+    const char *instance = k->instance;
     memset(k, 0, sizeof *k);
     k->reconsume_later = later;
     k->drop_every = drop;
+    k->instance = instance;
     pthread_mutex_init(&k->mu, NULL);
     k->n = n;
     k->count = calloc(n ? n : 1, sizeof *k->count);
-    mq_consumer_opts o = {.url = b->url, .pub_url = b->pub_url, .drop_every = drop};
+    mq_consumer_opts o = {.url = b->url,
+                          .pub_url = b->pub_url,
+                          .drop_every = drop,
+                          .broadcast = instance != NULL,
+                          .instance = instance};
     shop_error err = {0};
     const char *topics[] = {topic};
     if (mq_consumer_open(group, topics, 1, collect, k, &o, &k->c, &err) != RPC_OK ||
@@ -155,6 +161,33 @@ uint64_t mqt_collector_distinct(mqt_collector *k)
     uint64_t d = k->distinct;
     pthread_mutex_unlock(&k->mu);
     return d;
+}
+
+uint64_t mqt_collector_seen_in(mqt_collector *k, uint64_t from, uint64_t to)
+{
+    uint64_t n = 0;
+    pthread_mutex_lock(&k->mu);
+    for (uint64_t i = from; i < to && i < k->n; i++)
+        n += k->count[i] > 0;
+    pthread_mutex_unlock(&k->mu);
+    return n;
+}
+
+typedef struct collector_range {
+    mqt_collector *k;
+    uint64_t from, to;
+} collector_range;
+
+static int range_seen(void *arg)
+{
+    collector_range *r = arg;
+    return mqt_collector_seen_in(r->k, r->from, r->to) == r->to - r->from;
+}
+
+int mqt_collector_wait_range(mqt_collector *k, uint64_t from, uint64_t to, int timeout_ms)
+{
+    collector_range r = {k, from, to};
+    return mqt_wait_for(range_seen, &r, timeout_ms);
 }
 
 int mqt_collector_wait(mqt_collector *k, uint64_t distinct, int timeout_ms)

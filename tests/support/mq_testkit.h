@@ -46,8 +46,9 @@ typedef struct mqt_collector {
     uint32_t *count; /* per index: times seen */
     size_t n;
     uint64_t total, corrupt, distinct;
-    int reconsume_later; /* answer RECONSUME_LATER to everything */
-    int drop_every;      /* passed to mq_consumer_opts.drop_every */
+    int reconsume_later;  /* answer RECONSUME_LATER to everything */
+    int drop_every;       /* passed to mq_consumer_opts.drop_every */
+    const char *instance; /* set: a broadcast instance of that name */
     unsigned times_seen_max;
     mq_consumer *c;
 } mqt_collector;
@@ -56,6 +57,10 @@ typedef struct mqt_collector {
 int mqt_collector_start(mqt_collector *k, const mqt_broker *b, const char *group, const char *topic,
                         size_t n);
 uint64_t mqt_collector_distinct(mqt_collector *k);
+/* Distinct indices seen in [from, to). */
+uint64_t mqt_collector_seen_in(mqt_collector *k, uint64_t from, uint64_t to);
+/* Waits until every index in [from, to) was seen; 0 on time. */
+int mqt_collector_wait_range(mqt_collector *k, uint64_t from, uint64_t to, int timeout_ms);
 void mqt_collector_stop(mqt_collector *k);
 
 /* Waits until the collector has seen `distinct` indices; returns 0 on time. */
