@@ -4,13 +4,21 @@
  * sharding key; a record without a key is not ordered.
  *
  * Invariant: of a key's records in the window, only the oldest one that is
- * not yet acknowledged (the head) is READY, INFLIGHT or WAITING; the later
- * ones are BK_BLOCKED and linked behind it in offset order. An ack of the
- * head (from the instance that holds it) makes the next one ready. A head
- * that its instance loses (ack timeout, heartbeat loss, close) goes back to
- * READY as any other delivery does, so a key moves to another instance only
- * once its unacknowledged record is released. RECONSUME_LATER keeps the head
- * in place (WAITING until its retry delay passes), so only that key waits.
+ * not yet acknowledged (the head) is ever READY or WAITING. While the head
+ * is INFLIGHT, its instance owns the key and up to BK_ORDER_DEPTH of the
+ * key's next records follow it there, INFLIGHT too, in offset order (the
+ * instance handles its deliveries in order on one thread, so still one at a
+ * time); the rest are BK_BLOCKED, linked behind it. Only the head's ack is
+ * taken, and it moves the key on: to the next record already in flight, or
+ * (none) the key has no owner and its next head is ready for anyone.
+ *
+ * Taken back: when its instance dies or leaves, the head is ready again and
+ * the followers blocked behind it, so a key moves to another instance only
+ * once its unacknowledged records are released. An ack timeout with the
+ * instance still there sends the head and followers to it again.
+ * RECONSUME_LATER keeps the head in place (WAITING until its retry delay
+ * passes, then back to its owner) and takes back the followers, which the
+ * consumer skips (mq/consumer_held.h); other keys flow.
  *
  * Nothing here is persisted: after a restart the window is read again from
  * the committed offset, which rebuilds every key's order from the log. Keys
