@@ -114,7 +114,9 @@ rpc_status mq_producer_send_batch(mq_producer *p, const mq_message *msgs, size_t
  * exactly once with the same result a synchronous send fills. Callbacks run
  * on the producer's sender thread, one at a time, in the order of the
  * mq_producer_send_async calls that queued them (per producer; across
- * threads in the order their calls took the queue). A callback may queue
+ * threads in the order their calls took the queue). The broker may store
+ * two batches in flight at once in either order (their offsets then
+ * interleave); max_requests = 1 keeps the log in send order. A callback may queue
  * further sends (they never block there) but must not call
  * mq_producer_flush or mq_producer_close.
  *
