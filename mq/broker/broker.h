@@ -60,6 +60,8 @@ typedef struct bk_queue {
     uint64_t *ready;
     size_t ready_head, ready_len, ready_cap;
     uint64_t inflight, waiting;
+    struct bk_tagset *filter; /* the subscription's tag expression (NULL: "*"), tags.c */
+    uint64_t filtered;        /* records skipped by it since start (acked for the group) */
 } bk_queue;
 
 struct bk_group {

@@ -3,6 +3,7 @@
  * tick redelivers what timed out, releases retries that are due and drops
  * consumers that stopped heartbeating. */
 #include "mq/broker/broker.h"
+#include "mq/broker/tags.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,16 @@ int bk_delivery_fill(mq_broker *b, bk_queue *q, uint64_t off, Shop__Mq__Delivery
     d->record.data = (uint8_t *)data;
     d->record.len = len;
     return 0;
+}
+
+/* Whether the queue's tag expression (tags.c) rejects the record at off. */
+static int bk_filtered_out(mq_broker *b, bk_queue *q, uint64_t off)
+{
+    const uint8_t *data;
+    size_t len;
+    if (!q->filter || mq_store_read(b->store, q->t, off, &data, &len) != 0)
+        return 0;
+    return !bk_tags_match(q->filter, data, len);
 }
 
 static int consumer_takes(const bk_consumer *c, const bk_queue *q)
@@ -95,6 +106,12 @@ static int next_offset(mq_broker *b, bk_queue *q, int64_t now_wall, uint64_t *of
         *off = q->next++;
         bk_entry *e = &q->win[*off % BK_WINDOW];
         *e = (bk_entry){.state = BK_READY, .consumer = -1};
+        if (!q->retry && bk_filtered_out(b, q, *off)) {
+            e->state = BK_ACKED; /* consumed for the group, never sent */
+            q->filtered++;
+            bk_queue_advance(b, q);
+            continue;
+        }
         if (!q->retry)
             return 1;
         int64_t due;
