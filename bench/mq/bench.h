@@ -10,7 +10,9 @@ typedef struct mqb_opts {
     char dir[512];     /* data dir for the brokers and the fsync baseline */
     char bin_dir[512]; /* where mq-broker is */
     long fsync_n, echo_n, sync_n, backlog, async_batch;
-    long async_n; /* messages of the async and one-way send cases (send_modes.c) */
+    long async_n;  /* messages of the async and one-way send cases (send_modes.c) */
+    long tags_n;   /* messages of the tag filter case (tags_case.c) */
+    char only[16]; /* "send" or "tags": only those cases (and their baselines) */
     int clients, seconds, rate, rounds;
     size_t size;
     char url[512];  /* nats://...: the JetStream cases (nats_cases.c) against that cluster */
@@ -69,6 +71,10 @@ typedef struct mqb_send_modes {
 } mqb_send_modes;
 void mqb_send_modes_round(const mqb_opts *o, const char *url, int rounds, mqb_send_modes *m);
 void mqb_send_modes_print(const mqb_send_modes *m, double fsync_ops_per_s, double sync1_msgs_per_s);
+
+/* tags_case.c: a group on 1 tag of 10 against an unfiltered group, both
+ * consuming the same backlog of o->tags_n messages; prints case=tags_filter. */
+void mqb_tags_case(const mqb_opts *o, const char *url, const char *pub_url, int broker_pid);
 
 /* Runs everything and prints one key=value line per case. Returns 0. */
 int mqb_run(const mqb_opts *o);

@@ -393,12 +393,45 @@ static int async_cases(const mqb_opts *o)
     fflush(stdout);
     mqb_acc_free(&a);
     case_backlog_consume(o, &b, n);
+    mqb_tags_case(o, b.url, b.pub_url, (int)b.pid);
     broker_stop(&b);
+    return 0;
+}
+
+/* --only send|tags: one group of cases with what it is read against. */
+static int only_cases(const mqb_opts *o)
+{
+    mqb_broker b = {0};
+    int tags = strcmp(o->only, "tags") == 0;
+    if (broker_start(o, &b, tags ? "async" : "sync", tags ? "broker-async" : "broker-sync") != 0)
+        return 1;
+    if (tags) {
+        mqb_tags_case(o, b.url, b.pub_url, (int)b.pid);
+        broker_stop(&b);
+        return 0;
+    }
+    mqb_acc fs = {0}, s1 = {0};
+    mqb_send_modes sm = {0};
+    long failed = 0;
+    for (int r = 0; r < o->rounds; r++) {
+        mqb_fsync_round(o, o->fsync_n / o->rounds, &fs);
+        run_senders(o, b.url, "bench-sync", 1, o->sync_n / o->rounds, 1, 0, &s1, &failed);
+        mqb_send_modes_round(o, b.url, o->rounds, &sm);
+    }
+    broker_stop(&b);
+    printf("case=baseline_fsync n=%ld size=%zu ops_per_s=%.0f\n", fs.count, o->size,
+           mqb_acc_rate(&fs));
+    printf("case=sync_1 n=%ld msgs_per_s=%.0f failed=%ld\n", s1.count, mqb_acc_rate(&s1), failed);
+    mqb_send_modes_print(&sm, mqb_acc_rate(&fs), mqb_acc_rate(&s1));
+    mqb_acc_free(&fs);
+    mqb_acc_free(&s1);
     return 0;
 }
 
 int mqb_run(const mqb_opts *o)
 {
+    if (o->only[0] != '\0')
+        return only_cases(o);
     int rc = sync_cases(o);
     rc = rc ? rc : async_cases(o);
     if (o->metrics)

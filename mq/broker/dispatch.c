@@ -28,12 +28,18 @@ int bk_delivery_fill(mq_broker *b, bk_queue *q, uint64_t off, Shop__Mq__Delivery
     return 0;
 }
 
-/* Whether the queue's tag expression (tags.c) rejects the record at off. */
+/* Whether the queue's tag expression (tags.c) rejects the record at off:
+ * on the tag hash kept in the topic index, and only for a hash that
+ * matches, on the tag read from the record (two tags can share a hash). */
 static int bk_filtered_out(mq_broker *b, bk_queue *q, uint64_t off)
 {
+    if (!q->filter)
+        return 0;
+    if (!bk_tags_hash_may_match(q->filter, mq_store_record_tag(q->t, off)))
+        return 1;
     const uint8_t *data;
     size_t len;
-    if (!q->filter || mq_store_read(b->store, q->t, off, &data, &len) != 0)
+    if (mq_store_read(b->store, q->t, off, &data, &len) != 0)
         return 0;
     return !bk_tags_match(q->filter, data, len);
 }

@@ -3,6 +3,7 @@
  * by skipping over the record's other fields, so filtering a record costs
  * a few varint reads on the mapped segment. */
 #include "mq/broker/tags.h"
+#include "mq/broker/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,7 @@ int bk_tags_parse(const char *expr, bk_tagset **out, char *err, size_t errlen)
             goto fail;
         }
         memcpy(set->tag[set->n], s, n);
+        set->hash[set->n] = mq_tag_hash(s, n);
         set->len[set->n++] = (uint8_t)n;
         s += n;
         while (*s == ' ')
@@ -146,6 +148,16 @@ int bk_record_tag(const uint8_t *rec, size_t len, const char **tag, size_t *tagl
             return -1;
         }
     }
+    return 0;
+}
+
+int bk_tags_hash_may_match(const bk_tagset *set, uint32_t hash)
+{
+    if (!set)
+        return 1;
+    for (size_t i = 0; i < set->n; i++)
+        if (set->hash[i] == hash)
+            return 1;
     return 0;
 }
 
