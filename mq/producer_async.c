@@ -3,12 +3,9 @@
  * SendRequests, keeps up to max_requests of them in flight on their own nng
  * contexts (aio callbacks only hand the reply over), retries a batch that
  * failed with UNAVAILABLE or DEADLINE_EXCEEDED with the same message ids,
- * and runs the callbacks in queue order.
- *
- * Ownership: the queue, the pending count and each slot's outcome are
- * shared under `mu`; the batches in flight (`ring`) belong to the sender
- * thread alone. */
-#include "mq/producer_int.h"
+ * and runs the callbacks in queue order. Callers fill the queue in
+ * producer_queue.c. */
+#include "mq/producer_async.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,56 +14,6 @@
 
 #include "base/clock.h"
 #include "base/log.h"
-
-/* One queued send, with its own copies of everything it points at. */
-typedef struct as_entry {
-    struct as_entry *next;
-    mq_send_callback cb;
-    void *arg;
-    int oneway;
-    size_t bytes; /* counted against batch_max_bytes */
-    Shop__Mq__Message m;
-    Shop__Mq__Property *props;
-    Shop__Mq__Property **pp;
-    mq_send_result res;
-} as_entry;
-
-/* One batch request and the context it travels on. */
-typedef struct as_batch {
-    mq_async_sender *s;
-    nng_ctx ctx;
-    nng_aio *aio;
-    int has_ctx;
-    int receiving;   /* the send went out; waiting for the reply */
-    int in_flight;   /* sent and not yet answered (done) */
-    int done;        /* under mu: the aio finished (rv, reply) */
-    int rv;          /* nng result of the attempt */
-    nng_msg *reply;  /* under mu until taken */
-    as_entry *first; /* the batch's entries, in queue order */
-    size_t n;
-    int oneway;
-    uint8_t *packed; /* the SendRequest, kept for retries */
-    size_t packed_len;
-    int attempt;           /* attempts made */
-    int64_t resend_ms;     /* waiting for a resend (backoff) until then; 0: not waiting */
-    int64_t connect_until; /* waiting for a connection until then; 0: not waiting */
-    int backoff_ms;
-} as_batch;
-
-struct mq_async_sender {
-    mq_producer *p;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t work;  /* to the sender: entries queued, a reply, closing */
-    pthread_cond_t space; /* to callers: pending went down */
-    as_entry *head, *tail;
-    size_t queued;  /* entries in the queue */
-    size_t pending; /* queued + in batches, until their callback returned */
-    int closing;
-    as_batch *slots; /* max_requests of them */
-    as_batch **ring; /* batches in queue order: ring[(rhead + i) % nslots] */
-    size_t nslots, rhead, rlen;
-};
 
 static void batch_aio_done(void *arg)
 {
@@ -358,8 +305,7 @@ static int64_t sender_next_ms(mq_async_sender *s, int64_t now)
     return next;
 }
 
-/* The CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
-static struct timespec deadline_in(int64_t ms)
+struct timespec mq_deadline_in(int64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -399,14 +345,14 @@ static void *sender_main(void *arg)
             answered = s->ring[(s->rhead + i) % s->nslots]->done &&
                        s->ring[(s->rhead + i) % s->nslots]->in_flight;
         if (!moved && !answered) {
-            struct timespec ts = deadline_in(sender_next_ms(s, now) - now);
+            struct timespec ts = mq_deadline_in(sender_next_ms(s, now) - now);
             pthread_cond_timedwait(&s->work, &s->mu, &ts);
         }
         pthread_mutex_unlock(&s->mu);
     }
 }
 
-static mq_async_sender *sender_start(mq_producer *p)
+mq_async_sender *mq_async_start(mq_producer *p)
 {
     mq_async_sender *s = calloc(1, sizeof *s);
     if (!s)
@@ -457,174 +403,7 @@ void mq_async_stop(mq_producer *p)
     p->async = NULL;
 }
 
-static int on_sender_thread(mq_async_sender *s)
+int mq_async_on_sender_thread(const mq_async_sender *s)
 {
     return s && pthread_equal(pthread_self(), s->thread);
-}
-
-static const char *or_empty(const char *s)
-{
-    return s ? s : "";
-}
-
-/* A copy of the message and its wire form in one allocation. */
-static rpc_status entry_make(const mq_message *in, as_entry **out)
-{
-    const mq_send_opts *o = in->opts;
-    size_t np = o ? o->n_properties : 0;
-    size_t tl = strlen(in->topic ? in->topic : "") + 1, kl = strlen(in->key ? in->key : "") + 1;
-    size_t gl = strlen(o && o->tag ? o->tag : "") + 1, pl = 0;
-    for (size_t i = 0; i < np; i++)
-        pl += strlen(o->properties[i].key ? o->properties[i].key : "") +
-              strlen(o->properties[i].value ? o->properties[i].value : "") + 2;
-    size_t size = sizeof(as_entry) + np * (sizeof(Shop__Mq__Property) + sizeof(void *)) + tl + kl +
-                  gl + pl + in->len;
-    as_entry *e = malloc(size);
-    if (!e)
-        return RPC_RESOURCE_EXHAUSTED;
-    memset(e, 0, sizeof *e);
-    e->props = (Shop__Mq__Property *)(e + 1);
-    e->pp = (Shop__Mq__Property **)(e->props + np);
-    char *d = (char *)(e->pp + np);
-    mq_property *cp = np ? calloc(np, sizeof *cp) : NULL;
-    if (np && !cp) {
-        free(e);
-        return RPC_RESOURCE_EXHAUSTED;
-    }
-#define COPY(dst, src, n) (dst = memcpy(d, or_empty(src), n), d += n)
-    mq_send_opts co = o ? *o : (mq_send_opts){0};
-    mq_message m = {.len = in->len};
-    COPY(m.topic, in->topic, tl);
-    COPY(m.key, in->key, kl);
-    COPY(co.tag, o ? o->tag : "", gl);
-    for (size_t i = 0; i < np; i++) {
-        size_t a = strlen(o->properties[i].key ? o->properties[i].key : "") + 1;
-        size_t b = strlen(o->properties[i].value ? o->properties[i].value : "") + 1;
-        COPY(cp[i].key, o->properties[i].key, a);
-        COPY(cp[i].value, o->properties[i].value, b);
-    }
-#undef COPY
-    if (in->len)
-        memcpy(d, in->body, in->len);
-    m.body = d;
-    co.properties = cp;
-    m.opts = &co;
-    rpc_status st = mq_message_prepare(&m, &e->m, e->props, &e->res);
-    free(cp); /* the wire properties point at the copies in e */
-    if (st != RPC_OK) {
-        *out = e; /* the caller reads the reason, then frees */
-        return st;
-    }
-    for (size_t i = 0; i < np; i++)
-        e->pp[i] = &e->props[i];
-    e->m.n_properties = np;
-    e->m.properties = np ? e->pp : NULL;
-    e->bytes = tl + kl + gl + pl + in->len + 48;
-    *out = e;
-    return RPC_OK;
-}
-
-static rpc_status async_enqueue(mq_producer *p, const mq_message *in, int oneway,
-                                mq_send_callback cb, void *arg)
-{
-    if (mq_send_is_delayed(in->opts))
-        return RPC_INVALID_ARGUMENT; /* delayed sends are synchronous (mq.h) */
-    if (!in->body && in->len > 0)
-        return RPC_INVALID_ARGUMENT;
-    pthread_mutex_lock(&p->async_mu);
-    if (!p->async)
-        p->async = sender_start(p);
-    mq_async_sender *s = p->async;
-    pthread_mutex_unlock(&p->async_mu);
-    if (!s)
-        return RPC_RESOURCE_EXHAUSTED;
-    as_entry *e = NULL;
-    rpc_status st = entry_make(in, &e);
-    if (st != RPC_OK) {
-        if (e)
-            shop_log_debug("mq producer: async send refused: %s", e->res.message);
-        free(e);
-        return st;
-    }
-    e->cb = cb;
-    e->arg = arg;
-    e->oneway = oneway;
-    int inner = on_sender_thread(s); /* a callback's send never blocks */
-    pthread_mutex_lock(&s->mu);
-    while (!inner && !s->closing && s->pending >= p->opts.max_pending)
-        pthread_cond_wait(&s->space, &s->mu);
-    if (s->closing && !inner) {
-        pthread_mutex_unlock(&s->mu);
-        free(e);
-        return RPC_FAILED_PRECONDITION;
-    }
-    if (s->tail)
-        s->tail->next = e;
-    else
-        s->head = e;
-    s->tail = e;
-    s->queued++;
-    s->pending++;
-    if (s->queued == 1)
-        pthread_cond_signal(&s->work);
-    pthread_mutex_unlock(&s->mu);
-    return RPC_OK;
-}
-
-rpc_status mq_producer_send_async(mq_producer *p, const char *topic, const char *key,
-                                  const void *body, size_t len, const mq_send_opts *opts,
-                                  mq_send_callback cb, void *arg)
-{
-    mq_message m = {.topic = topic, .key = key, .body = body, .len = len, .opts = opts};
-    if (p->nats != NULL) { /* JetStream: made at once, on this thread (mq.h) */
-        mq_send_result r;
-        rpc_status st = mq_producer_send_batch(p, &m, 1, &r);
-        if (st == RPC_INVALID_ARGUMENT || st == RPC_UNIMPLEMENTED)
-            return st;
-        if (cb)
-            cb(&r, arg);
-        return RPC_OK;
-    }
-    return async_enqueue(p, &m, 0, cb, arg);
-}
-
-rpc_status mq_producer_send_oneway(mq_producer *p, const char *topic, const char *key,
-                                   const void *body, size_t len, const mq_send_opts *opts)
-{
-    mq_message m = {.topic = topic, .key = key, .body = body, .len = len, .opts = opts};
-    if (p->nats != NULL) {
-        mq_send_result r;
-        rpc_status st = mq_producer_send_batch(p, &m, 1, &r);
-        return st == RPC_INVALID_ARGUMENT || st == RPC_UNIMPLEMENTED ? st : RPC_OK;
-    }
-    return async_enqueue(p, &m, 1, NULL, NULL);
-}
-
-rpc_status mq_producer_flush(mq_producer *p, int timeout_ms)
-{
-    pthread_mutex_lock(&p->async_mu);
-    mq_async_sender *s = p->async;
-    pthread_mutex_unlock(&p->async_mu);
-    if (!s)
-        return RPC_OK;
-    if (on_sender_thread(s))
-        return RPC_FAILED_PRECONDITION;
-    int64_t until = shop_now_ms() + timeout_ms;
-    rpc_status st = RPC_OK;
-    pthread_mutex_lock(&s->mu);
-    while (s->pending > 0) {
-        if (timeout_ms <= 0) {
-            pthread_cond_wait(&s->space, &s->mu);
-            continue;
-        }
-        int64_t left = until - shop_now_ms();
-        if (left <= 0) {
-            st = RPC_DEADLINE_EXCEEDED;
-            break;
-        }
-        struct timespec ts = deadline_in(left);
-        pthread_cond_timedwait(&s->space, &s->mu, &ts);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return st;
 }
