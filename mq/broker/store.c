@@ -533,6 +533,18 @@ uint32_t mq_tag_hash(const char *tag, size_t len)
     return h ? h : 1;
 }
 
+void mq_store_prefetch(mq_store *s, const mq_topic *t, uint64_t offset)
+{
+    if (offset < t->start || offset >= t->end)
+        return;
+    mq_index_entry e = t->idx[offset - t->idx_base];
+    mq_seg *g = e.seg == UINT32_MAX ? NULL : seg_find(s, e.seg);
+    if (!g || (size_t)e.pos + 512 > g->size)
+        return;
+    for (int line = 0; line < 512; line += 64)
+        __builtin_prefetch(g->map + e.pos + line);
+}
+
 uint32_t mq_store_record_tag(const mq_topic *t, uint64_t offset)
 {
     if (offset < t->start || offset >= t->end)

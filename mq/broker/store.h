@@ -67,6 +67,10 @@ uint64_t mq_store_position(mq_store *s);
 /* The position where record `offset` of `t` starts (UINT64_MAX: none). */
 uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset);
 
+/* Asks the CPU to load the first 512 bytes of record `offset` of `t` into
+ * its cache (a hint: never faults, never blocks). */
+void mq_store_prefetch(mq_store *s, const mq_topic *t, uint64_t offset);
+
 /* A tag's 32-bit hash (FNV-1a; 0 only for no tag). */
 uint32_t mq_tag_hash(const char *tag, size_t len);
 
