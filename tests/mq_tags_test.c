@@ -326,3 +326,14 @@ Test(mq_tags, bad_expressions_and_tags_are_refused_with_a_reason, .init = up, .f
     shop__mq__reply__free_unpacked(rep, NULL);
     mq_link_close(&l);
 }
+
+Test(mq_tags, a_nats_url_refuses_a_tag_expression_with_unimplemented)
+{
+    mq_consumer_opts co = {.url = "nats://127.0.0.1:1", .tags = "A || B"};
+    const char *topics[] = {"t"};
+    mq_consumer *c = NULL;
+    shop_error err = {0};
+    cr_assert_eq(mq_consumer_open("g", topics, 1, ignore, NULL, &co, &c, &err), RPC_UNIMPLEMENTED);
+    cr_assert_null(c);
+    cr_assert(strstr(err.message, "NATS JetStream backend"), "%s", err.message);
+}
