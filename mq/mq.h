@@ -220,4 +220,68 @@ typedef struct mq_consumer_stats {
 
 void mq_consumer_get_stats(mq_consumer *c, mq_consumer_stats *out);
 
+/* ---- transactional messages (RocketMQ's TransactionMQProducer) ----
+ *
+ * A half message is stored durably by the broker but not delivered; after
+ * its local transaction the producer ends it with COMMIT (delivered once
+ * into its topic) or ROLLBACK (never delivered). A half left undecided
+ * past the broker's --txn-check-ms is checked back: the broker asks any
+ * live member of the producer group, over nng REQ/REP to the check-back
+ * endpoint each member registers (and renews every second) with the
+ * broker, so a producer that died after its half is answered for by
+ * another member. UNKNOWN (or no member answering) is asked again, up to
+ * the broker's --txn-check-max times, then the half is discarded. Not
+ * offered on a nats:// URL (UNIMPLEMENTED). */
+
+typedef enum mq_txn_state {
+    MQ_TXN_UNKNOWN = 0,
+    MQ_TXN_COMMIT = 1,
+    MQ_TXN_ROLLBACK = 2,
+} mq_txn_state;
+
+/* The check-back: the state of the local transaction behind the half
+ * message `msg` (its id, original topic, key, body and properties). Runs on
+ * the producer's member thread, one call at a time. */
+typedef mq_txn_state (*mq_txn_check_fn)(const mq_msg *msg, void *arg);
+
+typedef struct mq_txn_producer_opts {
+    int timeout_ms;        /* per attempt; 0: 5000 */
+    int retries;           /* extra attempts on UNAVAILABLE/DEADLINE_EXCEEDED; <0: none, 0: 3 */
+    int retry_backoff_ms;  /* first backoff, doubled per attempt; 0: 50 */
+    const char *check_url; /* where this member answers check-backs; NULL:
+                              tcp://127.0.0.1:0 (a free port, registered as bound) */
+    const char *member_id; /* NULL: a random one */
+    int heartbeat_ms;      /* registration renewed this often; 0: 1000 */
+    int fail_fast;         /* no broker connected: UNAVAILABLE at once (else a send
+                              waits up to 200 ms for the connection); open then
+                              waits up to 1 s for the first connection */
+} mq_txn_producer_opts;
+
+typedef struct mq_txn_producer mq_txn_producer;
+
+/* Opens a member of producer `group` on the broker at `url` (NULL: $MQ_URL
+ * or MQ_DEFAULT_URL): listens for check-backs and registers with the
+ * broker (again by itself while the broker is down or restarts). */
+rpc_status mq_txn_producer_open(const char *url, const char *group, mq_txn_check_fn check,
+                                void *arg, const mq_txn_producer_opts *opts,
+                                mq_txn_producer **out, shop_error *err);
+
+/* Sends a half message; res->id is its id (opts->id, else a fresh one),
+ * res->offset its offset in the broker's %HALF% topic. Answered once it is
+ * durable; retried with the same id (a repeat answers duplicate=1). Delayed
+ * sends are refused (INVALID_ARGUMENT). */
+rpc_status mq_producer_send_half(mq_txn_producer *p, const char *topic, const char *key,
+                                 const void *body, size_t len, const mq_send_opts *opts,
+                                 mq_send_result *res);
+
+/* Ends the transaction of half message `id`: COMMIT or ROLLBACK is stored
+ * durably before OK; UNKNOWN leaves it to the check-back. Repeating the same
+ * decision is OK; the other one is FAILED_PRECONDITION; an id the broker
+ * has no half of is NOT_FOUND. */
+rpc_status mq_producer_end_txn(mq_txn_producer *p, const char *id, mq_txn_state state,
+                               shop_error *err);
+
+/* Unregisters the member and closes it. */
+void mq_txn_producer_close(mq_txn_producer *p);
+
 #endif

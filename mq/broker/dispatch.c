@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "mq/broker/trace.h"
 
 #define BK_CHUNK 64            /* messages to one consumer before moving to the next */
 #define BK_FILTER_LOOKAHEAD 64 /* records scanned ahead of the filter's prefetch */
@@ -161,6 +162,8 @@ static int dispatch_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wa
         c->inflight++;
         c->out_bytes += c->out[c->nout].record.len;
         e->seq = (uint32_t)(c->seq + 1); /* the batch it goes out in, for pulls */
+        bk_trace_note(b->trace, BK_TR_DELIVERED, q->t->name, off, q->g->name, c->id,
+                      e->reconsume + 1u);
         c->nout++;
         given++;
         if (c->nout == BK_BATCH_MAX || c->out_bytes >= BK_BATCH_BYTES)
@@ -231,6 +234,8 @@ static void tick_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wall)
             q->inflight--;
             e->state = BK_READY;
             bk_queue_push_ready(q, off);
+            bk_trace_note(b->trace, BK_TR_TIMEOUT, q->t->name, off, q->g->name, c ? c->id : NULL,
+                          e->reconsume + 1u);
         } else if (e->state == BK_WAITING && e->when_ms <= now_wall) {
             q->waiting--;
             e->state = BK_READY;

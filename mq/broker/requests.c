@@ -12,6 +12,8 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "mq/broker/trace.h"
+#include "mq/broker/txn.h"
 
 #define BK_BODY_MAX (4u << 20)
 
@@ -26,7 +28,7 @@ static void reply_fail(Shop__Mq__Reply *rep, rpc_status st, const char *msg, bk_
 }
 
 /* A name for a topic, group or consumer: printable, no tab or newline. */
-static int name_ok(const char *s, size_t max, int allow_internal)
+int bk_name_ok(const char *s, size_t max, int allow_internal)
 {
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > max || (!allow_internal && s[0] == '%'))
@@ -37,9 +39,9 @@ static int name_ok(const char *s, size_t max, int allow_internal)
     return 1;
 }
 
-static const char *message_invalid(const Shop__Mq__Message *m)
+const char *bk_message_invalid(const Shop__Mq__Message *m)
 {
-    if (!name_ok(m->topic, 200, 0))
+    if (!bk_name_ok(m->topic, 200, 0))
         return "a topic is 1..200 printable characters and does not start with '%'";
     if (!m->id || strlen(m->id) > 64)
         return "a message id is at most 64 characters";
@@ -74,7 +76,7 @@ static void handle_send(mq_broker *b, const Shop__Mq__SendRequest *req, Shop__Mq
         shop__mq__send_result__init(r);
         resp[i] = r;
         r->id = m->id;
-        const char *bad = message_invalid(m);
+        const char *bad = bk_message_invalid(m);
         if (bad) {
             r->status = RPC_INVALID_ARGUMENT;
             r->message = (char *)bad;
@@ -140,7 +142,7 @@ static void bk_queue_filter(bk_queue *q, const bk_tagset *filter)
 static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__Mq__Reply *rep,
                              bk_arena *a)
 {
-    if (!name_ok(s->consumer_id, 120, 0) || !name_ok(s->group, 120, 0) || s->n_topics == 0 ||
+    if (!bk_name_ok(s->consumer_id, 120, 0) || !bk_name_ok(s->group, 120, 0) || s->n_topics == 0 ||
         s->n_topics > 64) {
         reply_fail(rep, RPC_INVALID_ARGUMENT,
                    "subscribe needs a consumer id, a group (1..120 printable characters, not "
@@ -149,7 +151,7 @@ static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__M
         return;
     }
     for (size_t i = 0; i < s->n_topics; i++)
-        if (!name_ok(s->topics[i], 200, 0)) {
+        if (!bk_name_ok(s->topics[i], 200, 0)) {
             reply_fail(rep, RPC_INVALID_ARGUMENT, "a topic name is not valid", a);
             return;
         }
@@ -248,7 +250,13 @@ static void ack_entry(mq_broker *b, bk_consumer *c, const Shop__Mq__AckEntry *en
     bk_entry *e = &q->win[en->offset % BK_WINDOW];
     if (e->state != BK_INFLIGHT && e->state != BK_READY)
         return;
+    unsigned times = e->reconsume;
+    int kind = !en->reconsume_later           ? BK_TR_ACKED
+               : times >= c->g->max_reconsume ? BK_TR_DLQ
+                                              : BK_TR_RECONSUME;
     if (en->reconsume_later) {
+        /* noted before the retry or dead-letter copy it makes */
+        bk_trace_note(b->trace, kind, q->t->name, en->offset, c->g->name, c->id, times + 1);
         char err[256];
         if (bk_reconsume_later(b, q, en->offset, err, sizeof err) != 0) {
             shop_log_error("reconsume failed group=%s topic=%s offset=%llu err=%s", c->g->name,
@@ -263,6 +271,8 @@ static void ack_entry(mq_broker *b, bk_consumer *c, const Shop__Mq__AckEntry *en
         q->inflight--;
     }
     e->state = BK_ACKED;
+    if (kind == BK_TR_ACKED)
+        bk_trace_note(b->trace, kind, q->t->name, en->offset, c->g->name, c->id, times + 1);
 }
 
 static void handle_ack(mq_broker *b, const Shop__Mq__Ack *ack, Shop__Mq__Reply *rep, bk_arena *a)
@@ -359,6 +369,18 @@ static void dispatch_request(mq_broker *b, const Shop__Mq__Request *req, Shop__M
         break;
     case SHOP__MQ__REQUEST__BODY_RESET_OFFSET:
         bk_reset_offset(b, req->reset_offset, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TXN_HALF:
+        bk_txn_half(b, req->txn_half, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TXN_END:
+        bk_txn_end(b, req->txn_end, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TXN_MEMBER:
+        bk_txn_member(b, req->txn_member, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TRACE:
+        bk_trace_query(b, req->trace, rep, a);
         break;
     default:
         reply_fail(rep, RPC_UNIMPLEMENTED, "empty or unknown request", a);

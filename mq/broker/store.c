@@ -382,6 +382,8 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
     mq_keyindex_put(s->keys, rec->topic, rec->key, rec->offset);
     atomic_fetch_add_explicit(&s->appends, 1, memory_order_relaxed);
     *offset = rec->offset;
+    if (s->on_append)
+        s->on_append(s->on_append_arg, rec);
     return 0;
 }
 

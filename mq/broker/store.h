@@ -113,6 +113,11 @@ int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, siz
 typedef void (*mq_store_drop_fn)(void *arg, const mq_topic *t, const uint8_t *rec, size_t len);
 void mq_store_on_drop(mq_store *s, mq_store_drop_fn fn, void *arg);
 
+/* Called by mq_store_append for every record it takes (offset and time set):
+ * the broker's message trace. */
+typedef void (*mq_store_append_fn)(void *arg, const Shop__Mq__Record *rec);
+void mq_store_on_append(mq_store *s, mq_store_append_fn fn, void *arg);
+
 /* The topic called `name`, or NULL (created when `create`). */
 mq_topic *mq_store_topic(mq_store *s, const char *name, int create);
 size_t mq_store_topic_count(mq_store *s);

@@ -40,6 +40,14 @@ static void mq_usage(FILE *out)
         "                              stored records from offset N (default: the first\n"
         "                              retained), K of them (default 10, at most 1000), with\n"
         "                              bodies as protobuf text where the topic's type is known\n"
+        "  trace ID [--json] [--max N]  the broker's trace of message ID: stored, delivered\n"
+        "                              (group, consumer, attempt), acked, retried, DLQ,\n"
+        "                              re-driven; for a transactional one its half, the\n"
+        "                              check-backs and the decision\n"
+        "  send-half TOPIC BODY --group G [--decide commit|rollback|none] [--id ID] [--key K]\n"
+        "                              a transactional (half) message as a member of producer\n"
+        "                              group G; none (default): print its id and answer\n"
+        "                              check-backs UNKNOWN until stopped (a drill)\n"
         "  send TOPIC [BODY] [--key K] [--tag TAG] [--count N] [--size B] [--batch N]\n"
         "  consume TOPIC... --group G [--tags 'A || B'] [--count N] [--reconsume-later]\n"
         "                              [--sleep-ms N] [--max-inflight N]; one line per\n"
@@ -50,7 +58,7 @@ static void mq_usage(FILE *out)
         "; nats://host:port[,host:port...] for JetStream],\n"
         "         --pub-url URL [MQ_PUB_URL, else the stack's, else " MQ_DEFAULT_PUB_URL "],\n"
         "         --delay-url URL [MQ_DELAY_URL, else the stack's, else " MQ_DELAY_URL_DEFAULT "]\n"
-        "         --json: stats, dlq, topics, topic and peek as JSON (mq-broker)\n\n"
+        "         --json: stats, dlq, topics, topic, peek and trace as JSON (mq-broker)\n\n"
         "exit: 0 done, 1 the broker (or mq-delayd) failed or cannot be reached, 2 usage\n");
 }
 
@@ -79,6 +87,7 @@ static int parse(int argc, char **argv, mq_cli *o)
         {"delay-url", required_argument, 0, 'D'},
         {"prefix", required_argument, 0, 'P'},
         {"json", no_argument, 0, 'j'},
+        {"decide", required_argument, 0, 'x'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -101,6 +110,9 @@ static int parse(int argc, char **argv, mq_cli *o)
             break;
         case 'j':
             o->json = 1;
+            break;
+        case 'x':
+            o->decide = optarg;
             break;
         case 'g':
             o->group = optarg;
@@ -481,6 +493,10 @@ int cmd_mq(int argc, char **argv)
         return mq_admin_reset(&o, rest[0], rest[1]);
     if (strcmp(sub, "dlq") == 0 && nrest == 1)
         return mq_dlq(&o, rest[0]);
+    if (strcmp(sub, "trace") == 0 && nrest == 1)
+        return mq_trace(&o, rest[0]);
+    if (strcmp(sub, "send-half") == 0 && nrest == 2)
+        return mq_send_half(&o, rest[0], rest[1]);
     if (strcmp(sub, "send") == 0 && (nrest == 1 || nrest == 2))
         return mq_send(&o, rest[0], nrest == 2 ? rest[1] : NULL);
     if (strcmp(sub, "consume") == 0) {
