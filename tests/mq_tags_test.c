@@ -171,6 +171,11 @@ Test(mq_tags, a_group_gets_only_its_tags_and_commits_past_the_others, .init = up
     }
     cr_assert_eq(ac.wrong_tag, 0);
     cr_assert_eq(all.wrong_tag, 0);
+    /* `shopflow mq topic` shows the group's expression and what it skipped. */
+    char out[4096];
+    const char *args[] = {"mq", "topic", "orders", "--url", broker.url, NULL};
+    cr_assert_eq(mqt_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "tags=\"A || C\" filtered=300"), "%s", out);
 }
 
 Test(mq_tags, filtered_messages_stay_consumed_after_a_kill_9_of_the_broker, .init = up,
