@@ -34,6 +34,7 @@ struct mq_consumer {
     mq_handler handler;
     void *arg;
     mq_consumer_opts o;
+    char *tags; /* o.tags, owned: sent again on every subscribe */
     pthread_t thread;
     int started;
     atomic_int stop;
@@ -111,6 +112,7 @@ static rpc_status consumer_subscribe(mq_consumer *c, shop_error *err)
     s.ordered = c->o.ordered != 0;
     s.broadcast = c->o.broadcast != 0;
     s.instance = c->instance;
+    s.tags = c->tags ? c->tags : "";
     Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
     req.body_case = SHOP__MQ__REQUEST__BODY_SUBSCRIBE;
     req.subscribe = &s;
@@ -275,7 +277,8 @@ static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d, uint64_t se
                 .timestamp_ms = r->timestamp_ms,
                 .reconsume_times = d->reconsume_times,
                 .properties = props,
-                .n_properties = np};
+                .n_properties = np,
+                .tag = r->tag ? r->tag : ""};
     mq_consume_result res = c->handler(&m, c->arg);
     atomic_fetch_add(&c->delivered, 1);
     unsigned max_reconsume = c->o.max_reconsume ? c->o.max_reconsume : 16;
@@ -489,6 +492,10 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
                               "ordered consumption is not available on JetStream: a pull "
                               "consumer cannot hold one key back while others flow; use "
                               "mq-broker (a tcp:// URL)");
+    if (mq_nats_is_url(nurl) && opts && opts->tags && *opts->tags && strcmp(opts->tags, "*") != 0)
+        return shop_error_set(err, RPC_UNIMPLEMENTED,
+                              "tag expressions are not available on the NATS JetStream backend "
+                              "(mq/README.md): subscribe with \"*\" or use one topic per tag");
     if (mq_nats_is_url(nurl)) {
         if (opts && opts->broadcast)
             group = bgroup; /* one durable consumer, one position, per instance */
@@ -527,6 +534,12 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
     c->o.instance = NULL;
     if (c->o.ordered && c->o.ack_interval_ms <= 0)
         c->o.ack_interval_ms = 1; /* a key's next message waits for the ack */
+    if (c->o.tags && !(c->tags = strdup(c->o.tags))) {
+        shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+        mq_consumer_close(c);
+        return RPC_RESOURCE_EXHAUSTED;
+    }
+    c->o.tags = c->tags;
     c->o.ack_batch = c->o.ack_batch > 0 ? c->o.ack_batch : 256;
     c->o.ack_interval_ms = c->o.ack_interval_ms > 0 ? c->o.ack_interval_ms : 20;
     c->o.heartbeat_ms = c->o.heartbeat_ms > 0 ? c->o.heartbeat_ms : 300;
@@ -620,6 +633,7 @@ void mq_consumer_close(mq_consumer *c)
         free(c->interned[i]);
     free(c->interned);
     free(c->topics);
+    free(c->tags);
     free(c->group);
     free(c->acks);
     mq_held_clear(&c->held);

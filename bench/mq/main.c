@@ -25,9 +25,14 @@ static void usage(FILE *out)
                  "  --seconds N      duration of the timed cases, split over 3 rounds [6]\n"
                  "  --rate N         msgs/s of the latency case [5000]\n"
                  "  --batch N        messages per batch send [256]\n"
+                 "  --async-n N      messages of the async and one-way send cases [300000]\n"
+                 "  --tags-n N       messages (tags T0..T9) of the tag filter case [500000]\n"
+                 "  --only send|tags|ordered\n"
+                 "                   only the async/one-way send cases (with the fsync and\n"
+                 "                   sync_1 baselines), only the tag filter case, or only\n"
+                 "                   case=ordered_consume (4 ordered instances over 1,000 keys\n"
+                 "                   against 4 unordered; min(--backlog, 200000) messages)\n"
                  "  --quick          small counts (a smoke run)\n"
-                 "  --only-ordered   just case=ordered_consume (4 ordered instances over\n"
-                 "                   1,000 keys against 4 unordered; min(--backlog, 200000))\n"
                  "  --url nats://H:P[,H:P...]\n"
                  "                   JetStream instead: the backend against raw libnats on\n"
                  "                   that cluster (--sync-n sends one at a time, --backlog\n"
@@ -48,6 +53,8 @@ int main(int argc, char **argv)
                   .sync_n = 3000,
                   .backlog = 1000000,
                   .async_batch = 256,
+                  .async_n = 300000,
+                  .tags_n = 500000,
                   .clients = 32,
                   .seconds = 6,
                   .rate = 5000,
@@ -69,8 +76,10 @@ int main(int argc, char **argv)
         {"seconds", required_argument, 0, 'S'},
         {"rate", required_argument, 0, 'r'},
         {"batch", required_argument, 0, 'B'},
+        {"async-n", required_argument, 0, 'A'},
+        {"tags-n", required_argument, 0, 'F'},
+        {"only", required_argument, 0, 'o'},
         {"quick", no_argument, 0, 'q'},
-        {"only-ordered", no_argument, 0, 'O'},
         {"help", no_argument, 0, 'h'},
         {"url", required_argument, 0, 'u'},
         {"nats", required_argument, 0, 'N'},
@@ -108,7 +117,23 @@ int main(int argc, char **argv)
         case 'B':
             o.async_batch = atol(optarg);
             break;
+        case 'A':
+            o.async_n = atol(optarg);
+            break;
+        case 'F':
+            o.tags_n = atol(optarg);
+            break;
+        case 'o':
+            if (strcmp(optarg, "send") != 0 && strcmp(optarg, "tags") != 0 &&
+                strcmp(optarg, "ordered") != 0) {
+                fprintf(stderr, "mq-bench: --only takes send, tags or ordered\n");
+                return 2;
+            }
+            snprintf(o.only, sizeof o.only, "%s", optarg);
+            break;
         case 'q':
+            o.async_n = 60000;
+            o.tags_n = 100000;
             o.backlog = 100000, o.sync_n = 1000, o.fsync_n = 500, o.echo_n = 2000;
             o.seconds = 3;
             break;
@@ -120,9 +145,6 @@ int main(int argc, char **argv)
             break;
         case 'P':
             o.scrape_ms = atoi(optarg);
-            break;
-        case 'O':
-            o.only_ordered = 1;
             break;
         case 'u':
             snprintf(o.url, sizeof o.url, "%s", optarg);
@@ -145,7 +167,7 @@ int main(int argc, char **argv)
         o.sync_n = o.sync_n == 3000 ? 1000 : o.sync_n;
     }
     if (o.backlog < 2 || o.sync_n < 1 || o.fsync_n < 1 || o.echo_n < 1 || o.clients < 1 ||
-        o.seconds < 1 || o.rate < 1 || o.async_batch < 1) {
+        o.seconds < 1 || o.rate < 1 || o.async_batch < 1 || o.async_n < 1 || o.tags_n < 10) {
         fprintf(stderr, "mq-bench: counts must be positive\n");
         return 2;
     }

@@ -67,7 +67,9 @@ typedef struct bk_queue {
     uint64_t *ready;
     size_t ready_head, ready_len, ready_cap;
     uint64_t inflight, waiting;
-    bk_keys *keys; /* ordered groups (not on %RETRY%): each key's unacked records */
+    bk_keys *keys;            /* ordered groups (not on %RETRY%): each key's unacked records */
+    struct bk_tagset *filter; /* the subscription's tag expression (NULL: "*"), tags.c */
+    uint64_t filtered;        /* records skipped by it since start (acked for the group) */
 } bk_queue;
 
 struct bk_group {

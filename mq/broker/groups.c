@@ -1,6 +1,7 @@
 /* Consumer groups, their per-topic queues (delivery windows) and the
  * connected consumers. A queue's base is the group's committed offset. */
 #include "mq/broker/broker.h"
+#include "mq/broker/tags.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,7 @@ void bk_groups_free(mq_broker *b)
             free(b->groups[i]->queues[j]->win);
             free(b->groups[i]->queues[j]->ready);
             bk_ordered_free(b->groups[i]->queues[j]);
+            bk_tags_free(b->groups[i]->queues[j]->filter);
             free(b->groups[i]->queues[j]);
         }
         free(b->groups[i]->queues);

@@ -2,6 +2,7 @@
  * stats, dlq. Every frame is untrusted: it is decoded and validated, and a
  * bad one gets INVALID_ARGUMENT with a reason; nothing here aborts. */
 #include "mq/broker/broker.h"
+#include "mq/broker/tags.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,6 +51,8 @@ const char *bk_message_invalid(const Shop__Mq__Message *m)
         return "a body is at most 4 MiB";
     if (m->n_properties > 64)
         return "at most 64 properties";
+    if (m->tag && *m->tag && !bk_tag_valid(m->tag))
+        return "a tag is 1..64 bytes without '|', spaces or control characters";
     for (size_t i = 0; i < m->n_properties; i++)
         if (!m->properties[i]->key || !*m->properties[i]->key || m->properties[i]->key[0] == '%')
             return "property keys are not empty and do not start with '%'";
@@ -88,6 +91,7 @@ static void handle_send(mq_broker *b, const Shop__Mq__SendRequest *req, Shop__Mq
         rec.topic = m->topic;
         rec.key = m->key;
         rec.body = m->body;
+        rec.tag = m->tag;
         rec.n_properties = m->n_properties;
         rec.properties = m->properties;
         char err[400], msg[440];
@@ -108,6 +112,31 @@ static void handle_send(mq_broker *b, const Shop__Mq__SendRequest *req, Shop__Mq
     sr->results = resp;
     rep->body_case = SHOP__MQ__REPLY__BODY_SEND;
     rep->send = sr;
+}
+
+/* The group's expression for a topic is the latest subscriber's (as in
+ * RocketMQ, a group's instances share one subscription). */
+static void bk_queue_filter(bk_queue *q, const bk_tagset *filter)
+{
+    if (!q)
+        return;
+    const char *old = q->filter ? q->filter->text : "*", *now = filter ? filter->text : "*";
+    if (strcmp(old, now) == 0)
+        return;
+    bk_tagset *copy = filter ? malloc(sizeof *copy) : NULL;
+    if (copy) {
+        *copy = *filter;
+        copy->text = strdup(filter->text);
+        if (!copy->text) {
+            free(copy);
+            return; /* out of memory: the old filter stays */
+        }
+    } else if (filter) {
+        return;
+    }
+    shop_log_info("tag filter group=%s topic=%s tags=\"%s\"", q->g->name, q->t->name, now);
+    bk_tags_free(q->filter);
+    q->filter = copy;
 }
 
 static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__Mq__Reply *rep,
@@ -136,10 +165,17 @@ static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__M
                    a);
         return;
     }
+    bk_tagset *filter = NULL;
+    char why[300];
+    if (bk_tags_parse(s->tags, &filter, why, sizeof why) != 0) {
+        reply_fail(rep, RPC_INVALID_ARGUMENT, why, a);
+        return;
+    }
     bk_group *g = bk_group_get(b, gname, 1);
     int32_t slot;
     bk_consumer *c = g ? bk_consumer_find(b, s->consumer_id, &slot) : NULL;
     if (c && c->g != g) {
+        bk_tags_free(filter);
         reply_fail(rep, RPC_ALREADY_EXISTS, "this consumer id belongs to another group", a);
         return;
     }
@@ -149,10 +185,12 @@ static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__M
                  "group %s is consumed %s by its connected instances: open every instance of a "
                  "group the same way",
                  gname, g->ordered ? "ordered" : "unordered");
+        bk_tags_free(filter);
         reply_fail(rep, RPC_FAILED_PRECONDITION, msg, a);
         return;
     }
     if (g && g->ordered != (int)s->ordered && bk_group_set_ordered(b, g, s->ordered) != 0) {
+        bk_tags_free(filter);
         reply_fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
         return;
     }
@@ -163,6 +201,7 @@ static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__M
         c = bk_consumer_add(b, s->consumer_id, g);
     char **topics = c ? calloc(s->n_topics, sizeof *topics) : NULL;
     if (!topics) {
+        bk_tags_free(filter);
         reply_fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
         return;
     }
@@ -177,8 +216,9 @@ static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__M
     for (size_t i = 0; i < s->n_topics; i++) {
         if ((c->topics[c->ntopics] = strdup(s->topics[i])))
             c->ntopics++;
-        bk_queue_get(b, g, s->topics[i], 1);
+        bk_queue_filter(bk_queue_get(b, g, s->topics[i], 1), filter);
     }
+    bk_tags_free(filter);
     c->max_inflight = s->max_inflight ? s->max_inflight : b->o.max_inflight;
     if (s->max_reconsume)
         g->max_reconsume = s->max_reconsume;

@@ -24,6 +24,8 @@ typedef struct mq_store mq_store;
 typedef struct mq_index_entry {
     uint32_t seg; /* segment number; UINT32_MAX: missing (a corrupt record) */
     uint32_t pos; /* record start inside the segment */
+    uint32_t tag; /* mq_tag_hash of the record's tag (0: none), as RocketMQ's
+                     ConsumeQueue keeps a tag hash: filtering reads no record */
 } mq_index_entry;
 
 typedef struct mq_topic {
@@ -64,6 +66,19 @@ uint64_t mq_store_position(mq_store *s);
 
 /* The position where record `offset` of `t` starts (UINT64_MAX: none). */
 uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset);
+
+/* Asks the CPU to load the first 512 bytes of record `offset` of `t` into
+ * its cache (a hint: never faults, never blocks). */
+void mq_store_prefetch(mq_store *s, const mq_topic *t, uint64_t offset);
+
+/* A tag's 32-bit hash (FNV-1a; 0 only for no tag). */
+uint32_t mq_tag_hash(const char *tag, size_t len);
+
+/* The tag hash of record `offset` of `t` (0: no tag, or no such record). */
+uint32_t mq_store_record_tag(const mq_topic *t, uint64_t offset);
+
+/* Sets the tag hash of an indexed record (append and recovery). */
+void mq_store_record_tag_set(mq_topic *t, uint64_t offset, const char *tag);
 
 /* Writes the staged appends to the segment file (loop thread only). -1 with
  * errno when the write fails: the broker must not acknowledge them. */

@@ -48,10 +48,11 @@ static void mq_usage(FILE *out)
         "                              a transactional (half) message as a member of producer\n"
         "                              group G; none (default): print its id and answer\n"
         "                              check-backs UNKNOWN until stopped (a drill)\n"
-        "  send TOPIC [BODY] [--key K] [--count N] [--size B] [--batch N]\n"
-        "  consume TOPIC... --group G [--count N] [--reconsume-later] [--sleep-ms N]\n"
-        "                              [--max-inflight N] [--ordered] [--broadcast\n"
-        "                              [--instance NAME]]; one line per message on stdout,\n"
+        "  send TOPIC [BODY] [--key K] [--tag TAG] [--count N] [--size B] [--batch N]\n"
+        "  consume TOPIC... --group G [--tags 'A || B'] [--count N] [--reconsume-later]\n"
+        "                              [--sleep-ms N] [--max-inflight N] [--ordered]\n"
+        "                              [--broadcast [--instance NAME]]; one line per\n"
+        "                              message on stdout (tag=T when it has one),\n"
         "                              its body below it as in peek. --ordered: one message\n"
         "                              per key at a time across the group, in send order;\n"
         "                              --broadcast: every message to this instance, its\n"
@@ -72,6 +73,8 @@ static int parse(int argc, char **argv, mq_cli *o)
         {"pub-url", required_argument, 0, 'p'},
         {"group", required_argument, 0, 'g'},
         {"key", required_argument, 0, 'k'},
+        {"tag", required_argument, 0, 'G'},
+        {"tags", required_argument, 0, 'E'},
         {"count", required_argument, 0, 'n'},
         {"size", required_argument, 0, 's'},
         {"batch", required_argument, 0, 'b'},
@@ -123,6 +126,12 @@ static int parse(int argc, char **argv, mq_cli *o)
             break;
         case 'k':
             o->key = optarg;
+            break;
+        case 'G':
+            o->tag = optarg;
+            break;
+        case 'E':
+            o->tags = optarg;
             break;
         case 'n':
             o->count = atol(optarg);
@@ -372,12 +381,14 @@ static int mq_send(const mq_cli *o, const char *topic, const char *body)
         memcpy(buf, body, len);
     long batch = o->batch > 0 ? o->batch : 1, sent = 0, count = o->count < 0 ? 1 : o->count;
     mq_message *ms = calloc((size_t)batch, sizeof *ms);
+    mq_send_opts so = {.tag = o->tag};
     mq_send_result *rs = calloc((size_t)batch, sizeof *rs);
     int rc = 0;
     while (ms && rs && sent < count && rc == 0) {
         long n = count - sent < batch ? count - sent : batch;
         for (long i = 0; i < n; i++)
-            ms[i] = (mq_message){.topic = topic, .key = o->key, .body = buf, .len = len};
+            ms[i] =
+                (mq_message){.topic = topic, .key = o->key, .body = buf, .len = len, .opts = &so};
         if (mq_producer_send_batch(p, ms, (size_t)n, rs) != RPC_OK) {
             for (long i = 0; i < n; i++)
                 if (rs[i].status != RPC_OK) {
@@ -414,8 +425,9 @@ typedef struct consume_state {
 static mq_consume_result consume_print(const mq_msg *m, void *arg)
 {
     consume_state *s = arg;
-    printf("msg topic=%s offset=%llu id=%s key=%s times=%u len=%zu\n", m->topic,
-           (unsigned long long)m->offset, m->id, m->key, m->reconsume_times, m->len);
+    printf("msg topic=%s offset=%llu id=%s key=%s%s%s times=%u len=%zu\n", m->topic,
+           (unsigned long long)m->offset, m->id, m->key, *m->tag ? " tag=" : "", m->tag,
+           m->reconsume_times, m->len);
     mq_body_print(stdout, m->topic, m->body, m->len, 2);
     fflush(stdout);
     if (s->o->sleep_ms > 0)
@@ -436,7 +448,9 @@ static int mq_consume(const mq_cli *o, char **topics, int ntopics)
                            .max_inflight = (unsigned)o->max_inflight,
                            .ordered = o->ordered,
                            .broadcast = o->broadcast,
-                           .instance = o->instance};
+                           .instance = o->instance,
+
+                           .tags = o->tags};
     mq_consumer *c;
     shop_error err = {0};
     if (mq_consumer_open(o->group, (const char *const *)topics, (size_t)ntopics, consume_print, &st,

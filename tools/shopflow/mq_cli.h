@@ -9,6 +9,7 @@
 
 typedef struct mq_cli {
     const char *url, *pub_url, *delay_url, *group, *key, *prefix, *id, *topic, *to_offset, *to_time;
+    const char *tag, *tags; /* mq send --tag, mq consume --tags */
     const char *decide; /* send-half: commit, rollback or none */
     long count, size, batch, sleep_ms, max, max_inflight;
     uint64_t offset;
