@@ -15,20 +15,12 @@
 
 #include "bench/harness/shop_report.h"
 #include "bench/harness/shop_sweep.h"
+#include "tests/support/browser.h"
 #include "tests/support/testsupport.h"
-
-static const char *chromium(void)
-{
-    static const char *const paths[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser"};
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
-        if (access(paths[i], X_OK) == 0)
-            return paths[i];
-    return NULL;
-}
 
 static const char *browser_or_skip(void)
 {
-    const char *b = chromium();
+    const char *b = ts_chromium();
     if (b == NULL)
         cr_skip_test("chromium is not installed (scripts/deps.sh --browser installs Debian's "
                      "chromium): the report's browser check is skipped");
@@ -37,21 +29,11 @@ static const char *browser_or_skip(void)
 
 static char *dump_dom(const char *browser, const char *page)
 {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd,
-             "'%s' --headless --no-sandbox --disable-gpu --window-size=1280,900 "
-             "--virtual-time-budget=2000 --user-data-dir='%s/chromium-report' --dump-dom "
-             "'file://%s' 2>/dev/null",
-             browser, ts_tmp_dir(), page);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 8 << 20;
-    char *out = malloc(cap);
-    cr_assert_not_null(out);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    pclose(p);
-    return out;
+    char url[400];
+    snprintf(url, sizeof url, "file://%s", page);
+    char *dom = ts_browser_dom(browser, url, 2000);
+    cr_assert_not_null(dom, "chromium did not run");
+    return dom;
 }
 
 static void screenshot(const char *browser, const char *page, const char *which)
@@ -59,23 +41,11 @@ static void screenshot(const char *browser, const char *page, const char *which)
     const char *prefix = getenv("SHOPFLOW_REPORT_SCREENSHOT");
     if (prefix == NULL || prefix[0] == '\0')
         return;
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd,
-             "'%s' --headless --no-sandbox --disable-gpu --hide-scrollbars "
-             "--virtual-time-budget=2000 --window-size=1280,3400 "
-             "--user-data-dir='%s/chromium-report' --screenshot='%s-%s.png' 'file://%s' "
-             ">/dev/null 2>&1",
-             browser, ts_tmp_dir(), prefix, which, page);
-    cr_expect_eq(system(cmd), 0, "screenshot: %s", cmd);
-}
-
-/* The text of the element with id `id`, as a number; -1 when absent. */
-static long dom_number(const char *dom, const char *id)
-{
-    char needle[64];
-    snprintf(needle, sizeof needle, "id=\"%s\">", id);
-    const char *p = strstr(dom, needle);
-    return p != NULL ? strtol(p + strlen(needle), NULL, 10) : -1;
+    char url[400], png[400];
+    snprintf(url, sizeof url, "file://%s", page);
+    snprintf(png, sizeof png, "%s-%s.png", prefix, which);
+    cr_expect_eq(ts_browser_screenshot(browser, url, png, 1280, 3400, 2000), 0, "screenshot %s",
+                 png);
 }
 
 /* The page's own verdict: every chart fine, no text clipped. */
@@ -83,9 +53,10 @@ static void assert_page_checks(const char *dom, long charts)
 {
     const char *list = strstr(dom, "id=\"chart-check\"");
     cr_assert_not_null(list, "the page's check did not run");
-    cr_assert_eq(dom_number(dom, "charts-total"), charts, "charts on the page: %.2000s", list);
-    cr_assert_eq(dom_number(dom, "charts-ok"), charts, "charts with data that fit: %.2000s", list);
-    cr_assert_eq(dom_number(dom, "text-clipped"), 0, "clipped text: %.2000s", list);
+    cr_assert_eq(ts_dom_number(dom, "charts-total"), charts, "charts on the page: %.2000s", list);
+    cr_assert_eq(ts_dom_number(dom, "charts-ok"), charts, "charts with data that fit: %.2000s",
+                 list);
+    cr_assert_eq(ts_dom_number(dom, "text-clipped"), 0, "clipped text: %.2000s", list);
     cr_assert_null(strstr(list, "class=\"bad\""), "%.2000s", list);
 }
 

@@ -171,31 +171,19 @@ static rpc_status write_index(const shop_bench_report *r, const char *dir, const
         free(table);
         return st;
     }
-    fprintf(f,
-            "<!doctype html>\n<html><head><meta charset='utf-8'><title>shopflow bench "
-            "%s</title>\n",
-            r->started_at);
-    report_page_style(f);
-    fprintf(f, "</head><body>\n");
-    fprintf(f,
-            "<h1>shopflow bench: sync vs async under failure</h1>\n<p>Started %s. "
-            "Open-loop load: latency counts from each request's scheduled start. "
-            "Shaded areas are fault windows. Every figure is in "
-            "<a href='report.json'>report.json</a>.</p>\n<pre>",
-            r->started_at);
-    report_html_escaped(f, table, table_len);
-    fprintf(f, "</pre>\n");
-    if (plot_err) {
-        fprintf(f, "<p><b>Charts missing:</b> ");
-        report_html_escaped(f, plot_err, strlen(plot_err));
-        fprintf(f, "</p>\n");
-    }
+    char intro[512];
+    snprintf(intro, sizeof intro,
+             "Started %s. Open-loop load: latency counts from each request's scheduled start. "
+             "Shaded areas are fault windows. Every figure is in "
+             "<a href='report.json'>report.json</a>.",
+             r->started_at);
+    report_page_begin(f, "shopflow bench: sync vs async under failure", intro, table, table_len,
+                      plot_err);
     report_inline_chart(f, dir, "throughput", "Throughput over time, per architecture");
     report_inline_chart(f, dir, "lag", "Accept &rarr; CONFIRMED lag over time");
     report_inline_chart(f, dir, "latency", "Latency over time");
     report_inline_chart(f, dir, "cdf", "Latency CDF");
-    report_chart_check(f);
-    fprintf(f, "</body></html>\n");
+    report_page_end(f);
     fclose(f);
     free(table);
     return RPC_OK;

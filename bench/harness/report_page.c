@@ -95,7 +95,7 @@ void report_inline_chart(FILE *out, const char *dir, const char *name, const cha
     free(svg);
 }
 
-void report_page_style(FILE *out)
+static void page_style(FILE *out)
 {
     fprintf(out, "<style>body{font-family:sans-serif;max-width:1240px;margin:2em auto}"
                  "pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:11px}"
@@ -103,10 +103,29 @@ void report_page_style(FILE *out)
                  "display:block}#chart-check{font-size:small;color:#555}</style>\n");
 }
 
+void report_page_begin(FILE *out, const char *title, const char *intro, const char *text,
+                       size_t text_len, const char *plot_err)
+{
+    fprintf(out, "<!doctype html>\n<html><head><meta charset='utf-8'><title>");
+    report_html_escaped(out, title, strlen(title));
+    fprintf(out, "</title>\n");
+    page_style(out);
+    fprintf(out, "</head><body>\n<h1>");
+    report_html_escaped(out, title, strlen(title));
+    fprintf(out, "</h1>\n<p>%s</p>\n<pre>", intro);
+    report_html_escaped(out, text, text_len);
+    fprintf(out, "</pre>\n");
+    if (plot_err) {
+        fprintf(out, "<p><b>Charts missing:</b> ");
+        report_html_escaped(out, plot_err, strlen(plot_err));
+        fprintf(out, "</p>\n");
+    }
+}
+
 /* A plot group has data when it holds more drawn vertices than a key sample
  * (a line is 2, a box 5); "clipped" is content outside the SVG's viewBox or
  * a chart wider than the page. */
-void report_chart_check(FILE *out)
+static void chart_check(FILE *out)
 {
     fprintf(out,
             "<h2>Chart check</h2><p><span id='charts-ok'>?</span> of "
@@ -163,4 +182,10 @@ int bench_make_dirs(const char *path)
         *p = '/';
     }
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+void report_page_end(FILE *out)
+{
+    chart_check(out);
+    fprintf(out, "</body></html>\n");
 }

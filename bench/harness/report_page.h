@@ -30,8 +30,13 @@ void report_html_escaped(FILE *out, const char *s, size_t len);
  * inlined (a note in its place when gnuplot did not write it). */
 void report_inline_chart(FILE *out, const char *dir, const char *name, const char *heading);
 
-/* The style sheet and the chart-checking script with its result elements. */
-void report_page_style(FILE *out);
-void report_chart_check(FILE *out);
+/* The page up to and including the printed summary: <head> with the style
+ * sheet, <h1>TITLE</h1>, the paragraph INTRO (HTML), the summary TEXT in a
+ * <pre> (escaped) and, when PLOT_ERR is set, why charts are missing. */
+void report_page_begin(FILE *out, const char *title, const char *intro, const char *text,
+                       size_t text_len, const char *plot_err);
+
+/* The chart-checking script with its result elements, and the page's end. */
+void report_page_end(FILE *out);
 
 #endif

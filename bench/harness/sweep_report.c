@@ -153,7 +153,8 @@ static void plot_conditions(FILE *f, const shop_sweep_report *r, const char *wha
             fprintf(f, "%s%.1f with lines lw 1 lc rgb '#999999' title 'reference: knee p99 limit'",
                     n ? ", " : "", (double)r->cfg.knee_p99_us / 1000.0);
         else
-            fprintf(f, "%sx with lines lw 1 lc rgb '#999999' title 'reference: offered'", n ? ", " : "");
+            fprintf(f, "%sx with lines lw 1 lc rgb '#999999' title 'reference: offered'",
+                    n ? ", " : "");
         fprintf(f, "\n");
     }
 }
@@ -207,28 +208,17 @@ static rpc_status write_index(const shop_sweep_report *r, const char *dir, const
         free(text);
         return st;
     }
-    fprintf(f,
-            "<!doctype html>\n<html><head><meta charset='utf-8'><title>shopflow bench --sweep "
-            "%s</title>\n",
-            r->started_at);
-    report_page_style(f);
-    fprintf(f,
-            "</head><body>\n<h1>shopflow bench --sweep: the capacity of each architecture</h1>\n"
-            "<p>Started %s. Open-loop steps at rising rates until the knee the program finds; "
-            "every figure is in <a href='sweep.json'>sweep.json</a>.</p>\n<pre>",
-            r->started_at);
-    report_html_escaped(f, text, len);
-    fprintf(f, "</pre>\n");
-    if (plot_err) {
-        fprintf(f, "<p><b>Charts missing:</b> ");
-        report_html_escaped(f, plot_err, strlen(plot_err));
-        fprintf(f, "</p>\n");
-    }
+    char intro[512];
+    snprintf(intro, sizeof intro,
+             "Started %s. Open-loop steps at rising rates until the knee the program finds; "
+             "every figure is in <a href='sweep.json'>sweep.json</a>.",
+             r->started_at);
+    report_page_begin(f, "shopflow bench --sweep: the capacity of each architecture", intro, text,
+                      len, plot_err);
     report_inline_chart(f, dir, "sweep-latency", "Latency against load");
     report_inline_chart(f, dir, "sweep-throughput", "Throughput against load");
     report_inline_chart(f, dir, "sweep-cpu", "CPU per order, per process");
-    report_chart_check(f);
-    fprintf(f, "</body></html>\n");
+    report_page_end(f);
     fclose(f);
     free(text);
     return RPC_OK;
