@@ -150,43 +150,15 @@ static rpc_status write_script(const shop_bench_report *r, const char *dir, shop
     return RPC_OK;
 }
 
-static rpc_status write_index(const shop_bench_report *r, const char *dir, const char *plot_err,
-                              shop_error *err)
+static void print_summary(const void *ctx, FILE *out)
 {
-    char *table = NULL;
-    size_t table_len = 0;
-    FILE *mem = open_memstream(&table, &table_len);
-    if (!mem)
-        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
-    shop_report_print_table(r, mem);
+    const shop_bench_report *r = ctx;
+    shop_report_print_table(r, out);
     for (size_t i = 0; i < r->n_arch; i++)
         if (r->arch[i].checked) {
-            fprintf(mem, "invariants (%s): ", r->arch[i].arch);
-            shop_check_print(&r->arch[i].check, mem, 10);
+            fprintf(out, "invariants (%s): ", r->arch[i].arch);
+            shop_check_print(&r->arch[i].check, out, 10);
         }
-    fclose(mem);
-    FILE *f;
-    rpc_status st = report_open_in(&f, dir, "index.html", err);
-    if (st != RPC_OK) {
-        free(table);
-        return st;
-    }
-    char intro[512];
-    snprintf(intro, sizeof intro,
-             "Started %s. Open-loop load: latency counts from each request's scheduled start. "
-             "Shaded areas are fault windows. Every figure is in "
-             "<a href='report.json'>report.json</a>.",
-             r->started_at);
-    report_page_begin(f, "shopflow bench: sync vs async under failure", intro, table, table_len,
-                      plot_err);
-    report_inline_chart(f, dir, "throughput", "Throughput over time, per architecture");
-    report_inline_chart(f, dir, "lag", "Accept &rarr; CONFIRMED lag over time");
-    report_inline_chart(f, dir, "latency", "Latency over time");
-    report_inline_chart(f, dir, "cdf", "Latency CDF");
-    report_page_end(f);
-    fclose(f);
-    free(table);
-    return RPC_OK;
 }
 
 rpc_status shop_report_write_html(const shop_bench_report *r, const char *dir, shop_error *err)
@@ -204,11 +176,23 @@ rpc_status shop_report_write_html(const shop_bench_report *r, const char *dir, s
     if ((st = shop_report_write_json(r, path, err)) != RPC_OK ||
         (st = write_script(r, dir, err)) != RPC_OK)
         return st;
-    shop_error plot_err = {0};
-    int plotted = report_run_gnuplot(dir, "charts.gp", &plot_err) == RPC_OK;
-    if ((st = write_index(r, dir, plotted ? NULL : plot_err.message, err)) != RPC_OK)
-        return st;
-    if (!plotted)
-        return shop_error_set(err, plot_err.code, "%s", plot_err.message);
-    return RPC_OK;
+    static const report_chart charts[] = {
+        {"throughput", "Throughput over time, per architecture"},
+        {"lag", "Accept &rarr; CONFIRMED lag over time"},
+        {"latency", "Latency over time"},
+        {"cdf", "Latency CDF"},
+    };
+    char intro[512];
+    snprintf(intro, sizeof intro,
+             "Started %s. Open-loop load: latency counts from each request's scheduled start. "
+             "Shaded areas are fault windows. Every figure is in "
+             "<a href='report.json'>report.json</a>.",
+             r->started_at);
+    report_page page = {"shopflow bench: sync vs async under failure",
+                        intro,
+                        print_summary,
+                        r,
+                        charts,
+                        sizeof charts / sizeof charts[0]};
+    return report_page_write(dir, &page, err);
 }

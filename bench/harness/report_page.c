@@ -103,7 +103,7 @@ static void page_style(FILE *out)
                  "display:block}#chart-check{font-size:small;color:#555}</style>\n");
 }
 
-void report_page_begin(FILE *out, const char *title, const char *intro, const char *text,
+static void page_begin(FILE *out, const char *title, const char *intro, const char *text,
                        size_t text_len, const char *plot_err)
 {
     fprintf(out, "<!doctype html>\n<html><head><meta charset='utf-8'><title>");
@@ -184,8 +184,34 @@ int bench_make_dirs(const char *path)
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-void report_page_end(FILE *out)
+static void page_end(FILE *out)
 {
     chart_check(out);
     fprintf(out, "</body></html>\n");
+}
+
+rpc_status report_page_write(const char *dir, const report_page *page, shop_error *err)
+{
+    shop_error plot_err = {0};
+    int plotted = report_run_gnuplot(dir, "charts.gp", &plot_err) == RPC_OK;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+    page->summary(page->ctx, mem);
+    fclose(mem);
+    FILE *f;
+    rpc_status st = report_open_in(&f, dir, "index.html", err);
+    if (st == RPC_OK) {
+        page_begin(f, page->title, page->intro, text, len, plotted ? NULL : plot_err.message);
+        for (size_t i = 0; i < page->n_charts; i++)
+            report_inline_chart(f, dir, page->charts[i].name, page->charts[i].heading);
+        page_end(f);
+        fclose(f);
+    }
+    free(text);
+    if (st == RPC_OK && !plotted)
+        st = shop_error_set(err, plot_err.code, "%s", plot_err.message);
+    return st;
 }

@@ -30,13 +30,23 @@ void report_html_escaped(FILE *out, const char *s, size_t len);
  * inlined (a note in its place when gnuplot did not write it). */
 void report_inline_chart(FILE *out, const char *dir, const char *name, const char *heading);
 
-/* The page up to and including the printed summary: <head> with the style
- * sheet, <h1>TITLE</h1>, the paragraph INTRO (HTML), the summary TEXT in a
- * <pre> (escaped) and, when PLOT_ERR is set, why charts are missing. */
-void report_page_begin(FILE *out, const char *title, const char *intro, const char *text,
-                       size_t text_len, const char *plot_err);
+typedef struct report_chart {
+    const char *name;    /* NAME.svg, drawn by the page's charts.gp */
+    const char *heading; /* HTML */
+} report_chart;
 
-/* The chart-checking script with its result elements, and the page's end. */
-void report_page_end(FILE *out);
+typedef struct report_page {
+    const char *title;
+    const char *intro;                           /* a paragraph of HTML */
+    void (*summary)(const void *ctx, FILE *out); /* prints the text shown in a <pre> */
+    const void *ctx;
+    const report_chart *charts;
+    size_t n_charts;
+} report_page;
+
+/* Runs gnuplot on DIR/charts.gp, then writes DIR/index.html: the summary,
+ * the charts inlined, and the chart check. Returns RPC_OK, or the failure
+ * + err (when only gnuplot failed the page is still written, saying so). */
+rpc_status report_page_write(const char *dir, const report_page *page, shop_error *err);
 
 #endif

@@ -192,36 +192,9 @@ static rpc_status write_script(const shop_sweep_report *r, const char *dir, shop
     return RPC_OK;
 }
 
-static rpc_status write_index(const shop_sweep_report *r, const char *dir, const char *plot_err,
-                              shop_error *err)
+static void print_summary(const void *ctx, FILE *out)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    if (!mem)
-        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
-    shop_sweep_print(r, mem);
-    fclose(mem);
-    FILE *f;
-    rpc_status st = report_open_in(&f, dir, "index.html", err);
-    if (st != RPC_OK) {
-        free(text);
-        return st;
-    }
-    char intro[512];
-    snprintf(intro, sizeof intro,
-             "Started %s. Open-loop steps at rising rates until the knee the program finds; "
-             "every figure is in <a href='sweep.json'>sweep.json</a>.",
-             r->started_at);
-    report_page_begin(f, "shopflow bench --sweep: the capacity of each architecture", intro, text,
-                      len, plot_err);
-    report_inline_chart(f, dir, "sweep-latency", "Latency against load");
-    report_inline_chart(f, dir, "sweep-throughput", "Throughput against load");
-    report_inline_chart(f, dir, "sweep-cpu", "CPU per order, per process");
-    report_page_end(f);
-    fclose(f);
-    free(text);
-    return RPC_OK;
+    shop_sweep_print(ctx, out);
 }
 
 rpc_status shop_sweep_write_report(const shop_sweep_report *r, const char *dir, shop_error *err)
@@ -235,11 +208,21 @@ rpc_status shop_sweep_write_report(const shop_sweep_report *r, const char *dir, 
     if ((st = write_cpu(r, dir, err)) != RPC_OK || (st = write_json(r, dir, err)) != RPC_OK ||
         (st = write_script(r, dir, err)) != RPC_OK)
         return st;
-    shop_error plot_err = {0};
-    int plotted = report_run_gnuplot(dir, "charts.gp", &plot_err) == RPC_OK;
-    if ((st = write_index(r, dir, plotted ? NULL : plot_err.message, err)) != RPC_OK)
-        return st;
-    if (!plotted)
-        return shop_error_set(err, plot_err.code, "%s", plot_err.message);
-    return RPC_OK;
+    static const report_chart charts[] = {
+        {"sweep-latency", "Latency against load"},
+        {"sweep-throughput", "Throughput against load"},
+        {"sweep-cpu", "CPU per order, per process"},
+    };
+    char intro[512];
+    snprintf(intro, sizeof intro,
+             "Started %s. Open-loop steps at rising rates until the knee the program finds; "
+             "every figure is in <a href='sweep.json'>sweep.json</a>.",
+             r->started_at);
+    report_page page = {"shopflow bench --sweep: the capacity of each architecture",
+                        intro,
+                        print_summary,
+                        r,
+                        charts,
+                        sizeof charts / sizeof charts[0]};
+    return report_page_write(dir, &page, err);
 }
