@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/status.h"
 #include "bench/harness/bench_orders.h"
 #include "bench/harness/order_timeline.h"
 #include "bench/harness/report_page.h"
@@ -59,6 +60,15 @@ static void wait_drained(sweep_ctx *x, int64_t *pending)
             return;
         shop_sleep_ms(100);
     }
+}
+
+static int most_common_failure(const shop_load_result *lr)
+{
+    int best = 1;
+    for (int c = 1; c < SHOP_LOAD_CODES; c++)
+        if (lr->by_code[c] > lr->by_code[best])
+            best = c;
+    return best;
 }
 
 /* One step at `rate`; the result is appended to the series. */
@@ -109,7 +119,11 @@ static rpc_status run_step(sweep_ctx *x, double rate, int role, shop_sweep_step 
         for (size_t i = 0; i < s->n_steps; i++)
             if (!s->steps[i].below_knee && s->steps[i].rate < rate)
                 lowest = 0;
-        if (lowest)
+        if (lowest && lr.ok == 0)
+            snprintf(s->knee, sizeof s->knee, "at %.0f/s: no order accepted, %lld of %lld %s", rate,
+                     (long long)lr.by_code[most_common_failure(&lr)], (long long)lr.offered,
+                     rpc_status_name(most_common_failure(&lr)));
+        else if (lowest)
             snprintf(s->knee, sizeof s->knee,
                      "at %.0f/s: accepted %.1f%% (limit %.0f%%), p99 %.1f ms (limit %.0f ms)", rate,
                      pct, cfg->knee_accept_pct, (double)step->p99_us / 1000.0,
