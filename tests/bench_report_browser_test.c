@@ -48,6 +48,13 @@ static void screenshot(const char *browser, const char *page, const char *which)
                  png);
 }
 
+static void remove_dir(const char *dir)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0, "%s", cmd);
+}
+
 /* The page's own verdict: every chart fine, no text clipped. */
 static void assert_page_checks(const char *dom, long charts)
 {
@@ -169,6 +176,8 @@ Test(bench_report_browser, the_bench_report_draws_every_chart_with_data_and_clip
     cr_assert_not_null(strstr(tp, ">async</tspan>"), "a panel for async");
     screenshot(browser, page, "bench");
     free(dom);
+    if (getenv("SHOPFLOW_REPORT_KEEP") == NULL)
+        remove_dir(dir);
     for (size_t i = 0; i < r->n_arch; i++)
         shop_arch_result_free(&r->arch[i]);
     free(r);
@@ -188,5 +197,7 @@ Test(bench_report_browser, the_sweep_report_draws_latency_throughput_and_cpu_wit
     cr_assert_not_null(strstr(dom, "max sustainable 600 orders/s"), "the summary is shown");
     screenshot(browser, page, "sweep");
     free(dom);
+    if (getenv("SHOPFLOW_REPORT_KEEP") == NULL)
+        remove_dir(dir);
     free(r);
 }

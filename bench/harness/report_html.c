@@ -22,21 +22,32 @@ static rpc_status write_data(const shop_arch_result *a, const char *dir, shop_er
     rpc_status st = report_open_in(&f, dir, name, err);
     if (st != RPC_OK)
         return st;
-    fprintf(f, "# t_s offered accepted failed p50_ms p99_ms lag_p50_ms lag_p99_ms "
-               "('?': no order of that second confirmed)\n");
+    fprintf(f, "# t_s offered accepted failed p50_ms p99_ms\n");
     for (size_t s = 0; s < a->load.n_seconds; s++) {
         const shop_load_second *sec = &a->load.seconds[s];
         int64_t failed = 0;
         for (int c = 1; c < SHOP_LOAD_CODES; c++)
             failed += sec->by_code[c];
-        fprintf(f, "%.1f %lld %lld %lld %.3f %.3f", (double)s + 0.5, (long long)sec->offered,
+        fprintf(f, "%.1f %lld %lld %lld %.3f %.3f\n", (double)s + 0.5, (long long)sec->offered,
                 (long long)sec->by_code[0], (long long)failed, (double)sec->p50_us / 1000.0,
                 (double)sec->p99_us / 1000.0);
-        if (a->lag_p50_us && a->lag_p50_us[s] >= 0)
-            fprintf(f, " %.3f %.3f\n", (double)a->lag_p50_us[s] / 1000.0,
-                    (double)a->lag_p99_us[s] / 1000.0);
+    }
+    fclose(f);
+    /* The lag per second as a level from s to s+1; a second with no
+     * confirmed order is a blank line, which ends the line gnuplot draws
+     * instead of bridging the gap (histeps would bridge it). */
+    snprintf(name, sizeof name, "%s_lag.dat", a->arch);
+    if ((st = report_open_in(&f, dir, name, err)) != RPC_OK)
+        return st;
+    fprintf(f, "# t_s lag_p50_ms lag_p99_ms (accept -> CONFIRMED of the orders accepted in "
+               "second t)\n");
+    for (size_t s = 0; a->lag_p50_us && s < a->load.n_seconds; s++) {
+        if (a->lag_p50_us[s] >= 0)
+            for (int edge = 0; edge < 2; edge++)
+                fprintf(f, "%zu %.3f %.3f\n", s + (size_t)edge, (double)a->lag_p50_us[s] / 1000.0,
+                        (double)a->lag_p99_us[s] / 1000.0);
         else
-            fprintf(f, " ? ?\n");
+            fprintf(f, "\n");
     }
     fclose(f);
     snprintf(name, sizeof name, "%s_cdf.dat", a->arch);
@@ -120,8 +131,7 @@ static rpc_status write_script(const shop_bench_report *r, const char *dir, shop
                 "'accepted', '' using 1:4 with histeps lw 2 dt 2 lc rgb '#cc0000' title 'failed'\n",
                 r->arch[i].arch, r->arch[i].arch);
     fprintf(f, "unset multiplot\nset terminal svg size 960,420 dynamic background rgb 'white' "
-               "font 'sans,11'\nset offsets 0, 0, 0, 0\nset yrange [*:*]\nset datafile missing "
-               "'?'\n");
+               "font 'sans,11'\nset offsets 0, 0, 0, 0\nset yrange [*:*]\n");
     /* only architectures with a confirmed order: gnuplot stops at a plot
      * with no valid point, and the charts after it would be lost */
     int n_lag = 0;
@@ -132,8 +142,8 @@ static rpc_status write_script(const shop_bench_report *r, const char *dir, shop
             fprintf(f, "set output 'lag.svg'\nset title 'accept -> CONFIRMED lag of the orders "
                        "accepted in each second'\nset ylabel 'ms'\nset logscale y\nplot ");
         fprintf(f,
-                "%s'%s_series.dat' using 1:($7>0?$7:0.01) with histeps lw 2 dt 2 lc rgb '%s' "
-                "title '%s p50', '' using 1:($8>0?$8:0.01) with histeps lw 2 lc rgb '%s' "
+                "%s'%s_lag.dat' using 1:($2>0?$2:0.01) with lines lw 2 dt 2 lc rgb '%s' "
+                "title '%s p50', '' using 1:($3>0?$3:0.01) with lines lw 2 lc rgb '%s' "
                 "title '%s p99'",
                 n_lag > 1 ? ", " : "", r->arch[i].arch, lc[i], r->arch[i].arch, lc[i],
                 r->arch[i].arch);
