@@ -1,6 +1,7 @@
 /* Finds the share and var folders of a build or an installed prefix. */
 #include "base/paths.h"
 
+#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -68,4 +69,19 @@ const char *shop_default_var_dir(void)
 {
     pthread_once(&once, resolve);
     return var_dir;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int shop_remove_tree(const char *path)
+{
+    if (access(path, F_OK) != 0)
+        return 0;
+    return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
 }

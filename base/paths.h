@@ -18,4 +18,8 @@ const char *shop_share_dir(void);
  * when installed, else <source>/var. */
 const char *shop_default_var_dir(void);
 
+/* Removes `path` and everything under it (no symlink is followed); a path
+ * that does not exist is not an error. Returns 0, or -1 with errno set. */
+int shop_remove_tree(const char *path);
+
 #endif

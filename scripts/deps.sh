@@ -16,6 +16,7 @@ packages=(
   libjansson-dev # JSON: shopflow --json, call -d, the bench report
   nats-server libnats-dev # the JetStream backend (mq/nats/) and its cluster tests
   iproute2 # ip and tc: hosts as network namespaces (--hosts netns) and their link faults
+  pg-auto-failover-cli postgresql-15-auto-failover # --hosts netns: each database a failover pair
   prometheus # promtool: tests check every daemon's /metrics with `promtool check metrics`
 )
 # Debian's headless Chromium, for the dashboard's browser test

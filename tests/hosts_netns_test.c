@@ -101,3 +101,39 @@ Test(hosts_netns, cleanup_removes_what_a_crashed_run_left, .timeout = 60)
     cr_expect_geq(removed, 2, "the namespace and the bridge at least");
     cr_expect_eq(leftovers(&h), 0, "cleanup left namespaces, links or the bridge");
 }
+
+Test(hosts_netns, a_lost_host_takes_every_process_on_it_down, .timeout = 60)
+{
+    shop_error err = {0};
+    if (shop_hosts_capable(&err) != RPC_OK)
+        cr_skip_test("%s", err.message);
+    shop_hosts h;
+    const char *names[] = {"doomed", "spared"};
+    cr_assert_eq(shop_hosts_create(&h, names, 2, &err), RPC_OK, "%s", err.message);
+    /* a parent with a child of its own on the doomed host, one process on the other */
+    char *tree[] = {"/bin/sh", "-c", "sleep 60 & sleep 60", NULL};
+    char *single[] = {"/bin/sleep", "60", NULL};
+    shop_spawn_opts on_doomed = {.in_child = shop_hosts_enter_child,
+                                 .in_child_arg = shop_hosts_find(&h, "doomed")};
+    shop_spawn_opts on_spared = {.in_child = shop_hosts_enter_child,
+                                 .in_child_arg = shop_hosts_find(&h, "spared")};
+    pid_t doomed = 0, spared = 0;
+    cr_assert_eq(shop_spawn(tree, &on_doomed, &doomed, &err), RPC_OK, "%s", err.message);
+    cr_assert_eq(shop_spawn(single, &on_spared, &spared, &err), RPC_OK, "%s", err.message);
+    shop_sleep_ms(300); /* the shell forks its background sleep */
+
+    int killed = 0;
+    cr_assert_eq(shop_hosts_lose(&h, "doomed", &killed, &err), RPC_OK, "%s", err.message);
+    cr_expect_geq(killed, 2, "the shell and its background child");
+    int status = 0;
+    cr_assert_eq(waitpid(doomed, &status, 0), doomed);
+    cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "killed with -9");
+    cr_expect_eq(waitpid(spared, &status, WNOHANG), 0, "the other host's process runs on");
+    cr_expect_eq(shop_hosts_lose(&h, "nope", &killed, &err), RPC_NOT_FOUND);
+
+    kill(spared, SIGKILL);
+    waitpid(spared, NULL, 0);
+    shop_hosts made = h;
+    shop_hosts_destroy(&h);
+    cr_expect_eq(leftovers(&made), 0, "namespaces, links or the bridge left behind");
+}

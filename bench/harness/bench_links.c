@@ -27,12 +27,14 @@ enum ev_kind {
     EV_CUT,
     EV_UNCUT,
     EV_SLOW,
-    EV_UNSLOW
+    EV_UNSLOW,
+    EV_DB_KILL
 };
 
 static int is_host_fault(shop_fault_kind k)
 {
-    return k == SHOP_FAULT_PARTITION || k == SHOP_FAULT_HEAL || k == SHOP_FAULT_BANDWIDTH;
+    return k == SHOP_FAULT_PARTITION || k == SHOP_FAULT_HEAL || k == SHOP_FAULT_BANDWIDTH ||
+           k == SHOP_FAULT_DB_KILL;
 }
 
 typedef struct bench_event {
@@ -114,6 +116,14 @@ rpc_status bench_links_setup(bench_links *l, shop_stack *st, const shop_fault_pl
             return shop_error_set(err, RPC_FAILED_PRECONDITION,
                                   "%s acts on a host's link: it needs --hosts netns", spec);
         }
+        if (f->kind == SHOP_FAULT_DB_KILL && st->pg_ha == NULL) {
+            char spec[64];
+            shop_fault_format(f, spec, sizeof spec);
+            return shop_error_set(err, RPC_FAILED_PRECONDITION,
+                                  "%s needs the databases on hosts of their own (--hosts netns "
+                                  "without --db local)",
+                                  spec);
+        }
         if ((f->kind != SHOP_FAULT_DELAY && f->kind != SHOP_FAULT_DROP) || l->proxy[s])
             continue;
         if (s != SHOP_SVC_ORDER && s != SHOP_SVC_STOCK && s != SHOP_SVC_COUPON) {
@@ -186,10 +196,33 @@ static size_t build_events(bench_links *l, const shop_fault_plan *plan, bench_ev
             ev[n++] = (bench_event){f->at_ms, EV_SLOW, f};
             ev[n++] = (bench_event){f->until_ms, EV_UNSLOW, f};
             break;
+        case SHOP_FAULT_DB_KILL:
+            ev[n++] = (bench_event){f->at_ms, EV_DB_KILL, f};
+            break;
         }
     }
     qsort(ev, n, sizeof *ev, by_time);
     return n;
+}
+
+/* The host of a service's database primary lost; the failover that follows
+ * is measured and told in the note. */
+static rpc_status lose_db(bench_links *l, int s, const shop_fault *f, shop_error *err)
+{
+    shop_stack_db_loss loss;
+    rpc_status st = shop_stack_lose_db(l->st, svc_name(s), &loss, err);
+    if (st != RPC_OK)
+        return st;
+    shop_log_info("database failover service=%s lost=%s promoted=%s write_outage_ms=%lld",
+                  svc_name(s), loss.lost_host, loss.new_primary, (long long)loss.outage_ms);
+    pthread_mutex_lock(&l->mu);
+    size_t used = strlen(l->note);
+    snprintf(l->note + used, sizeof l->note - used,
+             "%s%s database: host %s lost at %.1f s, %s promoted, write outage %.2f s",
+             used ? "; " : "", svc_name(s), loss.lost_host, (double)f->at_ms / 1000.0,
+             loss.new_primary, (double)loss.outage_ms / 1000.0);
+    pthread_mutex_unlock(&l->mu);
+    return RPC_OK;
 }
 
 static void apply(bench_links *l, const bench_event *e)
@@ -240,6 +273,11 @@ static void apply(bench_links *l, const bench_event *e)
                  ? 0
                  : -1;
         l->svc[s].rate = e->kind == EV_SLOW && rc == 0 ? e->f->rate : NULL;
+        break;
+    case EV_DB_KILL:
+        pthread_mutex_unlock(&l->mu); /* waits for the failover */
+        rc = lose_db(l, s, e->f, &err) == RPC_OK ? 0 : -1;
+        pthread_mutex_lock(&l->mu);
         break;
     }
     pthread_mutex_unlock(&l->mu);

@@ -143,6 +143,7 @@ static rpc_status start_stack(const shop_bench_config *cfg, const char *arch, sh
     o.arch = nats ? "async" : arch;
     o.mq = nats ? "nats" : NULL;
     o.hosts = cfg->hosts;
+    o.db = cfg->db;
     o.goods = cfg->goods;
     o.stock = total / cfg->goods + 10;
     o.users = total + 10;
@@ -187,8 +188,8 @@ rpc_status shop_bench_run_arch(const shop_bench_config *cfg, const char *arch,
     if ((rc = start_stack(cfg, arch, st, log_dir, sizeof log_dir, err)) != RPC_OK)
         goto done;
     for (int i = 0; i < 3; i++)
-        if ((rc = shop_pg_conninfo(st->pg_url, st->procs[i].db, conn[i], sizeof conn[i], err)) !=
-            RPC_OK)
+        if ((rc = shop_pg_conninfo(shop_stack_pg_url(st, &st->procs[i]), st->procs[i].db, conn[i],
+                                   sizeof conn[i], err)) != RPC_OK)
             goto done;
     if ((rc = bench_links_setup(&links, st, &cfg->plan, err)) != RPC_OK)
         goto done;

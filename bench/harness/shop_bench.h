@@ -28,6 +28,7 @@ typedef struct shop_bench_config {
     int progress;                /* print a progress line on stderr */
     int wait_closed;             /* convergence also waits for unpaid orders to close */
     const char *hosts;           /* "netns": every daemon on its own host; NULL: loopback */
+    const char *db;              /* with hosts "netns": "ha" (NULL) or "local" (shop_stack.h) */
 } shop_bench_config;
 
 shop_bench_config shop_bench_defaults(void);

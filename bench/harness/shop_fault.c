@@ -154,10 +154,11 @@ static const struct {
     int has_param;
     int window;
 } actions[] = {
-    {"kill", SHOP_FAULT_KILL, 0, 0},   {"restart", SHOP_FAULT_RESTART, 0, 0},
-    {"pause", SHOP_FAULT_PAUSE, 0, 1}, {"delay", SHOP_FAULT_DELAY, 1, 1},
-    {"drop", SHOP_FAULT_DROP, 1, 1},   {"partition", SHOP_FAULT_PARTITION, 0, 0},
-    {"heal", SHOP_FAULT_HEAL, 0, 0},   {"bandwidth", SHOP_FAULT_BANDWIDTH, 1, 1},
+    {"kill", SHOP_FAULT_KILL, 0, 0},       {"restart", SHOP_FAULT_RESTART, 0, 0},
+    {"pause", SHOP_FAULT_PAUSE, 0, 1},     {"delay", SHOP_FAULT_DELAY, 1, 1},
+    {"drop", SHOP_FAULT_DROP, 1, 1},       {"partition", SHOP_FAULT_PARTITION, 0, 0},
+    {"heal", SHOP_FAULT_HEAL, 0, 0},       {"bandwidth", SHOP_FAULT_BANDWIDTH, 1, 1},
+    {"db-kill", SHOP_FAULT_DB_KILL, 0, 0},
 };
 
 /* One action (without its service prefix) from [s, end). */
@@ -187,7 +188,7 @@ static rpc_status parse_action(shop_fault *f, const char *s, const char *end, sh
     }
     return shop_error_set(err, RPC_INVALID_ARGUMENT,
                           "unknown action '%.*s' (kill@T, restart@T, pause@T1-T2, delay=MS@T1-T2, "
-                          "drop=P@T1-T2, partition@T, heal@T, bandwidth=RATE@T1-T2)",
+                          "drop=P@T1-T2, partition@T, heal@T, bandwidth=RATE@T1-T2, db-kill@T)",
                           (int)nlen, s);
 }
 
@@ -259,6 +260,10 @@ rpc_status shop_fault_validate(shop_fault_plan *plan, shop_error *err)
             if ((int)f->service != s)
                 continue;
             shop_fault_format(f, a, sizeof a);
+            if (f->kind == SHOP_FAULT_DB_KILL && s != SHOP_SVC_ORDER && s != SHOP_SVC_STOCK &&
+                s != SHOP_SVC_COUPON)
+                return shop_error_set(err, RPC_INVALID_ARGUMENT,
+                                      "%s: only order, stock and coupon have a database", a);
             if (f->kind == SHOP_FAULT_KILL && down)
                 return shop_error_set(err, RPC_INVALID_ARGUMENT,
                                       "%s: %s is already killed (restart it first)", a,
@@ -321,6 +326,9 @@ void shop_fault_format(const shop_fault *f, char *out, size_t outlen)
         break;
     case SHOP_FAULT_BANDWIDTH:
         snprintf(out, outlen, "%s:bandwidth=%s@%lldms-%lldms", svc, f->rate, t1, t2);
+        break;
+    case SHOP_FAULT_DB_KILL:
+        snprintf(out, outlen, "%s:db-kill@%lldms", svc, t1);
         break;
     }
 }

@@ -29,6 +29,8 @@ typedef enum shop_fault_kind {
     SHOP_FAULT_PARTITION, /* multi-host: the host's link cut at at_ms (both directions) */
     SHOP_FAULT_HEAL,      /* multi-host: the host's link back at at_ms */
     SHOP_FAULT_BANDWIDTH, /* multi-host: the host's link limited to `rate` in the window */
+    SHOP_FAULT_DB_KILL,   /* multi-host: the host of the service's database primary lost
+                             (every process on it killed -9); the standby takes over */
 } shop_fault_kind;
 
 typedef struct shop_fault {
@@ -52,7 +54,8 @@ typedef struct shop_fault_plan {
  * its own SERVICE: (`coupon:kill@5s,stock:pause@2s-4s`), and appends its
  * actions to `plan`. Actions: kill@T, restart@T, pause@T1-T2,
  * delay=MS@T1-T2, drop=P@T1-T2, and on hosts of their own (--hosts netns)
- * partition@T, heal@T, bandwidth=RATE@T1-T2; times as 5s, 1500ms, 1.5s, 2m.
+ * partition@T, heal@T, bandwidth=RATE@T1-T2, and for order, stock and
+ * coupon db-kill@T; times as 5s, 1500ms, 1.5s, 2m.
  * Returns RPC_OK,
  * or RPC_INVALID_ARGUMENT with `err` naming the bad part; on error `plan` is
  * unchanged. */

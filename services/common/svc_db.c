@@ -37,6 +37,8 @@ static rpc_status status_of(PGconn *conn, const PGresult *res)
         return RPC_FAILED_PRECONDITION;
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
         return RPC_UNAVAILABLE; /* connection exception, admin shutdown */
+    if (strcmp(state, "25006") == 0)
+        return RPC_UNAVAILABLE; /* a standby now (demoted): the primary is elsewhere */
     if (strncmp(state, "22", 2) == 0)
         return RPC_INVALID_ARGUMENT; /* data exception: out of range, bad encoding, ... */
     return RPC_INTERNAL;

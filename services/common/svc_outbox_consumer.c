@@ -28,6 +28,7 @@ struct svc_consumer {
     instance in[SVC_CONSUMER_MAX_INSTANCES];
     int n;
     atomic_ulong committed;
+    atomic_int stopping; /* set by svc_consumer_stop: no more retries */
 };
 
 static int exec_cmd(PGconn *conn, const char *sql)
@@ -101,14 +102,34 @@ static int apply_once(instance *in, const mq_msg *m)
     return RPC_OK;
 }
 
+/* A lost database (a failover, a restart) is reconnected and the
+ * transaction retried for this long before the message goes back to the
+ * broker's backoff (1 s, 5 s, 10 s, ...), which would add its steps to the
+ * outage. pg_auto_failover here promotes a standby within seconds. */
+#define DB_RETRY_MS 15000
+
 /* A deadlock (a deduct and a restore of one order on two instances) is
- * retried at once a few times rather than after the broker's backoff. */
+ * retried at once a few times rather than after the broker's backoff; a
+ * lost connection every 200 ms until DB_RETRY_MS. The transaction is the
+ * de-duplicated one, so a retry after a commit whose answer was lost does
+ * nothing twice. */
 static int apply(instance *in, const mq_msg *m)
 {
-    rpc_status st;
-    for (int attempt = 0; (st = apply_once(in, m)) == RPC_ABORTED && attempt < 3; attempt++)
-        shop_sleep_ms(1 + attempt * 5);
-    return st;
+    int64_t until = shop_now_ms() + DB_RETRY_MS;
+    int deadlocks = 0;
+    for (;;) {
+        rpc_status st = apply_once(in, m);
+        if (st == RPC_ABORTED && deadlocks < 3) {
+            shop_sleep_ms(1 + 5 * deadlocks++);
+        } else if (st == RPC_UNAVAILABLE && shop_now_ms() < until &&
+                   !atomic_load(&in->c->stopping)) {
+            PQfinish(in->conn); /* dial again: the primary may be elsewhere now */
+            in->conn = NULL;
+            shop_sleep_ms(200);
+        } else {
+            return st;
+        }
+    }
 }
 
 /* The message's traceparent property, NULL when it has none. */
@@ -172,6 +193,7 @@ void svc_consumer_stop(svc_consumer *c)
 {
     if (c == NULL)
         return;
+    atomic_store(&c->stopping, 1);
     for (int i = 0; i < c->n; i++) {
         if (c->in[i].mq != NULL)
             mq_consumer_close(c->in[i].mq);

@@ -175,6 +175,8 @@ rpc_status shop_hosts_cleanup(int *removed, shop_error *err)
     for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
         if (strncmp(e->d_name, "shopflow", 8) != 0)
             continue;
+        int killed = 0;
+        shop_hosts_kill_all(e->d_name, &killed, NULL); /* a crashed run's database hosts */
         char *del[] = {"ip", "netns", "del", e->d_name, NULL};
         if (hosts_cmd(del, err) == RPC_OK)
             ++*removed;

@@ -67,13 +67,21 @@ rpc_status shop_hosts_heal(shop_hosts *h, const char *name, shop_error *err);
  * both directions with a token bucket; NULL removes the limit. */
 rpc_status shop_hosts_bandwidth(shop_hosts *h, const char *name, const char *rate, shop_error *err);
 
+/* A host lost at once: SIGKILL to every process in its namespace (found
+ * through /proc/<pid>/ns/net), until none is left; *killed counts them. */
+rpc_status shop_hosts_lose(shop_hosts *h, const char *name, int *killed, shop_error *err);
+
+/* The same for a namespace by its name in /run/netns. */
+rpc_status shop_hosts_kill_all(const char *netns, int *killed, shop_error *err);
+
 /* Removes the namespaces, links and bridge (processes inside must be gone;
  * a namespace whose processes still run is removed from /run/netns but
  * lives on until they exit). */
 void shop_hosts_destroy(shop_hosts *h);
 
 /* Removes every namespace, veth and bridge of this module left by any run
- * (`shopflow down --hosts netns` after a crash); *removed counts them. */
+ * (`shopflow down --hosts netns` after a crash), killing the processes still
+ * inside a namespace first; *removed counts the namespaces and links. */
 rpc_status shop_hosts_cleanup(int *removed, shop_error *err);
 
 #endif

@@ -7,7 +7,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <libpq-fe.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -404,21 +403,6 @@ rpc_status shop_pg_stop(shop_error *err)
     return RPC_OK;
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int remove_tree(const char *path)
-{
-    if (access(path, F_OK) != 0)
-        return 0;
-    return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
-}
-
 rpc_status shop_pg_reset(shop_error *err)
 {
     if (getenv("SHOPFLOW_PG") != NULL && getenv("SHOPFLOW_PG")[0] != '\0') {
@@ -429,7 +413,7 @@ rpc_status shop_pg_reset(shop_error *err)
         return shop_error_code(err);
     cluster_paths p;
     cluster_paths_init(&p);
-    if (remove_tree(p.pg) != 0 || remove_tree(p.run) != 0) {
+    if (shop_remove_tree(p.pg) != 0 || shop_remove_tree(p.run) != 0) {
         return shop_error_set(err, RPC_INTERNAL, "could not remove %s", p.pg);
     }
     return RPC_OK;

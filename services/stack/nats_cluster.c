@@ -53,20 +53,46 @@ static rpc_status write_conf(const nats_cluster *c, int i, shop_error *err)
         return shop_error_errno(err, errno, "writing %s", nd->conf);
     fprintf(f,
             "# written by services/stack/nats_cluster.c\n"
-            "server_name: %s\nlisten: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\n"
+            "server_name: %s\nlisten: %s:%d\nhttp: %s:%d\n"
             "jetstream { store_dir: \"%s\" }\n",
-            nd->name, nd->client_port, nd->monitor_port, nd->store);
+            nd->name, nd->addr, nd->client_port, nd->addr, nd->monitor_port, nd->store);
     if (c->n > 1) {
-        fprintf(f, "cluster {\n  name: shopflow\n  listen: 127.0.0.1:%d\n  routes: [\n",
+        fprintf(f, "cluster {\n  name: shopflow\n  listen: %s:%d\n  routes: [\n", nd->addr,
                 nd->cluster_port);
         for (int j = 0; j < c->n; j++)
             if (j != i)
-                fprintf(f, "    nats-route://127.0.0.1:%d\n", c->nodes[j].cluster_port);
+                fprintf(f, "    nats-route://%s:%d\n", c->nodes[j].addr, c->nodes[j].cluster_port);
         fprintf(f, "  ]\n}\n");
     }
     if (fclose(f) != 0)
         return shop_error_errno(err, errno, "writing %s", nd->conf);
     return RPC_OK;
+}
+
+/* nats://<addr>:<client port>,... and every node's config. */
+static rpc_status write_all(nats_cluster *c, shop_error *err)
+{
+    size_t off = (size_t)snprintf(c->url, sizeof c->url, "nats://");
+    for (int i = 0; i < c->n; i++)
+        off += (size_t)snprintf(c->url + off, sizeof c->url - off, "%s%s:%d", i > 0 ? "," : "",
+                                c->nodes[i].addr, c->nodes[i].client_port);
+    for (int i = 0; i < c->n; i++) {
+        rpc_status st = write_conf(c, i, err);
+        if (st != RPC_OK)
+            return st;
+    }
+    return RPC_OK;
+}
+
+rpc_status nats_cluster_place(nats_cluster *c, int i, const char *addr, int (*enter)(void *),
+                              void *arg, shop_error *err)
+{
+    if (i < 0 || i >= c->n)
+        return shop_error_set(err, RPC_INVALID_ARGUMENT, "no node %d", i);
+    snprintf(c->nodes[i].addr, sizeof c->nodes[i].addr, "%s", addr);
+    c->nodes[i].enter = enter;
+    c->nodes[i].enter_arg = arg;
+    return write_all(c, err);
 }
 
 rpc_status nats_cluster_init(nats_cluster *c, const char *dir, int n, shop_error *err)
@@ -84,10 +110,10 @@ rpc_status nats_cluster_init(nats_cluster *c, const char *dir, int n, shop_error
     snprintf(c->dir, sizeof c->dir, "%s", d);
     if (mkdir(d, 0755) != 0 && errno != EEXIST)
         return shop_error_errno(err, errno, "mkdir %s", d);
-    size_t off = (size_t)snprintf(c->url, sizeof c->url, "nats://");
     for (int i = 0; i < c->n; i++) {
         nats_node *nd = &c->nodes[i];
         snprintf(nd->name, sizeof nd->name, "n%d", i);
+        snprintf(nd->addr, sizeof nd->addr, "127.0.0.1");
         nd->client_port = shop_stack_free_port();
         nd->cluster_port = shop_stack_free_port();
         nd->monitor_port = shop_stack_free_port();
@@ -96,15 +122,8 @@ rpc_status nats_cluster_init(nats_cluster *c, const char *dir, int n, shop_error
         snprintf(nd->store, sizeof nd->store, "%s/n%d", d, i);
         snprintf(nd->conf, sizeof nd->conf, "%s/n%d.conf", d, i);
         snprintf(nd->log, sizeof nd->log, "%s/n%d.log", d, i);
-        off += (size_t)snprintf(c->url + off, sizeof c->url - off, "%s127.0.0.1:%d",
-                                i > 0 ? "," : "", nd->client_port);
     }
-    for (int i = 0; i < c->n; i++) {
-        rpc_status st = write_conf(c, i, err);
-        if (st != RPC_OK)
-            return st;
-    }
-    return RPC_OK;
+    return write_all(c, err);
 }
 
 /* GET /healthz on the monitor port into buf (the body, or "" when the node
@@ -113,7 +132,7 @@ static int healthz(const nats_cluster *c, int i, char *out, size_t outlen)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(c->nodes[i].monitor_port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    inet_pton(AF_INET, c->nodes[i].addr, &a.sin_addr);
     struct timeval tv = {.tv_sec = 1};
     char buf[512];
     size_t got = 0;
@@ -151,7 +170,9 @@ static rpc_status spawn_node(nats_cluster *c, int i, shop_error *err)
     shop_spawn_opts so = {.exec_path = c->bin,
                           .log_path = nd->log,
                           .stdin_null = true,
-                          .death_signal = c->death_signal};
+                          .death_signal = c->death_signal,
+                          .in_child = nd->enter,
+                          .in_child_arg = nd->enter_arg};
     rpc_status st = shop_spawn(argv, &so, &nd->pid, err);
     if (st != RPC_OK) {
         nd->pid = 0;

@@ -28,6 +28,9 @@
 
 typedef struct nats_node {
     char name[8];
+    char addr[20];           /* where it listens: 127.0.0.1, or its host's (nats_cluster_place) */
+    int (*enter)(void *arg); /* run in the child before exec (its host), NULL: none */
+    void *enter_arg;
     int client_port, cluster_port, monitor_port;
     char store[520], conf[520], log[520];
     pid_t pid; /* 0 when not running */
@@ -37,7 +40,7 @@ typedef struct nats_cluster {
     int n;
     char dir[480];
     char bin[256];
-    char url[NATS_CLUSTER_MAX * 32]; /* nats://127.0.0.1:<client port>,... */
+    char url[NATS_CLUSTER_MAX * 32]; /* nats://<addr>:<client port>,... */
     nats_node nodes[NATS_CLUSTER_MAX];
     /* Per start; 0: 60000. A first start is healthy in ~1 s; a start of a
      * whole cluster that holds streams takes 6-20 s here (every stream and
@@ -52,6 +55,13 @@ typedef struct nats_cluster {
 /* Picks free ports, writes the configs under `dir` (made if missing) for n
  * nodes (0: 3); nothing is started. */
 rpc_status nats_cluster_init(nats_cluster *c, const char *dir, int n, shop_error *err);
+
+/* Puts node i on another host (multi-host mode): it listens on `addr` and
+ * `enter(arg)` runs in its process before exec (e.g.
+ * shop_hosts_enter_child); the configs and the URL are rewritten. Call
+ * between init and start. */
+rpc_status nats_cluster_place(nats_cluster *c, int i, const char *addr, int (*enter)(void *),
+                              void *arg, shop_error *err);
 
 /* Starts every node that is not running and waits until all are healthy
  * (JetStream up and, in a cluster, a meta leader elected). */

@@ -29,6 +29,9 @@ typedef struct shop_stack_opts {
     int nats_nodes;         /* mq "nats": cluster size; 0: 3 (R3 streams) */
     const char *hosts;      /* "local" (all on loopback, the default) or "netns": every
                                daemon on its own host (services/stack/stack_hosts.h) */
+    const char *db;         /* hosts "netns": "ha" (the default: each database a primary and a
+                               synchronous standby under pg_auto_failover, on hosts of their
+                               own) or "local" (the private cluster, over its Unix socket) */
     int64_t goods;          /* goods 1..goods ... */
     int64_t stock;          /* ... with this many units each */
     int64_t price_cents;    /* ... at this unit price */
@@ -54,6 +57,7 @@ typedef struct shop_stack_proc {
     char url[64];         /* tcp://127.0.0.1:port */
     char metrics_url[64]; /* http://127.0.0.1:port, its GET /metrics */
     char db[128];         /* its database */
+    char pg_url[512];     /* its server when not the stack's (multi-host formations) */
     char log_path[512];   /* "" when logging to stderr */
     int paused;
     int last_status; /* as from waitpid, once reaped */
@@ -69,6 +73,7 @@ typedef struct shop_stack {
     char mq_dir[512], delay_dir[512];   /* their data */
     struct nats_cluster *nats;          /* mq "nats": the cluster in mq-broker's place */
     struct shop_hosts *hosts;           /* hosts "netns": the daemons' hosts */
+    struct shop_pg_ha *pg_ha;           /* db "ha": the formations (stack_db_ha.h) */
 } shop_stack;
 
 shop_stack_opts shop_stack_defaults(void);
@@ -94,6 +99,27 @@ int shop_stack_resume(shop_stack *st, const char *name);
 /* Starts a stopped (killed or exited) daemon again on the same port and
  * database, waiting until it accepts connections. */
 rpc_status shop_stack_restart(shop_stack *st, const char *name, shop_error *err);
+
+/* Where the stack keeps the data of `what` ("mq", "delayd", "nats",
+ * "pg-ha"): <var>/stack/<db_prefix><what>, beside the private cluster. */
+void shop_stack_data_dir(const shop_stack *st, const char *what, char *out, size_t len);
+
+/* The PostgreSQL URL of a service's database: its formation's multi-host
+ * URL in multi-host mode, else the stack's server. */
+const char *shop_stack_pg_url(const shop_stack *st, const shop_stack_proc *p);
+
+typedef struct shop_stack_db_loss {
+    char lost_host[24];   /* the primary's host, now gone */
+    char new_primary[24]; /* the node the monitor promoted */
+    int64_t outage_ms;    /* from the kill to the first write that succeeded */
+} shop_stack_db_loss;
+
+/* Multi-host mode with db "ha": kills every process on the host of
+ * `service`'s database primary (kill -9 of the machine), then waits until
+ * the formation takes a write again (the monitor promotes the standby) and
+ * says how long that took. */
+rpc_status shop_stack_lose_db(shop_stack *st, const char *service, shop_stack_db_loss *out,
+                              shop_error *err);
 
 /* Reaps daemons that exited on their own; returns how many are running. */
 int shop_stack_poll(shop_stack *st);

@@ -20,6 +20,7 @@
 #include "services/coupon/coupon_logic.h"
 #include "services/pg/shop_pg.h"
 #include "services/stack/stack_async.h"
+#include "services/stack/stack_db_ha.h"
 #include "services/stack/stack_hosts.h"
 #include "services/stack/stack_metrics.h"
 #include "services/stack/stack_nats.h"
@@ -75,11 +76,13 @@ static void find_bin_dir(shop_stack *st)
 static rpc_status fresh_db(shop_stack *st, shop_stack_proc *p, const char *service, shop_error *err)
 {
     char sql_dir[512], conninfo[SHOP_PG_CONNLEN];
+    const char *url = shop_stack_pg_url(st, p);
     shop_pg_sql_dir(service, sql_dir, sizeof sql_dir);
-    if (!st->opts.keep_data && shop_pg_drop_database(st->pg_url, p->db, err) != 0)
+    /* a formation is new with every stack: nothing to drop */
+    if (!st->opts.keep_data && st->pg_ha == NULL && shop_pg_drop_database(url, p->db, err) != 0)
         return shop_error_code(err);
-    if (shop_pg_ensure_database(st->pg_url, p->db, sql_dir, err) != 0 ||
-        shop_pg_conninfo(st->pg_url, p->db, conninfo, sizeof conninfo, err) != 0)
+    if (shop_pg_ensure_database(url, p->db, sql_dir, err) != 0 ||
+        shop_pg_conninfo(url, p->db, conninfo, sizeof conninfo, err) != 0)
         return shop_error_code(err);
     if (st->opts.keep_data || strcmp(service, "order") == 0)
         return RPC_OK;
@@ -117,7 +120,7 @@ static rpc_status spawn(shop_stack *st, shop_stack_proc *p, shop_error *err)
     snprintf(path, sizeof path, "%s/shop-%s", st->bin_dir, p->name);
     snprintf(listen, sizeof listen, "--listen=%s", p->url);
     snprintf(db, sizeof db, "--db=%s", p->db);
-    snprintf(pg, sizeof pg, "--pg=%s", st->pg_url);
+    snprintf(pg, sizeof pg, "--pg=%s", shop_stack_pg_url(st, p));
     char *argv[24] = {path, listen, db, pg};
     int argc = 4;
     if (stack_async_is_mq(st, p)) {
@@ -232,14 +235,20 @@ rpc_status shop_stack_start(shop_stack *st, const shop_stack_opts *opts, shop_er
         return shop_error_code(err);
     if (setup_procs(st, err) != 0)
         return shop_error_code(err);
-    static const char *const services[SHOP_STACK_NPROCS] = {"order", "stock", "coupon"};
-    for (int i = 0; i < SHOP_STACK_NPROCS; i++)
-        if (fresh_db(st, &st->procs[i], services[i], err) != 0)
-            return shop_error_code(err);
     if (stack_async_on(st) && stack_async_setup(st, err) != RPC_OK)
         return shop_error_code(err);
     if (stack_hosts_on(st) && stack_hosts_setup(st, err) != RPC_OK)
         return shop_error_code(err);
+    if (stack_db_ha_on(st) && stack_db_ha_start(st, err) != RPC_OK) {
+        shop_stack_stop(st);
+        return shop_error_code(err);
+    }
+    static const char *const services[SHOP_STACK_NPROCS] = {"order", "stock", "coupon"};
+    for (int i = 0; i < SHOP_STACK_NPROCS; i++)
+        if (fresh_db(st, &st->procs[i], services[i], err) != 0) {
+            shop_stack_stop(st);
+            return shop_error_code(err);
+        }
     /* async: the broker and the delay queue before any service */
     for (int i = 0; i < SHOP_STACK_NMQ && stack_async_on(st); i++) {
         shop_stack_proc *p = &st->mq[i];
@@ -323,6 +332,21 @@ rpc_status shop_stack_restart(shop_stack *st, const char *name, shop_error *err)
     return wait_ready(st, p, err);
 }
 
+void shop_stack_data_dir(const shop_stack *st, const char *what, char *out, size_t len)
+{
+    char var[PATH_MAX];
+    snprintf(var, sizeof var, "%s", shop_pg_var_dir());
+    char *slash = strrchr(var, '/');
+    if (slash != NULL && strcmp(slash, "/pg") == 0)
+        *slash = '\0';
+    snprintf(out, len, "%s/stack/%s%s", var, st->opts.db_prefix, what);
+}
+
+const char *shop_stack_pg_url(const shop_stack *st, const shop_stack_proc *p)
+{
+    return p->pg_url[0] != '\0' ? p->pg_url : st->pg_url;
+}
+
 int shop_stack_poll(shop_stack *st)
 {
     int n = 0;
@@ -369,6 +393,7 @@ int shop_stack_stop(shop_stack *st)
     if (stop_procs(st->mq, SHOP_STACK_NMQ) != 0)
         rc = -1;
     stack_nats_stop(st);
+    stack_db_ha_stop(st);
     stack_hosts_destroy(st); /* once nothing runs inside them */
     return rc;
 }

@@ -61,16 +61,11 @@ rpc_status stack_async_setup(shop_stack *st, shop_error *err)
         return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "no free TCP port on 127.0.0.1");
     }
     snprintf(st->mq_pub_url, sizeof st->mq_pub_url, "tcp://127.0.0.1:%d", pub);
-    /* beside the private cluster: <var>/pg -> <var>/stack/ */
-    char var[PATH_MAX];
-    snprintf(var, sizeof var, "%s", shop_pg_var_dir());
-    char *slash = strrchr(var, '/');
-    if (slash != NULL && strcmp(slash, "/pg") == 0)
-        *slash = '\0';
-    snprintf(st->mq_dir, sizeof st->mq_dir, "%s/stack/%smq", var, st->opts.db_prefix);
-    snprintf(st->delay_dir, sizeof st->delay_dir, "%s/stack/%sdelayd", var, st->opts.db_prefix);
-    char parent[PATH_MAX + 8];
-    snprintf(parent, sizeof parent, "%s/stack", var);
+    shop_stack_data_dir(st, "mq", st->mq_dir, sizeof st->mq_dir);
+    shop_stack_data_dir(st, "delayd", st->delay_dir, sizeof st->delay_dir);
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", st->mq_dir);
+    *strrchr(parent, '/') = '\0';
     mkdir(parent, 0755); /* the daemons create their own folder inside */
     if (st->opts.keep_data)
         return RPC_OK;

@@ -2,10 +2,9 @@
  * on its own host, a network namespace of services/hosts with its own
  * address on a private bridge; the daemons listen on and dial those
  * addresses, so a host's link can be cut (partition) or slowed (bandwidth)
- * while the processes run on. PostgreSQL stays where it is and is reached
- * over its Unix socket, which no network namespace separates: the database
- * is not yet a host of its own (see README, "Every process on its own
- * host"). */
+ * while the processes run on. Each service's database is a pg_auto_failover
+ * formation of two nodes on hosts of their own (stack_db_ha.h), unless
+ * --db local keeps the private cluster, reached over its Unix socket. */
 #ifndef SHOP_STACK_HOSTS_H
 #define SHOP_STACK_HOSTS_H
 

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "services/hosts/hosts.h"
 #include "services/pg/shop_pg.h"
 #include "services/stack/nats_cluster.h"
 
@@ -19,24 +20,13 @@ int stack_nats_on(const shop_stack *st)
                                 st->opts.arch != NULL && strcmp(st->opts.arch, "async") == 0);
 }
 
-/* <var>/stack/<prefix>nats, beside the embedded broker's data. */
-static void data_dir(const shop_stack *st, char *out, size_t len)
-{
-    char var[PATH_MAX];
-    snprintf(var, sizeof var, "%s", shop_pg_var_dir());
-    char *slash = strrchr(var, '/');
-    if (slash != NULL && strcmp(slash, "/pg") == 0)
-        *slash = '\0';
-    snprintf(out, len, "%s/stack/%snats", var, st->opts.db_prefix);
-}
-
 rpc_status stack_nats_start(shop_stack *st, shop_error *err)
 {
     nats_cluster *c = calloc(1, sizeof *c);
     if (c == NULL)
         return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
     char dir[sizeof c->dir];
-    data_dir(st, dir, sizeof dir);
+    shop_stack_data_dir(st, "nats", dir, sizeof dir);
     if (!st->opts.keep_data && access(dir, F_OK) == 0) {
         char cmd[sizeof dir + 32];
         snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
@@ -53,6 +43,15 @@ rpc_status stack_nats_start(shop_stack *st, shop_error *err)
     /* like the daemons: a cluster never outlives the stack's owner */
     c->death_signal = SIGTERM;
     st->nats = c;
+    for (int i = 0; i < c->n && st->hosts != NULL; i++) { /* multi-host: node i on nats-n<i> */
+        char name[16];
+        snprintf(name, sizeof name, "nats-n%d", i);
+        shop_host *h = shop_hosts_find(st->hosts, name);
+        if (h == NULL)
+            return shop_error_set(err, RPC_INTERNAL, "no host %s for JetStream node %d", name, i);
+        if (nats_cluster_place(c, i, h->addr, shop_hosts_enter_child, h, err) != RPC_OK)
+            return shop_error_code(err);
+    }
     rpc_status started = nats_cluster_start(c, err);
     if (started != RPC_OK)
         return shop_error_wrap(err, "nats-server cluster in %s", dir);
@@ -105,6 +104,13 @@ rpc_status stack_nats_restart(shop_stack *st, shop_error *err)
     if (st->nats == NULL)
         return shop_error_set(err, RPC_FAILED_PRECONDITION, "no JetStream cluster in this stack");
     return nats_cluster_start(st->nats, err);
+}
+
+int stack_nats_nodes(const shop_stack *st)
+{
+    if (!stack_nats_on(st))
+        return 0;
+    return st->opts.nats_nodes > 0 ? st->opts.nats_nodes : 3;
 }
 
 int stack_nats_running(const shop_stack *st)

@@ -17,7 +17,8 @@
 int stack_nats_on(const shop_stack *st);
 
 /* Makes the cluster (fresh data unless keep_data) in <var>/stack/<prefix>nats,
- * starts it and points the broker's URL at it. */
+ * each node on its own host in multi-host mode, starts it and points the
+ * broker's URL at it. */
 rpc_status stack_nats_start(shop_stack *st, shop_error *err);
 
 /* Signals the leading node: SIGKILL (reaped, the node stays down until
@@ -27,6 +28,10 @@ int stack_nats_signal(shop_stack *st, int sig);
 
 /* Starts every stopped node again and waits until the cluster is healthy. */
 rpc_status stack_nats_restart(shop_stack *st, shop_error *err);
+
+/* How many nodes the cluster has (0 without JetStream); in multi-host mode
+ * node i runs on host "nats-n<i>". */
+int stack_nats_nodes(const shop_stack *st);
 
 /* How many nodes run. */
 int stack_nats_running(const shop_stack *st);

@@ -31,7 +31,10 @@ static void bench_usage(FILE *out)
         "                    private bridge; root only): link faults partition@T,\n"
         "                    heal@T and bandwidth=RATE@T1-T2 act on a host's link, e.g.\n"
         "                    coupon:partition@15s,coupon:heal@30s; delay and drop stay\n"
-        "                    in the message proxy\n"
+        "                    in the message proxy. Each database is a primary and a\n"
+        "                    synchronous standby (pg_auto_failover) on hosts of their own;\n"
+        "                    stock:db-kill@T kills the primary's host (-9)\n"
+        "  --db local        with --hosts netns: the private cluster instead (no failover)\n"
         "  --mq nats         adds async-nats: the async architecture on a three-node\n"
         "                    nats-server cluster with JetStream (R3) in mq-broker's place;\n"
         "                    its broker faults act on the order.placed stream's leader\n"
@@ -43,7 +46,7 @@ static void bench_usage(FILE *out)
         "  --fault SPEC      e.g. coupon:kill@15s,restart@30s  stock:delay=200@5s-10s\n"
         "                    stock:pause@5s-8s  coupon:drop=0.3@5s-10s (repeatable), with\n"
         "                    --hosts netns also coupon:partition@5s,heal@10s and\n"
-        "                    stock:bandwidth=500kbit@5s-10s; services\n"
+        "                    stock:bandwidth=500kbit@5s-10s, stock:db-kill@10s; services\n"
         "                    order, stock, coupon, broker, delayd. Default: the coupon service\n"
         "                    killed for the middle third of the run\n"
         "  --no-fault        no faults (a baseline)\n"
@@ -92,6 +95,7 @@ int cmd_bench(int argc, char **argv)
         {"converge", required_argument, NULL, 'v'},
         {"mq", required_argument, NULL, 'm'},
         {"hosts", required_argument, NULL, 'H'},
+        {"db", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -117,6 +121,13 @@ int cmd_bench(int argc, char **argv)
                 return 2;
             }
             cfg.hosts = strcmp(optarg, "netns") == 0 ? "netns" : NULL;
+            break;
+        case 'D':
+            if (strcmp(optarg, "ha") != 0 && strcmp(optarg, "local") != 0) {
+                fprintf(stderr, "shopflow bench: --db wants ha or local, not '%s'\n", optarg);
+                return 2;
+            }
+            cfg.db = optarg;
             break;
         case 'm':
             if (strcmp(optarg, "nats") != 0 && strcmp(optarg, "broker") != 0) {

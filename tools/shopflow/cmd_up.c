@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "services/hosts/hosts.h"
+#include "services/pg/pg_ha.h"
 #include "services/stack/nats_cluster.h"
 #include "services/stack/shop_stack.h"
 #include "tools/shopflow/commands.h"
@@ -26,7 +27,7 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: shopflow up [--arch sync|async] [--mq broker|nats] [--goods N] [--stock S]\n"
-        "                   [--users U] ... [--restart] [--hosts local|netns]\n\n"
+        "                   [--users U] ... [--restart] [--hosts local|netns] [--db ha|local]\n\n"
         "Starts PostgreSQL, loads fixtures (goods 1..N with S units each; one coupon\n"
         "per user, coupon_id = user_id = 1..U), starts the services and prints their\n"
         "addresses, and supervises them: a daemon that exits is reported and the others\n"
@@ -55,8 +56,12 @@ static void usage(FILE *out)
         "  --restart             start a daemon that exits again (0.5 s, doubling to 30 s)\n"
         "  --hosts local|netns   netns: every daemon on its own host, a network namespace\n"
         "                        with its own address (10.231.<k>.0/24) on a private\n"
-        "                        bridge, so a host's link can be cut (root only; PostgreSQL\n"
-        "                        stays local, on its Unix socket) [local]\n\n"
+        "                        bridge, so a host's link can be cut (root only) [local]\n"
+        "  --db ha|local         with --hosts netns: ha runs each service's database as a\n"
+        "                        primary and a synchronous standby on hosts of their own,\n"
+        "                        failed over by pg_auto_failover (its monitor on host\n"
+        "                        pg-monitor); local keeps the private cluster on its\n"
+        "                        Unix socket (quicker to start) [ha]\n\n"
         "exit: 0 stopped cleanly, 1 a start failed or a daemon did not exit cleanly, 2 usage\n");
 }
 
@@ -85,6 +90,7 @@ enum {
     LOGS,
     MQ,
     HOSTS,
+    DB,
     ARCH,
     PREFIX,
     RESTART
@@ -142,6 +148,7 @@ static int parse(int argc, char **argv, shop_stack_opts *o, int *restart)
         {"restart", no_argument, NULL, RESTART},
         {"mq", required_argument, NULL, MQ},
         {"hosts", required_argument, NULL, HOSTS},
+        {"db", required_argument, NULL, DB},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -162,6 +169,8 @@ static int parse(int argc, char **argv, shop_stack_opts *o, int *restart)
             o->mq = optarg;
         } else if (c == HOSTS) {
             o->hosts = optarg;
+        } else if (c == DB) {
+            o->db = optarg;
         } else if (c == RESTART) {
             *restart = 1;
         } else if (c == '?' || numeric_option(c, optarg, o) != 0) {
@@ -180,6 +189,14 @@ static int parse(int argc, char **argv, shop_stack_opts *o, int *restart)
     }
     if (o->hosts != NULL && strcmp(o->hosts, "local") != 0 && strcmp(o->hosts, "netns") != 0) {
         fprintf(stderr, "shopflow up: unknown --hosts %s (local or netns)\n", o->hosts);
+        return -1;
+    }
+    if (o->db != NULL && strcmp(o->db, "ha") != 0 && strcmp(o->db, "local") != 0) {
+        fprintf(stderr, "shopflow up: unknown --db %s (ha or local)\n", o->db);
+        return -1;
+    }
+    if (o->db != NULL && (o->hosts == NULL || strcmp(o->hosts, "netns") != 0)) {
+        fprintf(stderr, "shopflow up: --db needs --hosts netns\n");
         return -1;
     }
     if (o->mq != NULL && strcmp(o->mq, "broker") != 0 && strcmp(o->mq, "nats") != 0) {
@@ -210,6 +227,9 @@ static void print_stack(const shop_stack *st, const shop_stack_opts *o)
     for (int i = 0; i < SHOP_STACK_NPROCS; i++)
         printf("%-9s pid=%d url=%s db=%s metrics=%s/metrics\n", st->procs[i].name,
                (int)st->procs[i].pid, st->procs[i].url, st->procs[i].db, st->procs[i].metrics_url);
+    for (int i = 0; i < SHOP_STACK_NPROCS && st->pg_ha != NULL; i++)
+        printf("%-9s %s (pg_auto_failover formation %s; monitor %s)\n", st->procs[i].db,
+               st->procs[i].pg_url, st->procs[i].name, st->pg_ha->monitor_url);
     if (st->nats != NULL)
         printf("broker    JetStream, %d nats-server nodes: url=%s data=%s\n"
                "delayd    pid=%d url=%s data=%s metrics=%s/metrics\n",
