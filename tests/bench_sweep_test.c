@@ -77,3 +77,18 @@ Test(bench_sweep, an_unknown_architecture_is_refused_by_name)
     cr_assert_not_null(strstr(err.message, "carrier-pigeon"), "%s", err.message);
     free(s);
 }
+
+Test(bench_sweep, a_sweep_that_would_outrun_its_fixtures_stops_and_says_so)
+{
+    ts_pg_up();
+    shop_sweep_config cfg = short_steps();
+    cfg.users = 1000; /* 100/s and 200/s fit with their steps below; 400/s does not */
+    shop_sweep_series *s = calloc(1, sizeof *s);
+    shop_error err = {0};
+    cr_assert_eq(shop_sweep_run(&cfg, "sync", 0, s, &err), RPC_OK, "%s", err.message);
+    cr_assert_not_null(strstr(s->note, "fixture users would run out"), "%s", s->note);
+    cr_assert_leq(s->max_rate, 200);
+    for (size_t i = 0; i < s->n_steps; i++)
+        cr_assert_leq(s->steps[i].rate, 200, "no step past the budget");
+    free(s);
+}

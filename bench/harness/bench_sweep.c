@@ -158,6 +158,14 @@ static rpc_status search(sweep_ctx *x, shop_error *err)
     const shop_sweep_config *cfg = x->cfg;
     double below = 0, above = 0, rate = cfg->start_rate;
     for (;;) {
+        /* this step and the three below the maximum must fit the fixtures */
+        double orders = rate * (double)cfg->step_ms / 1000.0 * (1 + 0.5 + 0.8 + 0.95);
+        if (above == 0 && (double)x->orders.seq_base + orders > (double)cfg->users) {
+            snprintf(x->out->note, sizeof x->out->note,
+                     "no knee below %.0f/s: the %lld fixture users would run out (raise --users)",
+                     rate, (long long)cfg->users);
+            break;
+        }
         shop_sweep_step *step;
         rpc_status rc = run_step(x, rate, SHOP_STEP_SEARCH, &step, err);
         if (rc != RPC_OK)
