@@ -114,21 +114,15 @@ static rpc_status run_step(sweep_ctx *x, double rate, int role, shop_sweep_step 
     step->p99_us = shop_hist_percentile(lr.latency_ok, 99);
     double pct = lr.offered ? 100.0 * (double)lr.ok / (double)lr.offered : 0;
     step->below_knee = pct >= cfg->knee_accept_pct && lr.ok > 0 && step->p99_us <= cfg->knee_p99_us;
-    if (!step->below_knee && role == SHOP_STEP_SEARCH) { /* the lowest failing rate says why */
-        int lowest = 1;
-        for (size_t i = 0; i < s->n_steps; i++)
-            if (!s->steps[i].below_knee && s->steps[i].rate < rate)
-                lowest = 0;
-        if (lowest && lr.ok == 0)
-            snprintf(s->knee, sizeof s->knee, "at %.0f/s: no order accepted, %lld of %lld %s", rate,
-                     (long long)lr.by_code[most_common_failure(&lr)], (long long)lr.offered,
-                     rpc_status_name(most_common_failure(&lr)));
-        else if (lowest)
-            snprintf(s->knee, sizeof s->knee,
-                     "at %.0f/s: accepted %.1f%% (limit %.0f%%), p99 %.1f ms (limit %.0f ms)", rate,
-                     pct, cfg->knee_accept_pct, (double)step->p99_us / 1000.0,
-                     (double)cfg->knee_p99_us / 1000.0);
-    }
+    if (!step->below_knee && lr.ok == 0)
+        snprintf(step->why, sizeof step->why, "no order accepted, %lld of %lld %s",
+                 (long long)lr.by_code[most_common_failure(&lr)], (long long)lr.offered,
+                 rpc_status_name(most_common_failure(&lr)));
+    else if (!step->below_knee)
+        snprintf(step->why, sizeof step->why,
+                 "accepted %.1f%% (limit %.0f%%), p99 %.1f ms (limit %.0f ms)", pct,
+                 cfg->knee_accept_pct, (double)step->p99_us / 1000.0,
+                 (double)cfg->knee_p99_us / 1000.0);
     shop_timeline_window w;
     if (shop_timeline_window_read(x->order_conn, from_wall, to_wall, &w, NULL) == RPC_OK) {
         step->confirmed = w.confirmed;
@@ -158,8 +152,8 @@ static rpc_status search(sweep_ctx *x, shop_error *err)
     const shop_sweep_config *cfg = x->cfg;
     double below = 0, above = 0, rate = cfg->start_rate;
     for (;;) {
-        /* this step and the three below the maximum must fit the fixtures */
-        double orders = rate * (double)cfg->step_ms / 1000.0 * (1 + 0.5 + 0.8 + 0.95);
+        /* this step, its repeat and the three below the maximum must fit */
+        double orders = rate * (double)cfg->step_ms / 1000.0 * (2 + 0.5 + 0.8 + 0.95);
         if (above == 0 && (double)x->orders.seq_base + orders > (double)cfg->users) {
             snprintf(x->out->note, sizeof x->out->note,
                      "no knee below %.0f/s: the %lld fixture users would run out (raise --users)",
@@ -168,12 +162,18 @@ static rpc_status search(sweep_ctx *x, shop_error *err)
         }
         shop_sweep_step *step;
         rpc_status rc = run_step(x, rate, SHOP_STEP_SEARCH, &step, err);
+        /* once more: a knee must repeat (a dead service, nothing accepted, is no noise) */
+        if (rc == RPC_OK && !step->below_knee && step->accepted > 0)
+            rc = run_step(x, rate, SHOP_STEP_SEARCH, &step, err);
         if (rc != RPC_OK)
             return rc;
-        if (step->below_knee)
+        if (step->below_knee) {
             below = rate;
-        else
+        } else {
             above = rate;
+            snprintf(x->out->knee, sizeof x->out->knee, "at %.0f/s%s: %s", rate,
+                     step->accepted > 0 ? ", twice" : "", step->why);
+        }
         if (above == 0) {
             rate *= 2;
             continue;

@@ -3,7 +3,10 @@
  * bisecting) until the knee, which the program finds: the first rate whose
  * accepted share falls under 99 % or whose p99 accept latency passes a
  * threshold. The highest rate under the knee is the maximum sustainable
- * rate; then one step each at 50 %, 80 % and 95 % of it. Every step also
+ * rate; then one step each at 50 %, 80 % and 95 % of it. A failing
+ * search step is run once more at the same rate and counts as failed only
+ * when it fails again, so one noisy second on a shared machine does not
+ * set the knee. Every step also
  * records the CPU seconds of each process (proc_cpu.h) and, from order_db,
  * the confirmations (CONFIRMED/s, accept->CONFIRMED lag), so capacity, CPU
  * per order and confirmation come from the same run. Optionally with the
@@ -45,6 +48,7 @@ typedef struct shop_sweep_step {
     int64_t offered, accepted;
     int64_t p50_us, p99_us; /* accept latency of accepted PlaceOrder */
     int below_knee;         /* accepted share and p99 within the limits */
+    char why[120];          /* when not: which limit it passed */
     double cpu_s[SHOP_CPU_PARTS];
     /* from order_db, for the orders accepted in the step */
     double confirmed_per_s;         /* confirmations during the step (/ step seconds) */
@@ -59,7 +63,7 @@ typedef struct shop_sweep_series {
     shop_sweep_step steps[SHOP_SWEEP_MAX_STEPS];
     size_t n_steps;
     double max_rate; /* highest rate below the knee; 0: none was */
-    char knee[200];  /* why the lowest failing rate failed */
+    char knee[200];  /* why the lowest rate that failed twice failed */
     char note[200];
 } shop_sweep_series;
 
