@@ -146,6 +146,12 @@ static rpc_status run_step(sweep_ctx *x, double rate, int role, shop_sweep_step 
     return RPC_OK;
 }
 
+static int latency_only(const shop_sweep_config *cfg, const shop_sweep_step *st)
+{
+    return st->offered > 0 &&
+           100.0 * (double)st->accepted / (double)st->offered >= cfg->knee_accept_pct;
+}
+
 /* Doubling, then bisection; the knee is where the program's limits say. */
 static rpc_status search(sweep_ctx *x, shop_error *err)
 {
@@ -162,8 +168,10 @@ static rpc_status search(sweep_ctx *x, shop_error *err)
         }
         shop_sweep_step *step;
         rpc_status rc = run_step(x, rate, SHOP_STEP_SEARCH, &step, err);
-        /* once more: a knee must repeat (a dead service, nothing accepted, is no noise) */
-        if (rc == RPC_OK && !step->below_knee && step->accepted > 0)
+        /* Once more when only the latency limit was passed: a knee must
+         * repeat. Refused orders are no noise, and overloading the stack
+         * again would leave it worse for the steps after. */
+        if (rc == RPC_OK && !step->below_knee && latency_only(cfg, step))
             rc = run_step(x, rate, SHOP_STEP_SEARCH, &step, err);
         if (rc != RPC_OK)
             return rc;
@@ -172,7 +180,7 @@ static rpc_status search(sweep_ctx *x, shop_error *err)
         } else {
             above = rate;
             snprintf(x->out->knee, sizeof x->out->knee, "at %.0f/s%s: %s", rate,
-                     step->accepted > 0 ? ", twice" : "", step->why);
+                     latency_only(cfg, step) ? ", twice" : "", step->why);
         }
         if (above == 0) {
             rate *= 2;
