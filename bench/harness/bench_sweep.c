@@ -49,10 +49,11 @@ typedef struct sweep_ctx {
     int coupon_down;
 } sweep_ctx;
 
-/* With the coupon service down nothing confirms: one look, no wait. */
-static void wait_drained(sweep_ctx *x, int64_t *pending)
+/* Waits up to `bound_ms` for no order to be PENDING. With the coupon
+ * service down nothing confirms: one look, no wait. */
+static void wait_drained(sweep_ctx *x, int64_t bound_ms, int64_t *pending)
 {
-    int64_t until = shop_now_ms() + (x->coupon_down ? 0 : x->cfg->drain_ms);
+    int64_t until = shop_now_ms() + (x->coupon_down ? 0 : bound_ms);
     for (;;) {
         if (shop_timeline_pending(x->order_conn, pending, NULL) == RPC_OK && *pending == 0)
             return;
@@ -104,7 +105,7 @@ static rpc_status run_step(sweep_ctx *x, double rate, int role, shop_sweep_step 
     if (rc != RPC_OK)
         return rc;
     int64_t to_wall = shop_wall_ms();
-    wait_drained(x, &step->pending_after);
+    wait_drained(x, cfg->drain_ms, &step->pending_after);
     shop_cpu_snapshot_take(&after, x->st, x->pg_pid, x->db_prefix);
     shop_cpu_seconds(&before, &after, step->cpu_s);
     x->orders.seq_base += (uint64_t)lr.offered;
@@ -264,9 +265,14 @@ rpc_status shop_sweep_run(const shop_sweep_config *cfg, const char *arch, int co
     if ((rc = search(&x, err)) != RPC_OK)
         goto done;
     static const double shares[] = {0.5, 0.8, 0.95};
-    for (int i = 0; i < 3 && out->max_rate > 0; i++)
+    for (int i = 0; i < 3 && out->max_rate > 0; i++) {
+        /* from an empty backlog (bounded): async may accept faster than it
+         * confirms, and these steps' lag should be their own orders' */
+        int64_t pending;
+        wait_drained(&x, 10 * cfg->drain_ms, &pending);
         if ((rc = run_step(&x, out->max_rate * shares[i], SHOP_STEP_AT50 + i, NULL, err)) != RPC_OK)
             goto done;
+    }
     rc = RPC_OK;
 done:
     if (ch)
