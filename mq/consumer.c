@@ -32,6 +32,7 @@ struct mq_consumer {
     mq_handler handler;
     void *arg;
     mq_consumer_opts o;
+    char *tags; /* o.tags, owned: sent again on every subscribe */
     pthread_t thread;
     int started;
     atomic_int stop;
@@ -97,6 +98,7 @@ static rpc_status consumer_subscribe(mq_consumer *c, shop_error *err)
     s.n_topics = c->ntopics;
     s.max_inflight = c->o.max_inflight;
     s.max_reconsume = c->o.max_reconsume;
+    s.tags = c->tags ? c->tags : "";
     Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
     req.body_case = SHOP__MQ__REQUEST__BODY_SUBSCRIBE;
     req.subscribe = &s;
@@ -234,7 +236,8 @@ static void deliver_one(mq_consumer *c, const Shop__Mq__Delivery *d)
                 .timestamp_ms = r->timestamp_ms,
                 .reconsume_times = d->reconsume_times,
                 .properties = props,
-                .n_properties = np};
+                .n_properties = np,
+                .tag = r->tag ? r->tag : ""};
     mq_consume_result res = c->handler(&m, c->arg);
     atomic_fetch_add(&c->delivered, 1);
     shop__mq__record__free_unpacked(r, NULL);
@@ -373,6 +376,10 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
         return RPC_INVALID_ARGUMENT;
     }
     const char *nurl = mq_url_or_env(opts ? opts->url : NULL, "MQ_URL", MQ_DEFAULT_URL);
+    if (mq_nats_is_url(nurl) && opts && opts->tags && *opts->tags && strcmp(opts->tags, "*") != 0)
+        return shop_error_set(err, RPC_UNIMPLEMENTED,
+                              "tag expressions are not available on the NATS JetStream backend "
+                              "(mq/README.md): subscribe with \"*\" or use one topic per tag");
     if (mq_nats_is_url(nurl)) {
         mq_nats_consumer *nc = NULL;
         mq_consumer *c = calloc(1, sizeof *c);
@@ -402,6 +409,12 @@ rpc_status mq_consumer_open(const char *group, const char *const *topics, size_t
     c->arg = arg;
     if (opts)
         c->o = *opts;
+    if (c->o.tags && !(c->tags = strdup(c->o.tags))) {
+        shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
+        mq_consumer_close(c);
+        return RPC_RESOURCE_EXHAUSTED;
+    }
+    c->o.tags = c->tags;
     c->o.ack_batch = c->o.ack_batch > 0 ? c->o.ack_batch : 256;
     c->o.ack_interval_ms = c->o.ack_interval_ms > 0 ? c->o.ack_interval_ms : 20;
     c->o.heartbeat_ms = c->o.heartbeat_ms > 0 ? c->o.heartbeat_ms : 300;
@@ -495,6 +508,7 @@ void mq_consumer_close(mq_consumer *c)
         free(c->interned[i]);
     free(c->interned);
     free(c->topics);
+    free(c->tags);
     free(c->group);
     free(c->acks);
     free(c);

@@ -2,10 +2,8 @@
  * DEADLINE_EXCEEDED with the same message ids (the broker recognises them).
  * On a nats:// URL each attempt goes to JetStream instead (mq/nats/). */
 #include "mq/mq.h"
-#include "mq/nats/nats_producer.h"
 #include "mq/nats/nats_names.h"
-#include "mq/producer_delay.h"
-#include "mq/wire.h"
+#include "mq/producer_int.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,13 +14,6 @@
 
 #include "base/clock.h"
 #include "base/log.h"
-
-struct mq_producer {
-    mq_link link;
-    mq_producer_opts opts;
-    mq_delay_route delay;   /* delayed sends go to mq-delayd */
-    mq_nats_producer *nats; /* set on a nats:// URL: JetStream instead of mq-broker */
-};
 
 /* xorshift128+ per thread, seeded once from getrandom: a batch of 256
  * sends then costs no syscall for its ids. */
@@ -70,6 +61,14 @@ rpc_status mq_producer_open(const char *url, const mq_producer_opts *opts, mq_pr
         p->opts.retries = 0;
     if (p->opts.retry_backoff_ms <= 0)
         p->opts.retry_backoff_ms = 50;
+    if (p->opts.max_pending == 0)
+        p->opts.max_pending = 16384;
+    if (p->opts.batch_max_msgs == 0)
+        p->opts.batch_max_msgs = 1024;
+    if (p->opts.batch_max_bytes == 0)
+        p->opts.batch_max_bytes = 1u << 20;
+    if (p->opts.max_requests == 0)
+        p->opts.max_requests = 4;
     shop_error err = {0};
     url = mq_url_or_env(url, "MQ_URL", MQ_DEFAULT_URL);
     if (mq_nats_is_url(url)) {
@@ -84,6 +83,7 @@ rpc_status mq_producer_open(const char *url, const mq_producer_opts *opts, mq_pr
         return RPC_INVALID_ARGUMENT;
     }
     mq_delay_route_init(&p->delay, p->opts.delay_url, p->opts.timeout_ms);
+    pthread_mutex_init(&p->async_mu, NULL);
     *out = p;
     return RPC_OK;
 }
@@ -92,6 +92,8 @@ void mq_producer_close(mq_producer *p)
 {
     if (!p)
         return;
+    mq_async_stop(p);
+    pthread_mutex_destroy(&p->async_mu);
     if (p->nats != NULL)
         mq_nats_producer_close(p->nats);
     else
@@ -106,9 +108,8 @@ static void result_fail(mq_send_result *r, rpc_status st, const char *msg)
     snprintf(r->message, sizeof r->message, "%s", msg);
 }
 
-/* Validates one message and fills its wire form; the result keeps the id. */
-static rpc_status message_prepare(const mq_message *in, Shop__Mq__Message *m,
-                                  Shop__Mq__Property *props, mq_send_result *r)
+rpc_status mq_message_prepare(const mq_message *in, Shop__Mq__Message *m, Shop__Mq__Property *props,
+                              mq_send_result *r)
 {
     const mq_send_opts *o = in->opts;
     memset(r, 0, sizeof *r);
@@ -125,8 +126,19 @@ static rpc_status message_prepare(const mq_message *in, Shop__Mq__Message *m,
         result_fail(r, RPC_INVALID_ARGUMENT, "body is NULL but len > 0");
         return r->status;
     }
+    const char *tag = o && o->tag ? o->tag : "";
+    size_t taglen = strlen(tag);
+    int tag_bad = taglen > 64;
+    for (size_t i = 0; i < taglen; i++)
+        tag_bad |= (unsigned char)tag[i] <= ' ' || tag[i] == '|' || tag[i] == 0x7f;
+    if (tag_bad) {
+        result_fail(r, RPC_INVALID_ARGUMENT,
+                    "a tag is at most 64 bytes without '|', spaces or line breaks");
+        return r->status;
+    }
     shop__mq__message__init(m);
     m->id = r->id;
+    m->tag = (char *)tag;
     m->topic = (char *)in->topic;
     m->key = (char *)(in->key ? in->key : "");
     m->body.data = (uint8_t *)in->body;
@@ -191,7 +203,7 @@ done:
     return st;
 }
 
-static int retryable(rpc_status st)
+int mq_send_retryable(rpc_status st)
 {
     return st == RPC_UNAVAILABLE || st == RPC_DEADLINE_EXCEEDED;
 }
@@ -220,8 +232,13 @@ rpc_status mq_producer_send_batch(mq_producer *p, const mq_message *msgs, size_t
     size_t pi = 0, pending = 0;
     for (size_t i = 0; i < n; i++) {
         wp[i] = &wire[i];
-        if (message_prepare(&msgs[i], &wire[i], &props[pi], &results[i]) != RPC_OK)
+        if (mq_message_prepare(&msgs[i], &wire[i], &props[pi], &results[i]) != RPC_OK)
             continue;
+        if (p->nats != NULL && *wire[i].tag) {
+            result_fail(&results[i], RPC_UNIMPLEMENTED,
+                        "tags are not available on the NATS JetStream backend (mq/README.md)");
+            continue;
+        }
         if (mq_send_is_delayed(msgs[i].opts)) {
             delayed[ndelayed++] = i;
             continue;
@@ -247,7 +264,7 @@ rpc_status mq_producer_send_batch(mq_producer *p, const mq_message *msgs, size_t
         for (size_t i = 0; i < n; i++) {
             if (!todo[i])
                 continue;
-            todo[i] = retryable(results[i].status) && attempt < p->opts.retries;
+            todo[i] = mq_send_retryable(results[i].status) && attempt < p->opts.retries;
             pending += todo[i];
         }
         if (pending > 0) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mq/mq.h"
 #include "mq/mq_delay.h"
 #include "base/clock.h"
 #include "rpc/rpc.h"
@@ -210,6 +211,41 @@ static int64_t count_of(const char *conninfo, const char *sql)
     return v;
 }
 
+/* Places orders 1..n (user, goods and coupon i, `count` each) with request
+ * ids "<prefix>-i"; returns the first order's id. */
+static int64_t place_orders(world *w, const char *prefix, int n, int count)
+{
+    int64_t first = 0;
+    for (int i = 1; i <= n; i++) {
+        char rid[32];
+        snprintf(rid, sizeof rid, "%s-%d", prefix, i);
+        Shop__Order__PlaceOrderRequest rq = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
+        rq.request_id = rid;
+        rq.user_id = i;
+        rq.goods_id = i;
+        rq.count = count;
+        rq.coupon_id = i;
+        Shop__Order__PlaceOrderReply *rp = NULL;
+        rpc_error err = {0};
+        rpc_call_opts co = {.wait_for_ready = true};
+        cr_assert_eq(shop_order_OrderService_PlaceOrder(w->order, &rq, &rp, &co, &err), RPC_OK,
+                     "%s", err.message);
+        first = first ? first : rp->order->order_id;
+        shop__order__place_order_reply__free_unpacked(rp, NULL);
+    }
+    return first;
+}
+
+/* Waits up to 15 s for n CONFIRMED orders; returns how many there are. */
+static int64_t wait_confirmed(world *w, int64_t n)
+{
+    int64_t got = 0;
+    for (int64_t until = shop_now_ms() + 15000; got != n && shop_now_ms() < until;
+         shop_sleep_ms(50))
+        got = count_of(w->db[2], "SELECT count(*) FROM orders WHERE status = 'CONFIRMED'");
+    return got;
+}
+
 Test(async_daemon, daemons_with_every_message_published_and_handled_twice_deduct_once)
 {
     enum { N = 5 };
@@ -217,29 +253,85 @@ Test(async_daemon, daemons_with_every_message_published_and_handled_twice_deduct
     setenv("SHOP_ASYNC_DUP_DELIVER", "1", 1);
     world w;
     up(&w, "adaemon_dup");
-    for (int i = 1; i <= N; i++) {
-        char rid[32];
-        snprintf(rid, sizeof rid, "adaemon-dup-%d", i);
-        Shop__Order__PlaceOrderRequest rq = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
-        rq.request_id = rid;
-        rq.user_id = i;
-        rq.goods_id = i;
-        rq.count = 3;
-        rq.coupon_id = i;
-        Shop__Order__PlaceOrderReply *rp = NULL;
-        rpc_error err = {0};
-        rpc_call_opts co = {.wait_for_ready = true};
-        cr_assert_eq(shop_order_OrderService_PlaceOrder(w.order, &rq, &rp, &co, &err), RPC_OK, "%s",
-                     err.message);
-        shop__order__place_order_reply__free_unpacked(rp, NULL);
-    }
-    int64_t n = 0;
-    for (int64_t until = shop_now_ms() + 15000; n != N && shop_now_ms() < until; shop_sleep_ms(50))
-        n = count_of(w.db[2], "SELECT count(*) FROM orders WHERE status = 'CONFIRMED'");
-    cr_assert_eq(n, N);
+    place_orders(&w, "adaemon-dup", N, 3);
+    cr_assert_eq(wait_confirmed(&w, N), N);
     shop_sleep_ms(300); /* the second copies drain */
     cr_assert_eq(count_of(w.db[0], "SELECT sum(stock) FROM goods"), 5 * 50 - 3 * N);
     cr_assert_eq(count_of(w.db[0], "SELECT count(*) FROM stock_log"), N);
     cr_assert_eq(count_of(w.db[1], "SELECT count(*) FROM coupons WHERE status = 'USED'"), N);
     down(&w, "adaemon_dup");
+}
+
+static mq_txn_state never_knows(const mq_msg *m, void *arg)
+{
+    (void)m;
+    (void)arg;
+    return MQ_TXN_UNKNOWN;
+}
+
+/* Halves of producer group shop-order for orders keys[i] (ids ids[i]),
+ * left undecided by a member that leaves at once (as a shop-order that died
+ * after them): only the real shop-order is asked about them. */
+static void orphan_halves(world *w, const char *const *ids, const char *const *keys, int n)
+{
+    mq_txn_producer *p = NULL;
+    shop_error err = {0};
+    cr_assert_eq(
+        mq_txn_producer_open(w->url[BROKER], "shop-order", never_knows, NULL, NULL, &p, &err),
+        RPC_OK, "%s", err.message);
+    for (int i = 0; i < n; i++) {
+        mq_send_opts o = {.id = ids[i]};
+        mq_send_result r;
+        cr_assert_eq(mq_producer_send_half(p, "txmsg.check", keys[i], "x", 1, &o, &r), RPC_OK, "%s",
+                     r.message);
+    }
+    mq_txn_producer_close(p);
+}
+
+/* Waits up to 10 s for `text` in `shopflow mq trace id`; its output in out. */
+static int trace_shows(world *w, const char *id, const char *text, char *out, size_t len)
+{
+    for (int64_t until = shop_now_ms() + 10000; shop_now_ms() < until; shop_sleep_ms(100))
+        if (ts_shopflow(out, len, "mq trace %s --url %s", id, w->url[BROKER]) == 0 &&
+            strstr(out, text) != NULL)
+            return 1;
+    return 0;
+}
+
+Test(async_daemon, publish_txmsg_confirms_orders_and_checks_back_from_order_db)
+{
+    enum { N = 3 };
+    setenv("SHOP_ORDER_PUBLISH", "txmsg", 1); /* inherited by the daemons */
+    setenv("MQ_TXN_CHECK_MS", "300", 1);
+    world w;
+    up(&w, "adaemon_txmsg");
+    cr_assert(ts_log_has(&w.p[ORDER], "publish=txmsg"));
+    int64_t first = place_orders(&w, "adaemon-tx", N, 1);
+    cr_assert_eq(wait_confirmed(&w, N), N, "order.placed went as committed half messages");
+    cr_expect_eq(count_of(w.db[2], "SELECT count(*) FROM outbox WHERE topic = 'order.placed'"), 0);
+    cr_expect_eq(count_of(w.db[2], "SELECT count(*) FROM outbox WHERE topic = 'order.timeout'"), N);
+    cr_expect_eq(count_of(w.db[0], "SELECT count(*) FROM stock_log"), N);
+    char key[24], out[16384];
+
+    /* a repeated request id: its half (for a fresh order id) is rolled back */
+    cr_assert_eq(place_orders(&w, "adaemon-tx", 1, 1), first, "the first order again");
+    shop_sleep_ms(200);
+    cr_assert_eq(ts_shopflow(out, sizeof out, "mq topic order.placed --url %s", w.url[BROKER]), 0,
+                 "%s", out);
+    cr_expect(strstr(out, "start=0 end=3 ") != NULL, "no 4th order.placed: %s", out);
+
+    /* halves left undecided: shop-order answers from order_db */
+    snprintf(key, sizeof key, "%lld", (long long)first);
+    const char *ids[] = {"tx-check-known", "tx-check-unknown"}, *keys[] = {key, "999999999"};
+    orphan_halves(&w, ids, keys, 2);
+    cr_expect(trace_shows(&w, "tx-check-known", "COMMIT", out, sizeof out) &&
+                  strstr(out, "STORED          txmsg.check@0"),
+              "the order exists: committed by the check-back: %s", out);
+    cr_expect(trace_shows(&w, "tx-check-unknown", "CHECK", out, sizeof out) &&
+                  !strstr(out, "COMMIT") && !strstr(out, "ROLLBACK"),
+              "no such order, and young: asked again later: %s", out);
+    cr_expect(ts_log_has(&w.p[ORDER], "state=UNKNOWN"), "the young missing order is UNKNOWN");
+    unsetenv("SHOP_ORDER_PUBLISH");
+    unsetenv("MQ_TXN_CHECK_MS");
+    down(&w, "adaemon_txmsg");
 }

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "mq/broker/broker.h"
+#include "mq/broker/trace.h"
+#include "mq/broker/txn.h"
 #include "mq.pb-c.h"
 #include "tests/support/testsupport.h"
 
@@ -48,6 +50,9 @@ static void fz_open(fz *f, const char *name)
     mq_store_opts so = {.dir = f->dir, .segment_bytes = 1u << 20};
     char err[256];
     cr_assert_eq(mq_store_open(&f->b.store, &so, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(bk_txn_open(&f->b, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(bk_trace_open(&f->b.trace, f->dir, 4096, err, sizeof err), 0, "%s", err);
+    mq_store_on_append(f->b.store, bk_trace_stored, f->b.trace);
     atomic_store(&f->b.durable, UINT64_MAX);
     cr_assert_eq(nng_pub0_open(&f->b.pub), 0);
 }
@@ -56,6 +61,8 @@ static void fz_close(fz *f)
 {
     mq_broker *b = &f->b;
     bk_groups_free(b);
+    bk_txn_close(b);
+    bk_trace_close(b->trace);
     mq_store_close(b->store);
     nng_close(b->pub);
     char cmd[200];
@@ -76,11 +83,15 @@ static size_t valid_request(uint8_t *buf)
     Shop__Mq__Pull pull = SHOP__MQ__PULL__INIT;
     Shop__Mq__Stats st = SHOP__MQ__STATS__INIT;
     Shop__Mq__Dlq dlq = SHOP__MQ__DLQ__INIT;
+    Shop__Mq__TxnHalf half = SHOP__MQ__TXN_HALF__INIT;
+    Shop__Mq__TxnEnd end = SHOP__MQ__TXN_END__INIT;
+    Shop__Mq__TxnMember member = SHOP__MQ__TXN_MEMBER__INIT;
+    Shop__Mq__TraceQuery trace = SHOP__MQ__TRACE_QUERY__INIT;
     char *topics[] = {"orders"};
     char id[16], mid[16];
     snprintf(id, sizeof id, "c%u", rnd() % 3);
     snprintf(mid, sizeof mid, "m%u", rnd());
-    switch (rnd() % 7) {
+    switch (rnd() % 11) {
     case 0:
         m.id = mid;
         m.topic = "orders";
@@ -127,6 +138,39 @@ static size_t valid_request(uint8_t *buf)
     case 5:
         req.body_case = SHOP__MQ__REQUEST__BODY_STATS;
         req.stats = &st;
+        break;
+    case 7: /* halves, ends and traces share 8 ids, so ends and traces find halves */
+        snprintf(mid, sizeof mid, "h%u", rnd() % 8);
+        m.id = mid;
+        m.topic = "orders";
+        m.body.data = (uint8_t *)"half";
+        m.body.len = 4;
+        half.message = &m;
+        half.group = "pg";
+        req.body_case = SHOP__MQ__REQUEST__BODY_TXN_HALF;
+        req.txn_half = &half;
+        break;
+    case 8:
+        snprintf(mid, sizeof mid, "h%u", rnd() % 8);
+        end.id = mid;
+        end.decision = (Shop__Mq__TxnDecision)(rnd() % 3);
+        req.body_case = SHOP__MQ__REQUEST__BODY_TXN_END;
+        req.txn_end = &end;
+        break;
+    case 9:
+        member.group = "pg";
+        member.member_id = id;
+        member.url = "tcp://127.0.0.1:1";
+        member.leaving = rnd() % 4 == 0;
+        req.body_case = SHOP__MQ__REQUEST__BODY_TXN_MEMBER;
+        req.txn_member = &member;
+        break;
+    case 10:
+        snprintf(mid, sizeof mid, "h%u", rnd() % 8);
+        trace.id = mid;
+        trace.max = rnd() % 2000;
+        req.body_case = SHOP__MQ__REQUEST__BODY_TRACE;
+        req.trace = &trace;
         break;
     default:
         dlq.group = "g";

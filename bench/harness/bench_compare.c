@@ -37,10 +37,11 @@ rpc_status shop_bench_compare(const shop_bench_config *cfg, const char *archs, i
     char *save = NULL;
     for (char *arch = strtok_r(list, ",", &save); arch; arch = strtok_r(NULL, ",", &save)) {
         if (strcmp(arch, "sync") != 0 && strcmp(arch, "async") != 0 &&
-            strcmp(arch, "async-nats") != 0) {
+            strcmp(arch, "async-nats") != 0 && strcmp(arch, "async-txmsg") != 0) {
             shop_bench_report_free(r);
-            return shop_error_set(err, RPC_INVALID_ARGUMENT,
-                                  "unknown architecture '%s' (sync, async, async-nats)", arch);
+            return shop_error_set(
+                err, RPC_INVALID_ARGUMENT,
+                "unknown architecture '%s' (sync, async, async-nats, async-txmsg)", arch);
         }
         if (r->n_arch == SHOP_REPORT_MAX_ARCH)
             break;

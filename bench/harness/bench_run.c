@@ -135,12 +135,18 @@ static rpc_status start_stack(const shop_bench_config *cfg, const char *arch, sh
                               char *log_dir, size_t log_len, shop_error *err)
 {
     int64_t total = (int64_t)(cfg->rate * (double)cfg->duration_ms / 1000.0) + 1;
-    /* "async-nats": the async architecture with JetStream for mq-broker */
-    int nats = strcmp(arch, "async-nats") == 0;
+    /* "async-nats": the async architecture with JetStream for mq-broker;
+     * "async-txmsg": with order.placed as a transactional message (the
+     * order service's --publish, through the environment it inherits) */
+    int nats = strcmp(arch, "async-nats") == 0, txmsg = strcmp(arch, "async-txmsg") == 0;
     char prefix[32];
-    snprintf(prefix, sizeof prefix, "bench_%s_", nats ? "async_nats" : arch);
+    snprintf(prefix, sizeof prefix, "bench_%s_",
+             nats    ? "async_nats"
+             : txmsg ? "async_txmsg"
+                     : arch);
+    setenv("SHOP_ORDER_PUBLISH", txmsg ? "txmsg" : "outbox", 1);
     shop_stack_opts o = shop_stack_defaults();
-    o.arch = nats ? "async" : arch;
+    o.arch = nats || txmsg ? "async" : arch;
     o.mq = nats ? "nats" : NULL;
     o.hosts = cfg->hosts;
     o.db = cfg->db;

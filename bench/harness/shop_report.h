@@ -16,7 +16,8 @@
 #include "bench/harness/shop_load.h"
 
 typedef struct shop_arch_result {
-    char arch[16];          /* "sync", "async" or "async-nats" (async on JetStream) */
+    char arch[16];          /* "sync", "async", "async-nats" (async on JetStream) or
+                               "async-txmsg" (order.placed as a transactional message) */
     shop_load_result load;  /* PlaceOrder outcomes and latencies */
     shop_hist *confirm_lag; /* accept -> CONFIRMED, us (NULL when unknown) */
     /* accept -> CONFIRMED p50/p99 (us) of the orders accepted in each second
@@ -29,7 +30,7 @@ typedef struct shop_arch_result {
     char note[256]; /* anything the reader must know (e.g. "async not built") */
 } shop_arch_result;
 
-#define SHOP_REPORT_MAX_ARCH 3
+#define SHOP_REPORT_MAX_ARCH 4
 
 typedef struct shop_bench_report {
     shop_arch_result arch[SHOP_REPORT_MAX_ARCH];

@@ -247,13 +247,17 @@ static void case_backlog_consume(const mqb_opts *o, const mqb_broker *b, long ba
     (void)o;
 }
 
-/* The broker's own fdatasync count and time, from its stats. */
-static void broker_syncs(const mqb_broker *b, uint64_t *n, uint64_t *us)
+/* The broker's own fdatasync count and time, and where `topic` (may be
+ * NULL) ends, from its stats. */
+void mqb_broker_stats(const char *url, const char *topic, uint64_t *n, uint64_t *us,
+                      uint64_t *topic_end)
 {
     mq_link l;
     shop_error err = {0};
     *n = *us = 0;
-    if (mq_link_open(&l, b->url, &err) != 0)
+    if (topic_end)
+        *topic_end = 0;
+    if (mq_link_open(&l, url, &err) != 0)
         return;
     Shop__Mq__Stats st = SHOP__MQ__STATS__INIT;
     Shop__Mq__Request req = SHOP__MQ__REQUEST__INIT;
@@ -264,10 +268,18 @@ static void broker_syncs(const mqb_broker *b, uint64_t *n, uint64_t *us)
         rep->body_case == SHOP__MQ__REPLY__BODY_STATS) {
         *n = rep->stats->syncs;
         *us = rep->stats->sync_us_total;
+        for (size_t i = 0; topic && topic_end && i < rep->stats->n_topics; i++)
+            if (strcmp(rep->stats->topics[i]->topic, topic) == 0)
+                *topic_end = rep->stats->topics[i]->end_offset;
     }
     if (rep)
         shop__mq__reply__free_unpacked(rep, NULL);
     mq_link_close(&l);
+}
+
+void mqb_broker_syncs(const char *url, uint64_t *n, uint64_t *us)
+{
+    mqb_broker_stats(url, NULL, n, us, NULL);
 }
 
 /* flush=sync with 1, 4, 16, 32 and 64 producers sending one message at a
@@ -281,9 +293,9 @@ static void sync_scaling(const mqb_opts *o, const mqb_broker *b, int secs)
         mqb_acc acc = {0};
         long failed = 0;
         uint64_t n0, us0, n1, us1;
-        broker_syncs(b, &n0, &us0);
+        mqb_broker_syncs(b->url, &n0, &us0);
         run_senders(o, b->url, "bench-sync-scale", p, 0, 1, secs, &acc, &failed);
-        broker_syncs(b, &n1, &us1);
+        mqb_broker_syncs(b->url, &n1, &us1);
         uint64_t syncs = n1 > n0 ? n1 - n0 : 0;
         printf("case=sync_scale_%d producers=%d n=%ld msgs_per_s=%.0f msgs_per_fsync=%.1f "
                "fsyncs=%llu broker_fsync_mean_us=%.0f failed=%ld\n",
@@ -308,19 +320,22 @@ static int sync_cases(const mqb_opts *o)
     long failed1 = 0, failedN = 0;
     int R = o->rounds, secs = o->seconds / R > 0 ? o->seconds / R : 1;
     uint64_t n0, us0, n1, us1, n2, us2;
-    broker_syncs(&b, &n0, &us0);
+    mqb_broker_syncs(b.url, &n0, &us0);
     /* The serial cases alternate finely: the disk's latency drifts within seconds. */
     for (int r = 0; r < SERIAL_ROUNDS; r++) {
         mqb_fsync_round(o, o->fsync_n / SERIAL_ROUNDS, &fs);
         mqb_echo_round(o, echo_url, 1, o->echo_n / SERIAL_ROUNDS, 0, &e1);
         run_senders(o, b.url, "bench-sync", 1, o->sync_n / SERIAL_ROUNDS, 1, 0, &s1, &failed1);
     }
-    broker_syncs(&b, &n1, &us1);
+    mqb_broker_syncs(b.url, &n1, &us1);
     for (int r = 0; r < R && o->clients > 1; r++) {
         mqb_echo_round(o, echo_url, o->clients, 0, secs, &eN);
         run_senders(o, b.url, "bench-sync", o->clients, 0, 1, secs, &sN, &failedN);
     }
-    broker_syncs(&b, &n2, &us2);
+    mqb_broker_syncs(b.url, &n2, &us2);
+    mqb_send_modes sm = {0};
+    for (int r = 0; r < R; r++)
+        mqb_send_modes_round(o, b.url, R, &sm);
     sync_scaling(o, &b, secs);
     broker_stop(&b);
     mqb_echo_stop(echo);
@@ -352,6 +367,7 @@ static int sync_cases(const mqb_opts *o)
                n2 > n1 ? (double)sN.count / (double)(n2 - n1) : 0.0,
                n2 > n1 ? (double)(us2 - us1) / (double)(n2 - n1) : 0.0, failedN,
                rN / echoN >= 0.6 ? "yes" : "no");
+    mqb_send_modes_print(&sm, mqb_acc_rate(&fs), r1);
     fflush(stdout);
     mqb_acc_free(&fs);
     mqb_acc_free(&e1);
@@ -377,12 +393,45 @@ static int async_cases(const mqb_opts *o)
     fflush(stdout);
     mqb_acc_free(&a);
     case_backlog_consume(o, &b, n);
+    mqb_tags_case(o, b.url, b.pub_url, (int)b.pid);
     broker_stop(&b);
+    return 0;
+}
+
+/* --only send|tags: one group of cases with what it is read against. */
+static int only_cases(const mqb_opts *o)
+{
+    mqb_broker b = {0};
+    int tags = strcmp(o->only, "tags") == 0;
+    if (broker_start(o, &b, tags ? "async" : "sync", tags ? "broker-async" : "broker-sync") != 0)
+        return 1;
+    if (tags) {
+        mqb_tags_case(o, b.url, b.pub_url, (int)b.pid);
+        broker_stop(&b);
+        return 0;
+    }
+    mqb_acc fs = {0}, s1 = {0};
+    mqb_send_modes sm = {0};
+    long failed = 0;
+    for (int r = 0; r < o->rounds; r++) {
+        mqb_fsync_round(o, o->fsync_n / o->rounds, &fs);
+        run_senders(o, b.url, "bench-sync", 1, o->sync_n / o->rounds, 1, 0, &s1, &failed);
+        mqb_send_modes_round(o, b.url, o->rounds, &sm);
+    }
+    broker_stop(&b);
+    printf("case=baseline_fsync n=%ld size=%zu ops_per_s=%.0f\n", fs.count, o->size,
+           mqb_acc_rate(&fs));
+    printf("case=sync_1 n=%ld msgs_per_s=%.0f failed=%ld\n", s1.count, mqb_acc_rate(&s1), failed);
+    mqb_send_modes_print(&sm, mqb_acc_rate(&fs), mqb_acc_rate(&s1));
+    mqb_acc_free(&fs);
+    mqb_acc_free(&s1);
     return 0;
 }
 
 int mqb_run(const mqb_opts *o)
 {
+    if (o->only[0] != '\0')
+        return only_cases(o);
     int rc = sync_cases(o);
     rc = rc ? rc : async_cases(o);
     if (o->metrics)

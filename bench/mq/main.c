@@ -25,6 +25,10 @@ static void usage(FILE *out)
                  "  --seconds N      duration of the timed cases, split over 3 rounds [6]\n"
                  "  --rate N         msgs/s of the latency case [5000]\n"
                  "  --batch N        messages per batch send [256]\n"
+                 "  --async-n N      messages of the async and one-way send cases [300000]\n"
+                 "  --tags-n N       messages (tags T0..T9) of the tag filter case [500000]\n"
+                 "  --only send|tags only the async/one-way send cases (with the fsync and\n"
+                 "                   sync_1 baselines), or only the tag filter case\n"
                  "  --quick          small counts (a smoke run)\n"
                  "  --url nats://H:P[,H:P...]\n"
                  "                   JetStream instead: the backend against raw libnats on\n"
@@ -46,6 +50,8 @@ int main(int argc, char **argv)
                   .sync_n = 3000,
                   .backlog = 1000000,
                   .async_batch = 256,
+                  .async_n = 300000,
+                  .tags_n = 500000,
                   .clients = 32,
                   .seconds = 6,
                   .rate = 5000,
@@ -67,6 +73,9 @@ int main(int argc, char **argv)
         {"seconds", required_argument, 0, 'S'},
         {"rate", required_argument, 0, 'r'},
         {"batch", required_argument, 0, 'B'},
+        {"async-n", required_argument, 0, 'A'},
+        {"tags-n", required_argument, 0, 'F'},
+        {"only", required_argument, 0, 'o'},
         {"quick", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {"url", required_argument, 0, 'u'},
@@ -105,7 +114,22 @@ int main(int argc, char **argv)
         case 'B':
             o.async_batch = atol(optarg);
             break;
+        case 'A':
+            o.async_n = atol(optarg);
+            break;
+        case 'F':
+            o.tags_n = atol(optarg);
+            break;
+        case 'o':
+            if (strcmp(optarg, "send") != 0 && strcmp(optarg, "tags") != 0) {
+                fprintf(stderr, "mq-bench: --only takes send or tags\n");
+                return 2;
+            }
+            snprintf(o.only, sizeof o.only, "%s", optarg);
+            break;
         case 'q':
+            o.async_n = 60000;
+            o.tags_n = 100000;
             o.backlog = 100000, o.sync_n = 1000, o.fsync_n = 500, o.echo_n = 2000;
             o.seconds = 3;
             break;
@@ -139,7 +163,7 @@ int main(int argc, char **argv)
         o.sync_n = o.sync_n == 3000 ? 1000 : o.sync_n;
     }
     if (o.backlog < 2 || o.sync_n < 1 || o.fsync_n < 1 || o.echo_n < 1 || o.clients < 1 ||
-        o.seconds < 1 || o.rate < 1 || o.async_batch < 1) {
+        o.seconds < 1 || o.rate < 1 || o.async_batch < 1 || o.async_n < 1 || o.tags_n < 10) {
         fprintf(stderr, "mq-bench: counts must be positive\n");
         return 2;
     }

@@ -34,6 +34,9 @@ typedef struct mq_broker_opts {
     unsigned max_inflight;
     int contexts;
     const char *metrics_url; /* GET /metrics there; NULL or "none": off */
+    int txn_check_ms;        /* a half undecided this long is checked back (txn.h) */
+    int txn_check_max;       /* check-backs before an undecided half is discarded */
+    size_t trace_events;     /* the message trace's ring (trace.h); 0: off */
 } mq_broker_opts;
 
 enum { BK_FREE = 0, BK_READY, BK_INFLIGHT, BK_WAITING, BK_ACKED };
@@ -60,6 +63,8 @@ typedef struct bk_queue {
     uint64_t *ready;
     size_t ready_head, ready_len, ready_cap;
     uint64_t inflight, waiting;
+    struct bk_tagset *filter; /* the subscription's tag expression (NULL: "*"), tags.c */
+    uint64_t filtered;        /* records skipped by it since start (acked for the group) */
 } bk_queue;
 
 struct bk_group {
@@ -106,7 +111,17 @@ typedef struct mq_broker {
     int offsets_dirty;
     bk_orphan *orphans; /* offsets are not saved while any waits */
     size_t norphans, orphans_cap;
+    struct bk_txn *txn;     /* undecided half messages (txn.h) */
+    struct bk_trace *trace; /* the message trace (trace.h); NULL: off */
 } mq_broker;
+
+/* server.c: publishes a durable log position (records below may be delivered). */
+void bk_durable_advance(mq_broker *b, uint64_t pos);
+
+/* requests.c: why a message cannot be stored (NULL: it can), and whether a
+ * name (topic, group, consumer) is 1..max printable characters. */
+const char *bk_message_invalid(const Shop__Mq__Message *m);
+int bk_name_ok(const char *s, size_t max, int allow_internal);
 
 /* groups.c */
 bk_group *bk_group_get(mq_broker *b, const char *name, int create);
@@ -180,6 +195,10 @@ void bk_reset_offset(mq_broker *b, const Shop__Mq__ResetOffset *req, Shop__Mq__R
                      bk_arena *a);
 /* The get request (peek.c): stored records by id or by key. */
 void bk_get(mq_broker *b, const Shop__Mq__Get *req, Shop__Mq__Reply *rep, bk_arena *a);
+
+/* trace_query.c: the trace request (events of one message id). */
+void bk_trace_query(mq_broker *b, const Shop__Mq__TraceQuery *req, Shop__Mq__Reply *rep,
+                    bk_arena *a);
 
 /* metrics.c: the broker's families for GET /metrics (broker lock held). */
 struct shop_metrics_out;

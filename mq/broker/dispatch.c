@@ -3,14 +3,17 @@
  * tick redelivers what timed out, releases retries that are due and drops
  * consumers that stopped heartbeating. */
 #include "mq/broker/broker.h"
+#include "mq/broker/tags.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "mq/broker/trace.h"
 
-#define BK_CHUNK 64 /* messages to one consumer before moving to the next */
+#define BK_CHUNK 64            /* messages to one consumer before moving to the next */
+#define BK_FILTER_LOOKAHEAD 64 /* records scanned ahead of the filter's prefetch */
 
 int bk_delivery_fill(mq_broker *b, bk_queue *q, uint64_t off, Shop__Mq__Delivery *d)
 {
@@ -25,6 +28,28 @@ int bk_delivery_fill(mq_broker *b, bk_queue *q, uint64_t off, Shop__Mq__Delivery
     d->record.data = (uint8_t *)data;
     d->record.len = len;
     return 0;
+}
+
+/* Whether the queue's tag expression (tags.c) rejects the record at off:
+ * on the tag hash kept in the topic index, and only for a hash that
+ * matches, on the tag read from the record (two tags can share a hash). */
+static int bk_filtered_out(mq_broker *b, bk_queue *q, uint64_t off)
+{
+    if (!q->filter)
+        return 0;
+    /* A group on a few tags reads records far apart, where the CPU's own
+     * prefetch does not help: the records this scan will reach soon are
+     * asked for now. */
+    uint64_t ahead = off + BK_FILTER_LOOKAHEAD;
+    if (bk_tags_hash_may_match(q->filter, mq_store_record_tag(q->t, ahead)))
+        mq_store_prefetch(b->store, q->t, ahead);
+    if (!bk_tags_hash_may_match(q->filter, mq_store_record_tag(q->t, off)))
+        return 1;
+    const uint8_t *data;
+    size_t len;
+    if (mq_store_read(b->store, q->t, off, &data, &len) != 0)
+        return 0;
+    return !bk_tags_match(q->filter, data, len);
 }
 
 static int consumer_takes(const bk_consumer *c, const bk_queue *q)
@@ -95,6 +120,12 @@ static int next_offset(mq_broker *b, bk_queue *q, int64_t now_wall, uint64_t *of
         *off = q->next++;
         bk_entry *e = &q->win[*off % BK_WINDOW];
         *e = (bk_entry){.state = BK_READY, .consumer = -1};
+        if (!q->retry && bk_filtered_out(b, q, *off)) {
+            e->state = BK_ACKED; /* consumed for the group, never sent */
+            q->filtered++;
+            bk_queue_advance(b, q);
+            continue;
+        }
         if (!q->retry)
             return 1;
         int64_t due;
@@ -131,6 +162,8 @@ static int dispatch_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wa
         c->inflight++;
         c->out_bytes += c->out[c->nout].record.len;
         e->seq = (uint32_t)(c->seq + 1); /* the batch it goes out in, for pulls */
+        bk_trace_note(b->trace, BK_TR_DELIVERED, q->t->name, off, q->g->name, c->id,
+                      e->reconsume + 1u);
         c->nout++;
         given++;
         if (c->nout == BK_BATCH_MAX || c->out_bytes >= BK_BATCH_BYTES)
@@ -201,6 +234,8 @@ static void tick_queue(mq_broker *b, bk_queue *q, int64_t now, int64_t now_wall)
             q->inflight--;
             e->state = BK_READY;
             bk_queue_push_ready(q, off);
+            bk_trace_note(b->trace, BK_TR_TIMEOUT, q->t->name, off, q->g->name, c ? c->id : NULL,
+                          e->reconsume + 1u);
         } else if (e->state == BK_WAITING && e->when_ms <= now_wall) {
             q->waiting--;
             e->state = BK_READY;

@@ -1,6 +1,7 @@
 /* Consumer groups, their per-topic queues (delivery windows) and the
  * connected consumers. A queue's base is the group's committed offset. */
 #include "mq/broker/broker.h"
+#include "mq/broker/tags.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,7 @@ void bk_groups_free(mq_broker *b)
         for (size_t j = 0; j < b->groups[i]->nq; j++) {
             free(b->groups[i]->queues[j]->win);
             free(b->groups[i]->queues[j]->ready);
+            bk_tags_free(b->groups[i]->queues[j]->filter);
             free(b->groups[i]->queues[j]);
         }
         free(b->groups[i]->queues);

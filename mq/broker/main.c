@@ -48,6 +48,12 @@ static void usage(FILE *out)
             "  --max-inflight N        per consumer unless it asks [MQ_MAX_INFLIGHT, 4096]\n"
             "  --metrics-url URL       GET /metrics (Prometheus text), loopback only; none:\n"
             "                          off [MQ_METRICS_URL, " MQ_DEFAULT_METRICS_URL "]\n"
+            "  --txn-check-ms N        check back a half message undecided this long, and\n"
+            "                          again as long [MQ_TXN_CHECK_MS, 6000]\n"
+            "  --txn-check-max N       check-backs before an undecided half is discarded\n"
+            "                          [MQ_TXN_CHECK_MAX, 15]\n"
+            "  --trace-events N        message trace: events kept (memory and disk); 0: off\n"
+            "                          [MQ_TRACE_EVENTS, 262144]\n"
             "  --help\n"
             "  --version\n");
 }
@@ -92,6 +98,9 @@ int main(int argc, char **argv)
         .max_inflight = (unsigned)atoi(env_or("MQ_MAX_INFLIGHT", "4096")),
         .contexts = 128,
         .metrics_url = env_or("MQ_METRICS_URL", MQ_DEFAULT_METRICS_URL),
+        .txn_check_ms = atoi(env_or("MQ_TXN_CHECK_MS", "6000")),
+        .txn_check_max = atoi(env_or("MQ_TXN_CHECK_MAX", "15")),
+        .trace_events = strtoull(env_or("MQ_TRACE_EVENTS", "262144"), NULL, 10),
     };
     if (parse_flush(env_or("MQ_FLUSH", "sync"), &o.flush_sync) != 0) {
         fprintf(stderr, "mq-broker: MQ_FLUSH must be sync or async\n");
@@ -111,6 +120,9 @@ int main(int argc, char **argv)
         {"retry-scale", required_argument, 0, 'r'},
         {"max-inflight", required_argument, 0, 'm'},
         {"metrics-url", required_argument, 0, 'M'},
+        {"txn-check-ms", required_argument, 0, 'T'},
+        {"txn-check-max", required_argument, 0, 'X'},
+        {"trace-events", required_argument, 0, 'E'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -159,6 +171,15 @@ int main(int argc, char **argv)
         case 'M':
             o.metrics_url = optarg;
             break;
+        case 'T':
+            o.txn_check_ms = atoi(optarg);
+            break;
+        case 'X':
+            o.txn_check_max = atoi(optarg);
+            break;
+        case 'E':
+            o.trace_events = strtoull(optarg, NULL, 10);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -168,9 +189,10 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc || o.ack_timeout_ms <= 0 || o.consumer_timeout_ms <= 0 ||
-        o.flush_interval_ms <= 0 || o.max_inflight == 0 || o.retry_scale <= 0) {
-        fprintf(stderr, "mq-broker: timeouts, intervals, --max-inflight and --retry-scale must "
-                        "be positive\n");
+        o.flush_interval_ms <= 0 || o.max_inflight == 0 || o.retry_scale <= 0 ||
+        o.txn_check_ms <= 0 || o.txn_check_max <= 0) {
+        fprintf(stderr, "mq-broker: timeouts, intervals, --max-inflight, --retry-scale and the "
+                        "--txn-check options must be positive\n");
         usage(stderr);
         return 2;
     }

@@ -8,6 +8,7 @@
 
 #include "base/metrics.h"
 #include "mq/broker/broker.h"
+#include "mq/broker/txn.h"
 
 static int hidden(const bk_group *g)
 {
@@ -102,4 +103,8 @@ void bk_metrics(mq_broker *b, shop_metrics_out *o)
     topics(b, o);
     groups(b, o);
     fsyncs(b, o);
+    shop_metrics_family(o, "mq_txn_pending_halves", SHOP_METRIC_GAUGE,
+                        "Transactional half messages not decided yet (commit, rollback or "
+                        "check-back to come).");
+    shop_metrics_sample(o, "mq_txn_pending_halves", NULL, (double)bk_txn_pending(b));
 }

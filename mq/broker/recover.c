@@ -44,6 +44,8 @@ static size_t seg_scan(mq_store *s, mq_seg *g, int *corrupt)
         if (t && mq_store_topic_index(t, r->offset, g->no, (uint32_t)pos) == 0 &&
             t->end > end_before)
             t->bytes += MQ_RECORD_HEADER + len; /* indexed (not a duplicate offset) */
+        if (t)
+            mq_store_record_tag_set(t, r->offset, r->tag);
         mq_store_dedup_put(s, r->topic, r->id, r->offset);
         mq_keyindex_put(s->keys, r->topic, r->key, r->offset);
         if (r->timestamp_ms > g->last_ts)

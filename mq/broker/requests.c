@@ -2,6 +2,7 @@
  * stats, dlq. Every frame is untrusted: it is decoded and validated, and a
  * bad one gets INVALID_ARGUMENT with a reason; nothing here aborts. */
 #include "mq/broker/broker.h"
+#include "mq/broker/tags.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "mq/broker/trace.h"
+#include "mq/broker/txn.h"
 
 #define BK_BODY_MAX (4u << 20)
 
@@ -25,7 +28,7 @@ static void reply_fail(Shop__Mq__Reply *rep, rpc_status st, const char *msg, bk_
 }
 
 /* A name for a topic, group or consumer: printable, no tab or newline. */
-static int name_ok(const char *s, size_t max, int allow_internal)
+int bk_name_ok(const char *s, size_t max, int allow_internal)
 {
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > max || (!allow_internal && s[0] == '%'))
@@ -36,9 +39,9 @@ static int name_ok(const char *s, size_t max, int allow_internal)
     return 1;
 }
 
-static const char *message_invalid(const Shop__Mq__Message *m)
+const char *bk_message_invalid(const Shop__Mq__Message *m)
 {
-    if (!name_ok(m->topic, 200, 0))
+    if (!bk_name_ok(m->topic, 200, 0))
         return "a topic is 1..200 printable characters and does not start with '%'";
     if (!m->id || strlen(m->id) > 64)
         return "a message id is at most 64 characters";
@@ -48,6 +51,8 @@ static const char *message_invalid(const Shop__Mq__Message *m)
         return "a body is at most 4 MiB";
     if (m->n_properties > 64)
         return "at most 64 properties";
+    if (m->tag && *m->tag && !bk_tag_valid(m->tag))
+        return "a tag is 1..64 bytes without '|', spaces or control characters";
     for (size_t i = 0; i < m->n_properties; i++)
         if (!m->properties[i]->key || !*m->properties[i]->key || m->properties[i]->key[0] == '%')
             return "property keys are not empty and do not start with '%'";
@@ -71,7 +76,7 @@ static void handle_send(mq_broker *b, const Shop__Mq__SendRequest *req, Shop__Mq
         shop__mq__send_result__init(r);
         resp[i] = r;
         r->id = m->id;
-        const char *bad = message_invalid(m);
+        const char *bad = bk_message_invalid(m);
         if (bad) {
             r->status = RPC_INVALID_ARGUMENT;
             r->message = (char *)bad;
@@ -86,6 +91,7 @@ static void handle_send(mq_broker *b, const Shop__Mq__SendRequest *req, Shop__Mq
         rec.topic = m->topic;
         rec.key = m->key;
         rec.body = m->body;
+        rec.tag = m->tag;
         rec.n_properties = m->n_properties;
         rec.properties = m->properties;
         char err[400], msg[440];
@@ -108,10 +114,35 @@ static void handle_send(mq_broker *b, const Shop__Mq__SendRequest *req, Shop__Mq
     rep->send = sr;
 }
 
+/* The group's expression for a topic is the latest subscriber's (as in
+ * RocketMQ, a group's instances share one subscription). */
+static void bk_queue_filter(bk_queue *q, const bk_tagset *filter)
+{
+    if (!q)
+        return;
+    const char *old = q->filter ? q->filter->text : "*", *now = filter ? filter->text : "*";
+    if (strcmp(old, now) == 0)
+        return;
+    bk_tagset *copy = filter ? malloc(sizeof *copy) : NULL;
+    if (copy) {
+        *copy = *filter;
+        copy->text = strdup(filter->text);
+        if (!copy->text) {
+            free(copy);
+            return; /* out of memory: the old filter stays */
+        }
+    } else if (filter) {
+        return;
+    }
+    shop_log_info("tag filter group=%s topic=%s tags=\"%s\"", q->g->name, q->t->name, now);
+    bk_tags_free(q->filter);
+    q->filter = copy;
+}
+
 static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__Mq__Reply *rep,
                              bk_arena *a)
 {
-    if (!name_ok(s->consumer_id, 120, 0) || !name_ok(s->group, 120, 0) || s->n_topics == 0 ||
+    if (!bk_name_ok(s->consumer_id, 120, 0) || !bk_name_ok(s->group, 120, 0) || s->n_topics == 0 ||
         s->n_topics > 64) {
         reply_fail(rep, RPC_INVALID_ARGUMENT,
                    "subscribe needs a consumer id, a group (1..120 printable characters, not "
@@ -120,14 +151,21 @@ static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__M
         return;
     }
     for (size_t i = 0; i < s->n_topics; i++)
-        if (!name_ok(s->topics[i], 200, 0)) {
+        if (!bk_name_ok(s->topics[i], 200, 0)) {
             reply_fail(rep, RPC_INVALID_ARGUMENT, "a topic name is not valid", a);
             return;
         }
+    bk_tagset *filter = NULL;
+    char why[300];
+    if (bk_tags_parse(s->tags, &filter, why, sizeof why) != 0) {
+        reply_fail(rep, RPC_INVALID_ARGUMENT, why, a);
+        return;
+    }
     bk_group *g = bk_group_get(b, s->group, 1);
     int32_t slot;
     bk_consumer *c = g ? bk_consumer_find(b, s->consumer_id, &slot) : NULL;
     if (c && c->g != g) {
+        bk_tags_free(filter);
         reply_fail(rep, RPC_ALREADY_EXISTS, "this consumer id belongs to another group", a);
         return;
     }
@@ -136,6 +174,7 @@ static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__M
         c = bk_consumer_add(b, s->consumer_id, g);
     char **topics = c ? calloc(s->n_topics, sizeof *topics) : NULL;
     if (!topics) {
+        bk_tags_free(filter);
         reply_fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory", a);
         return;
     }
@@ -150,8 +189,9 @@ static void handle_subscribe(mq_broker *b, const Shop__Mq__Subscribe *s, Shop__M
     for (size_t i = 0; i < s->n_topics; i++) {
         if ((c->topics[c->ntopics] = strdup(s->topics[i])))
             c->ntopics++;
-        bk_queue_get(b, g, s->topics[i], 1);
+        bk_queue_filter(bk_queue_get(b, g, s->topics[i], 1), filter);
     }
+    bk_tags_free(filter);
     c->max_inflight = s->max_inflight ? s->max_inflight : b->o.max_inflight;
     if (s->max_reconsume)
         g->max_reconsume = s->max_reconsume;
@@ -210,7 +250,13 @@ static void ack_entry(mq_broker *b, bk_consumer *c, const Shop__Mq__AckEntry *en
     bk_entry *e = &q->win[en->offset % BK_WINDOW];
     if (e->state != BK_INFLIGHT && e->state != BK_READY)
         return;
+    unsigned times = e->reconsume;
+    int kind = !en->reconsume_later           ? BK_TR_ACKED
+               : times >= c->g->max_reconsume ? BK_TR_DLQ
+                                              : BK_TR_RECONSUME;
     if (en->reconsume_later) {
+        /* noted before the retry or dead-letter copy it makes */
+        bk_trace_note(b->trace, kind, q->t->name, en->offset, c->g->name, c->id, times + 1);
         char err[256];
         if (bk_reconsume_later(b, q, en->offset, err, sizeof err) != 0) {
             shop_log_error("reconsume failed group=%s topic=%s offset=%llu err=%s", c->g->name,
@@ -225,6 +271,8 @@ static void ack_entry(mq_broker *b, bk_consumer *c, const Shop__Mq__AckEntry *en
         q->inflight--;
     }
     e->state = BK_ACKED;
+    if (kind == BK_TR_ACKED)
+        bk_trace_note(b->trace, kind, q->t->name, en->offset, c->g->name, c->id, times + 1);
 }
 
 static void handle_ack(mq_broker *b, const Shop__Mq__Ack *ack, Shop__Mq__Reply *rep, bk_arena *a)
@@ -321,6 +369,18 @@ static void dispatch_request(mq_broker *b, const Shop__Mq__Request *req, Shop__M
         break;
     case SHOP__MQ__REQUEST__BODY_RESET_OFFSET:
         bk_reset_offset(b, req->reset_offset, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TXN_HALF:
+        bk_txn_half(b, req->txn_half, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TXN_END:
+        bk_txn_end(b, req->txn_end, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TXN_MEMBER:
+        bk_txn_member(b, req->txn_member, rep, a);
+        break;
+    case SHOP__MQ__REQUEST__BODY_TRACE:
+        bk_trace_query(b, req->trace, rep, a);
         break;
     default:
         reply_fail(rep, RPC_UNIMPLEMENTED, "empty or unknown request", a);

@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "mq/broker/trace.h"
 
 /* RocketMQ's 18 delay levels in seconds. */
 static const int64_t delay_levels_s[] = {1,   5,   10,  30,  60,  120,  180,  240,  300,
@@ -132,6 +133,7 @@ int bk_redrive(mq_broker *b, bk_group *g, uint64_t *count, char *err, size_t err
         if (!r)
             continue;
         const char *origin = prop_get(r, BK_PROP_ORIGIN);
+        bk_trace_note(b->trace, BK_TR_REDRIVEN, dlq, off, g->name, NULL, 0);
         int rc = store_copy(b, r, retry, origin ? origin : r->topic, 0, now, err, errlen);
         shop__mq__record__free_unpacked(r, NULL);
         if (rc != 0)

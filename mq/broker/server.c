@@ -14,11 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/status.h"
 #include "rpc/metrics_http.h"
+#include "mq/broker/trace.h"
+#include "mq/broker/txn.h"
 
 typedef struct bk_ctx {
     nng_ctx ctx;
@@ -155,7 +158,7 @@ static void deadline_in(struct timespec *ts, int ms)
 }
 
 /* Publishes a durable log position; two leaders may finish out of order. */
-static void durable_advance(mq_broker *b, uint64_t pos)
+void bk_durable_advance(mq_broker *b, uint64_t pos)
 {
     uint64_t cur = atomic_load(&b->durable);
     while (cur < pos && !atomic_compare_exchange_weak(&b->durable, &cur, pos))
@@ -209,6 +212,7 @@ static void lead_syncs(bk_loop *l)
         pthread_mutex_lock(&l->bmu);
         int rc = mq_store_flush(b->store);
         uint64_t pos = mq_store_position(b->store);
+        bk_trace_flush(b->trace); /* the sends' STORED events before their acks */
         pthread_mutex_lock(&l->mu);
         bk_ctx *h = l->wait_head;
         l->wait_head = l->wait_tail = NULL;
@@ -222,7 +226,7 @@ static void lead_syncs(bk_loop *l)
         l->syncing = 0;
         pthread_mutex_unlock(&l->mu);
         if (h) {
-            durable_advance(b, pos);
+            bk_durable_advance(b, pos);
             for (bk_ctx *c = h, *next; c; c = next) {
                 next = c->next;
                 send_reply(c);
@@ -363,14 +367,26 @@ static void restore_orphans(bk_loop *l)
     if (rc != 0 || mq_store_sync(b->store) != 0)
         return; /* dropped again and kept: the next try is a second later */
     if (b->o.flush_sync)
-        durable_advance(b, pos);
+        bk_durable_advance(b, pos);
     shop_log_info("retry copies stored again count=%zu", n);
+}
+
+/* fdatasync of the trace file, outside the broker lock (once a second). */
+static void sync_trace(bk_loop *l)
+{
+    pthread_mutex_lock(&l->bmu);
+    int fd = bk_trace_sync_fd(l->b->trace);
+    pthread_mutex_unlock(&l->bmu);
+    if (fd >= 0) {
+        fdatasync(fd);
+        close(fd);
+    }
 }
 
 static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
 {
     mq_broker *b = l->b;
-    int64_t last_tick = 0, last_save = 0, last_retention = 0, last_restore = 0;
+    int64_t last_tick = 0, last_save = 0, last_retention = 0, last_restore = 0, last_trace = 0;
     while (!*stop) {
         pthread_mutex_lock(&l->mu);
         struct timespec ts;
@@ -390,7 +406,12 @@ static void loop_run(bk_loop *l, volatile sig_atomic_t *stop)
         }
         int save = b->offsets_dirty && now - last_save >= 200;
         int restore = b->norphans > 0 && now - last_restore >= 1000;
+        bk_trace_flush(b->trace);
         pthread_mutex_unlock(&l->bmu);
+        if (now - last_trace >= 1000) {
+            sync_trace(l);
+            last_trace = now;
+        }
         lead_if_broken(l);
         if (restore) {
             restore_orphans(l);
@@ -455,11 +476,13 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
                         .retention_ms = o->retention_ms};
     int64_t t0 = shop_now_ms();
     if (!ctxs || mq_store_open(&b.store, &so, err, sizeof err) != 0 ||
-        bk_offsets_load(&b, err, sizeof err) != 0) {
+        bk_offsets_load(&b, err, sizeof err) != 0 || bk_txn_open(&b, err, sizeof err) != 0 ||
+        bk_trace_open(&b.trace, o->data_dir, o->trace_events, err, sizeof err) != 0) {
         shop_log_error("startup failed err=\"%s\"", ctxs ? err : "out of memory");
         goto done;
     }
     mq_store_on_drop(b.store, bk_orphans_keep, &b);
+    mq_store_on_append(b.store, bk_trace_stored, b.trace);
     opened = 1; /* from here on, the sockets are closed by drain() */
     if (open_sockets(&b, err, sizeof err) != 0) {
         shop_log_error("startup failed err=\"%s\"", err);
@@ -471,6 +494,10 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
         goto done;
     }
     l.syncer_on = 1;
+    if (bk_txn_checker_start(&b, &l.bmu) != 0) {
+        shop_log_error("startup failed err=\"cannot start the check-back thread\"");
+        goto done;
+    }
     uint64_t segs, bytes;
     mq_store_usage(b.store, &segs, &bytes);
     shop_log_info("listening url=%s pub=%s dir=%s flush=%s segments=%llu topics=%zu groups=%zu "
@@ -492,6 +519,7 @@ int bk_serve(const mq_broker_opts *o, volatile sig_atomic_t *stop)
     rc = 0;
 done:
     rpc_metrics_http_stop(metrics_http); /* its collector reads what is freed below */
+    bk_txn_checker_stop(&b);
     if (opened)
         drain(&l, ctxs, ctxs ? o->contexts : 0);
     pthread_mutex_lock(&l.mu);
@@ -509,6 +537,8 @@ done:
     }
     bk_groups_free(&b);
     bk_orphans_free(&b);
+    bk_txn_close(&b);
+    bk_trace_close(b.trace);
     mq_store_close(b.store);
     free(ctxs);
     pthread_cond_destroy(&l.cv);

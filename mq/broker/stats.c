@@ -1,6 +1,7 @@
 /* The stats and dlq requests: per topic and per group figures, and listing
  * or re-driving a group's dead letters. */
 #include "mq/broker/broker.h"
+#include "mq/broker/tags.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -87,6 +88,8 @@ void bk_stats(mq_broker *b, Shop__Mq__Reply *rep, bk_arena *a)
             s->retrying = retrying;
             s->dlq_size = dlq;
             s->consumers = (uint32_t)bk_group_consumers(b, g);
+            s->tags = q->filter ? q->filter->text : "";
+            s->filtered = q->filtered;
             gp[k++] = s;
         }
     }

@@ -208,8 +208,8 @@ int mq_store_topic_index(mq_topic *t, uint64_t off, uint32_t seg, uint32_t pos)
         t->idx_cap = cap;
     }
     for (uint64_t o = t->end; o < off; o++)
-        t->idx[o - t->idx_base] = (mq_index_entry){UINT32_MAX, 0};
-    t->idx[off - t->idx_base] = (mq_index_entry){seg, pos};
+        t->idx[o - t->idx_base] = (mq_index_entry){UINT32_MAX, 0, 0};
+    t->idx[off - t->idx_base] = (mq_index_entry){seg, pos, 0};
     t->end = off + 1;
     return 0;
 }
@@ -374,6 +374,7 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
         snprintf(err, errlen, "out of memory for the index");
         return -ENOMEM;
     }
+    mq_store_record_tag_set(t, rec->offset, rec->tag);
     s->pos += len + MQ_RECORD_HEADER;
     t->bytes += len + MQ_RECORD_HEADER;
     g->last_ts = rec->timestamp_ms;
@@ -381,6 +382,8 @@ int mq_store_append(mq_store *s, Shop__Mq__Record *rec, uint64_t *offset, char *
     mq_keyindex_put(s->keys, rec->topic, rec->key, rec->offset);
     atomic_fetch_add_explicit(&s->appends, 1, memory_order_relaxed);
     *offset = rec->offset;
+    if (s->on_append)
+        s->on_append(s->on_append_arg, rec);
     return 0;
 }
 
@@ -520,6 +523,41 @@ uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset)
         return UINT64_MAX;
     mq_index_entry e = t->idx[offset - t->idx_base];
     return e.seg == UINT32_MAX ? 0 : (uint64_t)e.seg << 32 | e.pos;
+}
+
+uint32_t mq_tag_hash(const char *tag, size_t len)
+{
+    if (len == 0)
+        return 0;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)tag[i]) * 16777619u;
+    return h ? h : 1;
+}
+
+void mq_store_prefetch(mq_store *s, const mq_topic *t, uint64_t offset)
+{
+    if (offset < t->start || offset >= t->end)
+        return;
+    mq_index_entry e = t->idx[offset - t->idx_base];
+    mq_seg *g = e.seg == UINT32_MAX ? NULL : seg_find(s, e.seg);
+    if (!g || (size_t)e.pos + 512 > g->size)
+        return;
+    for (int line = 0; line < 512; line += 64)
+        __builtin_prefetch(g->map + e.pos + line);
+}
+
+uint32_t mq_store_record_tag(const mq_topic *t, uint64_t offset)
+{
+    if (offset < t->start || offset >= t->end)
+        return 0;
+    return t->idx[offset - t->idx_base].tag;
+}
+
+void mq_store_record_tag_set(mq_topic *t, uint64_t offset, const char *tag)
+{
+    if (offset >= t->start && offset < t->end && tag)
+        t->idx[offset - t->idx_base].tag = mq_tag_hash(tag, strlen(tag));
 }
 
 void mq_store_sync_stats(mq_store *s, uint64_t *count, uint64_t *total_us)

@@ -24,6 +24,8 @@ typedef struct mq_store mq_store;
 typedef struct mq_index_entry {
     uint32_t seg; /* segment number; UINT32_MAX: missing (a corrupt record) */
     uint32_t pos; /* record start inside the segment */
+    uint32_t tag; /* mq_tag_hash of the record's tag (0: none), as RocketMQ's
+                     ConsumeQueue keeps a tag hash: filtering reads no record */
 } mq_index_entry;
 
 typedef struct mq_topic {
@@ -65,6 +67,19 @@ uint64_t mq_store_position(mq_store *s);
 /* The position where record `offset` of `t` starts (UINT64_MAX: none). */
 uint64_t mq_store_record_position(const mq_topic *t, uint64_t offset);
 
+/* Asks the CPU to load the first 512 bytes of record `offset` of `t` into
+ * its cache (a hint: never faults, never blocks). */
+void mq_store_prefetch(mq_store *s, const mq_topic *t, uint64_t offset);
+
+/* A tag's 32-bit hash (FNV-1a; 0 only for no tag). */
+uint32_t mq_tag_hash(const char *tag, size_t len);
+
+/* The tag hash of record `offset` of `t` (0: no tag, or no such record). */
+uint32_t mq_store_record_tag(const mq_topic *t, uint64_t offset);
+
+/* Sets the tag hash of an indexed record (append and recovery). */
+void mq_store_record_tag_set(mq_topic *t, uint64_t offset, const char *tag);
+
 /* Writes the staged appends to the segment file (loop thread only). -1 with
  * errno when the write fails: the broker must not acknowledge them. */
 int mq_store_flush(mq_store *s);
@@ -97,6 +112,11 @@ int mq_store_abort(mq_store *s, int keep_written, uint64_t *kept, char *msg, siz
  * it made for consumers, whose originals count as acknowledged already. */
 typedef void (*mq_store_drop_fn)(void *arg, const mq_topic *t, const uint8_t *rec, size_t len);
 void mq_store_on_drop(mq_store *s, mq_store_drop_fn fn, void *arg);
+
+/* Called by mq_store_append for every record it takes (offset and time set):
+ * the broker's message trace. */
+typedef void (*mq_store_append_fn)(void *arg, const Shop__Mq__Record *rec);
+void mq_store_on_append(mq_store *s, mq_store_append_fn fn, void *arg);
 
 /* The topic called `name`, or NULL (created when `create`). */
 mq_topic *mq_store_topic(mq_store *s, const char *name, int create);

@@ -77,6 +77,12 @@ void mq_store_on_drop(mq_store *s, mq_store_drop_fn fn, void *arg)
     s->on_drop_arg = arg;
 }
 
+void mq_store_on_append(mq_store *s, mq_store_append_fn fn, void *arg)
+{
+    s->on_append = fn;
+    s->on_append_arg = arg;
+}
+
 /* Hands the records of `t` from offset `from` on (all at or past the
  * active segment's position `to`) to the drop hook: written ones from the
  * mapping, staged ones from the write buffer. Returns their size with

@@ -57,6 +57,8 @@ struct mq_store {
     size_t zero_from, zero_to; /* active-segment range to zero and sync before the next append */
     mq_store_drop_fn on_drop;
     void *on_drop_arg;
+    mq_store_append_fn on_append;
+    void *on_append_arg;
 };
 
 /* store_metrics.c: records one sync of `ns` (under sync_mu); frees the histograms. */

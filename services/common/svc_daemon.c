@@ -1,6 +1,8 @@
 /* The daemon skeleton: flags, database, pool, server, drain. */
 #include "services/common/svc_daemon.h"
 
+#include "base/clock.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,15 +190,45 @@ int shop_daemon_serve(shop_daemon *d, void (*stop_hook)(void *arg), void *arg)
     return code;
 }
 
+/* Between two tries at a lost database, and at most this long in all (a
+ * call without a deadline would otherwise wait for ever). */
+#define DB_RETRY_PAUSE_MS 100
+#define DB_RETRY_MAX_MS 10000
+
+/* Whether there is time for another try after a pause (taken here). */
+static int pause_for_retry(rpc_ctx *ctx, int64_t until)
+{
+    if (rpc_ctx_remaining_ms(ctx) < DB_RETRY_PAUSE_MS + 50 ||
+        shop_now_ms() + DB_RETRY_PAUSE_MS > until)
+        return 0;
+    shop_sleep_ms(DB_RETRY_PAUSE_MS);
+    return 1;
+}
+
 PGconn *shop_daemon_conn(shop_daemon *d, rpc_ctx *ctx)
 {
-    int64_t left = rpc_ctx_remaining_ms(ctx);
-    int wait = left > 10000 ? 10000 : left < 1 ? 1 : (int)left;
-    shop_error err = {0};
-    PGconn *c = NULL;
-    if (shop_pool_acquire(d->pool, wait, &c, &err) != RPC_OK)
-        rpc_ctx_fail(ctx, RPC_UNAVAILABLE, "%s", err.message);
-    return c;
+    int64_t until = shop_now_ms() + DB_RETRY_MAX_MS;
+    for (;;) {
+        int64_t left = rpc_ctx_remaining_ms(ctx);
+        int wait = left > 10000 ? 10000 : left < 1 ? 1 : (int)left;
+        shop_error err = {0};
+        PGconn *c = NULL;
+        rpc_status st = shop_pool_acquire(d->pool, wait, &c, &err);
+        if (st == RPC_OK)
+            return c;
+        /* no server takes the connection: a failover or a restart under way */
+        if (st != RPC_UNAVAILABLE || !pause_for_retry(ctx, until)) {
+            rpc_ctx_fail(ctx, RPC_UNAVAILABLE, "%s", err.message);
+            return NULL;
+        }
+    }
+}
+
+int shop_daemon_db_retry(rpc_ctx *ctx, rpc_status st, int64_t *until)
+{
+    if (*until == 0)
+        *until = shop_now_ms() + DB_RETRY_MAX_MS;
+    return st == RPC_UNAVAILABLE && pause_for_retry(ctx, *until);
 }
 
 static void stop_cb(void *arg)

@@ -120,7 +120,17 @@ typedef struct shop_daemon_spec {
 int shop_daemon_main(const shop_daemon_spec *spec, int argc, char **argv);
 
 /* A pooled connection for a handler, waiting at most the call's remaining
- * deadline; NULL after failing the call with UNAVAILABLE. */
+ * deadline, also for a database being failed over or restarted (the pool
+ * redials; a multi-host URL finds the new primary); NULL after failing the
+ * call with UNAVAILABLE. */
 PGconn *shop_daemon_conn(shop_daemon *d, rpc_ctx *ctx);
+
+/* After a handler's transaction failed with `st`: 1 when it should run it
+ * again on a fresh connection, i.e. the database was lost (UNAVAILABLE)
+ * and the deadline leaves time after a short pause (taken here); at most
+ * 10 s in all (*until: 0 before the first call). The services' writes are
+ * de-duplicated, so a retry after a commit whose answer was lost does
+ * nothing twice. */
+int shop_daemon_db_retry(rpc_ctx *ctx, rpc_status st, int64_t *until);
 
 #endif

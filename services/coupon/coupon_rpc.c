@@ -1,5 +1,7 @@
 /* shop.coupon.CouponService over RPC: each handler takes a pooled connection,
- * calls the business function and copies its result into the reply. */
+ * calls the business function (again on a fresh connection when the
+ * database was lost, within the deadline) and copies its result into the
+ * reply. */
 #include "services/coupon/coupon_rpc.h"
 
 #include "services/coupon/coupon_logic.h"
@@ -8,12 +10,16 @@ static rpc_status use(rpc_ctx *ctx, const Shop__Coupon__UseRequest *req,
                       Shop__Coupon__UseReply *reply, void *user)
 {
     shop_daemon *d = user;
-    PGconn *c = shop_daemon_conn(d, ctx);
-    if (c == NULL)
-        return RPC_UNAVAILABLE;
     coupon_result r;
-    rpc_status st = coupon_use(c, req->order_id, req->coupon_id, req->user_id, &r);
-    shop_pool_release(d->pool, c);
+    rpc_status st;
+    int64_t until = 0;
+    do {
+        PGconn *c = shop_daemon_conn(d, ctx);
+        if (c == NULL)
+            return RPC_UNAVAILABLE;
+        st = coupon_use(c, req->order_id, req->coupon_id, req->user_id, &r);
+        shop_pool_release(d->pool, c);
+    } while (shop_daemon_db_retry(ctx, st, &until));
     reply->duplicate = r.duplicate;
     reply->discount_cents = r.discount_cents;
     return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", r.msg);
@@ -23,12 +29,16 @@ static rpc_status restore(rpc_ctx *ctx, const Shop__Coupon__RestoreRequest *req,
                           Shop__Coupon__RestoreReply *reply, void *user)
 {
     shop_daemon *d = user;
-    PGconn *c = shop_daemon_conn(d, ctx);
-    if (c == NULL)
-        return RPC_UNAVAILABLE;
     coupon_result r;
-    rpc_status st = coupon_restore(c, req->order_id, req->coupon_id, &r);
-    shop_pool_release(d->pool, c);
+    rpc_status st;
+    int64_t until = 0;
+    do {
+        PGconn *c = shop_daemon_conn(d, ctx);
+        if (c == NULL)
+            return RPC_UNAVAILABLE;
+        st = coupon_restore(c, req->order_id, req->coupon_id, &r);
+        shop_pool_release(d->pool, c);
+    } while (shop_daemon_db_retry(ctx, st, &until));
     reply->restored = r.restored;
     reply->duplicate = r.duplicate;
     return st == RPC_OK ? RPC_OK : rpc_ctx_fail(ctx, st, "%s", r.msg);
@@ -38,13 +48,17 @@ static rpc_status get_coupon(rpc_ctx *ctx, const Shop__Coupon__GetCouponRequest 
                              Shop__Coupon__GetCouponReply *reply, void *user)
 {
     shop_daemon *d = user;
-    PGconn *c = shop_daemon_conn(d, ctx);
-    if (c == NULL)
-        return RPC_UNAVAILABLE;
     coupon_info ci;
     shop_error msg = {0};
-    rpc_status st = coupon_get(c, req->coupon_id, &ci, &msg);
-    shop_pool_release(d->pool, c);
+    rpc_status st;
+    int64_t until = 0;
+    do {
+        PGconn *c = shop_daemon_conn(d, ctx);
+        if (c == NULL)
+            return RPC_UNAVAILABLE;
+        st = coupon_get(c, req->coupon_id, &ci, &msg);
+        shop_pool_release(d->pool, c);
+    } while (shop_daemon_db_retry(ctx, st, &until));
     reply->coupon_id = ci.coupon_id;
     reply->user_id = ci.user_id;
     reply->used = ci.used;

@@ -12,6 +12,7 @@
 #include "services/common/svc_db.h"
 #include "services/order/order_ids.h"
 #include "services/order/order_timeout_cancel.h"
+#include "services/order/order_txmsg.h"
 #include "base/trace.h"
 #include "base/log.h"
 #include "base/status.h"
@@ -26,6 +27,7 @@ struct order_async {
     svc_consumer *consumer;
     timeout_canceller *canceller; /* cancels paid orders' timeouts, off the request path */
     order_ids *ids;               /* PlaceOrder's order ids, fetched in blocks */
+    order_txmsg *txmsg;           /* --publish txmsg: order.placed as a transactional message */
 };
 
 rpc_status order_async_tx(PGconn *conn, const char *sql, shop_error *err)
@@ -51,8 +53,10 @@ static void key_of(char key[24], int64_t order_id)
 /* PlaceOrder in one statement, so that it costs one round trip and one
  * commit: the order PENDING ($1 comes from the id pool, $7 is this
  * process's clock) and, only when the request_id is new, its order.placed
- * and order.timeout rows (bodies as hex, packed beforehand). An order
- * without a coupon has nothing to wait for on that side ('NONE'). */
+ * and order.timeout rows (bodies as hex, packed beforehand; order.placed
+ * only when $14, since --publish txmsg sends it as a transactional
+ * message). An order without a coupon has nothing to wait for on that side
+ * ('NONE'). */
 static const shop_stmt st_place = {
     "oa_place",
     "WITH o AS (INSERT INTO orders (order_id, request_id, user_id, goods_id, count, coupon_id,"
@@ -69,7 +73,7 @@ static const shop_stmt st_place = {
     "              NULLIF($13::text, '') FROM o,"
     "         (VALUES (1, 'order.placed', $9::text, 0::bigint),"
     "                 (2, 'order.timeout', $10::text, $11::bigint)) AS v(n, topic, body, delay_ms)"
-    "       ORDER BY v.n)"
+    "       WHERE v.n = 2 OR $14::boolean ORDER BY v.n)"
     " SELECT order_id FROM o"};
 
 rpc_status order_async_flows_prepare(PGconn *conn, shop_error *err)
@@ -109,12 +113,9 @@ static void pending_order(const order_place_args *a, int64_t id, int64_t accepte
         snprintf(o->trace_id, sizeof o->trace_id, "%s", t->trace_id);
 }
 
-/* Inserts `o` with its two events; *inserted = 0 when the request_id exists. */
-static rpc_status insert_placed(PGconn *conn, const shop_order *o, int64_t window_ms, int *inserted,
-                                shop_error *err)
+/* The order.placed event of `o` packed into buf[256]; 0 when it does not fit. */
+static size_t pack_placed(const shop_order *o, uint8_t *buf, shop_error *err)
 {
-    uint8_t buf[256];
-    char placed[2 * sizeof buf + 1], timeout[2 * sizeof buf + 1];
     Shop__Events__OrderPlaced p = SHOP__EVENTS__ORDER_PLACED__INIT;
     p.order_id = o->order_id;
     p.request_id = (char *)o->request_id;
@@ -124,12 +125,24 @@ static rpc_status insert_placed(PGconn *conn, const shop_order *o, int64_t windo
     p.coupon_id = o->coupon_id;
     p.pay_by_us = o->pay_by_us;
     p.at_us = o->accepted_us;
-    if (shop__events__order_placed__get_packed_size(&p) > sizeof buf) {
-        shop_error_set(err, RPC_INVALID_ARGUMENT, "order.placed event does not fit %zu bytes",
-                       sizeof buf);
-        return RPC_INVALID_ARGUMENT;
+    if (shop__events__order_placed__get_packed_size(&p) > 256) {
+        shop_error_set(err, RPC_INVALID_ARGUMENT, "order.placed event does not fit 256 bytes");
+        return 0;
     }
-    hex(placed, buf, shop__events__order_placed__pack(&p, buf));
+    return shop__events__order_placed__pack(&p, buf);
+}
+
+/* Inserts `o` with its events (order.placed only when with_placed);
+ * *inserted = 0 when the request_id exists. */
+static rpc_status insert_placed(PGconn *conn, const shop_order *o, int64_t window_ms,
+                                int with_placed, int *inserted, shop_error *err)
+{
+    uint8_t buf[256];
+    char placed[2 * sizeof buf + 1], timeout[2 * sizeof buf + 1];
+    size_t placed_len = pack_placed(o, buf, err);
+    if (placed_len == 0)
+        return RPC_INVALID_ARGUMENT;
+    hex(placed, buf, placed_len);
     Shop__Events__OrderTimeout t = SHOP__EVENTS__ORDER_TIMEOUT__INIT;
     t.order_id = o->order_id;
     t.at_us = o->accepted_us;
@@ -151,9 +164,10 @@ static rpc_status insert_placed(PGconn *conn, const shop_order *o, int64_t windo
                             timeout,
                             shop_db_i64(k, window_ms > 0 ? window_ms : 1),
                             o->trace_id,
-                            tp};
+                            tp,
+                            with_placed ? "t" : "f"};
     PGresult *res = NULL;
-    rpc_status st = shop_db_run(conn, &st_place, 13, params, &res, err);
+    rpc_status st = shop_db_run(conn, &st_place, 14, params, &res, err);
     if (st != RPC_OK)
         return st;
     *inserted = PQntuples(res) > 0;
@@ -210,7 +224,19 @@ rpc_status order_async_place(order_async *oa, PGconn *conn, const order_place_ar
         return st;
     pending_order(&a, id, svc_outbox_now_us(), out);
     int inserted = 0;
-    st = insert_placed(conn, out, a.pay_window_ms, &inserted, err);
+    order_txmsg *tx = oa != NULL ? oa->txmsg : NULL;
+    char half[MQ_ID_LEN];
+    if (tx != NULL) { /* --publish txmsg: the half first, decided after the commit */
+        uint8_t buf[256];
+        size_t len = pack_placed(out, buf, err);
+        if (len == 0)
+            return RPC_INVALID_ARGUMENT;
+        if ((st = order_txmsg_half(tx, out->order_id, buf, len, half, err)) != RPC_OK)
+            return st;
+    }
+    st = insert_placed(conn, out, a.pay_window_ms, tx == NULL, &inserted, err);
+    if (tx != NULL) /* a failed or repeated insert leaves no order with this id */
+        order_txmsg_end(tx, half, st == RPC_OK && inserted);
     if (st != RPC_OK)
         return st;
     if (!inserted) {
@@ -282,6 +308,9 @@ rpc_status order_async_start(const order_async_cfg *cfg, order_async **out, shop
     rpc_status st = svc_relay_start(&rc, &oa->relay, err);
     if (st != RPC_OK)
         goto fail;
+    if (cfg->publish_txmsg &&
+        (st = order_txmsg_open(cfg->mq_url, oa->conninfo, &oa->txmsg, err)) != RPC_OK)
+        goto fail;
     svc_consumer_cfg cc = {0};
     order_async_consumer_config(&cc);
     cc.conninfo = oa->conninfo;
@@ -305,6 +334,7 @@ void order_async_stop(order_async *oa)
     if (oa == NULL)
         return;
     svc_consumer_stop(oa->consumer);
+    order_txmsg_close(oa->txmsg);
     svc_relay_stop(oa->relay);
     timeout_canceller_stop(oa->canceller);
     order_ids_free(oa->ids);

@@ -40,6 +40,7 @@ typedef struct order_async_cfg {
     const char *mq_url, *pub_url; /* the broker (NULL: environment or defaults) */
     const char *delay_url;        /* mq-delayd (NULL: MQ_DELAY_URL_DEFAULT) */
     int64_t pay_window_ms;        /* 0: 30 min */
+    int publish_txmsg;            /* order.placed as a transactional message, not an outbox row */
     /* test switches */
     int dup_publish;         /* the relay publishes every broker row twice */
     int dup_deliver;         /* the consumer handles every delivery twice */

@@ -4,6 +4,7 @@
 #include "services/order/order_async_rpc.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "mq/mq_delay.h"
 #include "base/log.h"
@@ -111,11 +112,16 @@ static int pay_window(order_svc *svc, const svc_arch *a, const char *cli, int64_
                            ORDER_PAY_WINDOW_DEFAULT_MS, 1, INT64_C(31536000000), out);
 }
 
-int order_async_daemon_start(order_svc *svc, const char *pay_window_cli)
+int order_async_daemon_start(order_svc *svc, const char *pay_window_cli, const char *publish_cli)
 {
     svc_arch a;
     shop_error err = {0};
     rpc_error rerr;
+    const char *publish = shop_daemon_str(svc->d, "PUBLISH", publish_cli, "outbox");
+    if (strcmp(publish, "outbox") != 0 && strcmp(publish, "txmsg") != 0) {
+        shop_log_error("bad --publish value=%s hint=\"outbox or txmsg\"", publish);
+        return -1;
+    }
     if (svc_arch_resolve(svc->d, "async", &a) != 0 ||
         pay_window(svc, &a, pay_window_cli, &svc->pay_window_ms) != 0)
         return -1;
@@ -124,6 +130,7 @@ int order_async_daemon_start(order_svc *svc, const char *pay_window_cli)
                          .pub_url = a.pub_url,
                          .delay_url = a.delay_url,
                          .pay_window_ms = svc->pay_window_ms,
+                         .publish_txmsg = strcmp(publish, "txmsg") == 0,
                          .dup_publish = a.dup_publish,
                          .dup_deliver = a.dup_deliver,
                          .crash_after_commits = a.crash_after_commits};
@@ -140,8 +147,8 @@ int order_async_daemon_start(order_svc *svc, const char *pay_window_cli)
         shop_log_error("register failed error=\"%s\"", rerr.message);
         return -1;
     }
-    shop_log_info("async architecture mq=%s mq_pub=%s delay=%s pay_window_ms=%lld", a.mq_url,
-                  a.pub_url, a.delay_url, (long long)svc->pay_window_ms);
+    shop_log_info("async architecture mq=%s mq_pub=%s delay=%s pay_window_ms=%lld publish=%s",
+                  a.mq_url, a.pub_url, a.delay_url, (long long)svc->pay_window_ms, publish);
     return 0;
 }
 

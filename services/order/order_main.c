@@ -19,18 +19,19 @@ enum {
     OPT_MEMBER_TIMEOUT,
     OPT_CLOSE_INTERVAL,
     OPT_ARCH,
+    OPT_PUBLISH,
 };
 
 static const char *cli_stock, *cli_coupon, *cli_pay_window, *cli_member_timeout,
-    *cli_close_interval, *cli_arch;
+    *cli_close_interval, *cli_arch, *cli_publish;
 
 static int extra_flag(int opt, const char *arg)
 {
-    const char **slot[] = {&cli_stock,          &cli_coupon,         &cli_pay_window,
-                           &cli_member_timeout, &cli_close_interval, &cli_arch};
+    const char **slot[] = {&cli_stock,          &cli_coupon, &cli_pay_window, &cli_member_timeout,
+                           &cli_close_interval, &cli_arch,   &cli_publish};
     if (svc_arch_flag(opt, arg))
         return 1;
-    if (opt < OPT_STOCK || opt > OPT_ARCH)
+    if (opt < OPT_STOCK || opt > OPT_PUBLISH)
         return 0;
     *slot[opt - OPT_STOCK] = arg;
     return 1;
@@ -39,17 +40,21 @@ static int extra_flag(int opt, const char *arg)
 static void extra_usage(FILE *out, const char *env)
 {
     svc_arch_usage(out, env);
-    fprintf(out, "      --pay-window-level N  async: the pay window as a delay level 1..18\n"
-                 "      --stock URL      the stock service [$SHOP_ORDER_STOCK,\n"
-                 "                       default tcp://127.0.0.1:7302]\n"
-                 "      --coupon URL     the coupon service [$SHOP_ORDER_COUPON,\n"
-                 "                       default tcp://127.0.0.1:7303]\n"
-                 "      --pay-window-ms MS  unpaid orders are closed after this\n"
-                 "                       [$SHOP_ORDER_PAY_WINDOW_MS, default 1800000 = 30 min]\n"
-                 "      --member-timeout-ms MS  cap on each member call, within the caller's\n"
-                 "                       deadline [$SHOP_ORDER_MEMBER_TIMEOUT_MS, default 2000]\n"
-                 "      --close-interval-ms MS  period of the unpaid-order close scan\n"
-                 "                       [$SHOP_ORDER_CLOSE_INTERVAL_MS, default 1000]\n");
+    fprintf(out,
+            "      --pay-window-level N  async: the pay window as a delay level 1..18\n"
+            "      --stock URL      the stock service [$SHOP_ORDER_STOCK,\n"
+            "                       default tcp://127.0.0.1:7302]\n"
+            "      --coupon URL     the coupon service [$SHOP_ORDER_COUPON,\n"
+            "                       default tcp://127.0.0.1:7303]\n"
+            "      --pay-window-ms MS  unpaid orders are closed after this\n"
+            "                       [$SHOP_ORDER_PAY_WINDOW_MS, default 1800000 = 30 min]\n"
+            "      --member-timeout-ms MS  cap on each member call, within the caller's\n"
+            "                       deadline [$SHOP_ORDER_MEMBER_TIMEOUT_MS, default 2000]\n"
+            "      --close-interval-ms MS  period of the unpaid-order close scan\n"
+            "                       [$SHOP_ORDER_CLOSE_INTERVAL_MS, default 1000]\n"
+            "      --publish outbox|txmsg  async: order.placed through the outbox (default)\n"
+            "                       or as a transactional message (half, order row,\n"
+            "                       commit; check-back from order_db) [$SHOP_ORDER_PUBLISH]\n");
 }
 
 static order_svc svc;
@@ -80,7 +85,7 @@ static int start(shop_daemon *d)
     const char *arch = shop_daemon_str(d, "ARCH", cli_arch, "sync");
     d->arch = arch;
     if (strcmp(arch, "async") == 0)
-        return order_async_daemon_start(&svc, cli_pay_window);
+        return order_async_daemon_start(&svc, cli_pay_window, cli_publish);
     if (strcmp(arch, "sync") != 0) {
         shop_log_error("unsupported architecture arch=%s hint=\"this build knows --arch sync\"",
                        arch);
@@ -137,6 +142,7 @@ int main(int argc, char **argv)
         {"member-timeout-ms", required_argument, NULL, OPT_MEMBER_TIMEOUT},
         {"close-interval-ms", required_argument, NULL, OPT_CLOSE_INTERVAL},
         {"arch", required_argument, NULL, OPT_ARCH},
+        {"publish", required_argument, NULL, OPT_PUBLISH},
         SVC_ASYNC_LONGOPTS,
         {NULL, 0, NULL, 0},
     };

@@ -1,5 +1,7 @@
 /* shop.stock.StockService over RPC: each handler takes a pooled connection,
- * calls the business function and copies its result into the reply. */
+ * calls the business function (again on a fresh connection when the
+ * database was lost, within the deadline) and copies its result into the
+ * reply. */
 #include "services/stock/stock_rpc.h"
 
 #include "services/stock/stock_logic.h"
@@ -8,12 +10,16 @@ static rpc_status deduct(rpc_ctx *ctx, const Shop__Stock__DeductRequest *req,
                          Shop__Stock__DeductReply *reply, void *user)
 {
     shop_daemon *d = user;
-    PGconn *c = shop_daemon_conn(d, ctx);
-    if (c == NULL)
-        return RPC_UNAVAILABLE;
     stock_result r;
-    rpc_status st = stock_deduct(c, req->order_id, req->goods_id, req->count, &r);
-    shop_pool_release(d->pool, c);
+    rpc_status st;
+    int64_t until = 0;
+    do {
+        PGconn *c = shop_daemon_conn(d, ctx);
+        if (c == NULL)
+            return RPC_UNAVAILABLE;
+        st = stock_deduct(c, req->order_id, req->goods_id, req->count, &r);
+        shop_pool_release(d->pool, c);
+    } while (shop_daemon_db_retry(ctx, st, &until));
     reply->duplicate = r.duplicate;
     reply->price_cents = r.price_cents;
     reply->stock_left = r.stock_left;
@@ -24,12 +30,16 @@ static rpc_status restore(rpc_ctx *ctx, const Shop__Stock__RestoreRequest *req,
                           Shop__Stock__RestoreReply *reply, void *user)
 {
     shop_daemon *d = user;
-    PGconn *c = shop_daemon_conn(d, ctx);
-    if (c == NULL)
-        return RPC_UNAVAILABLE;
     stock_result r;
-    rpc_status st = stock_restore(c, req->order_id, req->goods_id, req->count, &r);
-    shop_pool_release(d->pool, c);
+    rpc_status st;
+    int64_t until = 0;
+    do {
+        PGconn *c = shop_daemon_conn(d, ctx);
+        if (c == NULL)
+            return RPC_UNAVAILABLE;
+        st = stock_restore(c, req->order_id, req->goods_id, req->count, &r);
+        shop_pool_release(d->pool, c);
+    } while (shop_daemon_db_retry(ctx, st, &until));
     reply->restored = r.restored;
     reply->duplicate = r.duplicate;
     reply->stock_left = r.stock_left;
@@ -40,13 +50,17 @@ static rpc_status get_stock(rpc_ctx *ctx, const Shop__Stock__GetStockRequest *re
                             Shop__Stock__GetStockReply *reply, void *user)
 {
     shop_daemon *d = user;
-    PGconn *c = shop_daemon_conn(d, ctx);
-    if (c == NULL)
-        return RPC_UNAVAILABLE;
     stock_goods g;
     shop_error msg = {0};
-    rpc_status st = stock_get(c, req->goods_id, &g, &msg);
-    shop_pool_release(d->pool, c);
+    rpc_status st;
+    int64_t until = 0;
+    do {
+        PGconn *c = shop_daemon_conn(d, ctx);
+        if (c == NULL)
+            return RPC_UNAVAILABLE;
+        st = stock_get(c, req->goods_id, &g, &msg);
+        shop_pool_release(d->pool, c);
+    } while (shop_daemon_db_retry(ctx, st, &until));
     reply->goods_id = g.goods_id;
     reply->stock = g.stock;
     reply->price_cents = g.price_cents;

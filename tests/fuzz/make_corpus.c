@@ -354,6 +354,57 @@ static void mq_dlq(buf *b, const char *group, int redrive)
     put_msg_frame(b, &r.base);
 }
 
+static void mq_half(buf *b, const char *topic, const char *id, const char *group)
+{
+    Shop__Mq__Message m = SHOP__MQ__MESSAGE__INIT;
+    m.id = (char *)id;
+    m.topic = (char *)topic;
+    m.key = "k";
+    m.body.data = (uint8_t *)"half";
+    m.body.len = 4;
+    Shop__Mq__TxnHalf h = SHOP__MQ__TXN_HALF__INIT;
+    h.message = &m;
+    h.group = (char *)group;
+    Shop__Mq__Request r = SHOP__MQ__REQUEST__INIT;
+    r.body_case = SHOP__MQ__REQUEST__BODY_TXN_HALF;
+    r.txn_half = &h;
+    put_msg_frame(b, &r.base);
+}
+
+static void mq_txn_end(buf *b, const char *id, int decision)
+{
+    Shop__Mq__TxnEnd e = SHOP__MQ__TXN_END__INIT;
+    e.id = (char *)id;
+    e.decision = (Shop__Mq__TxnDecision)decision;
+    Shop__Mq__Request r = SHOP__MQ__REQUEST__INIT;
+    r.body_case = SHOP__MQ__REQUEST__BODY_TXN_END;
+    r.txn_end = &e;
+    put_msg_frame(b, &r.base);
+}
+
+static void mq_txn_member(buf *b, const char *group, const char *member, int leaving)
+{
+    Shop__Mq__TxnMember m = SHOP__MQ__TXN_MEMBER__INIT;
+    m.group = (char *)group;
+    m.member_id = (char *)member;
+    m.url = "tcp://127.0.0.1:1";
+    m.leaving = leaving;
+    Shop__Mq__Request r = SHOP__MQ__REQUEST__INIT;
+    r.body_case = SHOP__MQ__REQUEST__BODY_TXN_MEMBER;
+    r.txn_member = &m;
+    put_msg_frame(b, &r.base);
+}
+
+static void mq_trace(buf *b, const char *id)
+{
+    Shop__Mq__TraceQuery q = SHOP__MQ__TRACE_QUERY__INIT;
+    q.id = (char *)id;
+    Shop__Mq__Request r = SHOP__MQ__REQUEST__INIT;
+    r.body_case = SHOP__MQ__REQUEST__BODY_TRACE;
+    r.trace = &q;
+    put_msg_frame(b, &r.base);
+}
+
 /* A packed shop.mq.Record as the broker stores it. */
 static void mq_record(buf *b, const char *topic, const char *id, uint64_t offset,
                       const char *prop_key, const char *prop_value)
@@ -433,6 +484,22 @@ static void broker_corpus(void)
     mq_stats(&b);
     mq_pull(&b, "c1", 0, 100);
     save(t, "two-consumers-timeouts", &b);
+
+    mq_txn_member(&b, "pg", "p1", 0);
+    mq_subscribe(&b, "c1", "g", 0);
+    mq_half(&b, "orders", "h-1", "pg");
+    mq_half(&b, "orders", "h-2", "pg");
+    mq_half(&b, "orders", "h-1", "pg");
+    mq_txn_end(&b, "h-1", 1);
+    mq_txn_end(&b, "h-2", 2);
+    mq_txn_end(&b, "h-1", 1);
+    mq_txn_end(&b, "h-2", 1);
+    mq_txn_end(&b, "nope", 1);
+    mq_ack(&b, "c1", "orders", 0, 0);
+    mq_trace(&b, "h-1");
+    mq_trace(&b, "h-2");
+    mq_txn_member(&b, "pg", "p1", 1);
+    save(t, "txn-half-commit-rollback-trace", &b);
 
     /* Segments: flags byte (bit 0: fix CRCs), then segment files as frames. */
     t = "mq_broker_recover";

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "mq/broker/broker.h"
+#include "mq/broker/trace.h"
+#include "mq/broker/txn.h"
 #include "base/clock.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -59,8 +61,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     b.pub = pub;
     mq_store_opts so = {.dir = dir, .segment_bytes = 1u << 16};
     char err[256];
-    if (mq_store_open(&b.store, &so, err, sizeof err) != 0)
+    if (mq_store_open(&b.store, &so, err, sizeof err) != 0 ||
+        bk_txn_open(&b, err, sizeof err) != 0 ||
+        bk_trace_open(&b.trace, dir, 1024, err, sizeof err) != 0)
         fuzz_fail(__FILE__, __LINE__, err);
+    mq_store_on_append(b.store, bk_trace_stored, b.trace); /* halves, ends, traces too */
     atomic_store(&b.durable, UINT64_MAX);
 
     int64_t now = shop_now_ms();
@@ -77,6 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         bk_dispatch(&b);
     }
     bk_groups_free(&b);
+    bk_txn_close(&b);
+    bk_trace_close(b.trace);
     mq_store_close(b.store);
     return 0;
 }

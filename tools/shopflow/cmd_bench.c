@@ -16,7 +16,8 @@ static void bench_usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: shopflow bench [--arch sync,async] [--mq nats] [--rate R] [--duration D]\n"
+        "usage: shopflow bench [--arch sync,async] [--mq nats] [--publish outbox,txmsg]\n"
+        "                      [--rate R] [--duration D]\n"
         "                      [--clients C]\n"
         "                      [--fault SPEC]... [--no-fault] [--json FILE] [--report DIR]\n"
         "                      [--quick] [--deadline MS] [--pay-share P] [--converge D]\n"
@@ -38,6 +39,10 @@ static void bench_usage(FILE *out)
         "  --mq nats         adds async-nats: the async architecture on a three-node\n"
         "                    nats-server cluster with JetStream (R3) in mq-broker's place;\n"
         "                    its broker faults act on the order.placed stream's leader\n"
+        "  --publish LIST    how the async order service publishes order.placed: outbox\n"
+        "                    (default) and/or txmsg (a transactional message: half,\n"
+        "                    order row, commit); txmsg adds async-txmsg, e.g.\n"
+        "                    --arch async --publish outbox,txmsg compares the two\n"
         "  --rate R          PlaceOrder per second (default 100)\n"
         "  --duration D      load duration, e.g. 45s, 90000ms, 2m (default 45s)\n"
         "  --clients C       concurrent client threads (default 16)\n"
@@ -63,6 +68,30 @@ static const char *var_dir(char *buf, size_t len)
     const char *env = getenv("SHOPFLOW_VAR");
     snprintf(buf, len, "%s", env && *env ? env : shop_default_var_dir());
     return buf;
+}
+
+/* --publish txmsg: async-txmsg after "async" in the list (in its place
+ * without outbox). Returns 1 when it made a new list. */
+static int bench_publish_archs(const char *archs, int with_outbox, char *out, size_t len)
+{
+    char list[96];
+    size_t n = 0;
+    int added = 0;
+    snprintf(list, sizeof list, "%s", archs);
+    out[0] = '\0';
+    char *save = NULL;
+    for (char *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+        int async = strcmp(a, "async") == 0;
+        if (!async || with_outbox)
+            n += (size_t)snprintf(out + n, n < len ? len - n : 0, "%s%s", n ? "," : "", a);
+        if (async && n < len) {
+            n += (size_t)snprintf(out + n, len - n, "%sasync-txmsg", n ? "," : "");
+            added = 1;
+        }
+    }
+    if (!added && n < len) /* no async in the list: txmsg is an async variant */
+        snprintf(out + n, len - n, "%sasync-txmsg", n ? "," : "");
+    return 1;
 }
 
 static int parse_number(const char *opt, const char *text, double lo, double hi, double *out)
@@ -95,6 +124,7 @@ int cmd_bench(int argc, char **argv)
         {"converge", required_argument, NULL, 'v'},
         {"mq", required_argument, NULL, 'm'},
         {"hosts", required_argument, NULL, 'H'},
+        {"publish", required_argument, NULL, 'P'},
         {"db", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -105,6 +135,7 @@ int cmd_bench(int argc, char **argv)
     shop_bench_config cfg = shop_bench_defaults();
     const char *archs = "sync,async", *json = NULL, *report = NULL;
     int explicit_arch = 0, no_fault = 0, rate_set = 0, duration_set = 0, with_nats = 0, c;
+    int with_txmsg = 0, with_outbox = 1;
     char vbuf[512], report_buf[600], log_dir[600];
     shop_error err = {0};
     double v;
@@ -135,6 +166,14 @@ int cmd_bench(int argc, char **argv)
                 return 2;
             }
             with_nats = strcmp(optarg, "nats") == 0;
+            break;
+        case 'P':
+            with_txmsg = strstr(optarg, "txmsg") != NULL;
+            with_outbox = strstr(optarg, "outbox") != NULL;
+            if (!with_txmsg && !with_outbox) {
+                fprintf(stderr, "shopflow bench: --publish wants outbox, txmsg or both\n");
+                return 2;
+            }
             break;
         case 'r':
             if (parse_number("--rate", optarg, 1, 100000, &cfg.rate) != 0)
@@ -221,11 +260,13 @@ int cmd_bench(int argc, char **argv)
         snprintf(report_buf, sizeof report_buf, "%s/bench/report", vbuf);
         report = report_buf;
     }
-    char arch_list[96];
+    char arch_list[96], publish_list[128];
     if (with_nats && strstr(archs, "async-nats") == NULL) {
         snprintf(arch_list, sizeof arch_list, "%s,async-nats", archs);
         archs = arch_list;
     }
+    if (with_txmsg && bench_publish_archs(archs, with_outbox, publish_list, sizeof publish_list))
+        archs = publish_list;
     shop_bench_report r;
     if (shop_bench_compare(&cfg, archs, !explicit_arch, &r, &err) != RPC_OK) {
         fprintf(stderr, "shopflow bench: %s\n", err.message);

@@ -40,16 +40,25 @@ static void mq_usage(FILE *out)
         "                              stored records from offset N (default: the first\n"
         "                              retained), K of them (default 10, at most 1000), with\n"
         "                              bodies as protobuf text where the topic's type is known\n"
-        "  send TOPIC [BODY] [--key K] [--count N] [--size B] [--batch N]\n"
-        "  consume TOPIC... --group G [--count N] [--reconsume-later] [--sleep-ms N]\n"
-        "                              [--max-inflight N]; one line per message on stdout,\n"
+        "  trace ID [--json] [--max N]  the broker's trace of message ID: stored, delivered\n"
+        "                              (group, consumer, attempt), acked, retried, DLQ,\n"
+        "                              re-driven; for a transactional one its half, the\n"
+        "                              check-backs and the decision\n"
+        "  send-half TOPIC BODY --group G [--decide commit|rollback|none] [--id ID] [--key K]\n"
+        "                              a transactional (half) message as a member of producer\n"
+        "                              group G; none (default): print its id and answer\n"
+        "                              check-backs UNKNOWN until stopped (a drill)\n"
+        "  send TOPIC [BODY] [--key K] [--tag TAG] [--count N] [--size B] [--batch N]\n"
+        "  consume TOPIC... --group G [--tags 'A || B'] [--count N] [--reconsume-later]\n"
+        "                              [--sleep-ms N] [--max-inflight N]; one line per\n"
+        "                              message on stdout (tag=T when it has one),\n"
         "                              its body below it as in peek\n\n"
         "options: --url URL [MQ_URL, else the broker of the running `shopflow up`\n"
         "         (--prefix P), else " MQ_DEFAULT_URL
         "; nats://host:port[,host:port...] for JetStream],\n"
         "         --pub-url URL [MQ_PUB_URL, else the stack's, else " MQ_DEFAULT_PUB_URL "],\n"
         "         --delay-url URL [MQ_DELAY_URL, else the stack's, else " MQ_DELAY_URL_DEFAULT "]\n"
-        "         --json: stats, dlq, topics, topic and peek as JSON (mq-broker)\n\n"
+        "         --json: stats, dlq, topics, topic, peek and trace as JSON (mq-broker)\n\n"
         "exit: 0 done, 1 the broker (or mq-delayd) failed or cannot be reached, 2 usage\n");
 }
 
@@ -60,6 +69,8 @@ static int parse(int argc, char **argv, mq_cli *o)
         {"pub-url", required_argument, 0, 'p'},
         {"group", required_argument, 0, 'g'},
         {"key", required_argument, 0, 'k'},
+        {"tag", required_argument, 0, 'G'},
+        {"tags", required_argument, 0, 'E'},
         {"count", required_argument, 0, 'n'},
         {"size", required_argument, 0, 's'},
         {"batch", required_argument, 0, 'b'},
@@ -76,6 +87,7 @@ static int parse(int argc, char **argv, mq_cli *o)
         {"delay-url", required_argument, 0, 'D'},
         {"prefix", required_argument, 0, 'P'},
         {"json", no_argument, 0, 'j'},
+        {"decide", required_argument, 0, 'x'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -99,11 +111,20 @@ static int parse(int argc, char **argv, mq_cli *o)
         case 'j':
             o->json = 1;
             break;
+        case 'x':
+            o->decide = optarg;
+            break;
         case 'g':
             o->group = optarg;
             break;
         case 'k':
             o->key = optarg;
+            break;
+        case 'G':
+            o->tag = optarg;
+            break;
+        case 'E':
+            o->tags = optarg;
             break;
         case 'n':
             o->count = atol(optarg);
@@ -344,12 +365,14 @@ static int mq_send(const mq_cli *o, const char *topic, const char *body)
         memcpy(buf, body, len);
     long batch = o->batch > 0 ? o->batch : 1, sent = 0, count = o->count < 0 ? 1 : o->count;
     mq_message *ms = calloc((size_t)batch, sizeof *ms);
+    mq_send_opts so = {.tag = o->tag};
     mq_send_result *rs = calloc((size_t)batch, sizeof *rs);
     int rc = 0;
     while (ms && rs && sent < count && rc == 0) {
         long n = count - sent < batch ? count - sent : batch;
         for (long i = 0; i < n; i++)
-            ms[i] = (mq_message){.topic = topic, .key = o->key, .body = buf, .len = len};
+            ms[i] =
+                (mq_message){.topic = topic, .key = o->key, .body = buf, .len = len, .opts = &so};
         if (mq_producer_send_batch(p, ms, (size_t)n, rs) != RPC_OK) {
             for (long i = 0; i < n; i++)
                 if (rs[i].status != RPC_OK) {
@@ -386,8 +409,9 @@ typedef struct consume_state {
 static mq_consume_result consume_print(const mq_msg *m, void *arg)
 {
     consume_state *s = arg;
-    printf("msg topic=%s offset=%llu id=%s key=%s times=%u len=%zu\n", m->topic,
-           (unsigned long long)m->offset, m->id, m->key, m->reconsume_times, m->len);
+    printf("msg topic=%s offset=%llu id=%s key=%s%s%s times=%u len=%zu\n", m->topic,
+           (unsigned long long)m->offset, m->id, m->key, *m->tag ? " tag=" : "", m->tag,
+           m->reconsume_times, m->len);
     mq_body_print(stdout, m->topic, m->body, m->len, 2);
     fflush(stdout);
     if (s->o->sleep_ms > 0)
@@ -403,8 +427,10 @@ static int mq_consume(const mq_cli *o, char **topics, int ntopics)
         return 2;
     }
     consume_state st = {.o = o};
-    mq_consumer_opts co = {
-        .url = o->url, .pub_url = o->pub_url, .max_inflight = (unsigned)o->max_inflight};
+    mq_consumer_opts co = {.url = o->url,
+                           .pub_url = o->pub_url,
+                           .max_inflight = (unsigned)o->max_inflight,
+                           .tags = o->tags};
     mq_consumer *c;
     shop_error err = {0};
     if (mq_consumer_open(o->group, (const char *const *)topics, (size_t)ntopics, consume_print, &st,
@@ -467,6 +493,10 @@ int cmd_mq(int argc, char **argv)
         return mq_admin_reset(&o, rest[0], rest[1]);
     if (strcmp(sub, "dlq") == 0 && nrest == 1)
         return mq_dlq(&o, rest[0]);
+    if (strcmp(sub, "trace") == 0 && nrest == 1)
+        return mq_trace(&o, rest[0]);
+    if (strcmp(sub, "send-half") == 0 && nrest == 2)
+        return mq_send_half(&o, rest[0], rest[1]);
     if (strcmp(sub, "send") == 0 && (nrest == 1 || nrest == 2))
         return mq_send(&o, rest[0], nrest == 2 ? rest[1] : NULL);
     if (strcmp(sub, "consume") == 0) {

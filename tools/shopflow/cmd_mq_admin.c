@@ -55,6 +55,8 @@ static void print_topic(const Shop__Mq__StatsReply *r, const Shop__Mq__TopicStat
             printf("%-20s %10" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %6" PRIu64 " %4u\n",
                    g->group, g->committed, g->lag, g->inflight, g->retrying, g->dlq_size,
                    g->consumers);
+        if (strcmp(g->topic, t->topic) == 0 && g->tags && *g->tags)
+            printf("%-20s tags=\"%s\" filtered=%" PRIu64 "\n", "", g->tags, g->filtered);
     }
 }
 

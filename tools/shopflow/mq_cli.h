@@ -9,6 +9,8 @@
 
 typedef struct mq_cli {
     const char *url, *pub_url, *delay_url, *group, *key, *prefix, *id, *topic, *to_offset, *to_time;
+    const char *tag, *tags; /* mq send --tag, mq consume --tags */
+    const char *decide; /* send-half: commit, rollback or none */
     long count, size, batch, sleep_ms, max, max_inflight;
     uint64_t offset;
     int redrive, later, json, has_offset;
@@ -36,5 +38,11 @@ int mq_admin_reset(const mq_cli *o, const char *group, const char *topic);
 
 /* mq get --id ID | --key KEY [--topic T] (id NULL: by o->key). */
 int mq_admin_get(const mq_cli *o, const char *id, const char *topic);
+
+/* mq trace ID [--json] [--max N] (cmd_mq_trace.c). */
+int mq_trace(const mq_cli *o, const char *id);
+
+/* mq send-half TOPIC BODY --group G [--decide ...] (cmd_mq_txn.c). */
+int mq_send_half(const mq_cli *o, const char *topic, const char *body);
 
 #endif
