@@ -1,5 +1,5 @@
 # Thin wrapper over scripts/ and CMake; the scripts do the work.
-.PHONY: all test bench asan fuzz clean format
+.PHONY: all test bench bench-sweep asan fuzz clean format
 
 all:
 	scripts/build.sh
@@ -9,6 +9,10 @@ test:
 
 bench:
 	scripts/bench.sh
+
+# The capacity of each architecture (shopflow bench --sweep), about 6-10 min.
+bench-sweep:
+	scripts/bench.sh --sweep
 
 asan:
 	scripts/test.sh --asan

@@ -118,7 +118,8 @@ Test(bench_report, the_html_report_has_json_and_charts_drawn_by_gnuplot)
     cr_assert_not_null(strstr(slurp(path), "<svg"));
     snprintf(path, sizeof path, "%s/index.html", dir);
     char *html = slurp(path);
-    cr_assert_not_null(strstr(html, "<img src='latency.svg'"));
+    cr_assert_not_null(strstr(html, "id='chart-latency'"), "the latency chart is inlined");
+    cr_assert_not_null(strstr(html, "id='chart-lag'"), "the lag chart is inlined");
     cr_assert_not_null(strstr(html, "coupon:kill@500ms"));
     free_report(r);
     char cmd[160];
@@ -132,5 +133,37 @@ Test(bench_report, an_unwritable_directory_is_an_error_naming_it)
     shop_error err = {0};
     cr_assert_neq(shop_report_write_html(r, "/proc/no/such/dir", &err), RPC_OK);
     cr_assert_not_null(strstr(err.message, "/proc/no/such/dir"), "%s", err.message);
+    free_report(r);
+}
+
+Test(bench_report, the_json_series_carries_the_lag_of_each_seconds_orders_where_known)
+{
+    shop_bench_report *r = make_report();
+    shop_arch_result *a = &r->arch[1];
+    a->lag_p50_us = calloc(a->load.n_seconds, sizeof *a->lag_p50_us);
+    a->lag_p99_us = calloc(a->load.n_seconds, sizeof *a->lag_p99_us);
+    a->lag_p50_us[0] = 1500;
+    a->lag_p99_us[0] = 4000;
+    a->lag_p50_us[1] = a->lag_p99_us[1] = -1; /* none of its orders confirmed */
+    char path[160];
+    snprintf(path, sizeof path, "%s/shopflow-lag-%d.json", ts_tmp_dir(), (int)getpid());
+    shop_error err = {0};
+    cr_assert_eq(shop_report_write_json(r, path, &err), RPC_OK, "%s", err.message);
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, 0, &jerr);
+    cr_assert_not_null(doc, "%s", jerr.text);
+    json_t *series =
+        json_object_get(json_array_get(json_object_get(doc, "architectures"), 1), "series");
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(series, 0), "lag_p50_us")),
+                 1500);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(series, 0), "lag_p99_us")),
+                 4000);
+    cr_assert_null(json_object_get(json_array_get(series, 1), "lag_p50_us"),
+                   "no lag where no order was confirmed");
+    json_t *sync0 = json_array_get(
+        json_object_get(json_array_get(json_object_get(doc, "architectures"), 0), "series"), 0);
+    cr_assert_null(json_object_get(sync0, "lag_p50_us"), "no lag series: no lag in the JSON");
+    json_decref(doc);
+    unlink(path);
     free_report(r);
 }

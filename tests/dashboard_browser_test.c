@@ -15,58 +15,17 @@
 #include "base/clock.h"
 #include "rpc/http_get.h"
 #include "services/stack/shop_stack.h"
+#include "tests/support/browser.h"
 #include "tests/support/place_order.h"
 #include "tests/support/testsupport.h"
-
-static const char *chromium(void)
-{
-    static const char *const paths[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser"};
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
-        if (access(paths[i], X_OK) == 0)
-            return paths[i];
-    return NULL;
-}
-
-/* The page after its scripts ran for a few (virtual) seconds. */
-static char *dump_dom(const char *browser, const char *url)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "'%s' --headless --no-sandbox --disable-gpu --virtual-time-budget=3000 "
-             "--user-data-dir='%s/chromium' --dump-dom '%s' 2>/dev/null",
-             browser, ts_tmp_dir(), url);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 20, n = 0;
-    char *out = malloc(cap);
-    cr_assert_not_null(out);
-    n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    pclose(p);
-    return out;
-}
 
 static void screenshot(const char *browser, const char *url)
 {
     const char *file = getenv("SHOPFLOW_DASHBOARD_SCREENSHOT");
     if (file == NULL || file[0] == '\0')
         return;
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd,
-             "'%s' --headless --no-sandbox --disable-gpu --hide-scrollbars "
-             "--virtual-time-budget=3000 --window-size=1280,900 --user-data-dir='%s/chromium' "
-             "--screenshot='%s' '%s' >/dev/null 2>&1",
-             browser, ts_tmp_dir(), file, url);
-    cr_expect_eq(system(cmd), 0, "screenshot: %s", cmd);
-}
-
-/* The number in the element with id `id` ("lag-coupon"), -1 when absent. */
-static long dom_number(const char *dom, const char *id)
-{
-    char needle[64];
-    snprintf(needle, sizeof needle, "id=\"%s\">", id);
-    const char *p = strstr(dom, needle);
-    return p != NULL ? strtol(p + strlen(needle), NULL, 10) : -1;
+    cr_expect_eq(ts_browser_screenshot(browser, url, file, 1280, 900, 3000), 0, "screenshot of %s",
+                 url);
 }
 
 static void place(rpc_channel *ch, int i)
@@ -83,8 +42,9 @@ static long wait_lag(const char *browser, const char *url, int positive)
 {
     long lag = -1;
     for (int64_t until = shop_now_ms() + 15000; shop_now_ms() < until; shop_sleep_ms(200)) {
-        char *dom = dump_dom(browser, url);
-        lag = dom_number(dom, "lag-coupon");
+        char *dom = ts_browser_dom(browser, url, 3000);
+        cr_assert_not_null(dom, "chromium did not run");
+        lag = ts_dom_number(dom, "lag-coupon");
         free(dom);
         if (positive ? lag > 0 : lag == 0)
             break;
@@ -94,7 +54,7 @@ static long wait_lag(const char *browser, const char *url, int positive)
 
 Test(dashboard_browser, the_coupon_groups_lag_rises_while_coupon_is_down_and_returns_to_0)
 {
-    const char *browser = chromium();
+    const char *browser = ts_chromium();
     if (browser == NULL)
         cr_skip_test("chromium is not installed (scripts/deps.sh --browser installs Debian's "
                      "chromium); the dashboard was not checked in a browser");
@@ -144,7 +104,8 @@ Test(dashboard_browser, the_coupon_groups_lag_rises_while_coupon_is_down_and_ret
     long lag = wait_lag(browser, page, 1);
     cr_expect_geq(lag, 1, "the page shows no coupon lag while coupon is down (lag-coupon=%ld)",
                   lag);
-    char *dom = dump_dom(browser, page);
+    char *dom = ts_browser_dom(browser, page, 3000);
+    cr_assert_not_null(dom, "chromium did not run");
     cr_expect(strstr(dom, "id=\"up-coupon\">down<") != NULL, "coupon not shown down");
     free(dom);
     screenshot(browser, page);

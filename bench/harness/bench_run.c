@@ -6,6 +6,9 @@
  * order_db's timeline. */
 #include "bench/harness/shop_bench.h"
 #include "bench/harness/bench_links.h"
+#include "bench/harness/bench_orders.h"
+#include "bench/harness/order_timeline.h"
+#include "bench/harness/report_page.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -19,7 +22,6 @@
 #include "base/clock.h"
 #include "rpc/rpc.h"
 #include "services/pg/shop_pg.h"
-#include "shop_order.rpc.h"
 
 shop_bench_config shop_bench_defaults(void)
 {
@@ -34,60 +36,6 @@ shop_bench_config shop_bench_defaults(void)
         .progress = 1,
     };
     return c;
-}
-
-typedef struct traffic {
-    rpc_channel *ch;
-    const shop_bench_config *cfg;
-    const char *arch;
-    atomic_llong pay_ok, pay_failed;
-} traffic;
-
-/* Every request is a new user with their own coupon, so that a coupon
- * failure can only come from the coupon service, never from reuse. */
-static int place_order(void *arg, int client, uint64_t seq, int64_t deadline_ms, int64_t *order_id)
-{
-    traffic *t = arg;
-    (void)client;
-    char request_id[48];
-    snprintf(request_id, sizeof request_id, "bench-%s-%llu", t->arch, (unsigned long long)seq);
-    Shop__Order__PlaceOrderRequest req = SHOP__ORDER__PLACE_ORDER_REQUEST__INIT;
-    req.request_id = request_id;
-    req.user_id = (int64_t)seq + 1;
-    req.goods_id = (int64_t)(seq % (uint64_t)t->cfg->goods) + 1;
-    req.count = 1;
-    req.coupon_id = (int64_t)seq + 1;
-    rpc_call_opts opts = {.timeout_ms = deadline_ms};
-    Shop__Order__PlaceOrderReply *reply = NULL;
-    rpc_error err;
-    rpc_status rc = shop_order_OrderService_PlaceOrder(t->ch, &req, &reply, &opts, &err);
-    if (rc != RPC_OK)
-        return (int)rc;
-    *order_id = reply->order ? reply->order->order_id : 0;
-    shop__order__place_order_reply__free_unpacked(reply, NULL);
-    return (int)rc;
-}
-
-/* The customer pays a share of the accepted orders right after the reply:
- * the load generator runs this once the PlaceOrder's latency is booked, so
- * it is load on the services but not part of the accept latency. */
-static void pay_order(void *arg, int client, uint64_t seq, int64_t order_id)
-{
-    traffic *t = arg;
-    (void)client;
-    if ((double)(seq % 1000) >= t->cfg->pay_share * 1000.0)
-        return;
-    Shop__Order__PayOrderRequest pay = SHOP__ORDER__PAY_ORDER_REQUEST__INIT;
-    pay.order_id = order_id;
-    Shop__Order__PayOrderReply *paid = NULL;
-    rpc_call_opts opts = {.timeout_ms = t->cfg->deadline_ms};
-    rpc_error err;
-    if (shop_order_OrderService_PayOrder(t->ch, &pay, &paid, &opts, &err) == RPC_OK) {
-        atomic_fetch_add(&t->pay_ok, 1);
-        shop__order__pay_order_reply__free_unpacked(paid, NULL);
-    } else {
-        atomic_fetch_add(&t->pay_failed, 1);
-    }
 }
 
 typedef struct progress_ctx {
@@ -167,19 +115,20 @@ static void confirm_lag(const char *order_conn, shop_arch_result *out)
     PQfinish(c);
 }
 
-static int make_dirs(const char *path)
+/* The lag per second of the load, for the report's lag-over-time chart. */
+static void lag_series(const char *order_conn, int64_t load_wall_ms, shop_arch_result *out)
 {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
+    size_t n = out->load.n_seconds;
+    out->lag_p50_us = calloc(n ? n : 1, sizeof *out->lag_p50_us);
+    out->lag_p99_us = calloc(n ? n : 1, sizeof *out->lag_p99_us);
+    shop_error err = {0};
+    if (!out->lag_p50_us || !out->lag_p99_us ||
+        shop_timeline_lag_series(order_conn, load_wall_ms, n, out->lag_p50_us, out->lag_p99_us,
+                                 &err) != RPC_OK) {
+        free(out->lag_p50_us);
+        free(out->lag_p99_us);
+        out->lag_p50_us = out->lag_p99_us = NULL;
     }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 static rpc_status start_stack(const shop_bench_config *cfg, const char *arch, shop_stack *st,
@@ -211,7 +160,7 @@ static rpc_status start_stack(const shop_bench_config *cfg, const char *arch, sh
     log_dir[0] = '\0';
     if (cfg->log_dir) {
         snprintf(log_dir, log_len, "%s/%s", cfg->log_dir, arch);
-        if (make_dirs(log_dir) != 0)
+        if (bench_make_dirs(log_dir) != 0)
             return shop_error_errno(err, errno, "cannot create %s", log_dir);
         o.log_dir = log_dir;
     }
@@ -259,17 +208,22 @@ rpc_status shop_bench_run_arch(const shop_bench_config *cfg, const char *arch,
                             links.order_url);
         goto done;
     }
-    traffic t = {.ch = ch, .cfg = cfg, .arch = arch};
+    bench_orders t = {.ch = ch,
+                      .tag = arch,
+                      .goods = cfg->goods,
+                      .pay_share = cfg->pay_share,
+                      .deadline_ms = cfg->deadline_ms};
     progress_ctx pc = {.arch = arch, .links = &links, .tty = isatty(2)};
     shop_load_config lc = {.rate = cfg->rate,
                            .duration_ms = cfg->duration_ms,
                            .clients = cfg->clients,
                            .deadline_ms = cfg->deadline_ms,
-                           .fn = place_order,
-                           .followup = pay_order,
+                           .fn = bench_orders_place,
+                           .followup = bench_orders_pay,
                            .ctx = &t,
                            .progress = cfg->progress ? on_progress : NULL,
                            .progress_ctx = &pc};
+    int64_t load_wall_ms = shop_wall_ms();
     if ((rc = bench_links_start(&links, err)) != RPC_OK ||
         (rc = shop_load_run(&lc, &out->load, err)) != RPC_OK)
         goto done;
@@ -285,6 +239,7 @@ rpc_status shop_bench_run_arch(const shop_bench_config *cfg, const char *arch,
     const char *conns[3] = {conn[0], conn[1], conn[2]};
     wait_consistent(cfg, conns, out, healed);
     confirm_lag(conn[0], out);
+    lag_series(conn[0], load_wall_ms, out);
     if (links.note[0] && !out->note[0])
         snprintf(out->note, sizeof out->note, "%s", links.note);
     if (log_dir[0] && !out->note[0])

@@ -1,34 +1,25 @@
 /* The HTML report: data files per architecture, a gnuplot script drawing
- * three SVG charts (latency and throughput per second with the fault
- * windows shaded, latency CDFs), and index.html showing the table and the
- * charts. Everything is local files: the report is viewable offline. */
+ * four SVG charts (latency per second, throughput per second in one panel
+ * per architecture, accept->CONFIRMED lag by the second of acceptance, all
+ * with the fault windows shaded; latency CDFs), and index.html showing the
+ * table and the charts inlined. Everything is local files: the report is
+ * viewable offline. */
 #include "bench/harness/shop_report.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "base/spawn.h"
-
-static rpc_status open_in(FILE **out, const char *dir, const char *name, shop_error *err)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    *out = fopen(path, "we");
-    return *out ? RPC_OK : shop_error_errno(err, errno, "cannot write %s", path);
-}
+#include "bench/harness/report_page.h"
 
 static rpc_status write_data(const shop_arch_result *a, const char *dir, shop_error *err)
 {
     char name[64];
     snprintf(name, sizeof name, "%s_series.dat", a->arch);
     FILE *f;
-    rpc_status st = open_in(&f, dir, name, err);
+    rpc_status st = report_open_in(&f, dir, name, err);
     if (st != RPC_OK)
         return st;
     fprintf(f, "# t_s offered accepted failed p50_ms p99_ms\n");
@@ -42,8 +33,25 @@ static rpc_status write_data(const shop_arch_result *a, const char *dir, shop_er
                 (double)sec->p99_us / 1000.0);
     }
     fclose(f);
+    /* The lag per second as a level from s to s+1; a second with no
+     * confirmed order is a blank line, which ends the line gnuplot draws
+     * instead of bridging the gap (histeps would bridge it). */
+    snprintf(name, sizeof name, "%s_lag.dat", a->arch);
+    if ((st = report_open_in(&f, dir, name, err)) != RPC_OK)
+        return st;
+    fprintf(f, "# t_s lag_p50_ms lag_p99_ms (accept -> CONFIRMED of the orders accepted in "
+               "second t)\n");
+    for (size_t s = 0; a->lag_p50_us && s < a->load.n_seconds; s++) {
+        if (a->lag_p50_us[s] >= 0)
+            for (int edge = 0; edge < 2; edge++)
+                fprintf(f, "%zu %.3f %.3f\n", s + (size_t)edge, (double)a->lag_p50_us[s] / 1000.0,
+                        (double)a->lag_p99_us[s] / 1000.0);
+        else
+            fprintf(f, "\n");
+    }
+    fclose(f);
     snprintf(name, sizeof name, "%s_cdf.dat", a->arch);
-    if ((st = open_in(&f, dir, name, err)) != RPC_OK)
+    if ((st = report_open_in(&f, dir, name, err)) != RPC_OK)
         return st;
     fprintf(f, "# latency_ms cumulative_fraction (accepted PlaceOrder)\n");
     const shop_hist *h = a->load.latency_ok;
@@ -80,17 +88,25 @@ static void shade_faults(FILE *f, const shop_bench_report *r)
     }
 }
 
+static int has_lag(const shop_arch_result *a)
+{
+    for (size_t s = 0; a->lag_p50_us && s < a->load.n_seconds; s++)
+        if (a->lag_p50_us[s] >= 0)
+            return 1;
+    return 0;
+}
+
 static rpc_status write_script(const shop_bench_report *r, const char *dir, shop_error *err)
 {
     FILE *f;
-    rpc_status st = open_in(&f, dir, "charts.gp", err);
+    rpc_status st = report_open_in(&f, dir, "charts.gp", err);
     if (st != RPC_OK)
         return st;
     fprintf(f, "# Drawn by `shopflow bench --report`; rerun with: gnuplot charts.gp\n"
                "set terminal svg size 960,420 dynamic background rgb 'white' font 'sans,11'\n"
                "set grid\nset key outside right top\nset xlabel 'time since load start (s)'\n");
     fprintf(f, "set xrange [0:%.1f]\n", (double)r->duration_ms / 1000.0);
-    static const char *const lc[] = {"#cc0000", "#1155cc"};
+    static const char *const lc[SHOP_REPORT_MAX_ARCH] = {"#cc0000", "#1155cc", "#38761d"};
     shade_faults(f, r);
     fprintf(f, "set output 'latency.svg'\nset title 'PlaceOrder latency per second "
                "(from scheduled start, all outcomes)'\nset ylabel 'ms'\nset logscale y\nplot ");
@@ -100,18 +116,42 @@ static rpc_status write_script(const shop_bench_report *r, const char *dir, shop
                 "title '%s p50', '' using 1:($6>0?$6:1/0) with histeps lw 2 lc rgb '%s' "
                 "title '%s p99'",
                 i ? ", " : "", r->arch[i].arch, lc[i], r->arch[i].arch, lc[i], r->arch[i].arch);
-    fprintf(f, "\nunset logscale y\nset output 'throughput.svg'\nset title 'PlaceOrder "
-               "outcomes per second'\nset ylabel 'requests/s'\nset yrange [0:*]\n"
-               "set offsets 0, 0, graph 0.1, 0\nplot ");
+    /* One panel per architecture: their accepted curves would otherwise lie
+     * on top of each other wherever both accept everything. */
+    fprintf(f,
+            "\nunset logscale y\nset terminal svg size 960,%d dynamic background rgb 'white' "
+            "font 'sans,11'\nset output 'throughput.svg'\nset ylabel 'requests/s'\n"
+            "set yrange [0:*]\nset offsets 0, 0, graph 0.15, 0\nset multiplot layout %zu,1 "
+            "title 'PlaceOrder outcomes per second, one panel per architecture'\n",
+            60 + 240 * (int)r->n_arch, r->n_arch);
     for (size_t i = 0; i < r->n_arch; i++)
         fprintf(f,
-                "%s'%s_series.dat' using 1:3 with histeps lw 2 lc rgb '%s' title '%s accepted', "
-                "'' using 1:4 with histeps lw 2 dt 2 lc rgb '%s' title '%s failed'",
-                i ? ", " : "", r->arch[i].arch, lc[i], r->arch[i].arch, lc[i], r->arch[i].arch);
-    fprintf(f,
-            "\nset output 'cdf.svg'\nunset object\nunset label\nunset offsets\nset yrange [0:1]\n"
-            "set xrange [*:*]\nset logscale x\nset title 'Latency CDF of accepted "
-            "PlaceOrder'\nset xlabel 'latency (ms)'\nset ylabel 'fraction <= x'\nplot ");
+                "set title '%s'\nplot '%s_series.dat' using 1:2 with histeps lw 1 lc rgb '#999999' "
+                "title 'offered', '' using 1:3 with histeps lw 2 lc rgb '#38761d' title "
+                "'accepted', '' using 1:4 with histeps lw 2 dt 2 lc rgb '#cc0000' title 'failed'\n",
+                r->arch[i].arch, r->arch[i].arch);
+    fprintf(f, "unset multiplot\nset terminal svg size 960,420 dynamic background rgb 'white' "
+               "font 'sans,11'\nset offsets 0, 0, 0, 0\nset yrange [*:*]\n");
+    /* only architectures with a confirmed order: gnuplot stops at a plot
+     * with no valid point, and the charts after it would be lost */
+    int n_lag = 0;
+    for (size_t i = 0; i < r->n_arch; i++) {
+        if (!has_lag(&r->arch[i]))
+            continue;
+        if (n_lag++ == 0)
+            fprintf(f, "set output 'lag.svg'\nset title 'accept -> CONFIRMED lag of the orders "
+                       "accepted in each second'\nset ylabel 'ms'\nset logscale y\nplot ");
+        fprintf(f,
+                "%s'%s_lag.dat' using 1:($2>0?$2:0.01) with lines lw 2 dt 2 lc rgb '%s' "
+                "title '%s p50', '' using 1:($3>0?$3:0.01) with lines lw 2 lc rgb '%s' "
+                "title '%s p99'",
+                n_lag > 1 ? ", " : "", r->arch[i].arch, lc[i], r->arch[i].arch, lc[i],
+                r->arch[i].arch);
+    }
+    fprintf(f, "\nunset logscale y\n");
+    fprintf(f, "set output 'cdf.svg'\nunset object\nunset label\nunset offsets\nset yrange [0:1]\n"
+               "set xrange [*:*]\nset logscale x\nset title 'Latency CDF of accepted "
+               "PlaceOrder'\nset xlabel 'latency (ms)'\nset ylabel 'fraction <= x'\nplot ");
     for (size_t i = 0; i < r->n_arch; i++)
         fprintf(f, "%s'%s_cdf.dat' using 1:2 with steps lw 2 lc rgb '%s' title '%s'", i ? ", " : "",
                 r->arch[i].arch, lc[i], r->arch[i].arch);
@@ -120,89 +160,15 @@ static rpc_status write_script(const shop_bench_report *r, const char *dir, shop
     return RPC_OK;
 }
 
-/* Runs gnuplot in `dir`; its messages go to dir/gnuplot.log. */
-static rpc_status run_gnuplot(const char *dir, shop_error *err)
+static void print_summary(const void *ctx, FILE *out)
 {
-    char log[PATH_MAX];
-    snprintf(log, sizeof log, "%s/gnuplot.log", dir);
-    char *argv[] = {"gnuplot", "charts.gp", NULL};
-    shop_spawn_opts so = {
-        .log_path = log, .log_truncate = true, .stdin_null = true, .search_path = true, .cwd = dir};
-    pid_t pid = 0;
-    if (shop_spawn(argv, &so, &pid, err) != RPC_OK)
-        return shop_error_code(err);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return RPC_OK;
-    return shop_error_set(
-        err, RPC_INTERNAL, "gnuplot failed (exit %d, see %s/gnuplot.log)%s",
-        WIFEXITED(status) ? WEXITSTATUS(status) : -1, dir,
-        WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ": gnuplot is not installed" : "");
-}
-
-static void html_escaped(FILE *out, const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '<')
-            fputs("&lt;", out);
-        else if (s[i] == '>')
-            fputs("&gt;", out);
-        else if (s[i] == '&')
-            fputs("&amp;", out);
-        else
-            fputc(s[i], out);
-    }
-}
-
-static rpc_status write_index(const shop_bench_report *r, const char *dir, const char *plot_err,
-                              shop_error *err)
-{
-    char *table = NULL;
-    size_t table_len = 0;
-    FILE *mem = open_memstream(&table, &table_len);
-    if (!mem)
-        return shop_error_set(err, RPC_RESOURCE_EXHAUSTED, "out of memory");
-    shop_report_print_table(r, mem);
+    const shop_bench_report *r = ctx;
+    shop_report_print_table(r, out);
     for (size_t i = 0; i < r->n_arch; i++)
         if (r->arch[i].checked) {
-            fprintf(mem, "invariants (%s): ", r->arch[i].arch);
-            shop_check_print(&r->arch[i].check, mem, 10);
+            fprintf(out, "invariants (%s): ", r->arch[i].arch);
+            shop_check_print(&r->arch[i].check, out, 10);
         }
-    fclose(mem);
-    FILE *f;
-    rpc_status st = open_in(&f, dir, "index.html", err);
-    if (st != RPC_OK) {
-        free(table);
-        return st;
-    }
-    fprintf(f,
-            "<!doctype html>\n<html><head><meta charset='utf-8'><title>shopflow bench "
-            "%s</title>\n<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}"
-            "pre{background:#f6f6f6;padding:1em;overflow-x:auto}img{max-width:100%%}"
-            "</style></head><body>\n",
-            r->started_at);
-    fprintf(f,
-            "<h1>shopflow bench: sync vs async under failure</h1>\n<p>Started %s. "
-            "Open-loop load: latency counts from each request's scheduled start. "
-            "Shaded areas are fault windows. Every figure is in "
-            "<a href='report.json'>report.json</a>.</p>\n<pre>",
-            r->started_at);
-    html_escaped(f, table, table_len);
-    fprintf(f, "</pre>\n");
-    if (plot_err) {
-        fprintf(f, "<p><b>Charts missing:</b> ");
-        html_escaped(f, plot_err, strlen(plot_err));
-        fprintf(f, "</p>\n");
-    }
-    fprintf(f, "<h2>Latency over time</h2><img src='latency.svg' alt='latency per second'>\n"
-               "<h2>Throughput over time</h2><img src='throughput.svg' alt='outcomes per "
-               "second'>\n<h2>Latency CDF</h2><img src='cdf.svg' alt='latency CDF'>\n"
-               "</body></html>\n");
-    fclose(f);
-    free(table);
-    return RPC_OK;
 }
 
 rpc_status shop_report_write_html(const shop_bench_report *r, const char *dir, shop_error *err)
@@ -211,6 +177,8 @@ rpc_status shop_report_write_html(const shop_bench_report *r, const char *dir, s
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return shop_error_errno(err, errno, "cannot create %s", dir);
     rpc_status st;
+    snprintf(path, sizeof path, "%s/lag.svg", dir);
+    unlink(path); /* a lag chart from an earlier run would pass for this one's */
     for (size_t i = 0; i < r->n_arch; i++)
         if ((st = write_data(&r->arch[i], dir, err)) != RPC_OK)
             return st;
@@ -218,11 +186,23 @@ rpc_status shop_report_write_html(const shop_bench_report *r, const char *dir, s
     if ((st = shop_report_write_json(r, path, err)) != RPC_OK ||
         (st = write_script(r, dir, err)) != RPC_OK)
         return st;
-    shop_error plot_err = {0};
-    int plotted = run_gnuplot(dir, &plot_err) == RPC_OK;
-    if ((st = write_index(r, dir, plotted ? NULL : plot_err.message, err)) != RPC_OK)
-        return st;
-    if (!plotted)
-        return shop_error_set(err, plot_err.code, "%s", plot_err.message);
-    return RPC_OK;
+    static const report_chart charts[] = {
+        {"throughput", "Throughput over time, per architecture"},
+        {"lag", "Accept &rarr; CONFIRMED lag over time"},
+        {"latency", "Latency over time"},
+        {"cdf", "Latency CDF"},
+    };
+    char intro[512];
+    snprintf(intro, sizeof intro,
+             "Started %s. Open-loop load: latency counts from each request's scheduled start. "
+             "Shaded areas are fault windows. Every figure is in "
+             "<a href='report.json'>report.json</a>.",
+             r->started_at);
+    report_page page = {"shopflow bench: sync vs async under failure",
+                        intro,
+                        print_summary,
+                        r,
+                        charts,
+                        sizeof charts / sizeof charts[0]};
+    return report_page_write(dir, &page, err);
 }

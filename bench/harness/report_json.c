@@ -37,8 +37,9 @@ static json_t *check_json(const shop_arch_result *a)
     return a->checked ? shop_check_json(&a->check, 1000) : json_null();
 }
 
-static json_t *series_json(const shop_load_result *l)
+static json_t *series_json(const shop_arch_result *a)
 {
+    const shop_load_result *l = &a->load;
     json_t *series = json_array();
     for (size_t s = 0; s < l->n_seconds; s++) {
         const shop_load_second *sec = &l->seconds[s];
@@ -51,6 +52,11 @@ static json_t *series_json(const shop_load_result *l)
                               (json_int_t)sec->by_code[0], "failed", (json_int_t)failed, "p50_us",
                               (json_int_t)sec->p50_us, "p99_us", (json_int_t)sec->p99_us, "max_us",
                               (json_int_t)sec->max_us, "outcomes", codes_json(sec->by_code, 0)));
+        if (a->lag_p50_us && a->lag_p50_us[s] >= 0) { /* accept -> CONFIRMED of its orders */
+            json_t *last = json_array_get(series, json_array_size(series) - 1);
+            json_object_set_new(last, "lag_p50_us", json_integer(a->lag_p50_us[s]));
+            json_object_set_new(last, "lag_p99_us", json_integer(a->lag_p99_us[s]));
+        }
     }
     return series;
 }
@@ -71,7 +77,7 @@ static json_t *arch_json(const shop_bench_report *r, const shop_arch_result *a)
     json_object_set_new(o, "consistency_ms", json_integer(a->consistency_ms));
     json_object_set_new(o, "note", json_string(a->note));
     json_object_set_new(o, "check", check_json(a));
-    json_object_set_new(o, "series", series_json(l));
+    json_object_set_new(o, "series", series_json(a));
     return o;
 }
 

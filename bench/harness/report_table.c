@@ -42,6 +42,9 @@ void shop_arch_result_free(shop_arch_result *a)
     shop_load_result_free(&a->load);
     free(a->confirm_lag);
     a->confirm_lag = NULL;
+    free(a->lag_p50_us);
+    free(a->lag_p99_us);
+    a->lag_p50_us = a->lag_p99_us = NULL;
     if (a->checked)
         shop_check_report_free(&a->check);
     a->checked = 0;

@@ -20,6 +20,9 @@ typedef struct shop_arch_result {
                                "async-txmsg" (order.placed as a transactional message) */
     shop_load_result load;  /* PlaceOrder outcomes and latencies */
     shop_hist *confirm_lag; /* accept -> CONFIRMED, us (NULL when unknown) */
+    /* accept -> CONFIRMED p50/p99 (us) of the orders accepted in each second
+     * of the load (load.n_seconds entries, -1: none confirmed; NULL: unknown) */
+    int64_t *lag_p50_us, *lag_p99_us;
     int64_t pay_ok, pay_failed;
     int64_t consistency_ms; /* heal -> all invariants hold; -1 = never within the bound */
     int checked;            /* 1 when `check` holds the final invariant check */

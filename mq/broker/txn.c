@@ -214,6 +214,7 @@ void bk_txn_half(mq_broker *b, const Shop__Mq__TxnHalf *req, Shop__Mq__Reply *re
     rec.id = m->id;
     rec.topic = BK_HALF_TOPIC;
     rec.key = m->key;
+    rec.tag = m->tag; /* kept through the commit: tag-filtered groups see it */
     rec.body = m->body;
     rec.properties = pp;
     rec.n_properties = m->n_properties + 2;

@@ -20,7 +20,9 @@ static void bench_usage(FILE *out)
         "                      [--rate R] [--duration D]\n"
         "                      [--clients C]\n"
         "                      [--fault SPEC]... [--no-fault] [--json FILE] [--report DIR]\n"
-        "                      [--quick] [--deadline MS] [--pay-share P] [--converge D]\n\n"
+        "                      [--quick] [--deadline MS] [--pay-share P] [--converge D]\n"
+        "       shopflow bench --sweep [...]   the capacity of each architecture\n"
+        "                      (shopflow bench --sweep --help)\n\n"
         "Runs each architecture on a fresh stack under the same open-loop PlaceOrder load\n"
         "(fixed arrival rate; latency from each request's scheduled start) and the same\n"
         "faults, heals, waits for consistency and checks every invariant.\n\n"
@@ -127,6 +129,9 @@ int cmd_bench(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--sweep") == 0)
+            return cmd_bench_sweep(argc, argv);
     shop_bench_config cfg = shop_bench_defaults();
     const char *archs = "sync,async", *json = NULL, *report = NULL;
     int explicit_arch = 0, no_fault = 0, rate_set = 0, duration_set = 0, with_nats = 0, c;

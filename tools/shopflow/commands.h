@@ -13,6 +13,8 @@ int cmd_db(int argc, char **argv);
 int cmd_call(int argc, char **argv);
 int cmd_up(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* `shopflow bench --sweep` (cmd_bench hands over when it sees --sweep). */
+int cmd_bench_sweep(int argc, char **argv);
 int cmd_scenario(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_mq(int argc, char **argv);
