@@ -52,15 +52,17 @@ Test(bench_sweep, sync_finds_its_knee_and_measures_below_it_with_cpu_per_process
             cr_assert_leq(st->rate, s->max_rate, "the maximum is the highest passing rate");
     }
     cr_assert_gt(lowest_failing, s->max_rate, "the knee lies above the maximum");
-    int tries = 0, refused = 0;
+    int tries = 0, first_refused = -1;
     for (size_t i = 0; i < s->n_steps; i++)
         if (s->steps[i].role == SHOP_STEP_SEARCH && s->steps[i].rate == lowest_failing) {
             tries++;
-            refused |= s->steps[i].accepted * 100 < s->steps[i].offered * 99;
+            if (first_refused < 0)
+                first_refused = s->steps[i].accepted * 100 < s->steps[i].offered * 99;
         }
-    /* only the latency limit passed: tried twice; orders refused: once */
-    cr_assert_eq(tries, refused ? 1 : 2, "tries at the knee's rate (%s)", s->knee);
-    cr_assert_eq(strstr(s->knee, "twice") != NULL, !refused, "%s", s->knee);
+    /* a first try over only the latency limit is repeated (whatever the
+     * repeat shows); one that refused orders is not */
+    cr_assert_eq(tries, first_refused ? 1 : 2, "tries at the knee's rate (%s)", s->knee);
+    cr_assert_eq(strstr(s->knee, "twice") != NULL, tries == 2, "%s", s->knee);
     const shop_sweep_step *at80 = shop_sweep_at(s, SHOP_STEP_AT80);
     cr_assert_not_null(at80);
     cr_assert_float_eq(at80->rate, 0.8 * s->max_rate, 1e-6);

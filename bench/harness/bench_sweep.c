@@ -172,7 +172,8 @@ static rpc_status search(sweep_ctx *x, shop_error *err)
         /* Once more when only the latency limit was passed: a knee must
          * repeat. Refused orders are no noise, and overloading the stack
          * again would leave it worse for the steps after. */
-        if (rc == RPC_OK && !step->below_knee && latency_only(cfg, step))
+        int repeated = rc == RPC_OK && !step->below_knee && latency_only(cfg, step);
+        if (repeated)
             rc = run_step(x, rate, SHOP_STEP_SEARCH, &step, err);
         if (rc != RPC_OK)
             return rc;
@@ -181,7 +182,7 @@ static rpc_status search(sweep_ctx *x, shop_error *err)
         } else {
             above = rate;
             snprintf(x->out->knee, sizeof x->out->knee, "at %.0f/s%s: %s", rate,
-                     latency_only(cfg, step) ? ", twice" : "", step->why);
+                     repeated ? ", twice" : "", step->why);
         }
         if (above == 0) {
             rate *= 2;
