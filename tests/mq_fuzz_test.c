@@ -288,6 +288,8 @@ Test(mq_fuzz, corrupted_or_cut_segments_recover_and_serve_only_intact_records)
         mq_store_close(s);
     }
     unlink(pristine);
+    bk_txn_close(&f.b); /* what fz_open made besides the store */
+    bk_trace_close(f.b.trace);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f.dir);
     cr_assert_eq(system(cmd), 0);
