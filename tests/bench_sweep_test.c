@@ -72,7 +72,9 @@ Test(bench_sweep, sync_finds_its_knee_and_measures_below_it_with_cpu_per_process
     cr_assert_gt(at80->cpu_s[SHOP_CPU_ORDER], 0, "the order service worked");
     cr_assert_gt(at80->cpu_s[SHOP_CPU_POSTGRES], 0, "PostgreSQL worked");
     cr_assert_eq(at80->cpu_s[SHOP_CPU_BROKER], 0, "sync has no broker");
-    cr_assert_eq(at80->confirmed, at80->accepted, "sync confirms before it answers");
+    /* sync confirms before it answers: every accepted order is confirmed
+     * (an order answered after its deadline is confirmed, not accepted) */
+    cr_assert_geq(at80->confirmed, at80->accepted, "sync confirms before it answers");
     cr_assert_geq(at80->lag_p50_us, 0);
     free(s);
 }
