@@ -70,6 +70,7 @@ typedef struct bk_queue {
     bk_keys *keys;            /* ordered groups (not on %RETRY%): each key's unacked records */
     struct bk_tagset *filter; /* the subscription's tag expression (NULL: "*"), tags.c */
     uint64_t filtered;        /* records skipped by it since start (acked for the group) */
+    uint64_t prefetched;      /* with a filter: offsets below were scanned for prefetch */
 } bk_queue;
 
 struct bk_group {

@@ -37,12 +37,6 @@ static int bk_filtered_out(mq_broker *b, bk_queue *q, uint64_t off)
 {
     if (!q->filter)
         return 0;
-    /* A group on a few tags reads records far apart, where the CPU's own
-     * prefetch does not help: the records this scan will reach soon are
-     * asked for now. */
-    uint64_t ahead = off + BK_FILTER_LOOKAHEAD;
-    if (bk_tags_hash_may_match(q->filter, mq_store_record_tag(q->t, ahead)))
-        mq_store_prefetch(b->store, q->t, ahead);
     if (!bk_tags_hash_may_match(q->filter, mq_store_record_tag(q->t, off)))
         return 1;
     const uint8_t *data;
@@ -104,6 +98,48 @@ static void retry_meta(mq_broker *b, bk_queue *q, uint64_t off, int64_t *due, ui
     shop__mq__record__free_unpacked(r, NULL);
 }
 
+/* A group on a few tags reads records far apart, where the CPU's own
+ * prefetch does not help: the records of its tags in the next
+ * BK_FILTER_LOOKAHEAD offsets past `from` are asked for now, each once. */
+static void prefetch_filtered(mq_broker *b, bk_queue *q, uint64_t from)
+{
+    uint64_t until = from + BK_FILTER_LOOKAHEAD;
+    if (q->prefetched <= from || q->prefetched > until)
+        q->prefetched = from + 1;
+    while (q->prefetched < until) {
+        uint64_t m =
+            mq_store_next_tagged(q->t, q->prefetched, until, q->filter->hash, q->filter->n);
+        if (m >= until || m >= q->t->end)
+            break;
+        mq_store_prefetch(b->store, q->t, m);
+        q->prefetched = m + 1;
+    }
+}
+
+/* Moves a tag-filtered queue past the run of records at q->next its
+ * expression rejects by their index hash alone (at most the window's room,
+ * only durable ones): a tight scan of the index instead of one window entry
+ * per record. With nothing outstanding the committed offset jumps over the
+ * run; otherwise the run waits in the window, acked, for the base to pass.
+ * The record that ends the run goes through bk_filtered_out as before. */
+static void skip_filtered_run(mq_broker *b, bk_queue *q, uint64_t durable)
+{
+    uint64_t limit = q->base + BK_WINDOW;
+    uint64_t stop = mq_store_next_tagged(q->t, q->next, limit, q->filter->hash, q->filter->n);
+    prefetch_filtered(b, q, stop);
+    if (stop <= q->next || mq_store_record_position(q->t, stop - 1) >= durable)
+        return; /* nothing to skip, or a record of the run is not yet durable */
+    q->filtered += stop - q->next;
+    if (q->base == q->next) {
+        q->base = q->next = stop;
+        b->offsets_dirty = 1;
+        return;
+    }
+    for (uint64_t off = q->next; off < stop; off++)
+        q->win[off % BK_WINDOW] = (bk_entry){.state = BK_ACKED, .consumer = -1};
+    q->next = stop;
+}
+
 /* The next offset of q to deliver: a redelivery first, then a new record. */
 static int next_offset(mq_broker *b, bk_queue *q, int64_t now_wall, uint64_t *off)
 {
@@ -116,6 +152,11 @@ static int next_offset(mq_broker *b, bk_queue *q, int64_t now_wall, uint64_t *of
     }
     uint64_t durable = atomic_load(&b->durable);
     while (q->next < q->t->end && q->next - q->base < BK_WINDOW) {
+        if (q->filter && !q->retry) {
+            skip_filtered_run(b, q, durable);
+            if (q->next >= q->t->end || q->next - q->base >= BK_WINDOW)
+                break;
+        }
         if (mq_store_record_position(q->t, q->next) >= durable)
             return 0; /* flush=sync: not delivered before it is durable */
         *off = q->next++;

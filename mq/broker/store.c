@@ -554,6 +554,22 @@ uint32_t mq_store_record_tag(const mq_topic *t, uint64_t offset)
     return t->idx[offset - t->idx_base].tag;
 }
 
+uint64_t mq_store_next_tagged(const mq_topic *t, uint64_t from, uint64_t limit,
+                              const uint32_t *hashes, size_t n)
+{
+    if (limit > t->end)
+        limit = t->end;
+    if (from < t->start)
+        return from; /* deleted by retention: the caller reads and drops it */
+    for (uint64_t off = from; off < limit; off++) {
+        uint32_t tag = t->idx[off - t->idx_base].tag;
+        for (size_t i = 0; i < n; i++)
+            if (hashes[i] == tag)
+                return off;
+    }
+    return limit > from ? limit : from;
+}
+
 void mq_store_record_tag_set(mq_topic *t, uint64_t offset, const char *tag)
 {
     if (offset >= t->start && offset < t->end && tag)

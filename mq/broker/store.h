@@ -77,6 +77,12 @@ uint32_t mq_tag_hash(const char *tag, size_t len);
 /* The tag hash of record `offset` of `t` (0: no tag, or no such record). */
 uint32_t mq_store_record_tag(const mq_topic *t, uint64_t offset);
 
+/* The first offset in [from, limit) of t whose tag hash is one of the n
+ * in `hashes` (limit when none is): the scan a tag-filtered group makes
+ * over records it skips, on the index alone. limit is clamped to t->end. */
+uint64_t mq_store_next_tagged(const mq_topic *t, uint64_t from, uint64_t limit,
+                              const uint32_t *hashes, size_t n);
+
 /* Sets the tag hash of an indexed record (append and recovery). */
 void mq_store_record_tag_set(mq_topic *t, uint64_t offset, const char *tag);
 
