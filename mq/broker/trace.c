@@ -86,6 +86,20 @@ void bk_trace_stored(void *trace, const Shop__Mq__Record *rec)
     add(t, &e);
 }
 
+/* The id of `name` as bk_trace_intern_id gives it, without hashing the
+ * name when it is the pointer noted last in this role: the id's text is
+ * compared still, as a freed name's memory may hold another name since. */
+static uint32_t intern_memo(bk_trace *t, bk_trace_memo *m, const char *name)
+{
+    if (name && name == m->ptr && m->id <= t->nnames && t->names[m->id] &&
+        strcmp(t->names[m->id], name) == 0)
+        return m->id;
+    uint32_t id = bk_trace_intern_id(t, name, 0);
+    if (id != 0 && id != BK_TRACE_NONAME)
+        *m = (bk_trace_memo){name, id};
+    return id;
+}
+
 void bk_trace_note(bk_trace *t, int kind, const char *topic, uint64_t offset, const char *group,
                    const char *consumer, unsigned attempt)
 {
@@ -93,9 +107,9 @@ void bk_trace_note(bk_trace *t, int kind, const char *topic, uint64_t offset, co
         return;
     bk_trace_ev e = {.ts_ms = shop_wall_ms(),
                      .offset = offset,
-                     .topic = bk_trace_intern_id(t, topic, 0),
-                     .group = bk_trace_intern_id(t, group, 0),
-                     .consumer = bk_trace_intern_id(t, consumer, 0),
+                     .topic = intern_memo(t, &t->memo[0], topic),
+                     .group = intern_memo(t, &t->memo[1], group),
+                     .consumer = intern_memo(t, &t->memo[2], consumer),
                      .attempt = (uint16_t)(attempt > 65535 ? 65535 : attempt),
                      .kind = (uint8_t)kind};
     add(t, &e);

@@ -11,13 +11,21 @@
 #define BK_TRACE_REC_NAME 'N'
 #define BK_TRACE_REC_GEN 'G'
 
+/* A name noted last in one role of bk_trace_note, by pointer: deliveries
+ * note the same topic, group and consumer many times in a row. */
+typedef struct bk_trace_memo {
+    const char *ptr;
+    uint32_t id;
+} bk_trace_memo;
+
 struct bk_trace {
     bk_trace_ev *ring;
     size_t cap;
     uint64_t head; /* events ever added: ring[(head - 1) % cap] is the newest */
     char **names;  /* names[id], id 1..nnames */
     uint32_t nnames;
-    uint32_t *slots; /* name hash slots: id or 0 */
+    uint32_t *slots;       /* name hash slots: id or 0 */
+    bk_trace_memo memo[3]; /* bk_trace_note's topic, group and consumer */
     /* persistence (trace_file.c) */
     char path[2][512];
     int fd, cur;  /* the file being appended to: path[cur] */
