@@ -153,7 +153,7 @@ Test(svc_order, a_failed_order_persists_the_restores_it_owes)
     cr_expect_eq(rows[1 - stock].coupon_id, 11);
     /* A failed delivery waits for its backoff; a delivered one is done. */
     cr_assert_eq(order_comp_retry(c, rows[0].id, 60000, "unavailable", &msg), RPC_OK);
-    cr_assert_eq(order_comp_done(c, rows[1].id, &msg), RPC_OK);
+    cr_assert_eq(order_comp_done(c, &rows[1].id, 1, &msg), RPC_OK);
     cr_assert_eq(order_comp_due(c, rows, 8, &n, &msg), RPC_OK, "%s", msg.message);
     cr_expect_eq(n, 0);
     cr_expect_eq(pending_comps(c), 1);

@@ -1,10 +1,11 @@
 /* The order daemon's background worker (the pre-MQ way):
  * - every close interval, closes unpaid orders past their pay window (the
  *   close persists the restores they owe);
- * - delivers due compensations (Stock.Restore, Coupon.Restore), marking each
- *   done when the member acknowledges and rescheduling it with exponential
- *   backoff when it cannot be reached. Nothing is ever dropped: the rows stay
- *   in order_db until delivered, across restarts. */
+ * - delivers due compensations (Stock.Restore, Coupon.Restore), a batch of
+ *   calls in flight at once, marking each done when the member acknowledges
+ *   and rescheduling it with exponential backoff when it cannot be reached. Nothing is ever
+ * dropped: the rows stay in order_db until delivered, across restarts. */
+#include <pthread.h>
 #include <stdio.h>
 
 #include "base/clock.h"
@@ -26,32 +27,80 @@ static int64_t backoff_ms(int attempts)
     return b > 5000 ? 5000 : b;
 }
 
-static rpc_status deliver(order_svc *svc, const order_comp *c, rpc_error *err)
+/* One batch's Restore calls in flight: each row's outcome, and how many
+ * calls have not answered yet. */
+typedef struct batch_calls {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int waiting;
+    rpc_status st[BATCH];
+    char error[BATCH][160];
+} batch_calls;
+
+typedef struct call_slot {
+    batch_calls *b;
+    int i;
+} call_slot;
+
+static void answered(batch_calls *b, int i, rpc_status code, const char *message)
+{
+    pthread_mutex_lock(&b->mu);
+    b->st[i] = code;
+    snprintf(b->error[i], sizeof b->error[i], "%s", code == RPC_OK || !message ? "" : message);
+    if (--b->waiting == 0)
+        pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void stock_restored(rpc_status code, const char *message, Shop__Stock__RestoreReply *reply,
+                           void *arg)
+{
+    call_slot *s = arg;
+    if (reply != NULL)
+        shop__stock__restore_reply__free_unpacked(reply, NULL);
+    answered(s->b, s->i, code, message);
+}
+
+static void coupon_restored(rpc_status code, const char *message, Shop__Coupon__RestoreReply *reply,
+                            void *arg)
+{
+    call_slot *s = arg;
+    if (reply != NULL)
+        shop__coupon__restore_reply__free_unpacked(reply, NULL);
+    answered(s->b, s->i, code, message);
+}
+
+/* Starts row i's Restore call (carrying the order's trace); a call that
+ * cannot start answers at once. */
+static void deliver_start(order_svc *svc, const order_comp *c, call_slot *slot)
 {
     rpc_call_opts opts = {.timeout_ms = RESTORE_TIMEOUT_MS};
+    rpc_error err = {0};
+    rpc_status st;
+    shop_trace_resume(c->trace_id);
     if (c->target == ORDER_COMP_STOCK) {
         Shop__Stock__RestoreRequest rq = SHOP__STOCK__RESTORE_REQUEST__INIT;
         rq.order_id = c->order_id;
         rq.goods_id = c->goods_id;
         rq.count = c->count;
-        Shop__Stock__RestoreReply *rp = NULL;
-        rpc_status st = shop_stock_StockService_Restore(svc->stock_bg, &rq, &rp, &opts, err);
-        if (st == RPC_OK)
-            shop__stock__restore_reply__free_unpacked(rp, NULL);
-        return st;
+        st = shop_stock_StockService_Restore_async(svc->stock_bg, &rq, &opts, stock_restored, slot,
+                                                   &err);
+    } else {
+        Shop__Coupon__RestoreRequest rq = SHOP__COUPON__RESTORE_REQUEST__INIT;
+        rq.order_id = c->order_id;
+        rq.coupon_id = c->coupon_id;
+        st = shop_coupon_CouponService_Restore_async(svc->coupon_bg, &rq, &opts, coupon_restored,
+                                                     slot, &err);
     }
-    Shop__Coupon__RestoreRequest rq = SHOP__COUPON__RESTORE_REQUEST__INIT;
-    rq.order_id = c->order_id;
-    rq.coupon_id = c->coupon_id;
-    Shop__Coupon__RestoreReply *rp = NULL;
-    rpc_status st = shop_coupon_CouponService_Restore(svc->coupon_bg, &rq, &rp, &opts, err);
-    if (st == RPC_OK)
-        shop__coupon__restore_reply__free_unpacked(rp, NULL);
-    return st;
+    shop_trace_clear();
+    if (st != RPC_OK)
+        answered(slot->b, slot->i, st, err.message);
 }
 
-/* Delivers one batch; returns how many rows were due. A member found down
- * is not called again in the same batch (its rows wait for the next one). */
+/* Delivers one batch; returns how many rows were due. The batch's calls
+ * are in flight together (after an outage the backlog drains at the
+ * members' pace, not one round trip and one commit per row), and the rows
+ * delivered are marked done with one statement. */
 static int deliver_due(order_svc *svc, PGconn *conn)
 {
     order_comp rows[BATCH];
@@ -61,32 +110,49 @@ static int deliver_due(order_svc *svc, PGconn *conn)
         shop_log_warn("compensations unreadable error=\"%s\"", msg.message);
         return 0;
     }
-    int down = 0; /* ORDER_COMP_* bits of members that did not answer */
+    if (n == 0)
+        return 0;
+    batch_calls b = {.waiting = n};
+    call_slot slots[BATCH];
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    for (int i = 0; i < n; i++) {
+        slots[i] = (call_slot){&b, i};
+        deliver_start(svc, &rows[i], &slots[i]);
+    }
+    pthread_mutex_lock(&b.mu);
+    while (b.waiting > 0)
+        pthread_cond_wait(&b.cv, &b.mu);
+    pthread_mutex_unlock(&b.mu);
+    pthread_mutex_destroy(&b.mu);
+    pthread_cond_destroy(&b.cv);
+
+    int64_t done[BATCH];
+    int ndone = 0;
+    for (int i = 0; i < n; i++)
+        if (b.st[i] == RPC_OK)
+            done[ndone++] = rows[i].id;
+    rpc_status marked = ndone > 0 ? order_comp_done(conn, done, ndone, &msg) : RPC_OK;
+    if (marked != RPC_OK)
+        shop_log_warn("compensations not marked done count=%d error=\"%s\"", ndone, msg.message);
     for (int i = 0; i < n; i++) {
         const order_comp *c = &rows[i];
         const char *who = c->target == ORDER_COMP_STOCK ? "stock" : "coupon";
-        shop_trace_resume(c->trace_id); /* the Restore call and these lines carry it */
-        rpc_error err = {0};
-        rpc_status st = (down & c->target) ? RPC_UNAVAILABLE : deliver(svc, c, &err);
-        if (st == RPC_OK) {
-            if (order_comp_done(conn, c->id, &msg) != RPC_OK)
-                shop_log_warn("compensation not marked done id=%lld error=\"%s\"", (long long)c->id,
-                              msg.message);
-            else
+        shop_trace_resume(c->trace_id); /* these lines carry the order's trace */
+        if (b.st[i] == RPC_OK) {
+            if (marked == RPC_OK)
                 shop_log_info("compensated order=%lld member=%s attempts=%d",
                               (long long)c->order_id, who, c->attempts + 1);
             continue;
         }
-        if (st == RPC_UNAVAILABLE || st == RPC_DEADLINE_EXCEEDED)
-            down |= c->target;
-        if (order_comp_retry(conn, c->id, backoff_ms(c->attempts), err.message, &msg) != RPC_OK)
+        if (order_comp_retry(conn, c->id, backoff_ms(c->attempts), b.error[i], &msg) != RPC_OK)
             shop_log_warn("compensation not rescheduled id=%lld error=\"%s\"", (long long)c->id,
                           msg.message);
-        else if (err.message[0] != '\0')
+        else
             shop_log_info("compensation deferred order=%lld member=%s status=%s attempts=%d "
                           "error=\"%s\"",
-                          (long long)c->order_id, who, rpc_status_name(st), c->attempts + 1,
-                          err.message);
+                          (long long)c->order_id, who, rpc_status_name(b.st[i]), c->attempts + 1,
+                          b.error[i]);
     }
     shop_trace_clear();
     return n;

@@ -99,7 +99,7 @@ static const shop_stmt st_comp_due = {
 
 static const shop_stmt st_comp_done = {"order_comp_done",
                                        "UPDATE compensations SET done_at = " NOW ","
-                                       " attempts = attempts + 1 WHERE id = $1::bigint"};
+                                       " attempts = attempts + 1 WHERE id = ANY($1::bigint[])"};
 
 static const shop_stmt st_comp_retry = {
     "order_comp_retry",
@@ -375,10 +375,21 @@ static rpc_status run_command(PGconn *conn, const shop_stmt *stmt, int n, const 
     return st;
 }
 
-rpc_status order_comp_done(PGconn *conn, int64_t id, shop_error *err)
+rpc_status order_comp_done(PGconn *conn, const int64_t *ids, int n, shop_error *err)
 {
-    char a[24];
-    const char *params[] = {shop_db_i64(a, id)};
+    /* The ids as a PostgreSQL array literal: "{1,2,3}". */
+    char list[64 * 22 + 3];
+    size_t at = 0;
+    if (n < 0 || n > 64) {
+        shop_error_set(err, RPC_INVALID_ARGUMENT, "%d compensations to mark: 0..64", n);
+        return RPC_INVALID_ARGUMENT;
+    }
+    list[at++] = '{';
+    for (int i = 0; i < n; i++)
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%lld", i ? "," : "",
+                               (long long)ids[i]);
+    snprintf(list + at, sizeof list - at, "}");
+    const char *params[] = {list};
     return run_command(conn, &st_comp_done, 1, params, err);
 }
 

@@ -110,8 +110,8 @@ rpc_status order_close_expired(PGconn *conn, int limit, int *closed, shop_error 
 /* Compensations due for delivery (at most `max`). */
 rpc_status order_comp_due(PGconn *conn, order_comp *rows, int max, int *n, shop_error *err);
 
-/* The member acknowledged the restore. */
-rpc_status order_comp_done(PGconn *conn, int64_t id, shop_error *err);
+/* The members acknowledged these restores (n <= 64, ids of order_comp_due). */
+rpc_status order_comp_done(PGconn *conn, const int64_t *ids, int n, shop_error *err);
 
 /* Delivery failed: try again after `backoff_ms`. */
 rpc_status order_comp_retry(PGconn *conn, int64_t id, int64_t backoff_ms, const char *error,
