@@ -16,6 +16,8 @@ if [ "${1:-}" = "--asan" ]; then
   shift
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+  # nng's asynchronous teardown at a test process's exit (tests/lsan.supp)
+  export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}"
 else
   scripts/build.sh
 fi

@@ -127,7 +127,9 @@ static int expectation(const scenario *sc, const shop_arch_result *a, double in_
         if (other != a->load.offered)
             snprintf(why, len, "%lld requests failed with another code",
                      (long long)(a->load.offered - other));
-        else if (max_ms > deadline_ms + deadline_ms / 10)
+        /* past the deadline by its timer and the wake-up after it (+135 ms on a
+         * slow machine under ASan), not stuck behind the cut until the heal */
+        else if (max_ms > deadline_ms + deadline_ms / 2)
             snprintf(why, len, "a request took %lld ms, past its %lld ms deadline",
                      (long long)max_ms, (long long)deadline_ms);
         else if (in_acc > out_acc / 2) /* the cut lands within the window's first second */
