@@ -3,8 +3,9 @@
  *   close persists the restores they owe);
  * - delivers due compensations (Stock.Restore, Coupon.Restore), a batch of
  *   calls in flight at once, marking each done when the member acknowledges
- *   and rescheduling it with exponential backoff when it cannot be reached. Nothing is ever
- * dropped: the rows stay in order_db until delivered, across restarts. */
+ *   and rescheduling it with exponential backoff when it cannot be reached.
+ *   Nothing is ever dropped: the rows stay in order_db until delivered,
+ *   across restarts. */
 #include <pthread.h>
 #include <stdio.h>
 
@@ -42,11 +43,16 @@ typedef struct call_slot {
     int i;
 } call_slot;
 
-static void answered(batch_calls *b, int i, rpc_status code, const char *message)
+/* A call's outcome (the reply, not needed, is freed). */
+static void answered(call_slot *s, rpc_status code, const char *message, ProtobufCMessage *reply)
 {
+    batch_calls *b = s->b;
+    if (reply != NULL)
+        protobuf_c_message_free_unpacked(reply, NULL);
     pthread_mutex_lock(&b->mu);
-    b->st[i] = code;
-    snprintf(b->error[i], sizeof b->error[i], "%s", code == RPC_OK || !message ? "" : message);
+    b->st[s->i] = code;
+    snprintf(b->error[s->i], sizeof b->error[s->i], "%s",
+             code == RPC_OK || !message ? "" : message);
     if (--b->waiting == 0)
         pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
@@ -55,19 +61,13 @@ static void answered(batch_calls *b, int i, rpc_status code, const char *message
 static void stock_restored(rpc_status code, const char *message, Shop__Stock__RestoreReply *reply,
                            void *arg)
 {
-    call_slot *s = arg;
-    if (reply != NULL)
-        shop__stock__restore_reply__free_unpacked(reply, NULL);
-    answered(s->b, s->i, code, message);
+    answered(arg, code, message, reply != NULL ? &reply->base : NULL);
 }
 
 static void coupon_restored(rpc_status code, const char *message, Shop__Coupon__RestoreReply *reply,
                             void *arg)
 {
-    call_slot *s = arg;
-    if (reply != NULL)
-        shop__coupon__restore_reply__free_unpacked(reply, NULL);
-    answered(s->b, s->i, code, message);
+    answered(arg, code, message, reply != NULL ? &reply->base : NULL);
 }
 
 /* Starts row i's Restore call (carrying the order's trace); a call that
@@ -94,7 +94,7 @@ static void deliver_start(order_svc *svc, const order_comp *c, call_slot *slot)
     }
     shop_trace_clear();
     if (st != RPC_OK)
-        answered(slot->b, slot->i, st, err.message);
+        answered(slot, st, err.message, NULL);
 }
 
 /* Delivers one batch; returns how many rows were due. The batch's calls
